@@ -21,7 +21,7 @@ public struct JSONWriter: Sendable {
     // MARK: containers
 
     public mutating func beginObject() {
-        separator()
+        valuePrefix()
         bytes.append(UInt8(ascii: "{"))
         needsComma.append(false)
     }
@@ -30,7 +30,7 @@ public struct JSONWriter: Sendable {
         bytes.append(UInt8(ascii: "}"))
     }
     public mutating func beginArray() {
-        separator()
+        valuePrefix()
         bytes.append(UInt8(ascii: "["))
         needsComma.append(false)
     }

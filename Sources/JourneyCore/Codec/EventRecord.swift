@@ -1,0 +1,402 @@
+/// The stored binary form of an `Event` (format version 1).
+///
+/// Layout, all integers little-endian, offsets from the start of the record:
+///
+/// | offset | size | content |
+/// | --- | --- | --- |
+/// | 0 | 1 | format version (1) |
+/// | 1 | 1 | `EventType` raw value |
+/// | 2 | 1 | flags: bit0 channel, bit1 resolved present, bit2 resolved value, bit3 direction, bit4 outcome, bit5 to_channel, bit6 status |
+/// | 3 | 1 | int flags: bit0 duration_s, bit1 scheduled_for, bit2 amount |
+/// | 4 | 5 | raw values of channel, direction, outcome, to_channel, status (0 when absent) |
+/// | 9 | 1 | attribute count |
+/// | 10 | 2 | presence bits of the 16 string fields (`StringField` order) |
+/// | 12 | 8 | `at` |
+/// | 20 | 8 × n | the present optional integers, in int-flag bit order |
+/// | T | 2 × 16 | end offset of each string field (absent fields are empty and present bit 0) |
+/// | T+32 | … | string bytes, in `StringField` order |
+/// | … | … | attributes: u16 key length, u16 value length, key bytes, value bytes |
+///
+/// Every field is reachable in O(1) (optional integers by a popcount of the lower int flags),
+/// which is what lets `EventView` read records straight from LMDB's memory without decoding.
+/// The encoding is canonical: equal events encode to equal bytes.
+public enum EventRecord {
+    /// The format version written as the first byte of every record.
+    public static let formatVersion: UInt8 = 1
+
+    /// The string fields of an event, in their stored order. Raw values are part of the format.
+    public enum StringField: Int, CaseIterable, Sendable {
+        case id = 0, subject, source, medium, campaign, term, agent, conversation, concern
+        case appointment, location, provider, message, referrer, patient, toAgent
+    }
+
+    /// A record that cannot be read: truncated, corrupt, or from an unknown format version.
+    public struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// The byte offset where the problem was found.
+        public var offset: Int
+        /// What is wrong, for a person.
+        public var reason: String
+
+        public init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
+
+        public var description: String { "corrupt event record at byte \(offset): \(reason)" }
+    }
+
+    /// An event that cannot be encoded (strings over 64 KiB in all, or over 255 attributes).
+    public struct EncodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var reason: String
+        public var description: String { "cannot encode event: \(reason)" }
+    }
+
+    // Layout constants.
+    @usableFromInline static let headerSize = 20
+    @usableFromInline static let stringFieldCount = 16
+    @usableFromInline static let tableSize = 32
+
+    @usableFromInline static let flagChannel: UInt8 = 1 << 0
+    @usableFromInline static let flagResolved: UInt8 = 1 << 1
+    @usableFromInline static let flagResolvedValue: UInt8 = 1 << 2
+    @usableFromInline static let flagDirection: UInt8 = 1 << 3
+    @usableFromInline static let flagOutcome: UInt8 = 1 << 4
+    @usableFromInline static let flagToChannel: UInt8 = 1 << 5
+    @usableFromInline static let flagStatus: UInt8 = 1 << 6
+
+    @usableFromInline static let intDuration: UInt8 = 1 << 0
+    @usableFromInline static let intScheduledFor: UInt8 = 1 << 1
+    @usableFromInline static let intAmount: UInt8 = 1 << 2
+
+    /// Appends the record of `e` to `out`.
+    ///
+    /// - Throws: `EncodeError` when the event's strings exceed 64 KiB in all or it has more than
+    ///   255 attributes (validated events are far below both: an event is at most 4 KiB).
+    public static func encode(_ e: Event, into out: inout [UInt8]) throws(EncodeError) {
+        let base = out.count
+        var flags: UInt8 = 0
+        var ints: UInt8 = 0
+        if e.channel != nil { flags |= flagChannel }
+        if let r = e.resolved { flags |= flagResolved | (r ? flagResolvedValue : 0) }
+        if e.direction != nil { flags |= flagDirection }
+        if e.outcome != nil { flags |= flagOutcome }
+        if e.toChannel != nil { flags |= flagToChannel }
+        if e.status != nil { flags |= flagStatus }
+        if e.durationS != nil { ints |= intDuration }
+        if e.scheduledFor != nil { ints |= intScheduledFor }
+        if e.amountCents != nil { ints |= intAmount }
+        guard e.attrs.count <= 255 else { throw EncodeError(reason: "\(e.attrs.count) attributes, at most 255") }
+
+        out.append(formatVersion)
+        out.append(e.type.rawValue)
+        out.append(flags)
+        out.append(ints)
+        out.append(e.channel?.rawValue ?? 0)
+        out.append(e.direction?.rawValue ?? 0)
+        out.append(e.outcome?.rawValue ?? 0)
+        out.append(e.toChannel?.rawValue ?? 0)
+        out.append(e.status?.rawValue ?? 0)
+        out.append(UInt8(e.attrs.count))
+        out.append(0)  // string presence bits, patched once the strings are written
+        out.append(0)
+        appendLE(UInt64(bitPattern: e.at), to: &out)
+        if let v = e.durationS { appendLE(UInt64(bitPattern: v), to: &out) }
+        if let v = e.scheduledFor { appendLE(UInt64(bitPattern: v), to: &out) }
+        if let v = e.amountCents { appendLE(UInt64(bitPattern: v), to: &out) }
+
+        // End offsets are relative to the record start and must fit in a u16.
+        let tableStart = out.count
+        out.append(contentsOf: repeatElement(0, count: tableSize))
+        var present: UInt16 = 0
+        func put(_ s: String?, _ field: StringField) {
+            let i = field.rawValue
+            if let s {
+                present |= 1 << UInt16(i)
+                out.append(contentsOf: s.utf8)
+            }
+            let end = out.count - base  // checked once at the end: offsets only grow
+            out[tableStart + 2 * i] = UInt8(truncatingIfNeeded: end)
+            out[tableStart + 2 * i + 1] = UInt8(truncatingIfNeeded: end >> 8)
+        }
+        put(e.id, .id); put(e.subject, .subject); put(e.source, .source); put(e.medium, .medium)
+        put(e.campaign, .campaign); put(e.term, .term); put(e.agent, .agent)
+        put(e.conversation, .conversation); put(e.concern, .concern); put(e.appointment, .appointment)
+        put(e.location, .location); put(e.provider, .provider); put(e.message, .message)
+        put(e.referrer, .referrer); put(e.patient, .patient); put(e.toAgent, .toAgent)
+        guard out.count - base <= Int(UInt16.max) else {
+            out.removeSubrange(base...)
+            throw EncodeError(reason: "strings over 64 KiB in all")
+        }
+        out[base + 10] = UInt8(truncatingIfNeeded: present)
+        out[base + 11] = UInt8(truncatingIfNeeded: present >> 8)
+        for a in e.attrs {
+            let k = a.key.utf8.count, v = a.value.utf8.count
+            guard k <= Int(UInt16.max), v <= Int(UInt16.max) else {
+                out.removeSubrange(base...)
+                throw EncodeError(reason: "attribute over 64 KiB")
+            }
+            appendLE(UInt16(k), to: &out)
+            appendLE(UInt16(v), to: &out)
+            out.append(contentsOf: a.key.utf8)
+            out.append(contentsOf: a.value.utf8)
+        }
+    }
+
+    /// The record of `e` as a new array.
+    public static func encode(_ e: Event) throws(EncodeError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        try encode(e, into: &out)
+        return out
+    }
+
+    /// Decodes a whole record into an `Event`, validating it (bounds, enum values, UTF-8).
+    public static func decode(_ raw: UnsafeRawBufferPointer) throws(DecodeError) -> Event {
+        try EventView(validating: raw).event()
+    }
+
+    /// Decodes a record held in an array.
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Event {
+        let result: Result<Event, DecodeError> = bytes.withUnsafeBytes { raw in
+            do throws(DecodeError) { return .success(try decode(raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    @inlinable static func appendLE<T: FixedWidthInteger>(_ v: T, to out: inout [UInt8]) {
+        var x = v.littleEndian
+        withUnsafeBytes(of: &x) { out.append(contentsOf: $0) }
+    }
+}
+
+/// A zero-copy, read-only view of one stored event record.
+///
+/// The view borrows the bytes it was made from: it is valid only as long as they are (for a
+/// record read from LMDB, only inside the read transaction's closure). `init(validating:)`
+/// checks every offset once, so the accessors are O(1), never allocate, and never read out of
+/// bounds, even for a corrupt record.
+public struct EventView {
+    /// The record's bytes.
+    public let raw: UnsafeRawBufferPointer
+    @usableFromInline let tableStart: Int
+
+    /// Checks that `raw` is a well-formed version 1 record and views it.
+    ///
+    /// - Throws: `EventRecord.DecodeError` for a truncated or corrupt record or an unknown version.
+    ///   (String contents are not checked for UTF-8 here; `event()` does.)
+    public init(validating raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+        typealias R = EventRecord
+        let n = raw.count
+        guard n >= R.headerSize else { throw .init(offset: n, reason: "truncated header (\(n) bytes)") }
+        guard raw[0] == R.formatVersion else { throw .init(offset: 0, reason: "unknown format version \(raw[0])") }
+        guard raw[1] < UInt8(EventType.allCases.count) else { throw .init(offset: 1, reason: "unknown event type \(raw[1])") }
+        let flags = raw[2], ints = raw[3]
+        guard flags & 0x80 == 0 else { throw .init(offset: 2, reason: "unknown flag bits") }
+        if flags & R.flagResolved == 0, flags & R.flagResolvedValue != 0 {
+            throw .init(offset: 2, reason: "resolved value without resolved")
+        }
+        guard ints & ~0x07 == 0 else { throw .init(offset: 3, reason: "unknown int flag bits") }
+        func checkEnum(_ offset: Int, _ flag: UInt8, _ cases: Int) throws(EventRecord.DecodeError) {
+            let v = raw[offset]
+            if flags & flag != 0 {
+                guard Int(v) < cases else { throw .init(offset: offset, reason: "enum value \(v) out of range") }
+            } else {
+                guard v == 0 else { throw .init(offset: offset, reason: "value of an absent field") }
+            }
+        }
+        try checkEnum(4, R.flagChannel, Channel.allCases.count)
+        try checkEnum(5, R.flagDirection, Direction.allCases.count)
+        try checkEnum(6, R.flagOutcome, CallOutcome.allCases.count)
+        try checkEnum(7, R.flagToChannel, Channel.allCases.count)
+        try checkEnum(8, R.flagStatus, EligibilityStatus.allCases.count)
+
+        let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
+        let stringsStart = tableStart + R.tableSize
+        guard stringsStart <= n else { throw .init(offset: n, reason: "truncated offset table") }
+        let present = UInt16(raw[10]) | UInt16(raw[11]) << 8
+        guard present & 0b11 == 0b11 else { throw .init(offset: 10, reason: "missing id or subject") }
+        var previous = stringsStart
+        for i in 0..<R.stringFieldCount {
+            let p = tableStart + 2 * i
+            let end = Int(raw[p]) | Int(raw[p + 1]) << 8
+            guard end >= previous, end <= n else { throw .init(offset: p, reason: "string offset \(end) out of bounds") }
+            if present & (1 << UInt16(i)) == 0, end != previous {
+                throw .init(offset: p, reason: "absent string with content")
+            }
+            previous = end
+        }
+        var cursor = previous
+        for _ in 0..<Int(raw[9]) {
+            guard cursor + 4 <= n else { throw .init(offset: cursor, reason: "truncated attribute") }
+            let k = Int(raw[cursor]) | Int(raw[cursor + 1]) << 8
+            let v = Int(raw[cursor + 2]) | Int(raw[cursor + 3]) << 8
+            cursor += 4 + k + v
+            guard cursor <= n else { throw .init(offset: n, reason: "truncated attribute") }
+        }
+        guard cursor == n else { throw .init(offset: cursor, reason: "\(n - cursor) trailing bytes") }
+        self.raw = raw
+        self.tableStart = tableStart
+    }
+
+    // MARK: Scalars
+
+    /// The event type.
+    @inlinable public var type: EventType { EventType(rawValue: raw[1])! }
+    @inlinable var flags: UInt8 { raw[2] }
+    @inlinable var intFlags: UInt8 { raw[3] }
+
+    /// When it happened, in milliseconds since the Unix epoch.
+    @inlinable public var at: Int64 { loadInt64(12) }
+
+    /// The channel the input named (nil when it named none).
+    @inlinable public var channel: Channel? {
+        flags & EventRecord.flagChannel != 0 ? Channel(rawValue: raw[4]) : nil
+    }
+
+    /// The channel the event counts under (see `Event.effectiveChannel`).
+    @inlinable public var effectiveChannel: Channel? {
+        if let c = channel { return c }
+        let t = type
+        if t == .handoff, let c = toChannel { return c }
+        return t.defaultChannel
+    }
+
+    /// Whether this is an inquiry (see `Event.isInquiry`).
+    @inlinable public var isInquiry: Bool {
+        switch type {
+        case .chat, .form: true
+        case .call: direction != .outbound
+        default: false
+        }
+    }
+
+    /// Whether this contact resolved the conversation's concern; nil when not said.
+    @inlinable public var resolved: Bool? {
+        flags & EventRecord.flagResolved != 0 ? flags & EventRecord.flagResolvedValue != 0 : nil
+    }
+    /// Direction of a call; nil when not said.
+    @inlinable public var direction: Direction? {
+        flags & EventRecord.flagDirection != 0 ? Direction(rawValue: raw[5]) : nil
+    }
+    /// Outcome of a call; nil when not said.
+    @inlinable public var outcome: CallOutcome? {
+        flags & EventRecord.flagOutcome != 0 ? CallOutcome(rawValue: raw[6]) : nil
+    }
+    /// The channel a handoff goes to; nil when not said.
+    @inlinable public var toChannel: Channel? {
+        flags & EventRecord.flagToChannel != 0 ? Channel(rawValue: raw[7]) : nil
+    }
+    /// Eligibility status; nil when not said.
+    @inlinable public var status: EligibilityStatus? {
+        flags & EventRecord.flagStatus != 0 ? EligibilityStatus(rawValue: raw[8]) : nil
+    }
+    /// Call duration in seconds; nil when not said.
+    @inlinable public var durationS: Int64? { optionalInt(EventRecord.intDuration) }
+    /// When a booking is for, in ms since the epoch; nil when not said.
+    @inlinable public var scheduledFor: Int64? { optionalInt(EventRecord.intScheduledFor) }
+    /// Revenue in cents.
+    @inlinable public var amountCents: Int64? { optionalInt(EventRecord.intAmount) }
+
+    @inlinable func optionalInt(_ bit: UInt8) -> Int64? {
+        let f = intFlags
+        guard f & bit != 0 else { return nil }
+        // Present integers are packed in bit order: skip the ones below this bit.
+        return loadInt64(EventRecord.headerSize + 8 * (f & (bit &- 1)).nonzeroBitCount)
+    }
+
+    @inlinable func loadInt64(_ offset: Int) -> Int64 {
+        Int64(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+    }
+
+    // MARK: Strings
+
+    /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
+    @inlinable public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+        let i = field.rawValue
+        let present = UInt16(raw[10]) | UInt16(raw[11]) << 8
+        guard present & (1 << UInt16(i)) != 0 else { return nil }
+        let p = tableStart + 2 * i
+        let end = Int(raw[p]) | Int(raw[p + 1]) << 8
+        let start = i == 0 ? tableStart + EventRecord.tableSize : Int(raw[p - 2]) | Int(raw[p - 1]) << 8
+        return UnsafeRawBufferPointer(rebasing: raw[start..<end])
+    }
+
+    /// The id's bytes (always present in a valid record).
+    @inlinable public var id: UnsafeRawBufferPointer { bytes(.id)! }
+    /// The subject's bytes (always present in a valid record).
+    @inlinable public var subject: UnsafeRawBufferPointer { bytes(.subject)! }
+    // The other string fields: their UTF-8 bytes, nil when absent.
+    @inlinable public var source: UnsafeRawBufferPointer? { bytes(.source) }
+    @inlinable public var medium: UnsafeRawBufferPointer? { bytes(.medium) }
+    @inlinable public var campaign: UnsafeRawBufferPointer? { bytes(.campaign) }
+    @inlinable public var term: UnsafeRawBufferPointer? { bytes(.term) }
+    @inlinable public var agent: UnsafeRawBufferPointer? { bytes(.agent) }
+    @inlinable public var conversation: UnsafeRawBufferPointer? { bytes(.conversation) }
+    @inlinable public var concern: UnsafeRawBufferPointer? { bytes(.concern) }
+    @inlinable public var appointment: UnsafeRawBufferPointer? { bytes(.appointment) }
+    @inlinable public var location: UnsafeRawBufferPointer? { bytes(.location) }
+    @inlinable public var provider: UnsafeRawBufferPointer? { bytes(.provider) }
+    @inlinable public var message: UnsafeRawBufferPointer? { bytes(.message) }
+    @inlinable public var referrer: UnsafeRawBufferPointer? { bytes(.referrer) }
+    @inlinable public var patient: UnsafeRawBufferPointer? { bytes(.patient) }
+    @inlinable public var toAgent: UnsafeRawBufferPointer? { bytes(.toAgent) }
+
+    /// The number of attributes.
+    @inlinable public var attrCount: Int { Int(raw[9]) }
+
+    /// Calls `body` with each attribute's key and value bytes, in key order.
+    public func forEachAttr(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
+        var cursor = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
+        for _ in 0..<attrCount {
+            let k = Int(raw[cursor]) | Int(raw[cursor + 1]) << 8
+            let v = Int(raw[cursor + 2]) | Int(raw[cursor + 3]) << 8
+            let keyStart = cursor + 4
+            try body(
+                UnsafeRawBufferPointer(rebasing: raw[keyStart..<keyStart + k]),
+                UnsafeRawBufferPointer(rebasing: raw[keyStart + k..<keyStart + k + v]))
+            cursor = keyStart + k + v
+        }
+    }
+
+    // MARK: Full decode
+
+    /// Decodes the whole event, checking that every string is valid UTF-8.
+    public func event() throws(EventRecord.DecodeError) -> Event {
+        func string(_ field: EventRecord.StringField) throws(EventRecord.DecodeError) -> String? {
+            guard let b = bytes(field) else { return nil }
+            return try utf8(b)
+        }
+        func utf8(_ b: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) -> String {
+            // `String(decoding:)` is the fast path; it repairs invalid UTF-8, which shows as a
+            // change of bytes (cheaper than the generic `String(validating:)`).
+            var s = String(decoding: b, as: UTF8.self)
+            let same = s.withUTF8 { u in u.count == b.count && u.elementsEqual(b) }
+            guard same else {
+                throw .init(offset: b.baseAddress.map { $0 - raw.baseAddress! } ?? 0, reason: "invalid UTF-8")
+            }
+            return s
+        }
+        var attrs: [Event.Attr] = []
+        if attrCount > 0 {
+            attrs.reserveCapacity(attrCount)
+            var failure: EventRecord.DecodeError?
+            forEachAttr { k, v in
+                guard failure == nil else { return }
+                do throws(EventRecord.DecodeError) {
+                    attrs.append(Event.Attr(key: try utf8(k), value: try utf8(v)))
+                } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+        return Event(
+            id: try string(.id)!, type: type, subject: try string(.subject)!, at: at,
+            channel: channel, source: try string(.source), medium: try string(.medium),
+            campaign: try string(.campaign), term: try string(.term), agent: try string(.agent),
+            conversation: try string(.conversation), concern: try string(.concern), resolved: resolved,
+            direction: direction, durationS: durationS, outcome: outcome,
+            appointment: try string(.appointment), scheduledFor: scheduledFor,
+            location: try string(.location), provider: try string(.provider), amountCents: amountCents,
+            message: try string(.message), referrer: try string(.referrer), patient: try string(.patient),
+            toAgent: try string(.toAgent), toChannel: toChannel, status: status, attrs: attrs)
+    }
+}

@@ -1,0 +1,237 @@
+import Glibc
+import JourneyCore
+import Synchronization
+
+/// The engine: the event log plus the projections kept live over it.
+///
+/// Appends go to the log first (durable, atomic) and are folded into the projector in commit
+/// order under one write lock, so a query right after an append sees it. On open the projector
+/// resumes from its checkpoint (saved with the log position it reflects, in one transaction) and
+/// folds only what came after; a checkpoint written by another projector version is ignored and
+/// the projections are rebuilt from position 1.
+public final class JourneyEngine: Sendable {
+    /// Checkpoint name of the projector state in the store.
+    public static let checkpointName = "projector"
+
+    public let log: EventLog
+
+    struct Live: ~Copyable {
+        var projector = Projector()
+        /// The last log position folded into `projector`.
+        var position: UInt64 = 0
+        /// Set while a rebuild is running: queries answer `rebuilding`.
+        var rebuild: RebuildProgress?
+    }
+
+    /// Progress of a projection rebuild.
+    public struct RebuildProgress: Sendable, Hashable {
+        public var done: UInt64
+        public var total: UInt64
+        public var eventsPerSecond: Double
+        public var startedAt: Int64
+    }
+
+    private let live: Mutex<Live>
+    /// Serializes append + fold, so the projector sees events in commit order.
+    private let writer = Mutex<Void>(())
+
+    /// Opens (or creates) the store at `directory` and brings the projections up to date.
+    ///
+    /// - Parameters:
+    ///   - durability: `.full` (fsync before every append returns) unless relaxed is asked for by name.
+    ///   - deferRebuild: when true, a missing or stale checkpoint over a non-empty log leaves the
+    ///     projections marked as rebuilding (queries answer `rebuilding`) and sets `needsRebuild`,
+    ///     for a caller (the daemon) that rebuilds in the background while it serves appends.
+    public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false) throws {
+        log = try EventLog(directory: directory, durability: durability)
+        var l = Live()
+        needsRebuild = try Self.restore(log, into: &l, deferRebuild: deferRebuild)
+        live = Mutex(l)
+    }
+
+    /// True when the engine opened without usable projections and `rebuild()` must run.
+    public let needsRebuild: Bool
+
+    /// Loads the checkpoint, refusing one ahead of the log, and folds the log's tail. Returns
+    /// true when it deferred a full rebuild instead.
+    private static func restore(_ log: EventLog, into l: inout Live, deferRebuild: Bool) throws -> Bool {
+        let last = log.lastPosition
+        var start: UInt64 = 0
+        var projector = Projector()
+        if let cp = try log.loadCheckpoint(name: checkpointName) {
+            guard cp.position <= last else {
+                throw StoreError(.corrupt, "projection checkpoint is at position \(cp.position) but the log ends at \(last): the log lost events it had acknowledged, or the checkpoint is from another store; run 'journeyd verify'")
+            }
+            // A snapshot of another projector version does not restore: rebuild from the log.
+            if let restored = try? Projector(deserializing: cp.data) {
+                projector = restored
+                start = cp.position
+            }
+        }
+        if deferRebuild && start == 0 && last > 0 {
+            l.rebuild = RebuildProgress(done: 0, total: last, eventsPerSecond: 0, startedAt: Clock.nowMs())
+            return true
+        }
+        let folded = try fold(log, into: &projector, after: start)
+        l.projector = projector
+        l.position = folded
+        l.rebuild = nil
+        return false
+    }
+
+    /// Folds every log event after `position` into `projector`; returns the last position folded.
+    private static func fold(_ log: EventLog, into projector: inout Projector, after position: UInt64,
+                             progress: ((UInt64) -> Void)? = nil) throws -> UInt64 {
+        var last = position
+        try log.scan(from: position + 1) { pos, view in
+            projector.apply(try view.event())
+            last = pos
+            if pos & 0xFFFF == 0 { progress?(pos) }
+            return true
+        }
+        return last
+    }
+
+    // MARK: writing
+
+    /// Appends a batch atomically; folds the new events into the projections before returning.
+    ///
+    /// Returns one outcome per event: `.appended(position)` or `.duplicate(existing position)`.
+    /// A conflicting id fails the whole batch and appends nothing.
+    public func append(_ events: [Event]) throws(StoreError) -> [EventLog.AppendOutcome] {
+        try writer.withLock { _ throws(StoreError) in
+            let outcomes = try log.append(events)
+            applyAppended(events, outcomes)
+            return outcomes
+        }
+    }
+
+    /// Appends several independent batches (group commit): each batch is atomic on its own
+    /// (a conflict fails only its batch) and all that succeed share one durable commit.
+    /// `audit` records are written in the same transaction.
+    public func appendGroup(_ batches: [[Event]], audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
+        writer.withLock { _ in
+            let results = log.appendGroup(batches, audit: audit.map(\.encoded))
+            for (batch, r) in zip(batches, results) {
+                if case .success(let outcomes) = r { applyAppended(batch, outcomes) }
+            }
+            return results
+        }
+    }
+
+    private func applyAppended(_ events: [Event], _ outcomes: [EventLog.AppendOutcome]) {
+        live.withLock { l in
+            guard l.rebuild == nil else { return } // the rebuild folds them when it catches up
+            for (e, o) in zip(events, outcomes) {
+                if case .appended(let p) = o {
+                    l.projector.apply(e)
+                    l.position = Swift.max(l.position, p)
+                }
+            }
+        }
+    }
+
+    // MARK: checkpoints and rebuilds
+
+    /// Saves the projector state with the log position it reflects, in one transaction.
+    public func checkpoint() throws(StoreError) {
+        let (data, position): ([UInt8], UInt64) = live.withLock { l in
+            (l.projector.serialize(), l.position)
+        }
+        try log.saveCheckpoint(name: Self.checkpointName, position: position, data: data)
+    }
+
+    /// Rebuilds every projection from position 1 while appends continue: folds a read snapshot,
+    /// then catches up with what arrived meanwhile and switches over. Queries answer
+    /// `rebuilding` until then.
+    public func rebuild(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws {
+        let started = Clock.nowMs()
+        let total = log.lastPosition
+        live.withLock { l in l.rebuild = RebuildProgress(done: 0, total: total, eventsPerSecond: 0, startedAt: started) }
+        var projector = Projector()
+        var last: UInt64 = 0
+        do {
+            last = try Self.fold(log, into: &projector, after: 0) { pos in
+                let elapsed = Swift.max(1, Clock.nowMs() - started)
+                let p = RebuildProgress(done: pos, total: Swift.max(total, pos),
+                                        eventsPerSecond: Double(pos) * 1000 / Double(elapsed), startedAt: started)
+                self.live.withLock { l in l.rebuild = p }
+                progress?(p)
+            }
+            // Catch up under the writer lock so nothing is appended between the last fold and the switch.
+            try writer.withLock { _ in
+                last = try Self.fold(log, into: &projector, after: last)
+                let final = projector
+                let position = last
+                live.withLock { l in
+                    l.projector = final
+                    l.position = position
+                    l.rebuild = nil
+                }
+            }
+        } catch {
+            // The previous state may be stale: restore synchronously from the checkpoint and log.
+            var l = Live()
+            _ = try? Self.restore(log, into: &l, deferRebuild: false)
+            let restored = l.projector, position = l.position
+            live.withLock { x in
+                x.projector = restored
+                x.position = position
+                x.rebuild = nil
+            }
+            throw error
+        }
+        let elapsed = Swift.max(1, Clock.nowMs() - started)
+        progress?(RebuildProgress(done: last, total: last, eventsPerSecond: Double(last) * 1000 / Double(elapsed),
+                                  startedAt: started))
+    }
+
+    // MARK: queries
+
+    /// The error a query answers while projections are being rebuilt.
+    public struct Rebuilding: Error, Sendable {
+        public var progress: RebuildProgress
+    }
+
+    /// Runs `body` on the live projector; throws `Rebuilding` during a rebuild.
+    public func read<T>(_ body: (borrowing Projector) throws -> T) throws -> T {
+        try live.withLock { l in
+            if let p = l.rebuild { throw Rebuilding(progress: p) }
+            return try body(l.projector)
+        }
+    }
+
+    public func patient(id: String, asOf: Int64? = nil) throws -> JourneyState? {
+        try read { $0.patient(id: id, asOf: asOf ?? Clock.nowMs()) }
+    }
+
+    public func handoff(id: String, asOf: Int64? = nil) throws -> HandoffContext? {
+        try read { $0.handoff(id: id, asOf: asOf ?? Clock.nowMs()) }
+    }
+
+    public func funnel(_ query: FunnelQuery) throws -> FunnelReport {
+        try read { $0.funnel(query) }
+    }
+
+    public func contacts() throws -> ContactsReport {
+        try read { $0.contacts() }
+    }
+
+    public func atRisk(asOf: Int64? = nil, limit: Int = 100, after: String? = nil) throws -> AtRiskPage {
+        try read { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }
+    }
+
+    /// Projection figures for `stats`.
+    public var projectionStats: (position: UInt64, events: Int, clusters: Int, rebuild: RebuildProgress?) {
+        live.withLock { l in (l.position, l.projector.eventCount, l.projector.clusterCount, l.rebuild) }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+public enum Clock {
+    public static func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

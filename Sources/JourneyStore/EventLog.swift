@@ -1,0 +1,483 @@
+import Glibc
+import JourneyCore
+import Synchronization
+
+/// The durable, append-only log of events: an LMDB environment in one directory (SPEC §2).
+///
+/// Named databases: `log` (big-endian position → `EventRecord`), `ids` (id → position),
+/// `subjects` (subject → big-endian positions, sorted duplicates), `meta` (format version),
+/// `checkpoints` (projection snapshots, chunked) and `audit` (sequence → opaque entry).
+/// Writes are serialized by one lock; reads may run on any thread at once, each in its own
+/// snapshot. Open a store once per process (a second open throws `.alreadyOpen`) and share it.
+///
+/// Do not append from inside a `scan` body: should the map need to grow, that append fails
+/// (growing waits for every open read of the process, including the caller's own).
+public final class EventLog: Sendable {
+    /// Whether an append is on disk when it returns.
+    public enum Durability: Sendable, Hashable {
+        /// fsync on every commit (the default): an acknowledged append survives power loss.
+        case full
+        /// No fsync on commit (`MDB_NOSYNC`), only on `sync()` and close: a crash may lose the
+        /// latest appends, never corrupt the store. Must be asked for by name.
+        case relaxed
+    }
+
+    /// The store format this program writes and reads.
+    public static let formatVersion: UInt32 = 1
+
+    /// The store's directory.
+    public let directory: String
+    public let durability: Durability
+
+    let env: LMDBEnvironment
+    let log: LMDBDatabase
+    let ids: LMDBDatabase
+    let subjects: LMDBDatabase
+    let meta: LMDBDatabase
+    let checkpoints: LMDBDatabase
+    let audit: LMDBDatabase
+    /// The single owner of the write path (LMDB allows one writer).
+    private let writeLock = Mutex(())
+    /// How many times a write found the map full and grew it (for tests and stats).
+    let mapGrowths = Atomic<Int>(0)
+    /// The last position as of the latest commit of this process (a fallback for `lastPosition`).
+    let committedPosition = Atomic<UInt64>(0)
+
+    static let versionKey = Array("format_version".utf8)
+
+    /// Opens the store in `directory`, creating it (and the directory) when missing.
+    ///
+    /// - Parameters:
+    ///   - directory: the store's directory (an LMDB environment: `data.mdb`, `lock.mdb`).
+    ///   - durability: `.full` unless relaxed durability is wanted by name.
+    ///   - mapSize: the initial map size in bytes (address space, not disk); the map doubles
+    ///     whenever it fills.
+    /// - Throws: `StoreError` `.futureVersion` for a store written by a newer format,
+    ///   `.alreadyOpen` when this process has it open already, `.corrupt` or `.io` when it cannot
+    ///   be opened.
+    public init(directory: String, durability: Durability = .full, mapSize: Int = 1 << 30) throws(StoreError) {
+        self.directory = directory
+        self.durability = durability
+        do {
+            env = try LMDBEnvironment(
+                path: directory, flags: durability == .relaxed ? .noSync : [], maxDatabases: 8,
+                mapSize: max(mapSize, 64 << 10))
+        } catch where error.rawValue == EBUSY {
+            throw StoreError(
+                .alreadyOpen, "the store in \(directory) is already open in this process; share that EventLog",
+                context: .init(path: directory, lmdb: error))
+        } catch {
+            throw StoreError.lmdb(error, "cannot open the store in \(directory)", path: directory)
+        }
+        do {
+            let txn = try env.begin(readOnly: false)
+            log = try txn.openDatabase("log", flags: .create)
+            ids = try txn.openDatabase("ids", flags: .create)
+            subjects = try txn.openDatabase("subjects", flags: [.create, .dupSort, .dupFixed])
+            meta = try txn.openDatabase("meta", flags: .create)
+            checkpoints = try txn.openDatabase("checkpoints", flags: .create)
+            audit = try txn.openDatabase("audit", flags: .create)
+            let stored = try txn.withValue(meta, forKey: Self.versionKey) { raw -> UInt32? in
+                raw.count == 4 ? UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) : nil
+            }
+            switch stored {
+            case nil:
+                var v = Self.formatVersion.littleEndian
+                try withUnsafeBytes(of: &v) { value in
+                    try Self.versionKey.withUnsafeBytes { try txn.put(meta, key: $0, value: value) }
+                }
+            case .some(nil):
+                throw StoreError(.corrupt, "the store's format version entry is malformed", context: .init(path: directory))
+            case .some(let v?) where v > Self.formatVersion:
+                throw StoreError(
+                    .futureVersion,
+                    "the store in \(directory) has format version \(v); this program reads up to \(Self.formatVersion): upgrade journeyd",
+                    context: .init(path: directory))
+            case .some(let v?) where v < 1:
+                throw StoreError(.corrupt, "the store's format version \(v) is invalid", context: .init(path: directory))
+            default:
+                break
+            }
+            let last = try lastPosition(txn)
+            try txn.commit()
+            committedPosition.store(last, ordering: .relaxed)
+        } catch {
+            throw Self.storeError(error, "cannot open the store in \(directory)", path: directory)
+        }
+    }
+
+    deinit {
+        // Relaxed durability defers fsync to close.
+        if durability == .relaxed { try? env.sync(force: true) }
+    }
+
+    /// Flushes every commit to disk (a no-op cost with full durability).
+    public func sync() throws(StoreError) {
+        do { try env.sync(force: true) } catch { throw StoreError.lmdb(error, "sync") }
+    }
+
+    // MARK: Appending
+
+    /// What happened to one event of an append.
+    public enum AppendOutcome: Sendable, Hashable {
+        /// Stored at this new position.
+        case appended(UInt64)
+        /// Already stored with the same content at this position; nothing written.
+        case duplicate(UInt64)
+
+        /// The event's position, new or existing.
+        public var position: UInt64 {
+            switch self {
+            case .appended(let p), .duplicate(let p): p
+            }
+        }
+    }
+
+    /// Events already encoded as `EventRecord`s, back to back, ready for `appendEncoded`.
+    /// Encoding can be done off the write path (e.g. by the import's parser threads).
+    public struct EncodedBatch: Sendable {
+        /// The records, back to back.
+        public private(set) var bytes: [UInt8] = []
+        /// The end offset of each record in `bytes`.
+        public private(set) var ends: [Int] = []
+
+        public init(reservingEvents n: Int = 0) {
+            bytes.reserveCapacity(n * 160)
+            ends.reserveCapacity(n)
+        }
+
+        /// The number of events.
+        public var count: Int { ends.count }
+
+        /// Encodes and adds one event.
+        public mutating func append(_ e: Event) throws(StoreError) {
+            do { try EventRecord.encode(e, into: &bytes) } catch {
+                throw StoreError(.tooLarge, "event \(e.id) at batch index \(ends.count): \(error.reason)",
+                                 context: .init(id: e.id, batchIndex: ends.count))
+            }
+            ends.append(bytes.count)
+        }
+
+        /// Removes every event, keeping the memory for the next batch.
+        public mutating func removeAll() {
+            bytes.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+        }
+
+        func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
+    }
+
+    /// Appends a batch atomically, in one transaction (SPEC §2).
+    ///
+    /// An id already stored with equal content is a `duplicate` answering the stored position;
+    /// an id stored (or earlier in the batch) with different content fails the whole batch with
+    /// `.conflict`, and nothing is appended. New events get dense positions in batch order. The
+    /// batch is on disk when this returns, unless the store is relaxed.
+    public func append(_ events: [Event]) throws(StoreError) -> [AppendOutcome] {
+        var batch = EncodedBatch(reservingEvents: events.count)
+        for e in events { try batch.append(e) }
+        return try appendEncoded(batch)
+    }
+
+    /// Appends events already encoded (see `append` for the semantics).
+    public func appendEncoded(_ batch: EncodedBatch) throws(StoreError) -> [AppendOutcome] {
+        if batch.count == 0 { return [] }
+        return try write(estimatedBytes: batch.bytes.count * 2 + batch.count * 64) { txn in
+            try self.appendInTransaction(txn, batch)
+        }
+    }
+
+    func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
+        let first = try lastPosition(txn) + 1
+        var next = first
+        var outcomes: [AppendOutcome] = []
+        outcomes.reserveCapacity(batch.count)
+        // The batch index of each appended position, to name in-batch conflicts.
+        var appendedIndex: [Int] = []
+        try batch.bytes.withUnsafeBytes { all in
+            for i in 0..<batch.count {
+                let record = UnsafeRawBufferPointer(rebasing: all[batch.range(i)])
+                let view: EventView
+                do { view = try EventView(validating: record) } catch {
+                    throw StoreError(.invalidArgument, "batch index \(i): \(error)", context: .init(batchIndex: i))
+                }
+                let existing = try txn.withValue(ids, forKey: view.id) { Self.position(from: $0) }
+                if let existing {
+                    guard let p = existing else { throw corruptIndex(view.id, "ids value is not 8 bytes") }
+                    let same = try withUnsafeBytes(of: p.bigEndian) { key in
+                        try txn.withValue(log, forKey: key) { stored in
+                            Self.sameEvent(stored, record)
+                        }
+                    }
+                    guard let same else {
+                        throw corruptIndex(view.id, "ids points to missing position \(p)", position: p)
+                    }
+                    guard same else {
+                        let id = String(decoding: view.id, as: UTF8.self)
+                        let earlier = p >= first ? "batch index \(appendedIndex[Int(p - first)])" : "the event stored at position \(p)"
+                        throw StoreError(
+                            .conflict,
+                            "event id \"\(id)\" at batch index \(i) has different content from \(earlier)",
+                            context: .init(id: id, batchIndex: i, position: p))
+                    }
+                    outcomes.append(.duplicate(p))
+                    continue
+                }
+                try withUnsafeBytes(of: next.bigEndian) { key in
+                    do {
+                        try txn.put(log, key: key, value: record, flags: .append)
+                        try txn.put(ids, key: view.id, value: key, flags: .noOverwrite)
+                        try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
+                    } catch let e as LMDBError where e == .badValueSize {
+                        throw StoreError(
+                            .invalidArgument, "batch index \(i): id or subject is empty or over 511 bytes",
+                            context: .init(id: String(decoding: view.id, as: UTF8.self), batchIndex: i))
+                    }
+                }
+                outcomes.append(.appended(next))
+                appendedIndex.append(i)
+                next += 1
+            }
+        }
+        return outcomes
+    }
+
+    private func corruptIndex(_ id: UnsafeRawBufferPointer, _ what: String, position: UInt64? = nil) -> StoreError {
+        let id = String(decoding: id, as: UTF8.self)
+        return StoreError(.corrupt, "index of id \"\(id)\": \(what); run verify", context: .init(id: id, position: position))
+    }
+
+    /// Equal records are equal events (the encoding is canonical); decode only when bytes differ.
+    static func sameEvent(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        if a.count == b.count, memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 { return true }
+        guard let x = try? EventRecord.decode(a), let y = try? EventRecord.decode(b) else { return false }
+        return x == y
+    }
+
+    /// Runs `body` in a write transaction and commits it, growing the map and retrying when full.
+    ///
+    /// - Parameters:
+    ///   - estimatedBytes: about how much the write adds; the map grows by at least twice that
+    ///     when it fills.
+    ///   - reserve: grow the map before starting when less than `estimatedBytes` is free (for
+    ///     large blobs, so they are not written once per doubling).
+    func write<R: Sendable>(
+        estimatedBytes: Int, reserve: Bool = false, _ body: (borrowing LMDBTransaction) throws -> R
+    ) throws(StoreError) -> R {
+        let result: Result<R, StoreError> = writeLock.withLock { _ in
+            do {
+                if reserve { try growIfNeeded(for: estimatedBytes) }
+                var attempts = 0
+                while true {
+                    do {
+                        let txn = try env.begin(readOnly: false)
+                        let r = try body(txn)
+                        let last = try lastPosition(txn)
+                        try txn.commit()
+                        committedPosition.store(last, ordering: .releasing)
+                        return .success(r)
+                    } catch let e as LMDBError where e == .mapFull && attempts < 40 {
+                        // The transaction is gone (aborted on scope exit): grow, then redo it.
+                        attempts += 1
+                        mapGrowths.add(1, ordering: .relaxed)
+                        let (size, used, _) = env.info()
+                        try env.setMapSize(Self.rounded(max(size * 2, used + estimatedBytes * 2)))
+                    }
+                }
+            } catch {
+                return .failure(Self.storeError(error, "write", path: directory))
+            }
+        }
+        return try result.get()
+    }
+
+    private func growIfNeeded(for bytes: Int) throws(LMDBError) {
+        let (size, used, _) = env.info()
+        if size - used < bytes + (1 << 20) {
+            try env.setMapSize(Self.rounded(max(size * 2, used + bytes * 2 + (1 << 20))))
+        }
+    }
+
+    private static func rounded(_ n: Int) -> Int { (n + 0xFFFF) & ~0xFFFF }
+
+    // MARK: Reading
+
+    /// The position of the latest event, 0 when empty.
+    ///
+    /// Read from the store; should that read fail (no reader slot free), the position of this
+    /// process's latest commit.
+    public var lastPosition: UInt64 {
+        (try? read { try self.lastPosition($0) }) ?? committedPosition.load(ordering: .acquiring)
+    }
+
+    /// The number of events stored (equal to `lastPosition`, since positions are dense).
+    public var count: Int {
+        (try? read { try $0.stat(self.log).entries }) ?? Int(lastPosition)
+    }
+
+    func lastPosition(_ txn: borrowing LMDBTransaction) throws -> UInt64 {
+        try txn.withCursor(log) { c in
+            try c.get(.last) { k, _ in try Self.logPosition(k) }
+        } ?? 0
+    }
+
+    /// Runs `body` in a read transaction (one consistent snapshot).
+    func read<R>(_ body: (borrowing LMDBTransaction) throws -> R) throws(StoreError) -> R {
+        do { return try env.withReadTransaction(body) } catch {
+            throw Self.storeError(error, "read", path: directory)
+        }
+    }
+
+    /// Calls `body` with each event from `position` on, in log order, in one snapshot, until it
+    /// answers false. The view is zero-copy: valid only during the call.
+    ///
+    /// - Throws: `StoreError` (`.corrupt` with the position for an unreadable record), or what
+    ///   `body` throws.
+    public func scan(from position: UInt64 = 1, _ body: (UInt64, EventView) throws -> Bool) throws {
+        do {
+            try env.withReadTransaction { txn in
+                try txn.withCursor(log) { c in
+                    try withUnsafeBytes(of: position.bigEndian) { start in
+                        var op = LMDBCursor.Operation.setRange
+                        while true {
+                            let more = try c.get(op, key: start) { k, v -> Bool in
+                                let p = try Self.logPosition(k)
+                                let view: EventView
+                                do { view = try EventView(validating: v) } catch {
+                                    throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+                                }
+                                return try body(p, view)
+                            }
+                            guard more == true else { return }
+                            op = .next
+                        }
+                    }
+                }
+            }
+        } catch let e as LMDBError {
+            throw Self.storeError(e, "scan", path: directory)
+        }
+    }
+
+    /// Up to `limit` events from `position` on, decoded, in log order.
+    public func events(from position: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [(UInt64, Event)] {
+        var out: [(UInt64, Event)] = []
+        if limit <= 0 { return out }
+        do {
+            try scan(from: position) { p, view in
+                out.append((p, try Self.decode(view, p)))
+                return out.count < limit
+            }
+        } catch {
+            throw Self.storeError(error, "read", path: directory)
+        }
+        return out
+    }
+
+    /// The positions of the events whose subject is `subject`, ascending.
+    public func positions(subject: String) throws(StoreError) -> [UInt64] {
+        try read { txn in try self.positions(txn, subject: subject) }
+    }
+
+    private func positions(_ txn: borrowing LMDBTransaction, subject: String) throws -> [UInt64] {
+        var out: [UInt64] = []
+        var s = subject
+        try s.withUTF8 { key in
+            guard !key.isEmpty else { return }
+            try txn.withCursor(subjects) { c in
+                var op = LMDBCursor.Operation.set
+                while let p = try c.get(op, key: UnsafeRawBufferPointer(key), { _, v in Self.position(from: v) }) {
+                    guard let p else { throw StoreError(.corrupt, "subjects index of \"\(subject)\" holds a malformed position") }
+                    out.append(p)
+                    op = .nextDuplicate
+                }
+            }
+        }
+        return out
+    }
+
+    /// The events of every subject in `subjects` (e.g. all ids of one identity cluster), in
+    /// position order, read in one snapshot.
+    public func events(subjects: [String]) throws(StoreError) -> [(UInt64, Event)] {
+        try read { txn in
+            var all: [UInt64] = []
+            for s in Set(subjects) { all += try self.positions(txn, subject: s) }
+            all.sort()
+            var out: [(UInt64, Event)] = []
+            out.reserveCapacity(all.count)
+            for p in all {
+                let e = try withUnsafeBytes(of: p.bigEndian) { key in
+                    try txn.withValue(self.log, forKey: key) { v in
+                        try Self.decode(try Self.view(v, p), p)
+                    }
+                }
+                guard let e else {
+                    throw StoreError(.corrupt, "subjects index points to missing position \(p); run verify", context: .init(position: p))
+                }
+                out.append((p, e))
+            }
+            return out
+        }
+    }
+
+    /// Counts the records from `position` on, touching each record's bytes without decoding:
+    /// the physical floor of a full scan, for benchmarks.
+    public func rawScanCount(from position: UInt64 = 1) throws(StoreError) -> Int {
+        try read { txn in
+            var n = 0
+            var touched: UInt64 = 0
+            try txn.withCursor(self.log) { c in
+                try withUnsafeBytes(of: position.bigEndian) { start in
+                    var op = LMDBCursor.Operation.setRange
+                    while try c.get(op, key: start, { _, v in
+                        touched &+= UInt64(v.count) &+ UInt64(v.first ?? 0) &+ UInt64(v.last ?? 0)
+                    }) != nil {
+                        n += 1
+                        op = .next
+                    }
+                }
+            }
+            blackHole(touched)
+            return n
+        }
+    }
+
+    // MARK: Helpers
+
+    static func position(from raw: UnsafeRawBufferPointer) -> UInt64? {
+        raw.count == 8 ? UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)) : nil
+    }
+
+    static func logPosition(_ key: UnsafeRawBufferPointer) throws -> UInt64 {
+        guard let p = position(from: key) else {
+            throw StoreError(.corrupt, "log key of \(key.count) bytes (expected 8)")
+        }
+        return p
+    }
+
+    static func view(_ raw: UnsafeRawBufferPointer, _ p: UInt64) throws(StoreError) -> EventView {
+        do { return try EventView(validating: raw) } catch {
+            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+        }
+    }
+
+    static func decode(_ view: EventView, _ p: UInt64) throws(StoreError) -> Event {
+        do { return try view.event() } catch {
+            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+        }
+    }
+
+    /// Turns any error of the layers below into a `StoreError`.
+    static func storeError(_ error: any Error, _ operation: String, path: String?) -> StoreError {
+        switch error {
+        case let e as StoreError: e
+        case let e as LMDBError: StoreError.lmdb(e, operation, path: path)
+        default: StoreError(.io, "\(operation): \(error)", context: .init(path: path))
+        }
+    }
+}
+
+@inline(never)
+func blackHole(_ x: UInt64) {
+    if x == 0x5EED_5EED_5EED_5EED { print("", terminator: "") }
+}

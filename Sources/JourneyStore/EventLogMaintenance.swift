@@ -1,0 +1,192 @@
+import Glibc
+import JourneyCore
+
+/// Sizes and counts of a store, for `journeyd stats`.
+public struct StoreStats: Sendable, Hashable {
+    /// Entries and pages of one named database.
+    public struct Database: Sendable, Hashable {
+        public var name: String
+        public var entries: Int
+        /// Branch, leaf and overflow pages.
+        public var pages: Int
+    }
+
+    public var events: Int
+    public var lastPosition: UInt64
+    /// The map size: the most the data file may grow to before the map is grown again.
+    public var mapSize: Int
+    /// Bytes of the map in use (up to the last used page).
+    public var mapUsed: Int
+    public var pageSize: Int
+    /// Size of `data.mdb` on disk.
+    public var fileSize: Int
+    public var databases: [Database]
+}
+
+/// What `EventLog.verify()` found.
+public struct VerifyReport: Sendable, Hashable {
+    /// One inconsistency, with the log position concerned when there is one.
+    public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        public var position: UInt64?
+        public var message: String
+        public var description: String { position.map { "position \($0): \(message)" } ?? message }
+    }
+
+    public var recordsChecked: Int = 0
+    public var idEntriesChecked: Int = 0
+    public var subjectEntriesChecked: Int = 0
+    /// The problems found, at most `maxProblems` (see `problemsOmitted`).
+    public var problems: [Problem] = []
+    /// How many problems were found beyond those listed.
+    public var problemsOmitted: Int = 0
+
+    /// True when nothing is wrong.
+    public var isClean: Bool { problems.isEmpty }
+
+    static let maxProblems = 1000
+
+    mutating func add(_ position: UInt64?, _ message: String) {
+        if problems.count < Self.maxProblems {
+            problems.append(Problem(position: position, message: message))
+        } else {
+            problemsOmitted += 1
+        }
+    }
+}
+
+extension EventLog {
+    /// Counts and sizes of the store.
+    public func stats() throws(StoreError) -> StoreStats {
+        let named: [(String, LMDBDatabase)] = [
+            ("log", log), ("ids", ids), ("subjects", subjects), ("meta", meta), ("checkpoints", checkpoints),
+            ("audit", audit),
+        ]
+        let (databases, last): ([StoreStats.Database], UInt64) = try read { txn in
+            let dbs = try named.map { name, db in
+                let s = try txn.stat(db)
+                return StoreStats.Database(name: name, entries: s.entries, pages: s.branchPages + s.leafPages + s.overflowPages)
+            }
+            return (dbs, try self.lastPosition(txn))
+        }
+        let (mapSize, used, pageSize) = env.info()
+        var st = stat()
+        let fileSize = stat(directory + "/data.mdb", &st) == 0 ? Int(st.st_size) : 0
+        return StoreStats(
+            events: databases[0].entries, lastPosition: last, mapSize: mapSize, mapUsed: used,
+            pageSize: pageSize, fileSize: fileSize, databases: databases)
+    }
+
+    /// Checks the whole store in one snapshot: every record decodes, positions are dense from 1,
+    /// every record has its `ids` and `subjects` entries, and every index entry points to a
+    /// record with that id or subject.
+    public func verify() throws(StoreError) -> VerifyReport {
+        try read { txn in
+            var report = VerifyReport()
+            try self.verifyLog(txn, &report)
+            report.idEntriesChecked = try self.verifyIndex(txn, self.ids, "id", .id, &report)
+            report.subjectEntriesChecked = try self.verifyIndex(txn, self.subjects, "subject", .subject, &report)
+            return report
+        }
+    }
+
+    /// Step 1 of `verify`: the log, and the index entries each record must have.
+    private func verifyLog(_ txn: borrowing LMDBTransaction, _ report: inout VerifyReport) throws {
+        var expected: UInt64 = 1
+        try txn.withCursor(log) { c in
+            try txn.withCursor(subjects) { subjectCursor in
+                var op = LMDBCursor.Operation.first
+                while try c.get(op, { k, v in
+                    try self.verifyRecord(txn, subjectCursor, k, v, &expected, &report)
+                }) != nil {
+                    op = .next
+                }
+            }
+        }
+    }
+
+    private func verifyRecord(
+        _ txn: borrowing LMDBTransaction, _ subjectCursor: borrowing LMDBCursor,
+        _ k: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer, _ expected: inout UInt64, _ report: inout VerifyReport
+    ) throws {
+        report.recordsChecked += 1
+        guard let p = Self.position(from: k) else {
+            report.add(nil, "log key of \(k.count) bytes (expected 8)")
+            return
+        }
+        if p != expected {
+            report.add(p, p > expected ? "positions \(expected)…\(p - 1) are missing" : "position out of order")
+        }
+        expected = p + 1
+        let view: EventView
+        do {
+            view = try EventView(validating: v)
+            _ = try view.event()
+        } catch {
+            report.add(p, "record does not decode: \(error)")
+            return
+        }
+        let id = String(decoding: view.id, as: UTF8.self)
+        switch try txn.withValue(ids, forKey: view.id, { Self.position(from: $0) }) {
+        case nil: report.add(p, "id \"\(id)\" is missing from the ids index")
+        case .some(nil): report.add(p, "ids entry of \"\(id)\" is malformed")
+        case .some(let q?) where q != p: report.add(p, "ids entry of \"\(id)\" points to position \(q)")
+        default: break
+        }
+        var pk = p.bigEndian
+        let found = try withUnsafeBytes(of: &pk) { pv in
+            try subjectCursor.get(.getBoth, key: view.subject, value: pv) { _, _ in true }
+        }
+        if found == nil {
+            report.add(p, "subject \"\(String(decoding: view.subject, as: UTF8.self))\" index entry is missing")
+        }
+    }
+
+    /// Step 2 of `verify`: every index entry points back to a record with that id or subject.
+    /// Answers how many entries were checked.
+    private func verifyIndex(
+        _ txn: borrowing LMDBTransaction, _ db: LMDBDatabase, _ kind: String, _ field: EventRecord.StringField,
+        _ report: inout VerifyReport
+    ) throws -> Int {
+        var problems = VerifyReport()
+        var n = 0
+        try txn.withCursor(db) { c in
+            var op = LMDBCursor.Operation.first
+            while let entry = try c.get(op, { k, v in (Array(k), Self.position(from: v)) }) {
+                op = .next
+                n += 1
+                let key = String(decoding: entry.0, as: UTF8.self)
+                guard let p = entry.1 else {
+                    problems.add(nil, "\(kind) entry of \"\(key)\" is malformed")
+                    continue
+                }
+                var pk = p.bigEndian
+                let matches = try withUnsafeBytes(of: &pk) { pkb in
+                    try txn.withValue(self.log, forKey: pkb) { record -> Bool? in
+                        guard let view = try? EventView(validating: record), let b = view.bytes(field) else { return nil }
+                        return b.elementsEqual(entry.0)
+                    }
+                }
+                switch matches {
+                case nil: problems.add(p, "\(kind) entry of \"\(key)\" points to a missing record")
+                case .some(nil): break  // an unreadable record is reported by step 1
+                case .some(false?): problems.add(p, "\(kind) entry of \"\(key)\" points to a record with another \(kind)")
+                case .some(true?): break
+                }
+            }
+        }
+        for problem in problems.problems { report.add(problem.position, problem.message) }
+        report.problemsOmitted += problems.problemsOmitted
+        return n
+    }
+
+    /// Writes a compacted, consistent copy of the store into `destination` (created if missing;
+    /// it must not already hold a store). Readers and appends go on meanwhile.
+    public func backup(to destination: String) throws(StoreError) {
+        if mkdir(destination, 0o700) != 0, errno != EEXIST {
+            throw StoreError(.io, "cannot create \(destination): \(String(cString: strerror(errno)))", context: .init(path: destination))
+        }
+        do { try env.copy(to: destination, compact: true) } catch {
+            throw StoreError.lmdb(error, "backup to \(destination)", path: destination)
+        }
+    }
+}

@@ -1,0 +1,334 @@
+import Glibc
+import JourneyCore
+import JourneyStore
+
+/// Exit codes of the command line.
+enum Exit {
+    static let ok: Int32 = 0
+    static let badInput: Int32 = 1
+    static let usage: Int32 = 2
+    static let store: Int32 = 3
+}
+
+/// A failure that ends a command with an exit code and a message on stderr.
+struct CommandFailure: Error {
+    var code: Int32
+    var message: String
+    init(_ code: Int32, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+let usageText = """
+usage: journeyd COMMAND [--data DIR] [options]
+
+  serve [--socket PATH] [--allow-group G] [--relaxed-durability]
+                             run the local event sink on a Unix socket
+  import FILE|-              append NDJSON events; prints appended / duplicate / rejected
+  export                     all events as NDJSON, in log order
+  patient ID [--as-of T]     journey state of a patient (any id of the cluster)
+  handoff ID [--as-of T]     warm-handoff context for the next agent
+  funnel [--steps touch,inquiry,booking,visit] [--window 30d]
+         [--by channel|source|medium|campaign|term|type|none] [--from T] [--to T]
+  contacts                   contact resolution by channel
+  at-risk [--as-of T] [--limit N] [--after ID]
+  replay                     rebuild every projection from the log
+  stats | verify | backup DEST | audit [--since T]
+  demo [--events N] [--seed S] [--clients N]
+                             a synthetic practice served by journeyd and reported
+
+Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
+Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
+When a daemon serves DIR, commands go through its socket.
+"""
+
+enum CLI {
+    /// Runs the command line; returns the exit code.
+    static func run(_ argv: [String]) -> Int32 {
+        guard let command = argv.first, command != "--help", command != "-h", command != "help" else {
+            Output.error(usageText)
+            return argv.isEmpty ? Exit.usage : Exit.ok
+        }
+        let spec = flagSpec(command)
+        guard let spec else {
+            Output.error("journeyd: unknown command '\(command)'\n\n\(usageText)")
+            return Exit.usage
+        }
+        do {
+            let args = try Arguments(argv, valued: spec.valued.union(["data"]), switches: spec.switches.union(["json"]))
+            let code = try dispatch(args)
+            Output.flush()
+            return code
+        } catch let e as UsageError {
+            Output.flush()
+            Output.error("journeyd \(command): \(e.description)")
+            return Exit.usage
+        } catch let e as CommandFailure {
+            Output.flush()
+            Output.error("journeyd \(command): \(e.message)")
+            return e.code
+        } catch let e as StoreError {
+            Output.flush()
+            Output.error("journeyd \(command): \(e.description)")
+            return Exit.store
+        } catch {
+            Output.flush()
+            Output.error("journeyd \(command): \(error)")
+            return Exit.store
+        }
+    }
+
+    private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
+        switch command {
+        case "serve": (["socket", "allow-group"], ["relaxed-durability"])
+        case "import": (["batch"], ["relaxed-durability"])
+        case "export", "stats", "verify", "contacts", "replay": ([], [])
+        case "backup": ([], [])
+        case "patient", "handoff": (["as-of"], [])
+        case "funnel": (["steps", "window", "by", "from", "to"], [])
+        case "at-risk": (["as-of", "limit", "after"], [])
+        case "audit": (["since"], [])
+        case "demo": (["events", "seed", "clients"], ["keep"])
+        default: nil
+        }
+    }
+
+    static func dataDirectory(_ args: Arguments) -> String {
+        if let d = args.value("data") { return d }
+        if let env = getenv("JOURNEY_DATA"), let s = String(validatingCString: env), !s.isEmpty { return s }
+        return "./journey-data"
+    }
+
+    private static func dispatch(_ args: Arguments) throws -> Int32 {
+        let dir = dataDirectory(args)
+        switch args.command {
+        case "import": return try importCommand(args, dir: dir)
+        case "export": return try exportCommand(args, dir: dir)
+        case "verify": return try verifyCommand(args, dir: dir)
+        case "backup": return try backupCommand(args, dir: dir)
+        case "replay": return try replayCommand(args, dir: dir)
+        case "serve": return try serveCommand(args, dir: dir)
+        case "demo": return try demoCommand(args)
+        case "audit": return try auditCommand(args, dir: dir)
+        default: return try queryCommand(args, dir: dir)
+        }
+    }
+
+    // MARK: queries (through the daemon when one serves the directory)
+
+    private static func queryCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        var w = JSONWriter()
+        w.beginObject()
+        let op: String
+        switch args.command {
+        case "patient", "handoff":
+            guard args.positional.count == 1 else { throw UsageError("\(args.command) takes one patient id") }
+            op = args.command
+            w.key("op"); w.string(op)
+            w.key("id"); w.string(args.positional[0])
+            if let t = try time(args, "as-of") { w.key("as_of"); w.int(t) }
+        case "funnel":
+            op = "funnel"
+            w.key("op"); w.string(op)
+            if let s = args.value("steps") {
+                w.key("steps")
+                w.beginArray()
+                for part in s.split(separator: ",") { w.string(String(part)) }
+                w.endArray()
+            }
+            if let win = try args.duration("window") { w.key("window_s"); w.int(win / 1000) }
+            if let by = args.value("by") { w.key("by"); w.string(by) }
+            if let t = try time(args, "from") { w.key("from"); w.int(t) }
+            if let t = try time(args, "to") { w.key("to"); w.int(t) }
+        case "contacts":
+            op = "contacts"
+            w.key("op"); w.string(op)
+        case "at-risk":
+            op = "at_risk"
+            w.key("op"); w.string(op)
+            if let t = try time(args, "as-of") { w.key("as_of"); w.int(t) }
+            if let n = try args.int("limit") { w.key("limit"); w.int(n) }
+            if let a = args.value("after") { w.key("after"); w.string(a) }
+        case "stats":
+            op = "stats"
+            w.key("op"); w.string(op)
+        default:
+            throw UsageError("unknown command '\(args.command)'")
+        }
+        w.endObject()
+        guard args.positional.isEmpty || op == "patient" || op == "handoff" else {
+            throw UsageError("unexpected argument '\(args.positional[0])'")
+        }
+        let answer = try Gateway.request(dir: dir, w.bytes)
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(answer)
+        } catch {
+            throw CommandFailure(Exit.store, "unreadable answer: \(error)")
+        }
+        if value["ok"]?.boolValue != true {
+            let code = value["error"]?["code"]?.stringValue ?? "error"
+            let message = value["error"]?["message"]?.stringValue ?? "failed"
+            let exit: Int32 = switch code {
+            case "not_found", "bad_request", "invalid_event", "conflict": Exit.badInput
+            case "unknown_op": Exit.usage
+            default: Exit.store
+            }
+            throw CommandFailure(exit, "\(code): \(message)")
+        }
+        let object = JSONValue.object((value.objectValue ?? []).filter { $0.key != "ok" })
+        if args.flag("json") {
+            Output.line(object.jsonText)
+            return Exit.ok
+        }
+        switch op {
+        case "patient": Output.line(Reports.patient(object))
+        case "handoff": Output.line(Reports.handoff(object))
+        case "funnel": Output.line(Reports.funnel(object))
+        case "contacts": Output.line(Reports.contacts(object))
+        case "at_risk": Output.line(Reports.atRisk(object))
+        default: Output.line(Reports.flat(object))
+        }
+        return Exit.ok
+    }
+
+    static func time(_ args: Arguments, _ name: String) throws(UsageError) -> Int64? {
+        guard let v = args.value(name) else { return nil }
+        if let ms = Int64(v) { return ms }
+        guard let ms = Timestamp.parse(v) else {
+            throw UsageError("--\(name): expected an RFC 3339 time (2026-03-01T14:05:00Z) or epoch milliseconds, got \"\(v)\"")
+        }
+        return ms
+    }
+
+    // MARK: import / export
+
+    private static func importCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.count == 1 else { throw UsageError("import takes one FILE, or - for stdin") }
+        let path = args.positional[0]
+        let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CommandFailure(Exit.badInput, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { if fd != 0 { close(fd) } }
+        let batchSize = try args.int("batch") ?? 10_000
+        guard batchSize >= 1 else { throw UsageError("--batch must be ≥ 1") }
+        let sink = try Gateway.appender(dir: dir, relaxed: args.flag("relaxed-durability"))
+        var parser = NDJSONBatchParser()
+        var batch = NDJSONBatch()
+        var appended = 0, duplicates = 0, rejected = 0, shownErrors = 0
+        let started = Clock.nowMs()
+
+        func report(_ errors: [EventError]) {
+            rejected += errors.count
+            for e in errors where shownErrors < 20 {
+                Output.error(e.description)
+                shownErrors += 1
+            }
+        }
+        func flushBatch() throws {
+            report(batch.errors)
+            if !batch.events.isEmpty {
+                let r = try sink.append(batch.events, lines: batch.lines)
+                appended += r.appended
+                duplicates += r.duplicates
+                report(r.rejected)
+            }
+            batch.removeAll()
+        }
+
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CommandFailure(Exit.badInput, "read error on \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            chunk.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &batch) }
+            if batch.events.count + batch.errors.count >= batchSize { try flushBatch() }
+        }
+        parser.finish(into: &batch)
+        try flushBatch()
+        try sink.finish()
+        if shownErrors < rejected { Output.error("… \(rejected - shownErrors) more rejected lines") }
+        let seconds = Double(Swift.max(1, Clock.nowMs() - started)) / 1000
+        let rate = Int(Double(appended + duplicates) / seconds)
+        Output.line("appended \(appended), duplicate \(duplicates), rejected \(rejected) (\(rate) events/s)")
+        return rejected > 0 ? Exit.badInput : Exit.ok
+    }
+
+    private static func exportCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.isEmpty else { throw UsageError("export takes no arguments") }
+        let log = try EventLog(directory: dir)
+        var w = JSONWriter()
+        try log.scan(from: 1) { _, view in
+            let e = try view.event()
+            w = JSONWriter()
+            EventJSON.write(e, into: &w)
+            Output.write(w.bytes + [10])
+            return true
+        }
+        return Exit.ok
+    }
+
+    // MARK: maintenance
+
+    private static func verifyCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        let log = try EventLog(directory: dir)
+        let r = try log.verify()
+        var problems = r.problems.map(\.description)
+        // A checkpoint ahead of the log means acknowledged events were lost.
+        if let cp = try log.loadCheckpoint(name: JourneyEngine.checkpointName), cp.position > log.lastPosition {
+            problems.append("checkpoint '\(JourneyEngine.checkpointName)' is at position \(cp.position), ahead of the log's last position \(log.lastPosition)")
+        }
+        if args.flag("json") {
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("records"); w.int(r.recordsChecked)
+            w.key("id_entries"); w.int(r.idEntriesChecked)
+            w.key("subject_entries"); w.int(r.subjectEntriesChecked)
+            w.key("problems"); w.beginArray(); for p in problems { w.string(p) }; w.endArray()
+            w.endObject()
+            Output.line(w.string)
+        } else {
+            Output.line("checked \(r.recordsChecked) records, \(r.idEntriesChecked) id entries, \(r.subjectEntriesChecked) subject entries")
+            for p in problems { Output.line("problem: \(p)") }
+            if r.problemsOmitted > 0 { Output.line("… \(r.problemsOmitted) more problems") }
+            Output.line(problems.isEmpty ? "ok" : "\(problems.count + r.problemsOmitted) problems")
+        }
+        return problems.isEmpty ? Exit.ok : Exit.store
+    }
+
+    private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.count == 1 else { throw UsageError("backup takes one DEST directory") }
+        let log = try EventLog(directory: dir)
+        try log.backup(to: args.positional[0])
+        Output.line("backed up \(log.count) events to \(args.positional[0])")
+        return Exit.ok
+    }
+
+    private static func replayCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        if let answer = try Gateway.remoteRequest(dir: dir, Array(#"{"op":"replay"}"#.utf8)) {
+            let v = try? JSONParser.parse(answer)
+            guard v?["ok"]?.boolValue == true else {
+                throw CommandFailure(Exit.store, v?["error"]?["message"]?.stringValue ?? "replay failed")
+            }
+            Output.line("the daemon is rebuilding its projections; 'journeyd stats' shows progress")
+            return Exit.ok
+        }
+        let engine = try JourneyEngine(directory: dir)
+        let tty = Output.stderrIsTTY
+        var final: JourneyEngine.RebuildProgress?
+        try engine.rebuild { p in
+            let pct = p.total > 0 ? p.done * 100 / p.total : 100
+            let line = "replay: \(p.done)/\(p.total) events (\(pct)%), \(Int(p.eventsPerSecond)) events/s"
+            if tty { Output.error("\u{1B}[1A\u{1B}[2K" + line) } else if p.done == p.total { Output.error(line) }
+        }
+        try engine.checkpoint()
+        final = engine.projectionStats.rebuild
+        _ = final
+        let s = engine.projectionStats
+        Output.line("replayed \(s.events) events into \(s.clusters) clusters")
+        return Exit.ok
+    }
+}

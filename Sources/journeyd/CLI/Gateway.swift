@@ -1,0 +1,143 @@
+import Glibc
+import JourneyCore
+import JourneyStore
+
+/// Sends a command's request to the daemon serving the data directory, or, when none does,
+/// answers it from the store directly with the same code the daemon runs.
+enum Gateway {
+    static func socketPath(dir: String) -> String { dir + "/journeyd.sock" }
+
+    /// The daemon's connection when one serves `dir`, else nil.
+    static func connect(dir: String) -> JourneyConnection? {
+        let path = socketPath(dir: dir)
+        guard access(path, F_OK) == 0 else { return nil }
+        return try? JourneyConnection(socketPath: path)
+    }
+
+    /// The daemon's answer to `request`, or nil when no daemon serves `dir`.
+    static func remoteRequest(dir: String, _ request: [UInt8]) throws -> [UInt8]? {
+        guard let c = connect(dir: dir) else { return nil }
+        defer { c.close() }
+        return try c.requestBytes(request)
+    }
+
+    /// The answer to `request`, from the daemon or from the store.
+    static func request(dir: String, _ request: [UInt8]) throws -> [UInt8] {
+        if let answer = try remoteRequest(dir: dir, request) { return answer }
+        guard access(dir, F_OK) == 0 else {
+            throw CommandFailure(Exit.store, "no store at \(dir) (use --data DIR or set JOURNEY_DATA)")
+        }
+        let engine = try JourneyEngine(directory: dir)
+        do {
+            let (op, r) = try Ops.parseRequest(request)
+            if op == "stats" { return try Ops(engine: engine).stats() }
+            return try Ops(engine: engine).answer(op: op, r)
+        } catch let e as OpError {
+            return e.json
+        }
+    }
+
+    /// Where `import` sends its batches.
+    static func appender(dir: String, relaxed: Bool) throws -> any Appender {
+        if let c = connect(dir: dir) { return RemoteAppender(connection: c) }
+        return LocalAppender(engine: try JourneyEngine(directory: dir, durability: relaxed ? .relaxed : .full))
+    }
+}
+
+/// The result of appending one import batch.
+struct AppendTally {
+    var appended = 0
+    var duplicates = 0
+    /// Events refused by the store (an id stored with other content), with their line.
+    var rejected: [EventError] = []
+}
+
+protocol Appender {
+    /// Appends `events` (read from input `lines`); a conflict rejects only the conflicting events.
+    func append(_ events: [Event], lines: [Int]) throws -> AppendTally
+    /// Makes everything durable and saves what the next start needs.
+    func finish() throws
+}
+
+extension Appender {
+    /// Appends a batch; when it conflicts as a whole, appends its events one by one so that
+    /// only the conflicting ones are rejected.
+    func appendSplittingConflicts(_ events: [Event], lines: [Int],
+                                  _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], OpError>) throws -> AppendTally {
+        var t = AppendTally()
+        func count(_ outcomes: [EventLog.AppendOutcome]) {
+            for o in outcomes {
+                if case .duplicate = o { t.duplicates += 1 } else { t.appended += 1 }
+            }
+        }
+        switch try send(events) {
+        case .success(let outcomes):
+            count(outcomes)
+        case .failure(let e) where e.code == "conflict":
+            for (i, e) in events.enumerated() {
+                switch try send([e]) {
+                case .success(let outcomes): count(outcomes)
+                case .failure(let err):
+                    t.rejected.append(EventError(EventError.Code(rawValue: err.code), "id already stored with other content",
+                                                 field: "id", value: e.id, line: lines[i]))
+                }
+            }
+        case .failure(let e):
+            throw CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
+        }
+        return t
+    }
+}
+
+struct LocalAppender: Appender {
+    let engine: JourneyEngine
+
+    func append(_ events: [Event], lines: [Int]) throws -> AppendTally {
+        try appendSplittingConflicts(events, lines: lines) { batch in
+            do {
+                return .success(try engine.append(batch))
+            } catch let e as StoreError {
+                return .failure(Ops.storeError(e))
+            } catch {
+                return .failure(OpError("store_error", "\(error)"))
+            }
+        }
+    }
+
+    func finish() throws {
+        try engine.log.sync()
+        try engine.checkpoint()
+    }
+}
+
+struct RemoteAppender: Appender {
+    let connection: JourneyConnection
+
+    func append(_ events: [Event], lines: [Int]) throws -> AppendTally {
+        try appendSplittingConflicts(events, lines: lines) { batch in
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("op"); w.string("append")
+            w.key("events")
+            w.beginArray()
+            for e in batch { EventJSON.write(e, into: &w) }
+            w.endArray()
+            w.endObject()
+            let answer = try JSONParser.parse(try connection.requestBytes(w.bytes))
+            if answer["ok"]?.boolValue == true {
+                let positions = answer["positions"]?.arrayValue ?? []
+                let dups = Set((answer["duplicates"]?.arrayValue ?? []).compactMap { $0.int64Value })
+                return .success(positions.enumerated().map { i, p in
+                    let pos = UInt64(p.int64Value ?? 0)
+                    return dups.contains(Int64(i)) ? .duplicate(pos) : .appended(pos)
+                })
+            }
+            return .failure(OpError(answer["error"]?["code"]?.stringValue ?? "error",
+                                    answer["error"]?["message"]?.stringValue ?? "append failed"))
+        }
+    }
+
+    func finish() throws {
+        connection.close()
+    }
+}

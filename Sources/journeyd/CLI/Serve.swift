@@ -1,0 +1,81 @@
+import Dispatch
+import Glibc
+import JourneyCore
+import JourneyStore
+
+extension CLI {
+    /// `journeyd serve`: runs until SIGTERM or SIGINT, then drains and exits 0.
+    static func serveCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.isEmpty else { throw UsageError("serve takes no arguments") }
+        var config = ServerConfig()
+        if let g = args.value("allow-group") {
+            guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \"\(g)\"") }
+            config.allowGroup = gid
+        }
+        let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
+        mkdir(dir, 0o700)
+        let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,
+                                       deferRebuild: true)
+        let daemon = Daemon(engine: engine, socketPath: socket)
+        try daemon.start(config: config)
+        Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
+        if engine.needsRebuild {
+            Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
+            _ = daemon.startRebuild()
+        }
+        waitForTermination()
+        Log.info("serve", "stopping: draining requests and saving checkpoints")
+        try daemon.stop()
+        Log.info("serve", "stopped")
+        return Exit.ok
+    }
+
+    /// Blocks until SIGTERM or SIGINT. The handlers run on a Dispatch queue, not in signal context.
+    static func waitForTermination() {
+        let stop = Semaphore()
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { stop.signal() }
+            s.resume()
+            sources.append(s)
+        }
+        stop.wait()
+        for s in sources { s.cancel() }
+    }
+
+    static func groupID(_ name: String) -> gid_t? {
+        if let n = UInt32(name) { return n }
+        guard let g = getgrnam(name) else { return nil }
+        return g.pointee.gr_gid
+    }
+}
+
+extension CLI {
+    /// `journeyd audit [--since T]`: who was shown which patient, oldest first.
+    static func auditCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.isEmpty else { throw UsageError("audit takes no arguments") }
+        let since = try time(args, "since") ?? Int64.min
+        let log = try EventLog(directory: dir)
+        let records = try log.auditRecords(since: since)
+        if args.flag("json") {
+            for r in records {
+                var w = JSONWriter()
+                w.beginObject()
+                w.key("at"); w.time(ms: r.at)
+                w.key("uid"); w.int(Int64(r.uid))
+                w.key("pid"); w.int(Int64(r.pid))
+                w.key("op"); w.string(r.op)
+                w.key("id"); w.string(r.id)
+                w.endObject()
+                Output.line(w.string)
+            }
+        } else {
+            var t = Table(["at", "uid", "pid", "op", "id"], rightAligned: [1, 2])
+            for r in records { t.add([Timestamp.format(ms: r.at), String(r.uid), String(r.pid), r.op, r.id]) }
+            Output.line(t.render())
+        }
+        return Exit.ok
+    }
+}

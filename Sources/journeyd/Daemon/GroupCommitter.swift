@@ -1,0 +1,145 @@
+import Glibc
+import JourneyCore
+import JourneyStore
+import Synchronization
+
+/// The single writer: gathers the append requests of every client and commits them together,
+/// so one fsync serves many (group commit). Each request stays atomic on its own: a conflict
+/// fails only that request. A request's completion runs only after the commit holding its events
+/// is durable, and after the projections have folded them.
+final class GroupCommitter: Sendable {
+    typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
+
+    private struct Pending {
+        var batches: [[Event]] = []
+        var completions: [Completion] = []
+        var audit: [AuditRecord] = []
+        var stopping = false
+    }
+
+    private let engine: JourneyEngine
+    private let pending = Mutex(Pending())
+    private let wake = Semaphore()
+    private let done = Semaphore()
+    /// Called after each commit with the log's last position (subscriptions follow it).
+    private let afterCommit: @Sendable (UInt64) -> Void
+    /// Most events gathered into one commit.
+    private let maxEventsPerCommit = 100_000
+
+    init(engine: JourneyEngine, afterCommit: @escaping @Sendable (UInt64) -> Void) {
+        self.engine = engine
+        self.afterCommit = afterCommit
+    }
+
+    func start() {
+        startThread { [self] in self.run() }
+    }
+
+    /// Queues a batch; `completion` runs on the writer thread once it is durable (or failed).
+    func submit(_ events: [Event], completion: @escaping Completion) {
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.stopping else { return false }
+            p.batches.append(events)
+            p.completions.append(completion)
+            return true
+        }
+        if accepted {
+            wake.signal()
+        } else {
+            completion(.failure(StoreError(.io, "the daemon is shutting down")))
+        }
+    }
+
+    /// Queues an audit record; it is written with the next commit.
+    func audit(_ record: AuditRecord) {
+        pending.withLock { $0.audit.append(record) }
+        wake.signal()
+    }
+
+    /// Commits what is queued, then stops the writer thread.
+    func stop() {
+        pending.withLock { $0.stopping = true }
+        wake.signal()
+        done.wait()
+    }
+
+    private func run() {
+        while true {
+            wake.wait()
+            while true {
+                let (batches, completions, audit, stopping) = pending.withLock { p in
+                    var n = 0, k = 0
+                    while k < p.batches.count && (k == 0 || n + p.batches[k].count <= maxEventsPerCommit) {
+                        n += p.batches[k].count
+                        k += 1
+                    }
+                    let b = Array(p.batches.prefix(k)), c = Array(p.completions.prefix(k))
+                    p.batches.removeFirst(k)
+                    p.completions.removeFirst(k)
+                    let a = p.audit
+                    p.audit.removeAll()
+                    return (b, c, a, p.stopping)
+                }
+                if batches.isEmpty && audit.isEmpty {
+                    if stopping { done.signal(); return }
+                    break
+                }
+                let results = engine.appendGroup(batches, audit: audit)
+                for (c, r) in zip(completions, results) { c(r) }
+                afterCommit(engine.log.lastPosition)
+            }
+        }
+    }
+}
+
+/// A counting semaphore on a pthread mutex and condition (usable from any thread).
+final class Semaphore: @unchecked Sendable {
+    // The mutex and condition are only touched through the pthread calls below.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var count = 0
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+        cond.deallocate()
+    }
+
+    func signal() {
+        pthread_mutex_lock(mutex)
+        count += 1
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    func wait() {
+        pthread_mutex_lock(mutex)
+        while count == 0 { pthread_cond_wait(cond, mutex) }
+        count = 0 // one wake-up drains every signal: the waiter takes all queued work
+        pthread_mutex_unlock(mutex)
+    }
+}
+
+/// Starts a detached thread running `body` (for long-lived loops that must not occupy a
+/// Dispatch worker).
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue()
+        (b as! Box).body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    pthread_detach(tid)
+}

@@ -1,0 +1,390 @@
+import Dispatch
+import Glibc
+import JourneyCore
+import JourneyStore
+import Synchronization
+
+/// What other threads share with the I/O thread: the connections that need attention, the
+/// stop request, and the pipe that wakes `poll`.
+final class LoopControl: Sendable {
+    private struct State {
+        var dirty: [ServerConnection] = []
+        var wakePending = false
+        var stopRequested = false
+        var wakeWriteFd: Int32
+    }
+    private let state: Mutex<State>
+    /// Signalled once when the I/O thread has closed everything and exited.
+    let finished = DispatchSemaphore(value: 0)
+
+    init(wakeWriteFd: Int32) {
+        state = Mutex(State(wakeWriteFd: wakeWriteFd))
+    }
+
+    /// Asks the I/O thread to look at `connection` (new output, response sent, close requested).
+    func markDirty(_ connection: ServerConnection) {
+        state.withLock { state in
+            // After the loop exited nobody would take the list: every connection is closed anyway.
+            guard state.wakeWriteFd >= 0 else { return }
+            state.dirty.append(connection)
+            wake(&state)
+        }
+    }
+
+    func requestStop() {
+        state.withLock { state in
+            state.stopRequested = true
+            wake(&state)
+        }
+    }
+
+    /// Called by the I/O thread after each `poll`.
+    func take() -> (dirty: [ServerConnection], stop: Bool) {
+        state.withLock { state in
+            state.wakePending = false
+            defer { state.dirty = [] }
+            return (state.dirty, state.stopRequested)
+        }
+    }
+
+    /// Called by the I/O thread as it exits: later wakes must not write to a reused descriptor.
+    func closeWakePipe() {
+        state.withLock { state in
+            if state.wakeWriteFd >= 0 { Syscall.close(state.wakeWriteFd) }
+            state.wakeWriteFd = -1
+        }
+    }
+
+    /// One byte per batch of wake-ups: the I/O thread takes the whole dirty list at once.
+    private func wake(_ state: inout State) {
+        guard !state.wakePending, state.wakeWriteFd >= 0 else { return }
+        state.wakePending = true
+        var byte: UInt8 = 1
+        let fd = state.wakeWriteFd
+        // A full pipe (EAGAIN) already guarantees a wake-up.
+        _ = try? withUnsafeBytes(of: &byte) { raw in
+            try Syscall.write(fd, raw) ?? 0
+        }
+    }
+}
+
+/// The I/O thread: one `poll` loop that accepts, reads and frames requests, dispatches them to
+/// the handler queue, and writes responses. It is created and runs entirely on that thread.
+final class EventLoop {
+    private struct Client {
+        let fd: Int32
+        let connection: ServerConnection
+        var framer: LineFramer
+        var readEOF = false
+        /// Close once the queued output is flushed (input ended, nothing in flight).
+        var closeWhenFlushed = false
+        /// After `close()` from a handler: give up flushing at this time.
+        var lingerDeadline: ContinuousClock.Instant?
+    }
+
+    private let socketPath: String
+    private var listenFd: Int32
+    private let wakeReadFd: Int32
+    private let control: LoopControl
+    private let config: ServerConfig
+    private let handler: any RequestHandler
+    private let handlerPool: HandlerPool
+    private let ownUID = geteuid()
+
+    private var clients: [Int32: Client] = [:]
+    /// Finds a dirty connection's descriptor, and ignores connections already closed (whose
+    /// descriptor may have been reused).
+    private var descriptors: [ObjectIdentifier: Int32] = [:]
+    private var nextID: UInt64 = 1
+    private var draining = false
+    private var drainDeadline: ContinuousClock.Instant = .now
+    private var acceptPausedUntil: ContinuousClock.Instant?
+    private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+    init(
+        socketPath: String, listenFd: Int32, wakeReadFd: Int32, control: LoopControl,
+        config: ServerConfig, handler: any RequestHandler
+    ) {
+        self.socketPath = socketPath
+        self.listenFd = listenFd
+        self.wakeReadFd = wakeReadFd
+        self.control = control
+        self.config = config
+        self.handler = handler
+        self.handlerPool = HandlerPool()
+    }
+
+    /// Runs until a stop request has been served, then closes every descriptor it owns.
+    func run() {
+        var fds: [pollfd] = []
+        while true {
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wakeReadFd, events: Int16(POLLIN), revents: 0))
+            let listening = listenFd >= 0 && acceptPausedUntil == nil
+            if listening { fds.append(pollfd(fd: listenFd, events: Int16(POLLIN), revents: 0)) }
+            let firstClient = fds.count
+            for (fd, client) in clients {
+                fds.append(pollfd(fd: fd, events: interest(client), revents: 0))
+            }
+            var timeout: Int32 = -1
+            if draining || acceptPausedUntil != nil || lingering > 0 { timeout = 20 }
+
+            do {
+                _ = try Syscall.poll(&fds, timeoutMs: timeout)
+            } catch {
+                // poll only fails on programming errors (EFAULT/EINVAL) or ENOMEM; back off.
+                usleep(10_000)
+                continue
+            }
+
+            if fds[0].revents != 0 { drainWakePipe() }
+            if listening && fds[1].revents != 0 { acceptAll() }
+            for index in firstClient..<fds.count where fds[index].revents != 0 {
+                service(fd: fds[index].fd, revents: fds[index].revents)
+            }
+            let (dirty, stop) = control.take()
+            for connection in dirty {
+                // The descriptor may have been closed and reused: check it is the same client.
+                if let fd = descriptors[ObjectIdentifier(connection)] { pump(fd) }
+            }
+            if let until = acceptPausedUntil, ContinuousClock.now >= until { acceptPausedUntil = nil }
+            if lingering > 0 { expireLingering() }
+            if stop && !draining { beginDrain() }
+            if draining {
+                for fd in Array(clients.keys) { drainStep(fd) }
+                if clients.isEmpty { break }
+            }
+        }
+        Syscall.close(wakeReadFd)
+        control.closeWakePipe()
+        handlerPool.shutdown()
+    }
+
+    // MARK: - Accepting
+
+    private func acceptAll() {
+        while true {
+            let fd: Int32
+            do {
+                guard let accepted = try Syscall.accept(listenFd) else { return }
+                fd = accepted
+            } catch {
+                // Out of descriptors: pending clients stay queued; stop polling the listener
+                // briefly instead of spinning on it.
+                acceptPausedUntil = .now + .milliseconds(100)
+                return
+            }
+            guard let credentials = try? Syscall.peerCredentials(fd) else {
+                Syscall.close(fd)
+                continue
+            }
+            let peer = PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+            guard isAllowed(peer) else {
+                refuse(fd, peer: peer)
+                continue
+            }
+            let connection = ServerConnection(
+                peer: peer, id: nextID, outputCap: config.maxOutputBytes, loop: control)
+            nextID += 1
+            clients[fd] = Client(fd: fd, connection: connection, framer: LineFramer(maxLineBytes: config.maxLineBytes))
+            descriptors[ObjectIdentifier(connection)] = fd
+        }
+    }
+
+    private func isAllowed(_ peer: PeerCredentials) -> Bool {
+        Self.isAllowed(peer, ownUID: ownUID, allowGroup: config.allowGroup)
+    }
+
+    /// Only the server's own user may connect, or members of `allowGroup` (the peer's primary
+    /// group at connect time, or the user's groups from the group database). Not root: a daemon
+    /// run by a user serves that user.
+    static func isAllowed(_ peer: PeerCredentials, ownUID: uid_t, allowGroup: gid_t?) -> Bool {
+        if peer.uid == ownUID { return true }
+        guard let group = allowGroup else { return false }
+        return peer.gid == group || Syscall.user(peer.uid, isMemberOf: group)
+    }
+
+    private func refuse(_ fd: Int32, peer: PeerCredentials) {
+        let who = config.allowGroup == nil ? "the daemon's own user" : "the daemon's user or group \(config.allowGroup!)"
+        var line = ErrorLine.make(code: "forbidden", message: "uid \(peer.uid) may not use this socket: only \(who) may")
+        line.append(UInt8(ascii: "\n"))
+        // Best effort: a fresh socket's buffer has room for one short line.
+        _ = line.withUnsafeBytes { try? Syscall.send(fd, $0) }
+        Syscall.close(fd)
+    }
+
+    // MARK: - Serving a client
+
+    private func interest(_ client: Client) -> Int16 {
+        let state = client.connection.snapshot()
+        var events: Int16 = 0
+        let reading = !client.readEOF && !state.closeRequested && !draining && (state.streaming || !state.awaiting)
+        if reading { events |= Int16(POLLIN) }
+        if state.pending > 0 { events |= Int16(POLLOUT) }
+        return events
+    }
+
+    private func service(fd: Int32, revents: Int16) {
+        guard clients[fd] != nil else { return }
+        if revents & Int16(POLLERR | POLLNVAL | POLLHUP) != 0 {
+            // POLLHUP on a Unix stream socket: the peer closed both directions, so no answer
+            // can reach it. A half-close (shutdown of its write side) is only a read of 0.
+            close(fd, dropOutput: true)
+            return
+        }
+        if revents & Int16(POLLIN) != 0 { readAvailable(fd) }
+        if clients[fd] != nil { pump(fd) }
+    }
+
+    /// Reads while the connection may take a request: at most until one line is dispatched.
+    private func readAvailable(_ fd: Int32) {
+        for _ in 0..<16 {
+            guard var client = clients[fd] else { return }
+            let state = client.connection.snapshot()
+            if client.readEOF || state.closeRequested || (state.awaiting && !state.streaming) { return }
+            let result = readBuffer.withUnsafeMutableBytes { raw in
+                Result { () throws(SystemCallError) -> Int? in try Syscall.read(fd, into: raw) }
+            }
+            switch result {
+            case .failure:
+                close(fd, dropOutput: true)
+                return
+            case .success(nil):
+                return
+            case .success(0?):
+                client.readEOF = true
+                clients[fd] = client
+                return
+            case .success(let count?):
+                // A streaming connection takes no more requests: its input is discarded.
+                if !state.streaming {
+                    readBuffer.withUnsafeBytes { client.framer.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+                }
+                clients[fd] = client
+                dispatchNext(fd)
+            }
+        }
+    }
+
+    /// Hands the next buffered request to the handler, if the connection is free for one.
+    private func dispatchNext(_ fd: Int32) {
+        guard var client = clients[fd], !draining else { return }
+        frames: while true {
+            let state = client.connection.snapshot()
+            if state.awaiting || state.streaming || state.closeRequested { break }
+            let frame = client.readEOF ? client.framer.finish() : client.framer.next()
+            guard let frame else {
+                if client.readEOF { client.closeWhenFlushed = true }
+                break
+            }
+            switch frame {
+            case .tooLong:
+                let line = ErrorLine.make(
+                    code: "line_too_long",
+                    message: "request line longer than \(config.maxLineBytes) bytes; it was discarded")
+                _ = client.connection.enqueue(line)
+            case .line(let line):
+                guard client.connection.beginRequest() else { break frames }
+                let connection = client.connection
+                let handler = self.handler
+                handlerPool.submit { handler.handle(line: line, connection: connection) }
+            }
+        }
+        clients[fd] = client
+    }
+
+    /// Brings a connection up to date: close if asked, dispatch, flush.
+    private func pump(_ fd: Int32) {
+        guard var client = clients[fd] else { return }
+        let state = client.connection.snapshot()
+        if state.closeRequested {
+            // A handler's close() keeps what it queued (e.g. the tail of a stream) until it is
+            // flushed or the linger time passes; an overflow or a dead peer drops it.
+            if state.dropOutput || client.connection.flush(to: fd) != .blocked {
+                close(fd, dropOutput: true)
+            } else if client.lingerDeadline == nil {
+                client.lingerDeadline = .now + config.drainTimeout
+                clients[fd] = client
+            }
+            return
+        }
+        dispatchNext(fd)
+        switch client.connection.flush(to: fd) {
+        case .failed:
+            close(fd, dropOutput: true)
+        case .done:
+            if let updated = clients[fd], updated.closeWhenFlushed, !updated.connection.snapshot().awaiting {
+                close(fd, dropOutput: false)
+            }
+        case .blocked:
+            break
+        }
+    }
+
+    private func close(_ fd: Int32, dropOutput: Bool) {
+        guard let client = clients.removeValue(forKey: fd) else { return }
+        descriptors[ObjectIdentifier(client.connection)] = nil
+        if !dropOutput { _ = client.connection.flush(to: fd) }
+        client.connection.requestClose(dropOutput: dropOutput)
+        Syscall.close(fd)
+    }
+
+    private var lingering: Int { clients.values.reduce(0) { $0 + ($1.lingerDeadline == nil ? 0 : 1) } }
+
+    private func expireLingering() {
+        let now = ContinuousClock.now
+        for (fd, client) in clients {
+            if let deadline = client.lingerDeadline, now >= deadline { close(fd, dropOutput: true) }
+        }
+    }
+
+    // MARK: - Stopping
+
+    private func beginDrain() {
+        draining = true
+        drainDeadline = .now + config.drainTimeout
+        if listenFd >= 0 {
+            Syscall.close(listenFd)
+            listenFd = -1
+        }
+        // New clients now find no socket (and fall back to opening the store themselves).
+        try? Syscall.unlink(socketPath)
+    }
+
+    /// Closes a connection once it has nothing in flight and nothing queued, or at the deadline.
+    private func drainStep(_ fd: Int32) {
+        guard let client = clients[fd] else { return }
+        let state = client.connection.snapshot()
+        let idle = (state.streaming || !state.awaiting) && state.pending == 0
+        if idle || ContinuousClock.now >= drainDeadline {
+            close(fd, dropOutput: false)
+        }
+    }
+
+    private func drainWakePipe() {
+        var scratch = [UInt8](repeating: 0, count: 64)
+        while true {
+            let count = scratch.withUnsafeMutableBytes { try? Syscall.read(wakeReadFd, into: $0) }
+            guard let count, count > 0 else { return }
+        }
+    }
+}
+
+/// The `{"ok":false,"error":{…}}` lines the transport itself answers with.
+enum ErrorLine {
+    static func make(code: String, message: String) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("ok")
+        writer.bool(false)
+        writer.key("error")
+        writer.beginObject()
+        writer.key("code")
+        writer.string(code)
+        writer.key("message")
+        writer.string(message)
+        writer.endObject()
+        writer.endObject()
+        return writer.bytes
+    }
+}

@@ -1,0 +1,28 @@
+import Glibc
+
+/// Limits and permissions of a `UnixSocketServer`.
+struct ServerConfig: Sendable {
+    /// Longest request line accepted, in bytes, not counting the newline (SPEC §4: 1 MiB).
+    var maxLineBytes: Int = 1 << 20
+    /// Most bytes queued for one client; a client that stops reading past this is disconnected,
+    /// so it never holds memory or slows other clients.
+    var maxOutputBytes: Int = 8 << 20
+    /// When set, members of this group may connect too, and the socket file is mode 0660 with
+    /// this group; otherwise the socket is 0600 and only the server's own user may connect.
+    var allowGroup: gid_t? = nil
+    /// How long `stop()` waits for in-flight requests to be answered and flushed; also how long
+    /// a connection closed by its handler may take to flush what was queued before it.
+    var drainTimeout: Duration = .seconds(5)
+    /// The `listen` backlog.
+    var backlog: Int32 = 512
+
+    init(
+        maxLineBytes: Int = 1 << 20, maxOutputBytes: Int = 8 << 20, allowGroup: gid_t? = nil,
+        drainTimeout: Duration = .seconds(5)
+    ) {
+        self.maxLineBytes = maxLineBytes
+        self.maxOutputBytes = maxOutputBytes
+        self.allowGroup = allowGroup
+        self.drainTimeout = drainTimeout
+    }
+}

@@ -1,0 +1,225 @@
+import Dispatch
+import Glibc
+import JourneyStore
+import Synchronization
+
+/// One client of the socket server, as handlers see it: who it is, and a thread-safe way to
+/// answer it.
+///
+/// Everything here may be called from any thread. The descriptor itself is only ever touched by
+/// the server's I/O thread; `send` queues bytes and wakes that thread.
+final class ServerConnection: Sendable {
+    /// The connecting process, from `SO_PEERCRED`.
+    let peer: PeerCredentials
+    /// A number unique among this server's connections, for logs.
+    let id: UInt64
+
+    private let outputCap: Int
+    private let loop: LoopControl
+    private let state = Mutex(State())
+
+    struct State {
+        var output: [UInt8] = []
+        var outputStart = 0
+        /// A request was dispatched and its response not yet sent.
+        var awaiting = false
+        /// The handler turned the connection into a one-way stream.
+        var streaming = false
+        /// `close()` or an overflow asked the I/O thread to close it.
+        var closeRequested = false
+        /// Close without flushing (the client stopped reading).
+        var dropOutput = false
+        /// Producers blocked in `send(_:waitingUpTo:)` until the queue drains.
+        var roomWaiters: [DispatchSemaphore] = []
+        var closeHandlers: [@Sendable () -> Void] = []
+        var closeHandlersRan = false
+
+        var pendingCount: Int { output.count - outputStart }
+    }
+
+    init(peer: PeerCredentials, id: UInt64, outputCap: Int, loop: LoopControl) {
+        self.peer = peer
+        self.id = id
+        self.outputCap = outputCap
+        self.loop = loop
+    }
+
+    /// Whether sends are still accepted.
+    var isOpen: Bool { state.withLock { !$0.closeRequested } }
+
+    /// Queues `line` plus a newline for the client; the first send after a request is its response.
+    ///
+    /// - Returns: false if the connection is closed, or if this line would take the queued output
+    ///   past the cap — then the client is disconnected (it is not reading).
+    @discardableResult
+    func send(_ line: [UInt8]) -> Bool {
+        let accepted = enqueue(line)
+        loop.markDirty(self)
+        return accepted
+    }
+
+    /// Queues `line` like `send`, but when the queue is full waits (up to `timeout`) for the
+    /// client to read, instead of disconnecting it at once: for a producer that can go faster than
+    /// a healthy client reads, such as a subscription catching up. Blocks the calling thread.
+    ///
+    /// - Returns: false if the connection closed, or the client read nothing for `timeout`
+    ///   (then it is disconnected).
+    func send(_ line: [UInt8], waitingUpTo timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let room = DispatchSemaphore(value: 0)
+            let outcome = state.withLock { state -> Bool? in
+                if state.closeRequested { return false }
+                if state.pendingCount + line.count + 1 <= outputCap || state.pendingCount == 0 { return true }
+                state.roomWaiters.append(room)
+                return nil
+            }
+            if outcome == false { return false }
+            if outcome == true { return send(line) }
+            let remaining = deadline - ContinuousClock.now
+            let (seconds, attoseconds) = max(remaining, .zero).components
+            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+            if room.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+                requestClose(dropOutput: true)
+                loop.markDirty(self)
+                return false
+            }
+        }
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    var pendingOutputBytes: Int { state.withLock { $0.pendingCount } }
+
+    /// Marks the connection as a one-way stream (a subscription): from now on the server reads no
+    /// more requests from it, and the handler may `send` any number of lines.
+    func startStreaming() {
+        state.withLock {
+            $0.streaming = true
+            $0.awaiting = false
+        }
+        loop.markDirty(self)
+    }
+
+    /// Closes the connection after a best-effort flush of what is queued.
+    func close() {
+        requestClose(dropOutput: false)
+        loop.markDirty(self)
+    }
+
+    /// Registers `body` to run once when the connection closes, for whatever reason (on a
+    /// background queue). If it is already closed, `body` runs right away.
+    func onClose(_ body: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            if state.closeHandlersRan { return true }
+            state.closeHandlers.append(body)
+            return false
+        }
+        if runNow { body() }
+    }
+
+    // MARK: - Used by the I/O thread
+
+    /// Appends a line (used directly by the I/O thread, which flushes right after).
+    func enqueue(_ line: [UInt8]) -> Bool {
+        let (accepted, handlers) = state.withLock { state -> (Bool, [@Sendable () -> Void]) in
+            if state.closeRequested { return (false, []) }
+            if state.pendingCount + line.count + 1 > outputCap {
+                state.closeRequested = true
+                state.dropOutput = true
+                return (false, Self.takeHandlers(&state))
+            }
+            if state.outputStart > 0 && state.outputStart >= state.output.count / 2 {
+                state.output.removeSubrange(0..<state.outputStart)
+                state.outputStart = 0
+            }
+            state.output.append(contentsOf: line)
+            state.output.append(UInt8(ascii: "\n"))
+            state.awaiting = false
+            return (true, [])
+        }
+        Self.run(handlers)
+        return accepted
+    }
+
+    /// Reads the flags the I/O thread schedules by.
+    func snapshot() -> (awaiting: Bool, streaming: Bool, closeRequested: Bool, dropOutput: Bool, pending: Int) {
+        state.withLock { ($0.awaiting, $0.streaming, $0.closeRequested, $0.dropOutput, $0.pendingCount) }
+    }
+
+    /// Marks a request as dispatched; false if the connection is closing or streaming.
+    func beginRequest() -> Bool {
+        state.withLock { state in
+            guard !state.closeRequested, !state.streaming, !state.awaiting else { return false }
+            state.awaiting = true
+            return true
+        }
+    }
+
+    func requestClose(dropOutput: Bool) {
+        let handlers = state.withLock { state -> [@Sendable () -> Void] in
+            if !state.closeRequested {
+                state.closeRequested = true
+                state.dropOutput = dropOutput
+            }
+            return Self.takeHandlers(&state)
+        }
+        Self.run(handlers)
+    }
+
+    enum FlushResult {
+        case done
+        case blocked
+        case failed
+    }
+
+    /// Writes queued output to `fd` until it is empty or the socket is full.
+    func flush(to fd: Int32) -> FlushResult {
+        state.withLock { state in
+            while state.pendingCount > 0 {
+                let start = state.outputStart
+                let result = state.output.withUnsafeBytes { raw in
+                    Result { () throws(SystemCallError) -> Int? in
+                        try Syscall.send(fd, UnsafeRawBufferPointer(rebasing: raw[start...]))
+                    }
+                }
+                switch result {
+                case .success(let written?):
+                    state.outputStart += written
+                case .success(nil):
+                    if state.pendingCount <= outputCap / 2 { Self.wakeRoomWaiters(&state) }
+                    return .blocked
+                case .failure:
+                    state.output = []
+                    state.outputStart = 0
+                    Self.wakeRoomWaiters(&state)
+                    return .failed
+                }
+            }
+            state.output.removeAll(keepingCapacity: state.output.capacity <= 64 * 1024)
+            state.outputStart = 0
+            Self.wakeRoomWaiters(&state)
+            return .done
+        }
+    }
+
+    private static func wakeRoomWaiters(_ state: inout State) {
+        for waiter in state.roomWaiters { waiter.signal() }
+        state.roomWaiters = []
+    }
+
+    private static func takeHandlers(_ state: inout State) -> [@Sendable () -> Void] {
+        wakeRoomWaiters(&state)
+        if state.closeHandlersRan { return [] }
+        state.closeHandlersRan = true
+        defer { state.closeHandlers = [] }
+        return state.closeHandlers
+    }
+
+    /// Close handlers run off the caller's thread: the caller may be the I/O thread, or hold locks.
+    private static func run(_ handlers: [@Sendable () -> Void]) {
+        guard !handlers.isEmpty else { return }
+        DispatchQueue.global().async {
+            for handler in handlers { handler() }
+        }
+    }
+}
