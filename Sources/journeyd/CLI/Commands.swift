@@ -37,6 +37,8 @@ usage: journeyd COMMAND [--data DIR] [options]
   stats | verify | backup DEST | audit [--since T]
   demo [--events N] [--seed S] [--clients N]
                              a synthetic practice served by journeyd and reported
+  generate [--events N] [--seed S]
+                             the demo's synthetic practice as NDJSON, in arrival order
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
@@ -90,6 +92,7 @@ enum CLI {
         case "at-risk": (["as-of", "limit", "after"], [])
         case "audit": (["since"], [])
         case "demo": (["events", "seed", "clients"], ["keep"])
+        case "generate": (["events", "seed"], [])
         default: nil
         }
     }
@@ -110,6 +113,7 @@ enum CLI {
         case "replay": return try replayCommand(args, dir: dir)
         case "serve": return try serveCommand(args, dir: dir)
         case "demo": return try demoCommand(args)
+        case "generate": return try generateCommand(args)
         case "audit": return try auditCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
@@ -255,6 +259,17 @@ enum CLI {
         let rate = Int(Double(appended + duplicates) / seconds)
         Output.line("appended \(appended), duplicate \(duplicates), rejected \(rejected) (\(rate) events/s)")
         return rejected > 0 ? Exit.badInput : Exit.ok
+    }
+
+    private static func generateCommand(_ args: Arguments) throws -> Int32 {
+        let n = try args.int("events") ?? 1_000_000
+        let seed = UInt64(try args.int("seed") ?? 42)
+        for e in PracticeGenerator(.init(events: n, seed: seed)) {
+            var w = JSONWriter()
+            EventJSON.write(e, into: &w)
+            Output.write(w.bytes + [10])
+        }
+        return Exit.ok
     }
 
     private static func exportCommand(_ args: Arguments, dir: String) throws -> Int32 {
