@@ -101,7 +101,6 @@ private let journeydBinary: String? = {
     let root = ((#filePath as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
     let packageRoot = (root as NSString).deletingLastPathComponent
     candidates.append(packageRoot + "/.build-h5/debug/journeyd")
-    candidates.append(packageRoot + "/.build/debug/journeyd")
     return candidates.first { access($0, X_OK) == 0 }
 }()
 
@@ -190,6 +189,10 @@ private final class ServeProcess {
 }
 
 // MARK: tests
+
+/// The process tests need the built executable: `swift build` first.
+private let binaryNeeded = ConditionTrait.enabled(if: journeydBinary != nil,
+    "no journeyd executable next to the test bundle or in .build-h5/debug (run swift build first)")
 
 @Suite(.serialized)
 struct DaemonTests {
@@ -398,6 +401,44 @@ struct DaemonTests {
         try d.stop()
     }
 
+    @Test func overlongLineIsRefusedAndTheConnectionStays() throws {
+        let d = try RunningDaemon()
+        // Just over the 1 MiB default limit, inside an otherwise valid event.
+        let concern = String(repeating: "a", count: 1 << 20)
+        let huge = appendRequest([#"{"id":"big","type":"chat","subject":"s","at":1,"concern":"\#(concern)"}"#])
+        let answer = try d.ask(huge)
+        #expect(answer["ok"]?.boolValue == false)
+        #expect(answer.errorCode == "line_too_long")
+        #expect(try d.client.request(#"{"op":"ping"}"#) == #"{"ok":true}"#)
+        #expect(try d.ask(#"{"op":"stats"}"#)["events"]?.int64Value == 0)
+        try d.stop()
+    }
+
+    @Test func concurrentAppendsGetDensePositions() throws {
+        let d = try RunningDaemon()
+        let positions = Shared<[Int64]>([])
+        let socket = d.directory.socketPath
+        // 4 clients × 10 batches × 5 events, committed in groups: 200 distinct dense positions.
+        onThreads(4) { k in
+            guard let c = try? JourneyConnection(socketPath: socket, timeout: .seconds(5)) else { return }
+            defer { c.close() }
+            for b in 0..<10 {
+                let events = (0..<5).map { #"{"id":"c\#(k)-\#(b)-\#($0)","type":"call","subject":"caller\#(k)","at":\#(b * 10 + $0)}"# }
+                guard let answer = try? parse(try c.request(appendRequest(events))) else { return }
+                let got = ints(answer["positions"])
+                // One batch is atomic: its positions are consecutive.
+                if got.count == 5, got.last! - got.first! == 4 {
+                    positions.value.withLock { $0.append(contentsOf: got) }
+                }
+            }
+        }
+        #expect(positions.value.withLock { $0 }.sorted() == Array(1...200))
+        let stats = try d.ask(#"{"op":"stats"}"#)
+        #expect(stats["events"]?.int64Value == 200)
+        #expect(stats["clusters"]?.int64Value == 4)
+        try d.stop()
+    }
+
     @Test func subscribeStreamsWithoutGapsOrRepeats() throws {
         let d = try RunningDaemon()
         func batch(_ b: Int, _ n: Int) -> [String] {
@@ -456,11 +497,7 @@ struct DaemonTests {
 
     // MARK: the binary
 
-    @Test func secondServeFailsAndSigtermCleansUp() throws {
-        guard journeydBinary != nil else {
-            print("DaemonTests: skipped, no journeyd executable next to the test bundle (swift build first)")
-            return
-        }
+    @Test(binaryNeeded) func secondServeFailsAndSigtermCleansUp() throws {
         let dir = try TemporaryDirectory()
         let serve = try ServeProcess(directory: dir.path)
         #expect(serve.waitUntilServing())
@@ -481,11 +518,7 @@ struct DaemonTests {
         #expect(access(serve.socketPath, F_OK) != 0)
     }
 
-    @Test func killNineLosesNoAcknowledgedEvent() throws {
-        guard journeydBinary != nil else {
-            print("DaemonTests: skipped, no journeyd executable next to the test bundle (swift build first)")
-            return
-        }
+    @Test(binaryNeeded) func killNineLosesNoAcknowledgedEvent() throws {
         let dir = try TemporaryDirectory()
         let serve = try ServeProcess(directory: dir.path)
         #expect(serve.waitUntilServing())
@@ -552,11 +585,7 @@ struct DaemonTests {
         #expect(verify.status == 0, "verify: \(verify.stdout) \(verify.stderr)")
     }
 
-    @Test func cliAnswersTheSameWithAndWithoutTheDaemon() throws {
-        guard journeydBinary != nil else {
-            print("DaemonTests: skipped, no journeyd executable next to the test bundle (swift build first)")
-            return
-        }
+    @Test(binaryNeeded) func cliAnswersTheSameWithAndWithoutTheDaemon() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/events.ndjson"
         try (journey.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
