@@ -155,8 +155,10 @@ final class EventLoop {
                 if clients.isEmpty { break }
             }
         }
-        Syscall.close(wakeReadFd)
+        // Write end first, under the lock: a wake racing with the exit must never write to a
+        // pipe whose reader is gone (that raises SIGPIPE in whichever thread wrote).
         control.closeWakePipe()
+        Syscall.close(wakeReadFd)
         handlerPool.shutdown()
     }
 

@@ -44,6 +44,10 @@ final class UnixSocketServer: Sendable {
     /// - Throws: `ServerError` with code `alreadyRunning` if another server holds the lock,
     ///   `notASocket` if a non-socket file sits at the path, `setupFailed` for system errors.
     func start() throws(ServerError) {
+        // A peer that hangs up must cost an EPIPE, never the process. Sends use MSG_NOSIGNAL and
+        // the wake-up pipe's reader outlives its writer; ignoring the signal also covers the
+        // pipes of anything else the embedding process runs.
+        signal(SIGPIPE, SIG_IGN)
         try lifecycle.withLock { (state: inout Lifecycle) throws(ServerError) in
             guard case .idle = state else {
                 throw ServerError(code: .alreadyStarted, message: "the server for \(path) was already started")
