@@ -444,11 +444,12 @@ struct ServerTests {
     @Test func stopLetsAnInFlightRequestFinish() throws {
         let directory = try TemporaryDirectory()
         let gate = DispatchSemaphore(value: 0)
-        let server = UnixSocketServer(path: directory.socketPath, handler: GatedHandler(gate: gate))
+        let handler = GatedHandler(gate: gate)
+        let server = UnixSocketServer(path: directory.socketPath, handler: handler)
         try server.start()
         let client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(5))
         try client.send("in flight")
-        #expect(eventually { GatedHandler.waiting(gate) })
+        #expect(eventually { handler.isWaiting.withLock { $0 } })
         let stopped = DispatchSemaphore(value: 0)
         Thread {
             server.stop()
@@ -527,20 +528,20 @@ struct ServerTests {
 // MARK: - Handlers used above
 
 /// Holds each request until the test signals the gate.
-struct GatedHandler: RequestHandler {
+final class GatedHandler: RequestHandler {
     let gate: DispatchSemaphore
-    private static let waitingGates = Mutex<Set<ObjectIdentifier>>([])
+    /// Set once a gated request is being handled. Per handler: a set of gate addresses shared
+    /// by every test would see a freed gate's address reused by the next test's gate.
+    let isWaiting = Mutex(false)
 
-    static func waiting(_ gate: DispatchSemaphore) -> Bool {
-        waitingGates.withLock { $0.contains(ObjectIdentifier(gate)) }
-    }
+    init(gate: DispatchSemaphore) { self.gate = gate }
 
     func handle(line: [UInt8], connection: ServerConnection) {
         guard line == Array("wait".utf8) || line == Array("in flight".utf8) else {
             connection.send(line)
             return
         }
-        Self.waitingGates.withLock { _ = $0.insert(ObjectIdentifier(gate)) }
+        isWaiting.withLock { $0 = true }
         gate.wait()
         connection.send(line)
     }
