@@ -77,6 +77,23 @@ struct EventLogTests {
         #expect(log.lastPosition == 3)
     }
 
+    @Test("a duplicate written with the other timestamp form is a duplicate; another instant is a conflict")
+    func duplicateAcrossTimestampForms() throws {
+        let dir = StoreTestDirectory()
+        let log = try EventLog(directory: dir.path)
+        let rfc = try EventParser.parse(#"{"id":"t","type":"booking","subject":"p","at":"2025-01-01T00:00:00Z","scheduled_for":"2025-01-02T10:00:00+01:00"}"#)
+        let epoch = try EventParser.parse(#"{"id":"t","type":"booking","subject":"p","at":1735689600000,"scheduled_for":1735808400000}"#)
+        let offset = try EventParser.parse(#"{"id":"t","type":"booking","subject":"p","at":"2025-01-01T02:00:00.000+02:00","scheduled_for":"2025-01-02T09:00:00Z"}"#)
+        #expect(try log.append([rfc]) == [.appended(1)])
+        #expect(try log.append([epoch]) == [.duplicate(1)])
+        #expect(try log.append([offset]) == [.duplicate(1)])
+        // One millisecond later is other content.
+        let later = try EventParser.parse(#"{"id":"t","type":"booking","subject":"p","at":1735689600001,"scheduled_for":1735808400000}"#)
+        let error = #expect(throws: StoreError.self) { try log.append([later]) }
+        #expect(error?.code == .conflict)
+        #expect(log.lastPosition == 1)
+    }
+
     @Test("duplicates inside one batch: same content is a duplicate of the first, other content a conflict")
     func inBatch() throws {
         let dir = StoreTestDirectory()
