@@ -315,11 +315,13 @@ public final class EventLog: Sendable {
         mapGrowths.add(1, ordering: .relaxed)
         let (doubled, overflow) = size.multipliedReportingOverflow(by: 2)
         let target = Self.rounded(max(overflow ? Int.max / 2 : doubled, used + estimatedBytes * 2))
-        do { try env.setMapSize(target) } catch {
+        do { try env.setMapSize(target) } catch where error.rawValue == ENOMEM {
             throw StoreError(
                 .mapFull,
                 "write: the map is full at \(size) bytes and cannot grow to \(target) bytes (\(error)); nothing of this write was stored",
                 context: .init(path: directory, lmdb: error))
+        } catch {
+            throw StoreError.lmdb(error, "write", path: directory)
         }
     }
 
@@ -371,6 +373,15 @@ public final class EventLog: Sendable {
             return stopped!
         }
     }
+
+    /// Arms a fault at this store's C boundary (for tests of the error paths; see `LMDBFault`).
+    package func injectFault(_ fault: LMDBFault) { env.inject(fault) }
+
+    /// Disarms every fault armed on this store.
+    package func clearFaults() { env.clearFaults() }
+
+    /// How many failures were injected into `call` on this store.
+    package func injectedFailures(_ call: LMDBFault.Call) -> Int { env.injectedFailures(call) }
 
     /// The failure that stopped writes, or nil while the store takes them. Once set, every write
     /// (append, checkpoint, audit) throws it until the store is reopened.

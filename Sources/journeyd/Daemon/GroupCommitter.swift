@@ -90,14 +90,14 @@ final class GroupCommitter: Sendable {
                     break
                 }
                 let results = engine.appendGroup(batches, audit: audit)
-                for (c, r) in zip(completions, results) { c(r) }
-                afterCommit(engine.log.lastPosition)
-                // Requests queued meanwhile are still answered (with the same refusal) until
-                // the daemon stops.
+                // Reported before the refusals are answered, so the log explains them. Requests
+                // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,
                    !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
                     writesStopped(failure)
                 }
+                for (c, r) in zip(completions, results) { c(r) }
+                afterCommit(engine.log.lastPosition)
             }
         }
     }
