@@ -223,6 +223,19 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("MAP_FULL inside one batch of a group runs the whole group again once, positions dense")
+    func groupMapFull() throws {
+        let dir = StoreTestDirectory()
+        let log = try EventLog(directory: dir.path)
+        _ = try log.append(events("a", 1))
+        log.injectFault(LMDBFault(.put, .mapFull, after: 4))  // the second event of batch 2
+        let results = log.appendGroup([events("b", 1), events("c", 2), events("d", 1)], audit: [[7]])
+        #expect(try results.map { try $0.get().map(\.position) } == [[2], [3, 4], [5]])
+        #expect(log.mapGrowths.load(ordering: .relaxed) == 1)
+        #expect(try log.auditEntries().map(\.1) == [[7]])
+        try expectStore(log, holds: ["a1", "b1", "c1", "c2", "d1"])
+    }
+
     // MARK: readers
 
     @Test("MDB_READERS_FULL fails the read clearly; writes and later reads go on")
