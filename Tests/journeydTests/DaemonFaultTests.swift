@@ -31,15 +31,15 @@ private final class FaultyDaemon {
     }
     let stopMessages = Reports()
 
-    init() throws {
-        directory = try TemporaryDirectory()
-        engine = try JourneyEngine(directory: directory.path)
+    init(directory: TemporaryDirectory? = nil) throws {
+        self.directory = try directory ?? TemporaryDirectory()
+        engine = try JourneyEngine(directory: self.directory.path)
         let messages = stopMessages
-        daemon = Daemon(engine: engine, socketPath: directory.socketPath) { message in
+        daemon = Daemon(engine: engine, socketPath: self.directory.socketPath) { message in
             messages.messages.withLock { $0.append(message) }
         }
         try daemon.start(config: ServerConfig())
-        client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(5))
+        client = try JourneyConnection(socketPath: self.directory.socketPath, timeout: .seconds(5))
     }
 
     var log: EventLog { engine.log }
@@ -148,5 +148,80 @@ struct DaemonFaultTests {
         #expect(try d.ask(#"{"op":"stats"}"#)["events"]?.int64Value == 2)
         try expectLog(d.log, holds: ["e1", "e2"])
         try d.stop()
+    }
+}
+
+/// A 3 MiB tmpfs on a fresh directory with a 1.5 MiB filler file in it, or nil (the reason
+/// printed) when this process may not mount one. Unmounted when released.
+private final class FullableDirectory {
+    let directory: TemporaryDirectory
+    let filler: String
+
+    init?() throws {
+        directory = try TemporaryDirectory()
+        guard geteuid() == 0 else {
+            print("DaemonFaultTests: disk-full test skipped: mounting a tmpfs needs root")
+            return nil
+        }
+        guard mount("tmpfs", directory.path, "tmpfs", 0, "size=3m,mode=0700") == 0 else {
+            print("DaemonFaultTests: disk-full test skipped: mount -t tmpfs failed: \(String(cString: strerror(errno)))")
+            return nil
+        }
+        filler = directory.path + "/filler"
+        let fd = open(filler, O_CREAT | O_WRONLY, 0o600)
+        let chunk = [UInt8](repeating: 0x5A, count: 3 << 19)
+        let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        close(fd)
+        if written != chunk.count { print("DaemonFaultTests: filler short: \(written)") }
+    }
+
+    deinit {
+        umount2(directory.path, 2 /* MNT_DETACH */)
+    }
+}
+
+@Suite("journeyd on a full filesystem")
+struct DaemonDiskFullTests {
+    init() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    @Test("appends answer disk_full, acknowledged ones stay, the daemon serves on and appends once space is freed")
+    func diskFull() throws {
+        guard let fs = try FullableDirectory() else { return }
+        let d = try FaultyDaemon(directory: fs.directory)
+        // About 750 bytes an event (concern and message near their limits of 500 and 256).
+        let concern = String(repeating: "a long concern about a tooth. ", count: 16)
+        let note = String(repeating: "a long note about the chat. ", count: 8)
+        var acknowledged: [String] = []
+        var refusal: JSONValue?
+        var refused = ""
+        for b in 0..<400 {
+            let ids = (0..<50).map { "e\(b)-\($0)" }
+            let request = append(ids.enumerated().map { i, id in
+                #"{"id":"\#(id)","type":"chat","subject":"p\#(i % 40)","at":1770000000000,"concern":"\#(concern)","message":"\#(note)\#(id)"}"#
+            })
+            let answer = try d.ask(request)
+            guard answer["ok"]?.boolValue == true else {
+                refusal = answer
+                refused = request
+                break
+            }
+            #expect(positions(answer) == (1...50).map { Int64(acknowledged.count + $0) })
+            acknowledged += ids
+        }
+        let failed = try #require(refusal, "3 MiB never filled up")
+        #expect(code(failed) == "disk_full")
+        #expect(failed["error"]?["message"]?.stringValue?.contains("is full") == true)
+        #expect(acknowledged.count >= 500)
+        try expectLog(d.log, holds: acknowledged)
+        #expect(try d.ask(#"{"op":"stats"}"#)["projected_position"]?.int64Value == Int64(acknowledged.count))
+        // The daemon serves on; with room again the refused request goes through.
+        #expect(try d.ask(#"{"op":"ping"}"#)["ok"]?.boolValue == true)
+        #expect(unlink(fs.filler) == 0)
+        #expect(positions(try d.ask(refused)) == (1...50).map { Int64(acknowledged.count + $0) })
+        #expect(d.stopMessages.withLock { $0 }.isEmpty)
+        try d.stop()
+        withExtendedLifetime(fs) {}
     }
 }
