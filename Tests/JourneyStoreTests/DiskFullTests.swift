@@ -7,6 +7,7 @@ import Testing
 /// when this process may not mount one.
 private final class SmallFilesystem {
     let path: String
+    private var mounted = false
 
     init?(megabytes: Int) {
         var template = Array("/tmp/journey-diskfull-XXXXXX".utf8CString)
@@ -22,10 +23,12 @@ private final class SmallFilesystem {
             rmdir(path)
             return nil
         }
+        mounted = true
     }
 
     /// Unmounts (lazily, so a file still open cannot keep it mounted) and removes the mount point.
     deinit {
+        guard mounted else { return }  // a failed init removed the directory already
         if umount2(path, 2 /* MNT_DETACH */) != 0 {
             print("DiskFullTests: umount \(path) failed: \(String(cString: strerror(errno)))")
         }
