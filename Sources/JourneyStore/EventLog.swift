@@ -40,6 +40,8 @@ public final class EventLog: Sendable {
     private let writeLock = Mutex(())
     /// How many times a write found the map full and grew it (for tests and stats).
     let mapGrowths = Atomic<Int>(0)
+    /// Set once a failure leaves the disk's content uncertain: writes are refused from then on.
+    private let stoppedWrites = Mutex<StoreError?>(nil)
     /// The last position as of the latest commit of this process (a fallback for `lastPosition`).
     let committedPosition = Atomic<UInt64>(0)
 
@@ -112,8 +114,14 @@ public final class EventLog: Sendable {
     }
 
     /// Flushes every commit to disk (a no-op cost with full durability).
+    ///
+    /// - Throws: `StoreError` `.writesStopped` when the flush fails: the commits it should have
+    ///   made durable may be lost, and the store refuses writes from then on.
     public func sync() throws(StoreError) {
-        do { try env.sync(force: true) } catch { throw StoreError.lmdb(error, "sync") }
+        if let stopped = writeFailure { throw stopped }
+        do { try env.sync(force: true) } catch {
+            throw stopWrites(after: error, "flushing commits to disk failed")
+        }
     }
 
     // MARK: Appending
@@ -261,13 +269,17 @@ public final class EventLog: Sendable {
     ///     when it fills.
     ///   - reserve: grow the map before starting when less than `estimatedBytes` is free (for
     ///     large blobs, so they are not written once per doubling).
+    /// - Throws: `StoreError` `.diskFull` when the filesystem is full (nothing was written; retry
+    ///   once space is freed), `.mapFull` when the map cannot grow enough, `.writesStopped` after
+    ///   a failure that leaves what is on disk uncertain (see `writeFailure`).
     func write<R: Sendable>(
         estimatedBytes: Int, reserve: Bool = false, _ body: (borrowing LMDBTransaction) throws -> R
     ) throws(StoreError) -> R {
         let result: Result<R, StoreError> = writeLock.withLock { _ in
+            if let stopped = stoppedWrites.withLock({ $0 }) { return .failure(stopped) }
             do {
                 if reserve { try growIfNeeded(for: estimatedBytes) }
-                var attempts = 0
+                var growths = 0
                 while true {
                     do {
                         let txn = try env.begin(readOnly: false)
@@ -276,20 +288,104 @@ public final class EventLog: Sendable {
                         try txn.commit()
                         committedPosition.store(last, ordering: .releasing)
                         return .success(r)
-                    } catch let e as LMDBError where e == .mapFull && attempts < 40 {
+                    } catch let e as LMDBError where e == .mapFull {
                         // The transaction is gone (aborted on scope exit): grow, then redo it.
-                        attempts += 1
-                        mapGrowths.add(1, ordering: .relaxed)
-                        let (size, used, _) = env.info()
-                        try env.setMapSize(Self.rounded(max(size * 2, used + estimatedBytes * 2)))
+                        try growAfterMapFull(estimatedBytes: estimatedBytes, growths: &growths)
                     }
                 }
             } catch {
-                return .failure(Self.storeError(error, "write", path: directory))
+                return .failure(writeFailed(error, estimatedBytes: estimatedBytes))
             }
         }
         return try result.get()
     }
+
+    /// How many times one write may grow the map (a factor of at least 4096) before it gives up.
+    static let maxMapGrowths = 12
+
+    private func growAfterMapFull(estimatedBytes: Int, growths: inout Int) throws(StoreError) {
+        let (size, used, _) = env.info()
+        guard growths < Self.maxMapGrowths else {
+            throw StoreError(
+                .mapFull,
+                "write: the map is still full after growing it \(growths) times, to \(size) bytes (\(used) in use); nothing of this write was stored",
+                context: .init(path: directory, lmdb: .mapFull))
+        }
+        growths += 1
+        mapGrowths.add(1, ordering: .relaxed)
+        let (doubled, overflow) = size.multipliedReportingOverflow(by: 2)
+        let target = Self.rounded(max(overflow ? Int.max / 2 : doubled, used + estimatedBytes * 2))
+        do { try env.setMapSize(target) } catch where error.rawValue == ENOMEM {
+            throw StoreError(
+                .mapFull,
+                "write: the map is full at \(size) bytes and cannot grow to \(target) bytes (\(error)); nothing of this write was stored",
+                context: .init(path: directory, lmdb: error))
+        } catch {
+            throw StoreError.lmdb(error, "write", path: directory)
+        }
+    }
+
+    /// Classifies a failed write. A full disk is transient: LMDB's last commit is intact and the
+    /// next write may succeed once space is freed. An I/O error, a filesystem gone read-only or
+    /// an environment LMDB gave up on stop every later write (see `writeFailure`).
+    private func writeFailed(_ error: any Error, estimatedBytes: Int) -> StoreError {
+        guard let e = error as? LMDBError else { return Self.storeError(error, "write", path: directory) }
+        if env.hasPanicked {
+            return stopWrites(after: e, "a commit could not write its meta page")
+        }
+        if e.rawValue == ENOSPC || e.rawValue == EDQUOT || (e.rawValue == EIO && diskIsFull(needing: estimatedBytes)) {
+            // LMDB reports a short write (what a nearly full filesystem gives) as EIO.
+            return StoreError(
+                .diskFull,
+                "write: the filesystem holding \(directory) is full (\(e)); nothing of this write was stored: free space, then retry",
+                context: .init(path: directory, lmdb: e))
+        }
+        if e.rawValue == EIO || e.rawValue == EROFS || e == .panic {
+            return stopWrites(after: e, "a write failed")
+        }
+        return Self.storeError(e, "write", path: directory)
+    }
+
+    /// Whether the filesystem holding the store has less free space than a write of `bytes` needs.
+    private func diskIsFull(needing bytes: Int) -> Bool {
+        var fs = statvfs()
+        guard statvfs(directory, &fs) == 0 else { return false }
+        return Int(fs.f_bavail) * Int(fs.f_frsize) < bytes + (1 << 20)
+    }
+
+    /// Refuses every later write with the error answered now (`.writesStopped`).
+    ///
+    /// After an I/O error at commit or sync, the disk's content is uncertain: Linux may have
+    /// dropped the pages it failed to write from its cache and marked them clean, so a retried
+    /// fsync can report success for data that never reached the disk. Rather than acknowledge
+    /// appends on such a store, it takes no more writes; reads go on. Reopening it (restarting
+    /// journeyd) recovers the last commit LMDB made durable; `verify` then checks it.
+    private func stopWrites(after error: LMDBError, _ what: String) -> StoreError {
+        let acknowledged = durability == .full
+            ? "appends acknowledged before it are on disk"
+            : "appends since the last successful sync may be lost (relaxed durability)"
+        let failure = StoreError(
+            .writesStopped,
+            "the store in \(directory) stopped accepting writes: \(what) (\(error)), so what is on disk is uncertain. Nothing of that write was acknowledged; \(acknowledged). Check the disk, then reopen the store (restart journeyd) and run 'journeyd verify'",
+            context: .init(path: directory, lmdb: error))
+        return stoppedWrites.withLock { stopped in
+            if stopped == nil { stopped = failure }
+            return stopped!
+        }
+    }
+
+    /// Arms a fault at this store's C boundary (for tests of the error paths; see `LMDBFault`).
+    package func injectFault(_ fault: LMDBFault) { env.inject(fault) }
+
+    /// Disarms every fault armed on this store.
+    package func clearFaults() { env.clearFaults() }
+
+    /// How many failures were injected into `call` on this store.
+    package func injectedFailures(_ call: LMDBFault.Call) -> Int { env.injectedFailures(call) }
+
+    /// The failure that stopped writes, or nil while the store takes them. Once set, every write
+    /// (append, checkpoint, audit) throws it until the store is reopened.
+    public var writeFailure: StoreError? { stoppedWrites.withLock { $0 } }
 
     private func growIfNeeded(for bytes: Int) throws(LMDBError) {
         let (size, used, _) = env.info()

@@ -10,8 +10,9 @@ extension EventLog {
     /// `audit` entries (opaque bytes, e.g. who read which patient) are appended to the `audit`
     /// database in the same transaction.
     ///
-    /// - Returns: one result per batch, in order. When the transaction itself fails (disk full,
-    ///   I/O), every batch fails with that error and nothing is written.
+    /// - Returns: one result per batch, in order. A batch fails alone for a reason of its own
+    ///   (a conflict, an invalid event). When the store fails (disk full, I/O, at any point
+    ///   until the commit is durable), every batch fails with that error and nothing is written.
     public func appendGroup(_ batches: [[Event]], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
         var results: [Result<[AppendOutcome], StoreError>] = []
         var encoded: [EncodedBatch?] = []
@@ -41,8 +42,10 @@ extension EventLog {
                         let outcomes = try self.appendInTransaction(child, batch)
                         try child.commit()
                         out[i] = .success(outcomes)
-                    } catch let e as LMDBError where e == .mapFull {
-                        throw e  // the whole group grows the map and runs again
+                    } catch let e as LMDBError {
+                        // Not this batch's fault but the store's (map or disk full, I/O): the
+                        // whole group fails, or grows the map and runs again.
+                        throw e
                     } catch {
                         // The child was aborted: this batch left no trace.
                         out[i] = .failure(Self.storeError(error, "append", path: self.directory))

@@ -8,7 +8,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         private enum Raw: String, Sendable {
             case conflict, mapFull = "map_full", futureVersion = "future_version", corrupt, io
             case notFound = "not_found", invalidArgument = "invalid_argument", tooLarge = "too_large"
-            case alreadyOpen = "already_open"
+            case alreadyOpen = "already_open", diskFull = "disk_full", writesStopped = "writes_stopped"
         }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
@@ -29,6 +29,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(.invalidArgument)
         /// The store is already open in this process (share that `EventLog`).
         public static let alreadyOpen = Code(.alreadyOpen)
+        /// The filesystem holding the store is full: nothing of the write was stored, and a
+        /// retry succeeds once space is freed.
+        public static let diskFull = Code(.diskFull)
+        /// The store refuses writes after a failure that left the disk's content uncertain (an
+        /// I/O error at commit or sync); reopen it once the disk is checked.
+        public static let writesStopped = Code(.writesStopped)
         /// An event too large to encode.
         public static let tooLarge = Code(.tooLarge)
 

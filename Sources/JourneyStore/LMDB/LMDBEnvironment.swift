@@ -34,6 +34,9 @@ package final class LMDBEnvironment: @unchecked Sendable {
     private let identity: FileIdentity
     /// How many transactions the current thread holds (it holds the shared lock when > 0).
     private let depthKey: pthread_key_t
+    /// Whether `faultPlan` holds a fault (tests only; see `LMDBFault`).
+    let faultsArmed = Atomic<Bool>(false)
+    let faultPlan = Mutex(LMDBFaultPlan())
 
     /// Creates the directory if needed and opens the environment in it.
     ///
@@ -112,7 +115,8 @@ package final class LMDBEnvironment: @unchecked Sendable {
         while true {
             acquireShared()
             var txn: OpaquePointer?
-            let rc = mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
+            var rc = injectedFault(readOnly ? .beginRead : .beginWrite)
+            if rc == 0 { rc = mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn) }
             if rc == 0, let txn { return LMDBTransaction(handle: txn, environment: self) }
             releaseShared()
             // Another process grew the map: adopt its size, then try again.
@@ -150,13 +154,31 @@ package final class LMDBEnvironment: @unchecked Sendable {
 
     /// Sets the map size (0 adopts the size another process set). Waits until this process has
     /// no open transaction.
-    /// - Throws: `LMDBError` `EDEADLK` when the calling thread itself holds a transaction.
+    /// - Throws: `LMDBError` `EDEADLK` when the calling thread itself holds a transaction,
+    ///   `ENOMEM` when the process has no address range that large (the map is left as it was).
     /// The corresponding C function is `mdb_env_set_mapsize`.
     package func setMapSize(_ bytes: Int) throws(LMDBError) {
         guard depth == 0 else { throw LMDBError(rawValue: EDEADLK) }
+        if bytes != 0 {
+            try lmdbCheck(injectedFault(.growMap))
+            try Self.checkAddressSpace(bytes)
+        }
         pthread_rwlock_wrlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
         try lmdbCheck(mdb_env_set_mapsize(handle, bytes))
+    }
+
+    /// Throws `ENOMEM` unless an address range of `bytes` can be mapped now.
+    ///
+    /// LMDB unmaps the old map before mapping the new size, and when that mmap fails it is left
+    /// with no map at all: the next transaction would read through a null pointer. Reserving the
+    /// range first (no memory, no file: `PROT_NONE`, `MAP_NORESERVE`) refuses such a size while
+    /// the old map is still in place.
+    private static func checkAddressSpace(_ bytes: Int) throws(LMDBError) {
+        guard bytes > 0 else { throw LMDBError(rawValue: EINVAL) }
+        let probe = mmap(nil, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        guard let probe, probe != UnsafeMutableRawPointer(bitPattern: -1) else { throw LMDBError(rawValue: ENOMEM) }
+        munmap(probe, bytes)
     }
 
     /// Sizes of the map. The corresponding C functions are `mdb_env_info` and `mdb_env_stat`.
@@ -174,7 +196,20 @@ package final class LMDBEnvironment: @unchecked Sendable {
     /// Flushes the data to disk; `force` syncs even when opened with `noSync`.
     /// The corresponding C function is `mdb_env_sync`.
     package func sync(force: Bool = true) throws(LMDBError) {
+        try lmdbCheck(injectedFault(.sync))
         try lmdbCheck(mdb_env_sync(handle, force ? 1 : 0))
+    }
+
+    /// True when LMDB gave up on the environment (`MDB_PANIC`: a commit failed to write its
+    /// meta page); every transaction is then refused until it is reopened.
+    /// The corresponding C function is `mdb_txn_begin`.
+    package var hasPanicked: Bool {
+        acquireShared()
+        defer { releaseShared() }
+        var txn: OpaquePointer?
+        let rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+        if rc == 0, let txn { mdb_txn_abort(txn) }
+        return rc == MDB_PANIC
     }
 
     /// Writes a consistent copy of the environment into the directory `destination` (which must

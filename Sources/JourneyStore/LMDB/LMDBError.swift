@@ -57,6 +57,7 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let keyExists = LMDBError(rawValue: MDB_KEYEXIST)
     public static let notFound = LMDBError(rawValue: MDB_NOTFOUND)
     public static let corrupted = LMDBError(rawValue: MDB_CORRUPTED)
+    public static let panic = LMDBError(rawValue: MDB_PANIC)
     public static let mapFull = LMDBError(rawValue: MDB_MAP_FULL)
     public static let mapResized = LMDBError(rawValue: MDB_MAP_RESIZED)
     public static let readersFull = LMDBError(rawValue: MDB_READERS_FULL)

@@ -48,10 +48,13 @@ package struct LMDBWriteFlags: OptionSet, Sendable {
 package struct LMDBTransaction: ~Copyable {
     private var handle: OpaquePointer?
     private let environment: LMDBEnvironment
+    /// Whether this transaction is nested in another (`beginChild`).
+    private let isChild: Bool
 
-    init(handle: OpaquePointer, environment: LMDBEnvironment) {
+    init(handle: OpaquePointer, environment: LMDBEnvironment, isChild: Bool = false) {
         self.handle = handle
         self.environment = environment
+        self.isChild = isChild
     }
 
     deinit {
@@ -68,7 +71,12 @@ package struct LMDBTransaction: ~Copyable {
     package consuming func commit() throws(LMDBError) {
         let h = handle!
         handle = nil
-        let rc = mdb_txn_commit(h)
+        var rc: Int32 = isChild ? 0 : environment.injectedFault(.commit)
+        if rc == 0 {
+            rc = mdb_txn_commit(h)
+        } else {
+            mdb_txn_abort(h)  // as LMDB does when a commit fails
+        }
         environment.transactionEnded()
         try lmdbCheck(rc)
     }
@@ -84,7 +92,7 @@ package struct LMDBTransaction: ~Copyable {
             environment.releaseShared()
             throw LMDBError(rawValue: rc == 0 ? EINVAL : rc)
         }
-        return LMDBTransaction(handle: child, environment: environment)
+        return LMDBTransaction(handle: child, environment: environment, isChild: true)
     }
 
     /// Abandons the transaction's changes. The corresponding C function is `mdb_txn_abort`.
@@ -135,6 +143,7 @@ package struct LMDBTransaction: ~Copyable {
     ) throws(LMDBError) {
         var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
         var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try lmdbCheck(environment.injectedFault(.put))
         try lmdbCheck(mdb_put(txn, db.dbi, &k, &v, flags.rawValue))
     }
 

@@ -16,23 +16,30 @@ extension CLI {
         mkdir(dir, 0o700)
         let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,
                                        deferRebuild: true)
-        let daemon = Daemon(engine: engine, socketPath: socket)
+        let stop = Semaphore()
+        let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
         Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
         if engine.needsRebuild {
             Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
             _ = daemon.startRebuild()
         }
-        waitForTermination()
+        waitForTermination(stop)
+        if let failure = engine.log.writeFailure {
+            Log.error("serve", "stopping: the store takes no more writes (\(failure.context.lmdb?.name ?? failure.code.description)); answering what was queued")
+            try daemon.stop()
+            Log.error("serve", "stopped with status \(Exit.store): restart journeyd once the disk is checked")
+            return Exit.store
+        }
         Log.info("serve", "stopping: draining requests and saving checkpoints")
         try daemon.stop()
         Log.info("serve", "stopped")
         return Exit.ok
     }
 
-    /// Blocks until SIGTERM or SIGINT. The handlers run on a Dispatch queue, not in signal context.
-    static func waitForTermination() {
-        let stop = Semaphore()
+    /// Blocks until SIGTERM or SIGINT, or until `stop` is signalled. The handlers run on a
+    /// Dispatch queue, not in signal context.
+    static func waitForTermination(_ stop: Semaphore) {
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)

@@ -17,12 +17,20 @@ final class Daemon: RequestHandler {
     private let server: Mutex<UnixSocketServer?> = Mutex(nil)
     private let rebuilding = Atomic<Bool>(false)
 
-    init(engine: JourneyEngine, socketPath: String) {
+    /// - Parameter cannotGoOn: called once, with the message logged, when the store stops
+    ///   accepting writes (an I/O error left the disk's content uncertain). The daemon then
+    ///   refuses appends with `writes_stopped`; the caller should stop it (`journeyd serve`
+    ///   exits with status 3, and its service manager restarts it, which reopens the store).
+    init(engine: JourneyEngine, socketPath: String, cannotGoOn: @escaping @Sendable (String) -> Void = { _ in }) {
         self.engine = engine
         self.socketPath = socketPath
         let hub = SubscriptionHub(log: engine.log)
         self.subscriptions = hub
-        self.committer = GroupCommitter(engine: engine) { last in hub.advance(to: last) }
+        self.committer = GroupCommitter(engine: engine, afterCommit: { last in hub.advance(to: last) }) { failure in
+            let message = "\(failure.message); journeyd is stopping"
+            Log.error("writer", message)
+            cannotGoOn(message)
+        }
     }
 
     /// Starts the writer and the socket. Throws when the socket cannot be served (e.g. another
@@ -43,7 +51,17 @@ final class Daemon: RequestHandler {
         s?.stop()
         subscriptions.closeAll()
         committer.stop()
-        try engine.checkpoint()
+        if engine.log.durability == .relaxed {
+            // Relaxed appends reach the disk here; closing the store would sync without a word.
+            do { try engine.log.sync() } catch {
+                Log.error("serve", "flushing relaxed appends to disk failed: \(error)")
+            }
+        }
+        // Without a checkpoint the next start folds the log from the previous one: nothing is
+        // lost, so a store that takes no writes (disk full, I/O error) still stops cleanly.
+        do { try engine.checkpoint() } catch {
+            Log.warn("serve", "projection checkpoint not saved: \(error); the next start folds the log from the previous checkpoint")
+        }
     }
 
     /// Rebuilds the projections in the background while appends continue.

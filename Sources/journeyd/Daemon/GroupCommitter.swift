@@ -23,12 +23,17 @@ final class GroupCommitter: Sendable {
     private let done = Semaphore()
     /// Called after each commit with the log's last position (subscriptions follow it).
     private let afterCommit: @Sendable (UInt64) -> Void
+    /// Called once, on the writer thread, when the store stops accepting writes.
+    private let writesStopped: @Sendable (StoreError) -> Void
+    private let reportedStop = Atomic<Bool>(false)
     /// Most events gathered into one commit.
     private let maxEventsPerCommit = 100_000
 
-    init(engine: JourneyEngine, afterCommit: @escaping @Sendable (UInt64) -> Void) {
+    init(engine: JourneyEngine, afterCommit: @escaping @Sendable (UInt64) -> Void,
+         writesStopped: @escaping @Sendable (StoreError) -> Void = { _ in }) {
         self.engine = engine
         self.afterCommit = afterCommit
+        self.writesStopped = writesStopped
     }
 
     func start() {
@@ -85,6 +90,12 @@ final class GroupCommitter: Sendable {
                     break
                 }
                 let results = engine.appendGroup(batches, audit: audit)
+                // Reported before the refusals are answered, so the log explains them. Requests
+                // queued meanwhile are refused alike until the daemon stops.
+                if let failure = engine.log.writeFailure,
+                   !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
+                    writesStopped(failure)
+                }
                 for (c, r) in zip(completions, results) { c(r) }
                 afterCommit(engine.log.lastPosition)
             }

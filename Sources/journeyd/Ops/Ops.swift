@@ -177,7 +177,13 @@ struct Ops {
     }
 
     static func storeError(_ e: StoreError) -> OpError {
-        OpError(e.code == .conflict ? "conflict" : "store_error", e.description)
+        let code = switch e.code {
+        case .conflict: "conflict"
+        case .diskFull: "disk_full"
+        case .writesStopped: "writes_stopped"
+        default: "store_error"
+        }
+        return OpError(code, e.description)
     }
 
     // MARK: request fields
