@@ -22,6 +22,11 @@ public final class JourneyConnection {
     /// - Throws: `ClientError` with code `notRunning` when nothing listens there.
     public init(socketPath: String, timeout: Duration? = nil) throws(ClientError) {
         self.socketPath = socketPath
+        socket = try Self.openSocket(path: socketPath, timeout: timeout)
+    }
+
+    /// Connects a blocking Unix stream socket to `path`, with `timeout` on each read and write.
+    static func openSocket(path socketPath: String, timeout: Duration?) throws(ClientError) -> ClientSocket {
         let fd: Int32
         do {
             fd = try Syscall.unixStreamSocket(nonBlocking: false)
@@ -51,7 +56,7 @@ public final class JourneyConnection {
                     code: .connectFailed, message: "cannot connect to \(socketPath): \(error)", errno: error.errno)
             }
         }
-        socket = ClientSocket(fd: fd)
+        return ClientSocket(fd: fd)
     }
 
     deinit {
@@ -129,35 +134,10 @@ public final class JourneyConnection {
         handedToStream = true
         // A subscription may be quiet for hours: the request timeout does not apply to it.
         try? Syscall.setTimeouts(socket.fd, milliseconds: 0)
-        let socket = self.socket
-        let path = socketPath
         let leftover = self.reader
         self.reader = LineReader()
-        return AsyncThrowingStream { continuation in
-            continuation.onTermination = { _ in socket.shutdown() }
-            let thread = Thread {
-                defer { socket.close() }
-                var reader = leftover
-                while true {
-                    do {
-                        guard let line = try reader.nextLine(fd: socket.fd, path: path) else {
-                            continuation.finish()
-                            return
-                        }
-                        if case .terminated = continuation.yield(String(decoding: line, as: UTF8.self)) { return }
-                    } catch {
-                        // After the consumer cancelled, the shutdown makes the read fail: not an error.
-                        if socket.isShutDown {
-                            continuation.finish()
-                        } else {
-                            continuation.finish(throwing: error)
-                        }
-                        return
-                    }
-                }
-            }
-            thread.name = "journey-client-stream"
-            thread.start()
+        return LineStream.start(socket: socket, path: socketPath, reader: leftover, credits: nil) { line, _ in
+            String(decoding: line, as: UTF8.self)
         }
     }
 
