@@ -5,7 +5,8 @@ import Synchronization
 /// A raw connection to `journeyd`'s Unix socket: one JSON request line out, one response line in.
 ///
 /// Use it from one thread at a time. Requests may be pipelined with `send` and `receive`; the
-/// daemon answers the requests of a connection in order. Typed operations are layered on top.
+/// daemon answers the requests of a connection in order. `JourneyClient` is the typed, `async`
+/// client built on the same socket code.
 public final class JourneyConnection {
     /// The socket path this connection was opened on.
     public let socketPath: String

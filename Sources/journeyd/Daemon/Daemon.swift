@@ -129,9 +129,10 @@ final class Daemon: RequestHandler {
 /// position and queues lines only while its connection's output queue has room, so a backlog
 /// of any size streams to a client that keeps reading, in memory bounded by the output cap.
 /// When the queue is full the pump parks, holding no thread and no read transaction, and
-/// resumes when the client has drained half of it; a client that reads nothing for
-/// `stallTimeout` is disconnected. The writer only wakes pumps (on their own serial queues)
-/// after a commit: it never waits for a subscriber, and subscribers never wait for each other.
+/// resumes when the client has drained half of it; a client that takes nothing for
+/// `stallTimeout` while its queue is full is disconnected. The writer only wakes pumps (on
+/// their own serial queues) after a commit: it never waits for a subscriber, and subscribers
+/// never wait for each other.
 final class SubscriptionHub: Sendable {
     private final class Subscriber: Sendable {
         let connection: ServerConnection
@@ -251,17 +252,25 @@ final class SubscriptionHub: Sendable {
                 }
                 return (false, nil)
             }
-            if let park { disconnectIfStalled(s, park: park) }
+            if let park { disconnectIfStalled(s, park: park, written: s.connection.bytesWritten) }
             if !more { return }
         }
     }
 
-    /// Disconnects the subscriber if it is still in the same wait after `stallTimeout`.
-    private func disconnectIfStalled(_ s: Subscriber, park: UInt64) {
+    /// Disconnects the subscriber if, `stallTimeout` from now, it is still in the same wait and
+    /// no byte more has gone to its socket (its client took nothing); checks again later if it
+    /// is still waiting but progressing.
+    private func disconnectIfStalled(_ s: Subscriber, park: UInt64, written: UInt64) {
         let (seconds, attoseconds) = stallTimeout.components
         let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-        s.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
-            if s.state.withLock({ $0.parked == park }) { s.connection.abort() }
+        s.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            guard s.state.withLock({ $0.parked == park }) else { return }
+            let now = s.connection.bytesWritten
+            if now == written {
+                s.connection.abort()
+            } else {
+                self?.disconnectIfStalled(s, park: park, written: now)
+            }
         }
     }
 }

@@ -33,6 +33,8 @@ final class ServerConnection: Sendable {
         /// `send(_:orWhenRoom:)`): run once when it is down to half the cap, or on close.
         var roomWaiters: [@Sendable () -> Void] = []
         var closeHandlers: [@Sendable () -> Void] = []
+        /// Bytes written to the socket so far: the client's progress.
+        var written: UInt64 = 0
         var closeHandlersRan = false
 
         var pendingCount: Int { output.count - outputStart }
@@ -121,6 +123,10 @@ final class ServerConnection: Sendable {
 
     /// Bytes that may still be queued before the output cap is reached.
     var outputRoom: Int { state.withLock { max(0, outputCap - $0.pendingCount) } }
+
+    /// Bytes written to the socket since the connection opened (the client takes them from
+    /// the kernel's buffer as it reads).
+    var bytesWritten: UInt64 { state.withLock { $0.written } }
 
     /// Bytes queued and not yet written to the socket.
     var pendingOutputBytes: Int { state.withLock { $0.pendingCount } }
@@ -224,6 +230,7 @@ final class ServerConnection: Sendable {
                 switch result {
                 case .success(let written?):
                     state.outputStart += written
+                    state.written += UInt64(written)
                 case .success(nil):
                     return (.blocked, state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
                 case .failure:
