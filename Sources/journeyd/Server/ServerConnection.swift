@@ -252,8 +252,8 @@ final class ServerConnection: Sendable {
         return state.roomWaiters
     }
 
-    /// Takes the close handlers (to run once) and the room waiters (to run now: the queue will
-    /// never drain, they must learn that the connection closed).
+    /// Takes the close handlers (they run once) and the room waiters (the queue will never
+    /// drain: they must learn that the connection closed), to run off the lock.
     private static func takeHandlers(_ state: inout State) -> [@Sendable () -> Void] {
         let waiters = takeRoomWaiters(&state)
         if state.closeHandlersRan { return waiters }
