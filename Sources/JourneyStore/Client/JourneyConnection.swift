@@ -5,7 +5,8 @@ import Synchronization
 /// A raw connection to `journeyd`'s Unix socket: one JSON request line out, one response line in.
 ///
 /// Use it from one thread at a time. Requests may be pipelined with `send` and `receive`; the
-/// daemon answers the requests of a connection in order. Typed operations are layered on top.
+/// daemon answers the requests of a connection in order. `JourneyClient` is the typed, `async`
+/// client built on the same socket code.
 public final class JourneyConnection {
     /// The socket path this connection was opened on.
     public let socketPath: String
@@ -22,6 +23,11 @@ public final class JourneyConnection {
     /// - Throws: `ClientError` with code `notRunning` when nothing listens there.
     public init(socketPath: String, timeout: Duration? = nil) throws(ClientError) {
         self.socketPath = socketPath
+        socket = try Self.openSocket(path: socketPath, timeout: timeout)
+    }
+
+    /// Connects a blocking Unix stream socket to `path`, with `timeout` on each read and write.
+    static func openSocket(path socketPath: String, timeout: Duration?) throws(ClientError) -> ClientSocket {
         let fd: Int32
         do {
             fd = try Syscall.unixStreamSocket(nonBlocking: false)
@@ -51,7 +57,7 @@ public final class JourneyConnection {
                     code: .connectFailed, message: "cannot connect to \(socketPath): \(error)", errno: error.errno)
             }
         }
-        socket = ClientSocket(fd: fd)
+        return ClientSocket(fd: fd)
     }
 
     deinit {
@@ -129,35 +135,10 @@ public final class JourneyConnection {
         handedToStream = true
         // A subscription may be quiet for hours: the request timeout does not apply to it.
         try? Syscall.setTimeouts(socket.fd, milliseconds: 0)
-        let socket = self.socket
-        let path = socketPath
         let leftover = self.reader
         self.reader = LineReader()
-        return AsyncThrowingStream { continuation in
-            continuation.onTermination = { _ in socket.shutdown() }
-            let thread = Thread {
-                defer { socket.close() }
-                var reader = leftover
-                while true {
-                    do {
-                        guard let line = try reader.nextLine(fd: socket.fd, path: path) else {
-                            continuation.finish()
-                            return
-                        }
-                        if case .terminated = continuation.yield(String(decoding: line, as: UTF8.self)) { return }
-                    } catch {
-                        // After the consumer cancelled, the shutdown makes the read fail: not an error.
-                        if socket.isShutDown {
-                            continuation.finish()
-                        } else {
-                            continuation.finish(throwing: error)
-                        }
-                        return
-                    }
-                }
-            }
-            thread.name = "journey-client-stream"
-            thread.start()
+        return LineStream.start(socket: socket, path: socketPath, reader: leftover, credits: nil) { line, _ in
+            String(decoding: line, as: UTF8.self)
         }
     }
 

@@ -17,14 +17,20 @@ final class Daemon: RequestHandler {
     private let server: Mutex<UnixSocketServer?> = Mutex(nil)
     private let rebuilding = Atomic<Bool>(false)
 
-    /// - Parameter cannotGoOn: called once, with the message logged, when the store stops
-    ///   accepting writes (an I/O error left the disk's content uncertain). The daemon then
-    ///   refuses appends with `writes_stopped`; the caller should stop it (`journeyd serve`
-    ///   exits with status 3, and its service manager restarts it, which reopens the store).
-    init(engine: JourneyEngine, socketPath: String, cannotGoOn: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// - Parameters:
+    ///   - subscriberStallTimeout: how long a subscriber's output queue may stay full (the
+    ///     client reads nothing) before it is disconnected.
+    ///   - cannotGoOn: called once, with the message logged, when the store stops accepting
+    ///     writes (an I/O error left the disk's content uncertain). The daemon then refuses
+    ///     appends with `writes_stopped`; the caller should stop it (`journeyd serve` exits with
+    ///     status 3, and its service manager restarts it, which reopens the store).
+    init(
+        engine: JourneyEngine, socketPath: String, subscriberStallTimeout: Duration = .seconds(10),
+        cannotGoOn: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.engine = engine
         self.socketPath = socketPath
-        let hub = SubscriptionHub(log: engine.log)
+        let hub = SubscriptionHub(log: engine.log, stallTimeout: subscriberStallTimeout)
         self.subscriptions = hub
         self.committer = GroupCommitter(engine: engine, afterCommit: { last in hub.advance(to: last) }) { failure in
             let message = "\(failure.message); journeyd is stopping"
@@ -139,28 +145,50 @@ final class Daemon: RequestHandler {
 }
 
 /// Subscriptions: each catches up from its position, then follows live appends, without gaps
-/// or repeats. A subscriber that stops reading is disconnected by the server when its buffer
-/// fills; it never slows the writer or other clients (each is pumped on its own queue).
+/// or repeats.
+///
+/// The log is the buffer: a subscriber's pump reads the log from the subscriber's next
+/// position and queues lines only while its connection's output queue has room, so a backlog
+/// of any size streams to a client that keeps reading, in memory bounded by the output cap.
+/// When the queue is full the pump parks, holding no thread and no read transaction, and
+/// resumes when the client has drained half of it; a client that takes nothing for
+/// `stallTimeout` while its queue is full is disconnected. The writer only wakes pumps (on
+/// their own serial queues) after a commit: it never waits for a subscriber, and subscribers
+/// never wait for each other.
 final class SubscriptionHub: Sendable {
     private final class Subscriber: Sendable {
         let connection: ServerConnection
         let queue = DispatchQueue(label: "journeyd.subscriber")
-        /// The next position to send, and whether a pump is scheduled.
-        let state: Mutex<(next: UInt64, scheduled: Bool)>
+        let state: Mutex<PumpState>
         init(connection: ServerConnection, next: UInt64) {
             self.connection = connection
-            self.state = Mutex((next, false))
+            self.state = Mutex(PumpState(next: next))
         }
     }
 
+    private struct PumpState {
+        /// The next position to send.
+        var next: UInt64
+        /// A pump is queued on the subscriber's queue.
+        var scheduled = false
+        /// Set while the pump waits for room in the output queue: the number of that wait.
+        var parked: UInt64?
+        var parks: UInt64 = 0
+    }
+
     private let log: EventLog
+    private let stallTimeout: Duration
     private let subscribers = Mutex<[ObjectIdentifier: Subscriber]>([:])
-    /// Events sent per read transaction while catching up.
+    /// Events read per read transaction.
     private let chunk = 1000
 
-    init(log: EventLog) {
+    init(log: EventLog, stallTimeout: Duration = .seconds(10)) {
         self.log = log
+        self.stallTimeout = stallTimeout
     }
+
+    /// The open subscriptions.
+    var count: Int { subscribers.withLock { $0.count } }
 
     func add(_ connection: ServerConnection, from: UInt64) {
         let s = Subscriber(connection: connection, next: from)
@@ -169,37 +197,45 @@ final class SubscriptionHub: Sendable {
         connection.onClose { [weak self] in
             _ = self?.subscribers.withLock { $0.removeValue(forKey: key) }
         }
-        schedule(s)
+        schedule(s, resuming: false)
     }
 
-    /// Wakes every subscriber after a commit.
+    /// Wakes every subscriber after a commit (on the writer thread: only schedules work).
     func advance(to last: UInt64) {
-        for s in subscribers.withLock({ Array($0.values) }) { schedule(s) }
+        for s in subscribers.withLock({ Array($0.values) }) { schedule(s, resuming: false) }
     }
 
     func closeAll() {
         for s in subscribers.withLock({ Array($0.values) }) { s.connection.close() }
     }
 
-    private func schedule(_ s: Subscriber) {
+    /// Queues a pump unless one is queued. A parked subscriber is left alone by commits: it
+    /// resumes when its client makes room (`resuming`).
+    private func schedule(_ s: Subscriber, resuming: Bool) {
         let go = s.state.withLock { st -> Bool in
-            if st.scheduled { return false }
+            if resuming { st.parked = nil }
+            if st.scheduled || st.parked != nil { return false }
             st.scheduled = true
             return true
         }
         if go { s.queue.async { self.pump(s) } }
     }
 
-    /// Sends everything from the subscriber's next position to the end of the log.
+    /// Sends from the subscriber's next position to the end of the log, or until its output
+    /// queue is full.
     private func pump(_ s: Subscriber) {
         while s.connection.isOpen {
-            // Clear the flag before reading, so a commit landing during the read reschedules us.
+            // Clear the flags before reading, so a commit landing during the read reschedules us.
             let next = s.state.withLock { st -> UInt64 in
                 st.scheduled = false
+                st.parked = nil
                 return st.next
             }
-            var sent = next
+            // Read no more than fits: a reader slower than the log is read is sent what it has
+            // room for at each wake-up, and nothing is read twice but the line that did not fit.
+            let room = s.connection.outputRoom
             var lines: [[UInt8]] = []
+            var bytes = 0
             do {
                 try log.scan(from: next) { pos, view in
                     let e = try view.event()
@@ -210,26 +246,53 @@ final class SubscriptionHub: Sendable {
                     EventJSON.write(e, into: &w)
                     w.endObject()
                     lines.append(w.bytes)
-                    sent = pos + 1
-                    return lines.count < chunk
+                    bytes += w.bytes.count + 1
+                    return lines.count < chunk && bytes < room
                 }
             } catch {
                 _ = s.connection.send(OpError("store_error", "\(error)").json)
                 s.connection.close()
                 return
             }
-            for l in lines where !s.connection.send(l) { return }
-            let more = s.state.withLock { st -> Bool in
-                st.next = sent
-                // A full chunk means more may follow; otherwise a commit that landed meanwhile
-                // has already scheduled the next pump.
-                if lines.count == chunk && !st.scheduled {
-                    st.scheduled = true
-                    return true
+            if lines.isEmpty { return }
+            guard let queued = s.connection.send(lines[...], orWhenRoom: { [weak self] in
+                self?.schedule(s, resuming: true)
+            }) else { return }
+            // Positions are dense: the lines queued are next, next + 1, …
+            let (more, park) = s.state.withLock { st -> (Bool, UInt64?) in
+                st.next = next + UInt64(queued)
+                if queued < lines.count {
+                    st.parks += 1
+                    st.parked = st.parks
+                    return (false, st.parks)
                 }
-                return false
+                // A full read means more may follow; otherwise a commit that landed meanwhile
+                // has already scheduled the next pump.
+                if (lines.count == chunk || bytes >= room) && !st.scheduled {
+                    st.scheduled = true
+                    return (true, nil)
+                }
+                return (false, nil)
             }
+            if let park { disconnectIfStalled(s, park: park, written: s.connection.bytesWritten) }
             if !more { return }
+        }
+    }
+
+    /// Disconnects the subscriber if, `stallTimeout` from now, it is still in the same wait and
+    /// no byte more has gone to its socket (its client took nothing); checks again later if it
+    /// is still waiting but progressing.
+    private func disconnectIfStalled(_ s: Subscriber, park: UInt64, written: UInt64) {
+        let (seconds, attoseconds) = stallTimeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        s.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            guard s.state.withLock({ $0.parked == park }) else { return }
+            let now = s.connection.bytesWritten
+            if now == written {
+                s.connection.abort()
+            } else {
+                self?.disconnectIfStalled(s, park: park, written: now)
+            }
         }
     }
 }

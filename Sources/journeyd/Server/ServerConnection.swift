@@ -29,9 +29,12 @@ final class ServerConnection: Sendable {
         var closeRequested = false
         /// Close without flushing (the client stopped reading).
         var dropOutput = false
-        /// Producers blocked in `send(_:waitingUpTo:)` until the queue drains.
-        var roomWaiters: [DispatchSemaphore] = []
+        /// Producers waiting for the queue to drain (`send(_:waitingUpTo:)`,
+        /// `send(_:orWhenRoom:)`): run once when it is down to half the cap, or on close.
+        var roomWaiters: [@Sendable () -> Void] = []
         var closeHandlers: [@Sendable () -> Void] = []
+        /// Bytes written to the socket so far: the client's progress.
+        var written: UInt64 = 0
         var closeHandlersRan = false
 
         var pendingCount: Int { output.count - outputStart }
@@ -71,7 +74,7 @@ final class ServerConnection: Sendable {
             let outcome = state.withLock { state -> Bool? in
                 if state.closeRequested { return false }
                 if state.pendingCount + line.count + 1 <= outputCap || state.pendingCount == 0 { return true }
-                state.roomWaiters.append(room)
+                state.roomWaiters.append { room.signal() }
                 return nil
             }
             if outcome == false { return false }
@@ -86,6 +89,44 @@ final class ServerConnection: Sendable {
             }
         }
     }
+
+    /// Queues as many of `lines` as fit under the output cap, in order (always the first one
+    /// when nothing is queued), without blocking and without disconnecting: for a producer that
+    /// can go faster than the client reads and can resume later, such as a subscription.
+    ///
+    /// When some lines are left over, `whenRoom` runs once the queue has drained to half the cap,
+    /// or the connection closed. It runs on the server's I/O thread (or the closing thread), so it
+    /// must only schedule work, never block.
+    ///
+    /// - Returns: how many lines were queued, or nil if the connection is closed.
+    func send(_ lines: ArraySlice<[UInt8]>, orWhenRoom whenRoom: @escaping @Sendable () -> Void) -> Int? {
+        let queued = state.withLock { state -> Int? in
+            if state.closeRequested { return nil }
+            var queued = 0
+            for line in lines {
+                guard state.pendingCount + line.count + 1 <= outputCap || state.pendingCount == 0 else { break }
+                Self.append(line, to: &state)
+                queued += 1
+            }
+            if queued < lines.count { state.roomWaiters.append(whenRoom) }
+            return queued
+        }
+        loop.markDirty(self)
+        return queued
+    }
+
+    /// Disconnects the client at once, dropping what is queued for it (it stopped reading).
+    func abort() {
+        requestClose(dropOutput: true)
+        loop.markDirty(self)
+    }
+
+    /// Bytes that may still be queued before the output cap is reached.
+    var outputRoom: Int { state.withLock { max(0, outputCap - $0.pendingCount) } }
+
+    /// Bytes written to the socket since the connection opened (the client takes them from
+    /// the kernel's buffer as it reads).
+    var bytesWritten: UInt64 { state.withLock { $0.written } }
 
     /// Bytes queued and not yet written to the socket.
     var pendingOutputBytes: Int { state.withLock { $0.pendingCount } }
@@ -128,17 +169,21 @@ final class ServerConnection: Sendable {
                 state.dropOutput = true
                 return (false, Self.takeHandlers(&state))
             }
-            if state.outputStart > 0 && state.outputStart >= state.output.count / 2 {
-                state.output.removeSubrange(0..<state.outputStart)
-                state.outputStart = 0
-            }
-            state.output.append(contentsOf: line)
-            state.output.append(UInt8(ascii: "\n"))
-            state.awaiting = false
+            Self.append(line, to: &state)
             return (true, [])
         }
         Self.run(handlers)
         return accepted
+    }
+
+    private static func append(_ line: [UInt8], to state: inout State) {
+        if state.outputStart > 0 && state.outputStart >= state.output.count / 2 {
+            state.output.removeSubrange(0..<state.outputStart)
+            state.outputStart = 0
+        }
+        state.output.append(contentsOf: line)
+        state.output.append(UInt8(ascii: "\n"))
+        state.awaiting = false
     }
 
     /// Reads the flags the I/O thread schedules by.
@@ -174,7 +219,7 @@ final class ServerConnection: Sendable {
 
     /// Writes queued output to `fd` until it is empty or the socket is full.
     func flush(to fd: Int32) -> FlushResult {
-        state.withLock { state in
+        let (result, waiters) = state.withLock { state -> (FlushResult, [@Sendable () -> Void]) in
             while state.pendingCount > 0 {
                 let start = state.outputStart
                 let result = state.output.withUnsafeBytes { raw in
@@ -185,34 +230,36 @@ final class ServerConnection: Sendable {
                 switch result {
                 case .success(let written?):
                     state.outputStart += written
+                    state.written += UInt64(written)
                 case .success(nil):
-                    if state.pendingCount <= outputCap / 2 { Self.wakeRoomWaiters(&state) }
-                    return .blocked
+                    return (.blocked, state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
                 case .failure:
                     state.output = []
                     state.outputStart = 0
-                    Self.wakeRoomWaiters(&state)
-                    return .failed
+                    return (.failed, Self.takeRoomWaiters(&state))
                 }
             }
             state.output.removeAll(keepingCapacity: state.output.capacity <= 64 * 1024)
             state.outputStart = 0
-            Self.wakeRoomWaiters(&state)
-            return .done
+            return (.done, Self.takeRoomWaiters(&state))
         }
+        for waiter in waiters { waiter() }
+        return result
     }
 
-    private static func wakeRoomWaiters(_ state: inout State) {
-        for waiter in state.roomWaiters { waiter.signal() }
-        state.roomWaiters = []
+    private static func takeRoomWaiters(_ state: inout State) -> [@Sendable () -> Void] {
+        defer { state.roomWaiters = [] }
+        return state.roomWaiters
     }
 
+    /// Takes the close handlers (they run once) and the room waiters (the queue will never
+    /// drain: they must learn that the connection closed), to run off the lock.
     private static func takeHandlers(_ state: inout State) -> [@Sendable () -> Void] {
-        wakeRoomWaiters(&state)
-        if state.closeHandlersRan { return [] }
+        let waiters = takeRoomWaiters(&state)
+        if state.closeHandlersRan { return waiters }
         state.closeHandlersRan = true
         defer { state.closeHandlers = [] }
-        return state.closeHandlers
+        return waiters + state.closeHandlers
     }
 
     /// Close handlers run off the caller's thread: the caller may be the I/O thread, or hold locks.

@@ -1,0 +1,391 @@
+import Dispatch
+import Glibc
+import JourneyCore
+import Synchronization
+
+/// A typed client for `journeyd`: send events, ask for a patient's context, follow the log.
+///
+/// ```swift
+/// let journey = try JourneyClient(dataDirectory: "/var/lib/journey")
+/// let outcomes = try await journey.append([event])      // after the daemon's fsync
+/// let context = try await journey.handoff(id: "p-1")    // HandoffContext (SPEC §3.3)
+/// ```
+///
+/// Safe to share between tasks: requests go out one at a time, in call order, on a serial
+/// Dispatch queue, so blocking socket I/O never occupies the cooperative thread pool. Open
+/// several clients to have requests in flight together (the daemon commits the appends of all
+/// its clients together). Every read and write is bounded by `timeout`.
+///
+/// A request that fails in transport (timeout, daemon gone, task cancelled) drops the
+/// connection; the next request connects again. An `append` whose answer was lost may be sent
+/// again safely: events are idempotent by `id`, and those already stored come back as
+/// `.duplicate`.
+public final class JourneyClient: Sendable {
+    /// The daemon's socket.
+    public let socketPath: String
+    /// The limit on each read and write of a request (nil: none). Subscriptions have none.
+    public let timeout: Duration?
+
+    private let queue = DispatchQueue(label: "journey-client")
+    private let state: Mutex<State>
+
+    /// A connection with the bytes read past its last answer.
+    private struct Link: Sendable {
+        let socket: ClientSocket
+        var reader = LineReader()
+    }
+
+    private struct State: Sendable {
+        /// The connection between requests.
+        var idle: Link?
+        /// The socket of the request being answered, for `close()`.
+        var inFlight: ClientSocket?
+        var closed = false
+    }
+
+    /// Connects to the daemon listening at `socketPath`.
+    ///
+    /// - Throws: `ClientError` with code `notRunning` when nothing listens there.
+    public init(socketPath: String, timeout: Duration? = .seconds(30)) throws(ClientError) {
+        self.socketPath = socketPath
+        self.timeout = timeout
+        let socket = try JourneyConnection.openSocket(path: socketPath, timeout: timeout)
+        state = Mutex(State(idle: Link(socket: socket)))
+    }
+
+    /// Connects to the daemon serving the data directory `dataDirectory` (its socket
+    /// `dataDirectory/journeyd.sock`, where `journeyd serve --data` puts it by default).
+    public convenience init(dataDirectory: String, timeout: Duration? = .seconds(30)) throws(ClientError) {
+        try self.init(socketPath: Self.socketPath(dataDirectory: dataDirectory), timeout: timeout)
+    }
+
+    /// The default socket of the daemon serving `dataDirectory`.
+    public static func socketPath(dataDirectory: String) -> String {
+        var directory = Substring(dataDirectory)
+        while directory.count > 1 && directory.hasSuffix("/") { directory = directory.dropLast() }
+        return directory + "/journeyd.sock"
+    }
+
+    deinit {
+        state.withLock { $0.idle?.socket.close() }
+    }
+
+    /// Closes the connection; a request in flight fails, later requests fail with
+    /// `connectionClosed`. Subscriptions have their own connections and are not affected.
+    public func close() {
+        state.withLock { state in
+            state.closed = true
+            state.idle?.socket.close()
+            state.idle = nil
+            state.inFlight?.shutdown()
+        }
+    }
+
+    // MARK: - Ops
+
+    /// Appends `events` as one atomic batch and returns, once the daemon has made them durable,
+    /// one outcome per event, in order: `.appended(position)`, or `.duplicate(position)` for an
+    /// event already stored with the same content.
+    ///
+    /// - Throws: `ClientError` with the daemon's code: `conflict` (an id already stored with
+    ///   other content) or `invalidEvent` (which event, which field, why) — then nothing of the
+    ///   batch was appended; or a transport error (then the batch may or may not be stored).
+    public func append(_ events: [Event]) async throws(ClientError) -> [EventLog.AppendOutcome] {
+        if events.isEmpty { return [] }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("op"); w.string("append")
+        w.key("events")
+        w.beginArray()
+        for e in events { EventJSON.write(e, into: &w) }
+        w.endArray()
+        w.endObject()
+        let answer = try await send(w.bytes, op: "append")
+        guard let positions = answer["positions"]?.arrayValue, positions.count == events.count,
+              let duplicates = answer["duplicates"]?.arrayValue
+        else { throw Self.badAnswer("append", "\"positions\" (one per event) and \"duplicates\" expected") }
+        var outcomes: [EventLog.AppendOutcome] = []
+        outcomes.reserveCapacity(events.count)
+        for p in positions {
+            guard let n = p.int64Value, n >= 1 else { throw Self.badAnswer("append", "a position is not an integer ≥ 1") }
+            outcomes.append(.appended(UInt64(n)))
+        }
+        for d in duplicates {
+            guard let i = d.int64Value, i >= 0, i < Int64(events.count) else {
+                throw Self.badAnswer("append", "a duplicate index is out of range")
+            }
+            outcomes[Int(i)] = .duplicate(outcomes[Int(i)].position)
+        }
+        return outcomes
+    }
+
+    /// The journey state (SPEC §3.2) of the identity cluster holding `id`, evaluated at `asOf`
+    /// (epoch milliseconds; nil: the daemon's now).
+    ///
+    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
+    public func patient(id: String, asOf: Int64? = nil) async throws(ClientError) -> JourneyState {
+        let answer = try await send(Self.lookup("patient", id: id, asOf: asOf), op: "patient")
+        do {
+            return try JourneyState(json: answer)
+        } catch {
+            throw Self.badAnswer("patient", error.description)
+        }
+    }
+
+    /// The warm-handoff context (SPEC §3.3) of the identity cluster holding `id`, at `asOf`
+    /// (epoch milliseconds; nil: the daemon's now).
+    ///
+    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
+    public func handoff(id: String, asOf: Int64? = nil) async throws(ClientError) -> HandoffContext {
+        let answer = try await send(Self.lookup("handoff", id: id, asOf: asOf), op: "handoff")
+        do {
+            return try HandoffContext(json: answer)
+        } catch {
+            throw Self.badAnswer("handoff", error.description)
+        }
+    }
+
+    /// Checks that the daemon answers.
+    public func ping() async throws(ClientError) {
+        _ = try await send(Array(#"{"op":"ping"}"#.utf8), op: "ping")
+    }
+
+    /// The daemon's store and projection counters.
+    public func stats() async throws(ClientError) -> JourneyDaemonStats {
+        let answer = try await send(Array(#"{"op":"stats"}"#.utf8), op: "stats")
+        guard let stats = JourneyDaemonStats(answer) else {
+            throw Self.badAnswer("stats", "a counter is missing or not an integer ≥ 0")
+        }
+        return stats
+    }
+
+    /// Sends any request object (SPEC §4) and returns the daemon's `{"ok":true,…}` answer.
+    ///
+    /// - Throws: `ClientError` with the daemon's code when it answers `ok:false`.
+    public func request(_ request: JSONValue) async throws(ClientError) -> JSONValue {
+        try await send(Array(request.jsonText.utf8), op: request["op"]?.stringValue ?? "request")
+    }
+
+    /// Follows the log: every event from position `from` on, in log order, then each new event
+    /// as it is committed, without gaps or repeats, on a connection of its own.
+    ///
+    /// The subscription ends (with `connectionClosed`) only if the daemon goes away; resubscribe
+    /// from the position after the last one received. Cancelling the iterating task, or leaving
+    /// the loop, closes the connection. At most `buffer` events wait to be consumed: past that
+    /// the daemon is slowed down (and disconnects a consumer stalled for long).
+    public func subscribe(from: UInt64 = 1, buffer: Int = 1024) -> JourneySubscription {
+        JourneySubscription(socketPath: socketPath, from: from, buffer: buffer)
+    }
+
+    // MARK: - Requests
+
+    private static func lookup(_ op: String, id: String, asOf: Int64?) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("op"); w.string(op)
+        w.key("id"); w.string(id)
+        if let asOf { w.key("as_of"); w.int(asOf) }
+        w.endObject()
+        return w.bytes
+    }
+
+    static func badAnswer(_ op: String, _ why: String) -> ClientError {
+        ClientError(code: .badAnswer, message: "journeyd's answer to \(op) is not understood: \(why)")
+    }
+
+    /// Sends one request line and returns its answer, parsed; an `ok:false` answer throws the
+    /// daemon's error.
+    private func send(_ line: [UInt8], op: String) async throws(ClientError) -> JSONValue {
+        let token = RequestToken()
+        let result: Result<[UInt8], ClientError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                queue.async {
+                    continuation.resume(returning: Result { () throws(ClientError) in try self.exchange(line, token) })
+                }
+            }
+        } onCancel: {
+            token.cancel()
+        }
+        let bytes = try result.get()
+        let answer: JSONValue
+        do {
+            answer = try JSONParser.parse(bytes)
+        } catch {
+            throw Self.badAnswer(op, "not JSON: \(error)")
+        }
+        switch answer["ok"]?.boolValue {
+        case true?:
+            return answer
+        case false?:
+            let error = answer["error"]
+            guard let code = error?["code"]?.stringValue else {
+                throw Self.badAnswer(op, "an error without a \"code\"")
+            }
+            throw ClientError(daemonCode: code, message: error?["message"]?.stringValue ?? "", detail: error)
+        case nil:
+            throw Self.badAnswer(op, "no \"ok\" member")
+        }
+    }
+
+    /// One request and its answer, blocking: runs on `queue`.
+    private func exchange(_ line: [UInt8], _ token: RequestToken) throws(ClientError) -> [UInt8] {
+        var link = try takeLink()
+        guard token.begin(link.socket) else {
+            putBack(link)
+            throw ClientError(code: .cancelled, message: "the request to \(socketPath) was cancelled before it was sent")
+        }
+        defer { token.end() }
+        do throws(ClientError) {
+            var framed = line
+            framed.append(UInt8(ascii: "\n"))
+            do {
+                try Syscall.sendAll(link.socket.fd, framed)
+            } catch {
+                throw ClientError(io: error, path: socketPath)
+            }
+            guard let answer = try link.reader.nextLine(fd: link.socket.fd, path: socketPath) else {
+                throw ClientError(code: .connectionClosed, message: "journeyd at \(socketPath) closed the connection")
+            }
+            putBack(link)
+            return answer
+        } catch {
+            // An answer may still arrive on this connection: it is out of step, never reused.
+            drop(link)
+            if token.isCancelled {
+                throw ClientError(code: .cancelled, message: "the request to \(socketPath) was cancelled; its outcome is unknown")
+            }
+            if state.withLock({ $0.closed }) {
+                throw ClientError(code: .connectionClosed, message: "the client of \(socketPath) was closed")
+            }
+            throw error
+        }
+    }
+
+    /// The idle connection, or a new one when there is none or the daemon has closed it.
+    private func takeLink() throws(ClientError) -> Link {
+        let idle = try state.withLock { state throws(ClientError) -> Link? in
+            if state.closed {
+                throw ClientError(code: .connectionClosed, message: "the client of \(socketPath) is closed")
+            }
+            defer { state.idle = nil }
+            return state.idle
+        }
+        if let idle {
+            if Self.isQuiet(idle.socket) {
+                markInFlight(idle.socket)
+                return idle
+            }
+            // The daemon closed it (restarted, stopped) since the last request: nothing was sent
+            // on it, so connecting again is safe.
+            idle.socket.close()
+        }
+        let link = Link(socket: try JourneyConnection.openSocket(path: socketPath, timeout: timeout))
+        markInFlight(link.socket)
+        return link
+    }
+
+    /// True when nothing is waiting on an idle connection: no end of stream, no stray bytes.
+    private static func isQuiet(_ socket: ClientSocket) -> Bool {
+        var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)]
+        guard let ready = try? Syscall.poll(&fds, timeoutMs: 0) else { return false }
+        return ready == 0
+    }
+
+    private func markInFlight(_ socket: ClientSocket) {
+        let closed = state.withLock { state -> Bool in
+            state.inFlight = socket
+            return state.closed
+        }
+        if closed { socket.shutdown() }
+    }
+
+    private func putBack(_ link: Link) {
+        state.withLock { state in
+            state.inFlight = nil
+            if state.closed {
+                link.socket.close()
+            } else {
+                state.idle = link
+            }
+        }
+    }
+
+    private func drop(_ link: Link) {
+        state.withLock { $0.inFlight = nil }
+        link.socket.close()
+    }
+}
+
+/// Cancellation of one request: shuts its socket down so a blocked read returns at once.
+private final class RequestToken: Sendable {
+    private let state = Mutex<(cancelled: Bool, socket: ClientSocket?)>((false, nil))
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    func cancel() {
+        state.withLock {
+            $0.cancelled = true
+            $0.socket?.shutdown()
+        }
+    }
+
+    /// Registers the socket the request uses; false if already cancelled.
+    func begin(_ socket: ClientSocket) -> Bool {
+        state.withLock {
+            guard !$0.cancelled else { return false }
+            $0.socket = socket
+            return true
+        }
+    }
+
+    func end() {
+        state.withLock { $0.socket = nil }
+    }
+}
+
+/// The daemon's `stats` answer.
+public struct JourneyDaemonStats: Sendable, Hashable {
+    /// Events stored.
+    public var events: Int64
+    /// The position of the last stored event.
+    public var lastPosition: UInt64
+    /// The position the projections have folded up to.
+    public var projectedPosition: UInt64
+    /// Identity clusters (journeys).
+    public var clusters: Int64
+    /// LMDB's map size, bytes.
+    public var mapSize: Int64
+    /// Bytes of the map in use.
+    public var mapUsed: Int64
+    /// The data file's size, bytes.
+    public var fileSize: Int64
+    /// While the projections are being rebuilt: events done and to do.
+    public var rebuilding: Rebuild?
+
+    /// Progress of a rebuild of the projections.
+    public struct Rebuild: Sendable, Hashable {
+        /// Events folded so far.
+        public var done: Int64
+        /// Events to fold in all.
+        public var total: Int64
+    }
+
+    init?(_ v: JSONValue) {
+        func n(_ key: String) -> Int64? { v[key]?.int64Value.flatMap { $0 >= 0 ? $0 : nil } }
+        guard let events = n("events"), let last = n("last_position"), let projected = n("projected_position"),
+              let clusters = n("clusters"), let mapSize = n("map_size"), let mapUsed = n("map_used"),
+              let fileSize = n("file_size")
+        else { return nil }
+        self.events = events
+        lastPosition = UInt64(last)
+        projectedPosition = UInt64(projected)
+        self.clusters = clusters
+        self.mapSize = mapSize
+        self.mapUsed = mapUsed
+        self.fileSize = fileSize
+        if let r = v["rebuilding"], !r.isNull {
+            guard let done = r["done"]?.int64Value, let total = r["total"]?.int64Value else { return nil }
+            rebuilding = Rebuild(done: done, total: total)
+        }
+    }
+}
