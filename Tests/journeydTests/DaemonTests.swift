@@ -87,7 +87,7 @@ private final class RunningDaemon {
 // MARK: the built binary
 
 /// The `journeyd` executable built next to the test bundle, or nil.
-private let journeydBinary: String? = {
+let journeydBinary: String? = {
     var candidates: [String] = []
     let argv0 = CommandLine.arguments.first ?? ""
     var dir = (argv0 as NSString).deletingLastPathComponent
@@ -191,7 +191,7 @@ private final class ServeProcess {
 // MARK: tests
 
 /// The process tests need the built executable: `swift build` first.
-private let binaryNeeded = ConditionTrait.enabled(if: journeydBinary != nil,
+let binaryNeeded = ConditionTrait.enabled(if: journeydBinary != nil,
     "no journeyd executable next to the test bundle or in .build-h5/debug (run swift build first)")
 
 @Suite(.serialized)
