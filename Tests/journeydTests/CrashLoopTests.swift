@@ -9,13 +9,17 @@ import Testing
         let dir = try TemporaryDirectory()
         var options = CrashLoopOptions(journeyd: journeydBinary!, directory: dir.path)
         options.cycles = 3
-        options.seed = 20_260_101
+        // Seed 38 draws one cycle of each kind: SIGKILL under load, SIGKILL twice (under load,
+        // then during the restart), and SIGTERM under load.
+        options.seed = 38
         options.clients = 3
-        options.minLoadMs = 150
-        options.maxLoadMs = 400
+        options.minLoadMs = 80
+        options.maxLoadMs = 200
         options.sampleIds = 10
         let report = try CrashLoop(options: options, say: { _ in }).run()
         #expect(report.cycles.count == 3)
+        #expect(report.cycles.map { "\($0.mode)".prefix(7) } == ["SIGKILL", "SIGKILL", "SIGTERM"])
+        if case .killTwice = report.cycles[1].mode {} else { Issue.record("cycle 2 does not kill twice") }
         #expect(report.failures == [])
         // Each cycle appended under load, and its answers were compared after the restart.
         for c in report.cycles {

@@ -30,7 +30,7 @@ struct CrashLoopOptions: Sendable {
 
 /// How one cycle ended the daemon's life.
 enum KillMode: Sendable, CustomStringConvertible {
-    /// SIGKILL after `ms` of load.
+    /// SIGKILL after `ms` of load (counted from the cycle's first acknowledged append).
     case killUnderLoad(ms: Int)
     /// SIGTERM after `ms` of load (a clean stop: checkpoint saved, exit 0 expected).
     case termUnderLoad(ms: Int)
@@ -217,6 +217,12 @@ struct CrashLoop {
                 thread.stackSize = 1 << 20
                 thread.start()
             }
+            // The load time counts from the cycle's first acknowledgement, so every kill lands
+            // under load however slow the machine.
+            let loaded = poll(timeout: .seconds(30)) {
+                ledger.state.withLock { $0.acknowledged.count } > acknowledgedBefore
+            }
+            if !loaded { c.failures.append("no append was acknowledged within 30 s") }
             switch mode {
             case .killUnderLoad(let ms), .killTwice(let ms, _):
                 usleep(UInt32(ms) * 1000)
@@ -251,7 +257,7 @@ struct CrashLoop {
             }
             let elapsed = ContinuousClock.now - started
             c.restartMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            check(&c, ledger: ledger, pending: pending, daemon: daemon, rng: &rng)
+            check(&c, ledger: ledger, pending: pending, daemon: daemon)
             c.failures += ledger.state.withLock { s in
                 defer { s.failures = [] }
                 return s.failures
@@ -364,8 +370,9 @@ struct CrashLoop {
     /// After a restart: the log holds every acknowledged event once at its acknowledged position,
     /// positions are dense, nothing else but cut-off batches was committed, `journeyd verify` is
     /// clean, and the daemon's projections answer as a fresh fold of the log does.
-    private func check(_ c: inout CycleReport, ledger: Ledger, pending: Set<String>, daemon: DaemonProcess,
-                       rng: inout SplitMix64) {
+    private func check(_ c: inout CycleReport, ledger: Ledger, pending: Set<String>, daemon: DaemonProcess) {
+        // A generator of its own, so the kill schedule depends on the seed alone.
+        var rng = SplitMix64(seed: options.seed ^ (UInt64(c.cycle) &* 0x9E37_79B9_7F4A_7C15))
         do {
             let conn = try JourneyConnection(socketPath: daemon.socketPath, timeout: .seconds(30))
             defer { conn.close() }
