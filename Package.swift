@@ -22,9 +22,14 @@ let package = Package(
             dependencies: ["JourneyCore", "JourneyStore"],
             path: "Benchmarks/JourneyBench"
         ),
+        .executableTarget(
+            name: "JourneyCrashLoop",
+            dependencies: ["JourneyCore", "JourneyStore"],
+            path: "Tools/JourneyCrashLoop"
+        ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"]),
         .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore"]),
-        .testTarget(name: "journeydTests", dependencies: ["journeyd", "JourneyStore", "JourneyCore"]),
+        .testTarget(name: "journeydTests", dependencies: ["journeyd", "JourneyCrashLoop", "JourneyStore", "JourneyCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

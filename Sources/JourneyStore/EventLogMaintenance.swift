@@ -35,6 +35,7 @@ public struct VerifyReport: Sendable, Hashable {
     public var recordsChecked: Int = 0
     public var idEntriesChecked: Int = 0
     public var subjectEntriesChecked: Int = 0
+    public var checkpointsChecked: Int = 0
     /// The problems found, at most `maxProblems` (see `problemsOmitted`).
     public var problems: [Problem] = []
     /// How many problems were found beyond those listed.
@@ -77,16 +78,66 @@ extension EventLog {
     }
 
     /// Checks the whole store in one snapshot: every record decodes, positions are dense from 1,
-    /// every record has its `ids` and `subjects` entries, and every index entry points to a
-    /// record with that id or subject.
+    /// every record has its `ids` and `subjects` entries, every index entry points to a record
+    /// with that id or subject, and every checkpoint is whole and not ahead of the log.
+    ///
+    /// Records carry no checksum: a damaged byte is found when it breaks the record's structure
+    /// or UTF-8, or changes its id or subject (the indexes then disagree). A change that leaves a
+    /// valid record (a time, an amount, an enum value, an ASCII letter of another string) is not
+    /// detectable here.
     public func verify() throws(StoreError) -> VerifyReport {
         try read { txn in
             var report = VerifyReport()
             try self.verifyLog(txn, &report)
             report.idEntriesChecked = try self.verifyIndex(txn, self.ids, "id", .id, &report)
             report.subjectEntriesChecked = try self.verifyIndex(txn, self.subjects, "subject", .subject, &report)
+            report.checkpointsChecked = try self.verifyCheckpoints(txn, &report)
             return report
         }
+    }
+
+    /// Step 3 of `verify`: each checkpoint's header is readable, its chunks are all there, and
+    /// its position is not past the log's end (that would mean the log lost acknowledged
+    /// events). Answers how many checkpoints were checked.
+    private func verifyCheckpoints(_ txn: borrowing LMDBTransaction, _ report: inout VerifyReport) throws -> Int {
+        let last = try lastPosition(txn)
+        var headers: [(name: String, header: (UInt64, Int, Int)?)] = []
+        try txn.withCursor(checkpoints) { c in
+            var op = LMDBCursor.Operation.first
+            while let entry = try c.get(op, { k, v -> (String, (UInt64, Int, Int)?)? in
+                // Header keys end with NUL + index 0.
+                guard k.count > 5, k[k.count - 5] == 0, k.suffix(4).allSatisfy({ $0 == 0 }) else { return nil }
+                return (String(decoding: k.prefix(k.count - 5), as: UTF8.self), Self.checkpointHeader(v))
+            }) {
+                op = .next
+                if let entry { headers.append((entry.0, entry.1)) }
+            }
+        }
+        for (name, header) in headers {
+            guard let (position, length, chunks) = header else {
+                report.add(nil, "checkpoint \"\(name)\" has a malformed header")
+                continue
+            }
+            if position > last {
+                report.add(position, "checkpoint \"\(name)\" is at position \(position), ahead of the log's last position \(last): the log lost events the checkpoint had seen")
+            }
+            let prefix = Array(name.utf8) + [0]
+            var stored = 0
+            var missing = false
+            for i in 0..<chunks {
+                let size = try txn.withValue(checkpoints, forKey: prefix + Self.be32(UInt32(i + 1))) { $0.count }
+                guard let size else {
+                    report.add(position, "checkpoint \"\(name)\" is missing chunk \(i + 1) of \(chunks)")
+                    missing = true
+                    break
+                }
+                stored += size
+            }
+            if !missing && stored != length {
+                report.add(position, "checkpoint \"\(name)\" holds \(stored) bytes, its header says \(length)")
+            }
+        }
+        return headers.count
     }
 
     /// Step 1 of `verify`: the log, and the index entries each record must have.

@@ -87,7 +87,7 @@ private final class RunningDaemon {
 // MARK: the built binary
 
 /// The `journeyd` executable built next to the test bundle, or nil.
-private let journeydBinary: String? = {
+let journeydBinary: String? = {
     var candidates: [String] = []
     let argv0 = CommandLine.arguments.first ?? ""
     var dir = (argv0 as NSString).deletingLastPathComponent
@@ -191,7 +191,7 @@ private final class ServeProcess {
 // MARK: tests
 
 /// The process tests need the built executable: `swift build` first.
-private let binaryNeeded = ConditionTrait.enabled(if: journeydBinary != nil,
+let binaryNeeded = ConditionTrait.enabled(if: journeydBinary != nil,
     "no journeyd executable next to the test bundle or in .build-h5/debug (run swift build first)")
 
 @Suite(.serialized)
@@ -588,6 +588,24 @@ struct DaemonTests {
 
         let verify = try run(["verify", "--data", dir.path])
         #expect(verify.status == 0, "verify: \(verify.stdout) \(verify.stderr)")
+    }
+
+    @Test(binaryNeeded) func serveRefusesAStoreWhoseCheckpointIsAheadOfItsLog() throws {
+        let dir = try TemporaryDirectory()
+        do {
+            let log = try EventLog(directory: dir.path)
+            _ = try log.append([Event(id: "e1", type: .webVisit, subject: "v1", at: 1_767_225_600_000)])
+            try log.saveCheckpoint(name: JourneyEngine.checkpointName, position: 3, data: Projector().serialize())
+        }
+        let serve = try run(["serve", "--data", dir.path], timeout: .seconds(10))
+        #expect(serve.status != 0)
+        #expect(serve.stderr.contains("checkpoint is at position 3 but the log ends at 1"), "stderr: \(serve.stderr)")
+        // It never listened, and verify names the same positions.
+        #expect(access(dir.socketPath, F_OK) != 0)
+        let verify = try run(["verify", "--data", dir.path])
+        #expect(verify.status != 0)
+        #expect(verify.stdout.contains("position 3: checkpoint \"projector\" is at position 3, ahead of the log's last position 1"),
+                "verify: \(verify.stdout)")
     }
 
     @Test(binaryNeeded) func cliAnswersTheSameWithAndWithoutTheDaemon() throws {

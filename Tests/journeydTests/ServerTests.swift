@@ -59,8 +59,15 @@ struct ServerTests {
         client.close()
         first.stop()
 
+        // The lock is free once `stop` returns, except that a child another test is spawning
+        // right now holds a copy of the descriptor until its exec closes it (flock locks belong
+        // to the open file, shared across fork): a start may have to be tried again.
         let third = UnixSocketServer(path: directory.socketPath, handler: EchoHandler())
-        try third.start()
+        var lastError: ServerError?
+        let started = eventually(timeout: .seconds(5)) {
+            do throws(ServerError) { try third.start(); return true } catch { lastError = error; return false }
+        }
+        #expect(started, "third server: \(String(describing: lastError))")
         defer { third.stop() }
         let again = try JourneyConnection(socketPath: directory.socketPath)
         #expect(try again.request("third") == "third")
