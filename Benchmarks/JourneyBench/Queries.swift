@@ -64,6 +64,19 @@ func queriesScenario(_ args: Arguments) throws {
     r.set("max_ms", (riskTimes.max() ?? 0) * 1000, digits: 2)
     r.print()
 
+    // One `at_risk` request: the first page of 100.
+    var pageTimes: [Double] = []
+    for _ in 0..<runs {
+        pageTimes.append(try seconds { _ = try engine.atRisk(asOf: asOf, limit: 100, after: nil) })
+    }
+    var page = Result("at_risk_page")
+    page.set("events", events)
+    page.set("page_size", 100)
+    page.set("runs", runs)
+    page.set("p50_ms", percentile(pageTimes, 0.5) * 1000, digits: 2)
+    page.set("max_ms", (pageTimes.max() ?? 0) * 1000, digits: 2)
+    page.print()
+
     // handoff / patient while appends run.
     let shared = AppendProgress()
     let batches = stride(from: 0, to: extra.count, by: 100).map { Array(extra[$0..<Swift.min($0 + 100, extra.count)]) }
