@@ -1,99 +1,27 @@
 import Glibc
-import JourneyCore
-import JourneyStore
 
-// JourneyBench: replay throughput of the projector next to a raw LMDB cursor scan of the same
-// log (the physical floor), measured in one run. One JSON line per result on stdout.
+// JourneyBench: the benchmark scenarios of BENCHMARKS.md, one JSON object a line on stdout
+// (progress on stderr). `scripts/bench` runs them all and writes BENCHMARKS.md.
 //
-//   swift run -c release JourneyBench [--events N] [--runs R] [--data DIR]
+//   JourneyBench replay          --events N [--runs R] [--data DIR]       replay vs raw scan, memory
+//   JourneyBench queries         --data DIR --ids-from F --appends F      in-process queries
+//   JourneyBench socket-ingest   --journeyd PATH --events-file F --per-request K
+//   JourneyBench socket-queries  --journeyd PATH --data DIR --ids-from F --appends F
 
 #if DEBUG
-print("*** JourneyBench is a debug build: numbers are meaningless. Use swift run -c release JourneyBench ***")
+note("JourneyBench is a debug build: its numbers are meaningless (use -c release)")
 #endif
 
-func argument(_ name: String) -> String? {
-    let a = CommandLine.arguments
-    guard let i = a.firstIndex(of: "--" + name), i + 1 < a.count else { return nil }
-    return a[i + 1]
-}
-
-let events = Int(argument("events") ?? "") ?? 1_000_000
-let runs = Int(argument("runs") ?? "") ?? 5
-let dir = argument("data") ?? "/tmp/journey-bench-\(events)"
-
-func seconds(_ body: () throws -> Void) rethrows -> Double {
-    var a = timespec(), b = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &a)
-    try body()
-    clock_gettime(CLOCK_MONOTONIC, &b)
-    return Double(b.tv_sec - a.tv_sec) + Double(b.tv_nsec - a.tv_nsec) / 1e9
-}
-
-func percentile(_ xs: [Double], _ p: Double) -> Double {
-    let s = xs.sorted()
-    return s[Swift.min(s.count - 1, Int(Double(s.count - 1) * p + 0.5))]
-}
-
-func residentBytes() -> Int {
-    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(f) }
-    var size = 0, resident = 0
-    _ = withUnsafeMutablePointer(to: &size) { s in
-        withUnsafeMutablePointer(to: &resident) { r in
-            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
-        }
+signal(SIGPIPE, SIG_IGN)
+let arguments = Arguments(Array(CommandLine.arguments.dropFirst()))
+do {
+    switch arguments.command {
+    case "replay": try replayScenario(arguments)
+    case "queries": try queriesScenario(arguments)
+    case "socket-ingest": try socketIngestScenario(arguments)
+    case "socket-queries": try socketQueriesScenario(arguments)
+    default: fail("unknown scenario '\(arguments.command)': replay, queries, socket-ingest or socket-queries")
     }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+} catch {
+    fail("\(error)")
 }
-
-let log = try EventLog(directory: dir, durability: .relaxed)
-if log.lastPosition < UInt64(events) {
-    var batch = EventLog.EncodedBatch(reservingEvents: 10_000)
-    var generated = 0
-    let t = try seconds {
-        for e in PracticeGenerator(.init(events: events, seed: 42)) {
-            generated += 1
-            if generated <= Int(log.lastPosition) { continue }
-            try batch.append(e)
-            if batch.count == 10_000 {
-                _ = try log.appendEncoded(batch)
-                batch.removeAll()
-            }
-        }
-        if batch.count > 0 { _ = try log.appendEncoded(batch) }
-        try log.sync()
-    }
-    print("# generated \(events) events into \(dir) in \(String(format2(t)))s")
-}
-
-func format2(_ x: Double) -> String {
-    let v = (x * 100).rounded() / 100
-    return String(v)
-}
-
-var scanRates: [Double] = []
-var replayRates: [Double] = []
-var rssAfter = 0
-var clusters = 0
-let rssBefore = residentBytes()
-for _ in 0..<runs {
-    var n = 0
-    let ts = try seconds { n = try log.rawScanCount(from: 1) }
-    scanRates.append(Double(n) / ts)
-    var projector = Projector()
-    let tr = try seconds {
-        try log.scan(from: 1) { _, view in
-            projector.apply(try view.event())
-            return true
-        }
-    }
-    replayRates.append(Double(n) / tr)
-    clusters = projector.clusterCount
-    rssAfter = Swift.max(rssAfter, residentBytes())
-}
-
-let scan50 = percentile(scanRates, 0.5), replay50 = percentile(replayRates, 0.5)
-let ratio = replay50 / scan50
-print(#"{"scenario":"raw_scan","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(scan50)),"min_events_per_s":\#(Int(scanRates.min()!)),"max_events_per_s":\#(Int(scanRates.max()!))}"#)
-print(#"{"scenario":"replay","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(replay50)),"min_events_per_s":\#(Int(replayRates.min()!)),"max_events_per_s":\#(Int(replayRates.max()!)),"ratio_to_raw_scan":\#(format2(ratio))}"#)
-print(#"{"scenario":"memory","clusters":\#(clusters),"rss_before_bytes":\#(rssBefore),"peak_rss_bytes":\#(rssAfter),"bytes_per_cluster_upper_bound":\#(clusters > 0 ? (rssAfter - rssBefore) / clusters : 0)}"#)

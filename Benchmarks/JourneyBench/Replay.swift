@@ -1,0 +1,104 @@
+import Glibc
+import JourneyCore
+import JourneyStore
+
+// Scenario: projector replay next to a raw LMDB cursor scan of the same log (the physical
+// floor), and the projector's memory. Also the scaling runs (--events 10M / 50M).
+//
+//   JourneyBench replay --events N [--runs R] [--data DIR]
+//
+// The log is generated into DIR on first use (relaxed durability, one sync at the end) and
+// reused afterwards.
+
+/// Generates the synthetic practice into the log until it holds `events` events.
+func ensureLog(_ log: EventLog, events: Int, dir: String) throws {
+    guard log.lastPosition < UInt64(events) else { return }
+    let already = Int(log.lastPosition)
+    var batch = EventLog.EncodedBatch(reservingEvents: 10_000)
+    var generated = 0
+    let t = try seconds {
+        for e in PracticeGenerator(.init(events: events, seed: 42)) {
+            generated += 1
+            if generated <= already { continue }
+            try batch.append(e)
+            if batch.count == 10_000 {
+                _ = try log.appendEncoded(batch)
+                batch.removeAll()
+                if generated % 1_000_000 == 0 { note("generated \(generated) of \(events) events") }
+            }
+        }
+        if batch.count > 0 { _ = try log.appendEncoded(batch) }
+        try log.sync()
+    }
+    var r = Result("generate")
+    r.set("events", events)
+    r.set("seconds", t, digits: 2)
+    r.set("events_per_s", Double(events - already) / t, digits: 0)
+    r.print()
+}
+
+func replayScenario(_ args: Arguments) throws {
+    let events = args.int("events", 1_000_000)
+    let runs = args.int("runs", 5)
+    let dir = args.string("data") ?? "/tmp/journey-bench-\(events)"
+    mkdir(dir, 0o755)
+    let log = try EventLog(directory: dir, durability: .relaxed)
+    try ensureLog(log, events: events, dir: dir)
+
+    var scanRates: [Double] = []
+    var replayRates: [Double] = []
+    var clusters = 0
+    // Memory, first run only (a fresh heap): anonymous resident bytes, which leave out the
+    // log's memory-mapped pages.
+    trimHeap()
+    let anonBefore = statusBytes("RssAnon")
+    let rssBefore = statusBytes("VmRSS")
+    var anonPeak = anonBefore
+    var anonAfter = 0
+    var rssAfter = 0
+
+    for run in 0..<runs {
+        var n = 0
+        let ts = try seconds { n = try log.rawScanCount(from: 1) }
+        scanRates.append(Double(n) / ts)
+        var projector = Projector()
+        let first = run == 0
+        let tr = try seconds {
+            try log.scan(from: 1) { pos, view in
+                projector.apply(try view.event())
+                if first && pos & 0xFFFF == 0 { anonPeak = Swift.max(anonPeak, statusBytes("RssAnon")) }
+                return true
+            }
+        }
+        replayRates.append(Double(n) / tr)
+        clusters = projector.clusterCount
+        if first {
+            anonPeak = Swift.max(anonPeak, statusBytes("RssAnon"))
+            trimHeap()
+            anonAfter = statusBytes("RssAnon")
+            rssAfter = statusBytes("VmRSS")
+        }
+        withExtendedLifetime(projector) {}
+    }
+
+    let scan50 = percentile(scanRates, 0.5), replay50 = percentile(replayRates, 0.5)
+    var scan = Result("raw_scan")
+    scan.set("events", events)
+    scan.setRates(scanRates)
+    scan.print()
+    var replay = Result("replay")
+    replay.set("events", events)
+    replay.setRates(replayRates)
+    replay.set("ratio_to_raw_scan", replay50 / scan50, digits: 3)
+    replay.print()
+    var memory = Result("memory")
+    memory.set("events", events)
+    memory.set("clusters", clusters)
+    memory.set("resident_bytes_per_cluster", clusters > 0 ? Double(anonAfter - anonBefore) / Double(clusters) : 0, digits: 0)
+    memory.set("resident_anon_bytes_after_replay", anonAfter - anonBefore)
+    memory.set("peak_anon_bytes_during_replay", anonPeak - anonBefore)
+    memory.set("peak_rss_bytes", statusBytes("VmHWM"))
+    memory.set("rss_bytes_before", rssBefore)
+    memory.set("rss_bytes_after_replay", rssAfter)
+    memory.print()
+}

@@ -1,0 +1,454 @@
+#!/usr/bin/env python3
+"""Runs every benchmark scenario and writes BENCHMARKS.md. Use scripts/bench, which builds first.
+
+    python3 Benchmarks/bench.py [--events N] [--runs R] [--scaling] [--peers] [--out FILE]
+
+Every result is one JSON line on stdout (progress on stderr); the report is written to --out.
+"""
+import argparse, datetime, json, os, platform, shutil, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = []
+
+
+def note(msg):
+    print("# " + msg, file=sys.stderr, flush=True)
+
+
+def record(obj):
+    RESULTS.append(obj)
+    print(json.dumps(obj), flush=True)
+
+
+def run_json(cmd):
+    """Runs a scenario program; its stdout JSON lines become results, its stderr passes through."""
+    note("$ " + " ".join(cmd))
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    for line in p.stdout:
+        line = line.strip()
+        if line.startswith("{"):
+            record(json.loads(line))
+        elif line:
+            print(line, file=sys.stderr, flush=True)
+    if p.wait() != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+
+
+def find(scenario, **match):
+    for r in RESULTS:
+        if r.get("scenario") == scenario and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def generate(journeyd, n, path):
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as f:
+            if sum(1 for _ in f) == n:
+                return
+    note(f"generating {n} events into {path}")
+    with open(path + ".tmp", "wb") as out:
+        subprocess.run([journeyd, "generate", "--events", str(n)], stdout=out, check=True)
+    os.replace(path + ".tmp", path)
+
+
+def split(src, n, head, tail):
+    with open(src, "rb") as f, open(head, "wb") as h, open(tail, "wb") as t:
+        for i, line in enumerate(f):
+            (h if i < n else t).write(line)
+
+
+def dir_bytes(path):
+    total = 0
+    for dp, _, files in os.walk(path):
+        for f in files:
+            total += os.path.getsize(os.path.join(dp, f))
+    return total
+
+
+def import_scenario(journeyd, base, n, runs, work):
+    rates, store = [], None
+    for i in range(runs):
+        store = os.path.join(work, f"store-{i}")
+        shutil.rmtree(store, ignore_errors=True)
+        t0 = time.perf_counter()
+        subprocess.run([journeyd, "import", base, "--data", store], check=True, stdout=subprocess.DEVNULL)
+        rates.append(n / (time.perf_counter() - t0))
+        if i + 1 < runs:
+            shutil.rmtree(store)
+    rates.sort()
+    record({"scenario": "import", "events": n, "runs": runs, "p50_events_per_s": int(rates[len(rates) // 2]),
+            "min_events_per_s": int(rates[0]), "max_events_per_s": int(rates[-1]),
+            "how": "journeyd import FILE into an empty store: durable (fsync per 10k batch), projections live, checkpoint saved"})
+    return store
+
+
+def scaling_scenario(bench, sizes, work, base_log, runs):
+    per_event = dir_bytes(base_log) / max(1, find("replay")["events"]) if find("replay") else 400
+    for n in sizes:
+        log = os.path.join(work, f"log-{n}")
+        have = dir_bytes(log) if os.path.exists(log) else 0
+        need = per_event * n * 1.3 - have
+        free = shutil.disk_usage(work).free
+        if need > free:
+            note(f"scaling {n}: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free: skipped")
+            record({"scenario": "scaling_skipped", "events": n, "needed_bytes": int(need), "free_bytes": free})
+            continue
+        run_json([bench, "replay", "--events", str(n), "--runs", str(runs), "--data", log])
+        shutil.rmtree(log, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5, help="most seconds of each query-under-appends phase")
+    ap.add_argument("--scaling", action="store_true", help="also replay 10M and 50M events (many minutes)")
+    ap.add_argument("--scaling-sizes", default="10000000,50000000")
+    ap.add_argument("--peers", action="store_true", help="also SQLite / DuckDB funnel and the 3M import comparison")
+    ap.add_argument("--peer-import-events", type=int, default=3_000_000)
+    ap.add_argument("--build", default=os.path.join(ROOT, ".build", "release"))
+    ap.add_argument("--work", default="/tmp/journey-bench")
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--command", default=None, help="the command line shown in the report")
+    ap.add_argument("--check", action="store_true", help="fail unless every scenario produced its results")
+    ap.add_argument("--report-only", metavar="RESULTS", help="write the report from saved JSON result lines, run nothing")
+    a = ap.parse_args()
+    if a.report_only:
+        for line in open(a.report_only):
+            if line.startswith("{"):
+                RESULTS.append(json.loads(line))
+        replay, run = find("replay"), find("run")
+        when = datetime.datetime.fromtimestamp(os.path.getmtime(a.report_only), datetime.timezone.utc)
+        load = ["(not recorded)"]
+        if run:
+            when = datetime.datetime.fromisoformat(run["started"])
+            load = [run["load_average"]]
+            a.command = a.command or run["command"]
+        write_report(a, replay["events"] if replay else a.events, when, load)
+        return
+    journeyd = os.path.join(a.build, "journeyd")
+    bench = os.path.join(a.build, "JourneyBench")
+    work = a.work
+    os.makedirs(work, exist_ok=True)
+    n = a.events
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = open("/proc/loadavg").read().split()[:3]
+    record({"scenario": "run", "events": n, "started": started.isoformat(timespec="seconds"),
+            "load_average": " ".join(load_before), "command": a.command or "scripts/bench", "commit": commit()})
+
+    # Data: N events for the store, plus a tail of later events that the append load sends.
+    extra_n = max(1000, min(n // 5, 300_000))
+    all_file = os.path.join(work, f"practice-{n + extra_n}.ndjson")
+    base = os.path.join(work, f"base-{n}.ndjson")
+    extra = os.path.join(work, f"extra-{n}.ndjson")
+    generate(journeyd, n + extra_n, all_file)
+    split(all_file, n, base, extra)
+
+    # 1, 5: replay vs raw scan, memory.
+    base_log = os.path.join(work, f"log-{n}")
+    run_json([bench, "replay", "--events", str(n), "--runs", str(a.runs), "--data", base_log])
+
+    # 2: import.
+    store = import_scenario(journeyd, base, n, a.runs, work)
+
+    # 4: in-process queries (funnel, at-risk, handoff / patient under appends), on a copy of the store.
+    qdir = os.path.join(work, "queries")
+    shutil.rmtree(qdir, ignore_errors=True)
+    shutil.copytree(store, qdir)
+    run_json([bench, "queries", "--data", qdir, "--ids-from", base, "--appends", extra,
+              "--runs", str(a.runs), "--seconds", str(a.seconds)])
+    shutil.rmtree(qdir)
+
+    # 3: socket ingest, 16 clients, 1 and 100 events per request, durable acks.
+    for per, cap in ((1, 100_000), (100, 1_000_000)):
+        run_json([bench, "socket-ingest", "--journeyd", journeyd, "--events-file", base, "--per-request", str(per),
+                  "--clients", "16", "--max-events", str(min(n, cap)), "--runs", str(a.runs), "--work", work])
+
+    # 4: handoff / patient over the socket while appends run.
+    sdir = os.path.join(work, "socket-queries")
+    shutil.rmtree(sdir, ignore_errors=True)
+    shutil.copytree(store, sdir)
+    run_json([bench, "socket-queries", "--journeyd", journeyd, "--data", sdir, "--ids-from", base,
+              "--appends", extra, "--seconds", str(a.seconds)])
+    shutil.rmtree(sdir)
+
+    # Peers: funnel in SQLite and DuckDB on the same NDJSON; the import comparison at 3M.
+    if a.peers:
+        peers = os.path.join(ROOT, "Benchmarks", "peers", "peers.py")
+        run_json([sys.executable, peers, "funnel", "--ndjson", base, "--store", store, "--journeyd", journeyd,
+                  "--work", work])
+        m = a.peer_import_events
+        big = os.path.join(work, f"base-{m}.ndjson") if m != n else base
+        generate(journeyd, m, big)
+        run_json([sys.executable, peers, "import", "--ndjson", big, "--journeyd", journeyd, "--work", work,
+                  "--runs", str(max(1, min(a.runs, 3)))])
+
+    # 6: scaling (on demand): the 1M rate, then 10M and 50M.
+    if a.scaling:
+        sizes = [int(s) for s in a.scaling_sizes.split(",") if s]
+        if n != 1_000_000:
+            sizes = [1_000_000] + sizes
+        scaling_scenario(bench, sizes, work, base_log, 1)
+
+    shutil.rmtree(store, ignore_errors=True)
+    write_report(a, n, started, load_before)
+    if a.check:
+        check(a)
+
+
+EXPECTED = ["generate", "raw_scan", "replay", "memory", "import", "funnel_default", "at_risk_list",
+            "at_risk_page", "handoff_inprocess", "patient_inprocess", "socket_ingest", "handoff_socket", "patient_socket"]
+
+
+def check(a):
+    """The smoke test: every scenario answered, no request failed, the peers agree, the report is whole."""
+    problems = [f"no '{s}' result" for s in EXPECTED if not find(s)]
+    if len([r for r in RESULTS if r.get("scenario") == "socket_ingest"]) != 2:
+        problems.append("socket ingest did not run at both 1 and 100 events per request")
+    for r in RESULTS:
+        if r.get("failed_requests"):
+            problems.append(f"{r['scenario']}: {r['failed_requests']} failed requests ({r.get('first_error', '')})")
+        if r.get("scenario") == "peer_funnel" and r.get("agrees_with_journeyd") is False:
+            problems.append(f"peer {r['engine']} disagrees with journeyd: {r.get('differences')}")
+        if r.get("requests") == 0:
+            problems.append(f"{r['scenario']}: no requests measured")
+    report = open(a.out).read()
+    for heading in ("## Ratios first", "## Results vs targets", "## All results"):
+        if heading not in report:
+            problems.append(f"report lacks '{heading}'")
+    if problems:
+        raise SystemExit("benchmark check failed:\n  " + "\n  ".join(problems))
+    note(f"benchmark check: {len(RESULTS)} results, every scenario ran")
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:,.2f}" if abs(x) < 100 else f"{x:,.0f}"
+    return f"{int(x):,}"
+
+
+def machine():
+    model, cores = "unknown CPU", 0
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name") and model == "unknown CPU":
+            model = line.split(":", 1)[1].strip()
+        if line.startswith("processor"):
+            cores += 1
+    mem = 0
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) * 1024
+    return f"{model}, {cores} cores, {mem / 2**30:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    except OSError:
+        return ""
+
+
+def scaling_rates():
+    rates = {}
+    for r in RESULTS:
+        if r.get("scenario") == "replay":
+            rates[r["events"]] = r["p50_events_per_s"]
+    return rates
+
+
+def write_report(a, n, started, load_before):
+    replay, scan, memory = find("replay", events=n), find("raw_scan", events=n), find("memory", events=n)
+    imp = find("import")
+    s1, s100 = find("socket_ingest", events_per_request=1), find("socket_ingest", events_per_request=100)
+    h_in, p_in = find("handoff_inprocess"), find("patient_inprocess")
+    h_so, p_so = find("handoff_socket"), find("patient_socket")
+    funnel, risk, page = find("funnel_default"), find("at_risk_list"), find("at_risk_page")
+    pj, pd = find("peer_import", engine="journeyd"), find("peer_import", engine="duckdb")
+    rates = scaling_rates()
+
+    def met(ok):
+        return "—" if ok is None else ("yes" if ok else "**no**")
+
+    ratios = []
+    if replay and scan:
+        ratio = replay["p50_events_per_s"] / scan["p50_events_per_s"]
+        ratios.append(("projector replay vs raw LMDB cursor scan, same log, same run",
+                       f"{fmt(replay['p50_events_per_s'])} vs {fmt(scan['p50_events_per_s'])} events/s",
+                       f"{ratio:.3f}", "≥ 0.25", met(ratio >= 0.25)))
+    if pj and pd:
+        ratio = pd["p50_s"] / pj["p50_s"]
+        ratios.append((f"`journeyd import` vs DuckDB `read_json` into a table, {fmt(pj['events'])} events "
+                       "(DuckDB time / journeyd time)",
+                       f"{pj['p50_s']:.2f} s vs {pd['p50_s']:.2f} s", f"{ratio:.2f}", "≥ 1", met(ratio >= 1)))
+    else:
+        ratios.append(("`journeyd import` vs DuckDB `read_json`, 3M events", "not run (`--peers`)", "—", "≥ 1", "—"))
+    if 50_000_000 in rates and 1_000_000 in rates:
+        ratio = rates[50_000_000] / rates[1_000_000]
+        ratios.append(("replay at 50M events vs at 1M", f"{fmt(rates[50_000_000])} vs {fmt(rates[1_000_000])} events/s",
+                       f"{ratio:.2f}", "≥ 0.80", met(ratio >= 0.8)))
+    else:
+        ran = sorted(k for k in rates if k > 1_000_000)
+        what = "not run (`--scaling`)" if not ran else f"not run at 50M (scaling ran at {', '.join(fmt(k) for k in ran)})"
+        ratios.append(("replay at 50M events vs at 1M", what, "—", "≥ 0.80", "—"))
+        if ran and 1_000_000 in rates:
+            top = ran[-1]
+            ratio = rates[top] / rates[1_000_000]
+            ratios.append((f"replay at {fmt(top)} events vs at 1M", f"{fmt(rates[top])} vs {fmt(rates[1_000_000])} events/s",
+                           f"{ratio:.2f}", "(50M: ≥ 0.80)", "—"))
+
+    targets = []
+    if s100:
+        targets.append(("socket ingest, 16 clients, 100 events/request, durable acks",
+                        f"{fmt(s100['p50_events_per_s'])} events/s", "≥ 500,000", met(s100["p50_events_per_s"] >= 500_000)))
+    if s1:
+        targets.append(("socket ingest, 16 clients, 1 event/request, durable acks",
+                        f"{fmt(s1['p50_events_per_s'])} events/s", "≥ 40,000", met(s1["p50_events_per_s"] >= 40_000)))
+    if h_in:
+        targets.append(("`handoff` p99 in-process, while appends run", f"{fmt(h_in['p99_us'])} µs", "≤ 20 µs",
+                        met(h_in["p99_us"] <= 20)))
+    if h_so:
+        targets.append(("`handoff` p99 over the socket, while appends run", f"{fmt(h_so['p99_us'])} µs", "≤ 300 µs",
+                        met(h_so["p99_us"] <= 300)))
+    if memory:
+        targets.append(("resident bytes per cluster after replay", f"{fmt(memory['resident_bytes_per_cluster'])} B",
+                        "≤ 300 B", met(memory["resident_bytes_per_cluster"] <= 300)))
+
+    L = []
+    L.append("# Benchmarks\n")
+    L.append(f"Latest run: {started.strftime('%Y-%m-%d %H:%M UTC')}, {machine()}, "
+             f"{sh(['swift', '--version']).splitlines()[0] if sh(['swift', '--version']) else 'Swift'}, "
+             f"`{os.path.basename(a.build.rstrip('/'))}` build, commit {(find('run') or {}).get('commit') or commit()}.  ")
+    L.append(f"Load average at start: {' '.join(load_before)} (other work on the machine makes wall-clock "
+             "figures noisy; ratios measured in one run are the steadier figures).  ")
+    L.append(f"Command: `{a.command or 'scripts/bench'}`  ")
+    clusters = memory["clusters"] if memory else None
+    L.append(f"Dataset: the synthetic practice of `PracticeGenerator` (seed 42, `journeyd generate`), "
+             f"{fmt(n)} events, {fmt(clusters)} identity clusters, ~5% late arrivals.\n")
+
+    L.append("## Ratios first\n")
+    L.append("| what | measured | ratio | target | met |")
+    L.append("| --- | --- | --- | --- | --- |")
+    for r in ratios:
+        L.append("| " + " | ".join(r) + " |")
+    L.append("")
+    L.append("## Results vs targets\n")
+    L.append("| what | measured (p50 of runs; latency percentiles over all requests) | target | met |")
+    L.append("| --- | --- | --- | --- |")
+    for r in targets:
+        L.append("| " + " | ".join(r) + " |")
+    L.append("")
+
+    L.append("## All results\n")
+    L.append("| scenario | figure | p50 | spread / detail |")
+    L.append("| --- | --- | --- | --- |")
+    if scan:
+        L.append(f"| raw LMDB cursor scan | events/s | {fmt(scan['p50_events_per_s'])} | "
+                 f"{fmt(scan['min_events_per_s'])}–{fmt(scan['max_events_per_s'])}, {scan['runs']} runs |")
+    if replay:
+        L.append(f"| projector replay (decode + fold) | events/s | {fmt(replay['p50_events_per_s'])} | "
+                 f"{fmt(replay['min_events_per_s'])}–{fmt(replay['max_events_per_s'])}, {replay['runs']} runs |")
+    if imp:
+        L.append(f"| `journeyd import` of the NDJSON file (durable, projections live) | events/s | "
+                 f"{fmt(imp['p50_events_per_s'])} | {fmt(imp['min_events_per_s'])}–{fmt(imp['max_events_per_s'])}, "
+                 f"{imp['runs']} runs |")
+    for s in (s1, s100):
+        if s:
+            L.append(f"| socket ingest, {s['clients']} clients, {s['events_per_request']} event(s)/request | events/s | "
+                     f"{fmt(s['p50_events_per_s'])} | {fmt(s['min_events_per_s'])}–{fmt(s['max_events_per_s'])}, "
+                     f"{s['runs']} runs of {fmt(s['events'])} events; CPU cores used: clients {s['client_cpu_cores']}, "
+                     f"daemon {s['daemon_cpu_cores']} (of {s['cores']}); failed requests {s['failed_requests']} |")
+    for q, where in ((h_in, "in-process"), (p_in, "in-process"), (h_so, "socket"), (p_so, "socket")):
+        if q:
+            name = q["scenario"].split("_")[0]
+            L.append(f"| `{name}` {where}, while appends run | µs | {fmt(q['p50_us'])} | p99 {fmt(q['p99_us'])}, "
+                     f"max {fmt(q['max_us'])}, {fmt(q['requests'])} requests; appends meanwhile "
+                     f"{fmt(q['concurrent_append_events_per_s'])} events/s in batches of 100 |")
+    if funnel:
+        L.append(f"| default funnel (touch → inquiry → booking → visit, by channel) on {fmt(funnel['events'])} "
+                 f"events | ms | {fmt(funnel['p50_ms'])} | max {fmt(funnel['max_ms'])}, {funnel['runs']} runs |")
+    if risk:
+        L.append(f"| full at-risk list ({fmt(risk['patients'])} patients, pages of {risk['page_size']}) | ms | "
+                 f"{fmt(risk['p50_ms'])} | max {fmt(risk['max_ms'])}, {risk['runs']} runs |")
+    if page:
+        L.append(f"| one `at_risk` request (first page of {page['page_size']}) | ms | {fmt(page['p50_ms'])} | "
+                 f"max {fmt(page['max_ms'])}, {page['runs']} runs |")
+    if memory:
+        L.append(f"| resident bytes per cluster after replay (anonymous RSS growth / clusters, heap trimmed) | B | "
+                 f"{fmt(memory['resident_bytes_per_cluster'])} | {fmt(memory['resident_anon_bytes_after_replay'])} B "
+                 f"for {fmt(memory['clusters'])} clusters |")
+        L.append(f"| peak anonymous RSS growth during replay | MiB | "
+                 f"{memory['peak_anon_bytes_during_replay'] / 2**20:,.1f} | process peak RSS (VmHWM, including "
+                 f"the log's mapped pages) {memory['peak_rss_bytes'] / 2**20:,.1f} MiB |")
+    for size in sorted(rates):
+        if size != n:
+            mem = find("memory", events=size)
+            extra = f"; {fmt(mem['resident_bytes_per_cluster'])} B/cluster, peak anon " \
+                    f"{mem['peak_anon_bytes_during_replay'] / 2**30:.2f} GiB" if mem else ""
+            gen = find("generate", events=size)
+            gtxt = f"; generated at {fmt(gen['events_per_s'])} events/s (relaxed durability)" if gen else ""
+            L.append(f"| replay at {fmt(size)} events (scaling) | events/s | {fmt(rates[size])} | 1 run{extra}{gtxt} |")
+    for r in RESULTS:
+        if r.get("scenario") == "scaling_skipped":
+            L.append(f"| replay at {fmt(r['events'])} events | — | skipped | needs ~{r['needed_bytes'] / 2**30:.1f} GiB "
+                     f"of disk, {r['free_bytes'] / 2**30:.1f} GiB free |")
+    L.append("")
+
+    peers = [r for r in RESULTS if r.get("scenario") == "peer_funnel"]
+    if peers or pj:
+        L.append("## Peers\n")
+    if peers:
+        L.append(f"The default funnel of SPEC §3.4 over the same {fmt(peers[0]['events'])}-event NDJSON. SQL: "
+                 "`Benchmarks/peers/funnel.sql` (attempts from every touch, inclusive 30-day window, chosen attempt "
+                 "per cluster, medians rounded down), one text for both engines.\n")
+        L.append("| engine | load (s) | funnel query (s) | same counts and medians as `journeyd funnel` |")
+        L.append("| --- | --- | --- | --- |")
+        for r in peers:
+            if r["engine"] == "journeyd":
+                L.append(f"| journeyd (CLI: start, checkpoint load, query) | — (import above) | {r['query_s']:.3f} | — |")
+            else:
+                agree = "yes" if r["agrees_with_journeyd"] else f"**no**: {r.get('differences', '')}"
+                L.append(f"| {r['engine']} | {r['load_s']:.3f} | {r['query_s']:.3f} | {agree} |")
+        L.append("")
+    if pj and pd:
+        L.append(f"Import of a {fmt(pj['events'])}-event file, p50 of {pj['runs']} runs: journeyd {pj['p50_s']:.2f} s "
+                 f"({fmt(pj['p50_events_per_s'])} events/s: {pj['how']}); DuckDB {pd['p50_s']:.2f} s "
+                 f"({fmt(pd['p50_events_per_s'])} events/s: {pd['how']}).\n")
+
+    L.append("## How to run\n")
+    L.append("```sh")
+    L.append("scripts/bench                    # every scenario at 1M events, rewrites BENCHMARKS.md")
+    L.append("scripts/bench --peers            # plus SQLite / DuckDB (apt-get install sqlite3; pip install duckdb)")
+    L.append("scripts/bench --scaling          # plus replay at 10M and 50M events (generation alone: tens of minutes; ~15 GiB disk)")
+    L.append("scripts/bench --events 2000 --smoke --out /tmp/b.md   # the quick check scripts/test runs")
+    L.append("```\n")
+    L.append("Scenarios (`Benchmarks/JourneyBench`, `Benchmarks/bench.py`): replay folds every record of the log "
+             "into a fresh `Projector` and is timed next to a raw cursor scan of the same log in the same process; "
+             "socket scenarios run a real `journeyd serve` (fsync before every acknowledgement) with client threads "
+             "using `JourneyConnection` and requests encoded before the clock starts, reporting the CPU the clients "
+             "used; query latencies are sampled on one thread while other threads append the events that follow "
+             "the store's in the synthetic practice.\n")
+    L.append("Raw results (one JSON object per result):\n")
+    L.append("```json")
+    for r in RESULTS:
+        L.append(json.dumps(r))
+    L.append("```")
+    with open(a.out, "w") as f:
+        f.write("\n".join(L) + "\n")
+    note(f"wrote {a.out}")
+
+
+def commit():
+    h = sh(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no"])
+    return f"`{h}`" + (" (with uncommitted changes)" if dirty else "")
+
+
+if __name__ == "__main__":
+    main()
