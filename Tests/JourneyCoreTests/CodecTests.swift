@@ -194,4 +194,43 @@ struct CodecTests {
         #expect(throws: EventRecord.EncodeError.self) { try EventRecord.encode(e, into: &out) }
         #expect(out == [9, 9])
     }
+
+    /// A record found by fuzzing (scripts/fuzz record): a valid web_visit record whose first
+    /// attribute key had one bit flipped ("k\u{1}" → "{\u{1}"), so the keys are out of order. It
+    /// used to decode to an event whose attrs `Event` re-sorts, which re-encodes to other bytes.
+    @Test("a record with attribute keys out of order is rejected")
+    func attributeKeysOutOfOrder() {
+        let record: [UInt8] = [
+            0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x03, 0x00, 0x5B, 0x9E, 0x49, 0xA9,
+            0x9C, 0x01, 0x00, 0x00, 0x36, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00,
+            0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00, 0x3F, 0x00,
+            0x3F, 0x00, 0x3F, 0x00, 0x65, 0x33, 0x61, 0x6E, 0x6F, 0x6E, 0x2D, 0x37, 0x66, 0x33, 0x61, 0x02,
+            0x00, 0x02, 0x00, 0x7B, 0x01, 0x76, 0x0A, 0x04, 0x00, 0x05, 0x00, 0x70, 0x61, 0x67, 0x65, 0x2F,
+            0x62, 0x6F, 0x6F, 0x6B, 0x02, 0x00, 0x0B, 0x00, 0x75, 0x61, 0x4D, 0x6F, 0x7A, 0x69, 0x6C, 0x6C,
+            0x61, 0x2F, 0x35, 0x2E, 0x30,
+        ]
+        #expect(throws: EventRecord.DecodeError(offset: 71, reason: "attribute keys out of order or repeated")) {
+            try EventRecord.decode(record)
+        }
+    }
+
+    @Test("a record with an attribute key repeated is rejected")
+    func attributeKeyRepeated() throws {
+        let good = try EventRecord.encode(Event(id: "a", type: .call, subject: "p", at: 1,
+                                                attrs: [.init(key: "k", value: "1"), .init(key: "l", value: "2")]))
+        #expect(try EventRecord.decode(good).attrs.map(\.key) == ["k", "l"])
+        var repeated = good
+        repeated[repeated.count - 2] = UInt8(ascii: "k")  // the second key, "l" → "k"
+        #expect(throws: EventRecord.DecodeError(offset: good.count - 6, reason: "attribute keys out of order or repeated")) {
+            try EventRecord.decode(repeated)
+        }
+    }
+
+    @Test("an event with an attribute key repeated cannot be encoded")
+    func encodeRepeatedKey() {
+        let e = Event(id: "a", type: .call, subject: "p", at: 1, attrs: [.init(key: "k", value: "1"), .init(key: "k", value: "2")])
+        var out: [UInt8] = [9]
+        #expect(throws: EventRecord.EncodeError(reason: "attribute key \"k\" repeated")) { try EventRecord.encode(e, into: &out) }
+        #expect(out == [9])
+    }
 }

@@ -234,4 +234,22 @@ struct PropertyTests {
         let empty = try? Projector(deserializing: Projector().serialize())
         #expect(empty?.eventCount == 0 && empty?.clusterCount == 0)
     }
+
+    /// Found by fuzzing (scripts/fuzz snapshot): an empty snapshot claiming 263882789388280
+    /// events used to load, and `serialize()` then asked for a buffer of 32 bytes per event.
+    @Test func snapshotEventCountMustMatchItsEvents() {
+        let huge: [UInt8] = [0x4A, 0x50, 0x52, 0x4A, 0x01, 0x00, 0x00, 0x00,
+                             0xF8, 0xFF, 0xB1, 0xFF, 0xFF, 0xFF, 0x3B, 0x00, 0x00, 0x00]
+        #expect(throws: SnapshotError(description: "event count 263882789388280 but 0 events in snapshot")) {
+            try Projector(deserializing: huge)
+        }
+        var p = Projector()
+        p.apply(PJ.ev("a", .webVisit, "x", PJ.t0))
+        var bytes = p.serialize()
+        #expect(bytes[8] == 1)  // magic 4, version 4, then the event count
+        bytes[8] = 2
+        #expect(throws: SnapshotError(description: "event count 2 but 1 events in snapshot")) {
+            try Projector(deserializing: bytes)
+        }
+    }
 }

@@ -45,7 +45,8 @@ public enum EventRecord {
         public var description: String { "corrupt event record at byte \(offset): \(reason)" }
     }
 
-    /// An event that cannot be encoded (strings over 64 KiB in all, or over 255 attributes).
+    /// An event that cannot be encoded (strings over 64 KiB in all, over 255 attributes, or an
+    /// attribute key repeated).
     public struct EncodeError: Error, Sendable, Equatable, CustomStringConvertible {
         public var reason: String
         public var description: String { "cannot encode event: \(reason)" }
@@ -70,8 +71,9 @@ public enum EventRecord {
 
     /// Appends the record of `e` to `out`.
     ///
-    /// - Throws: `EncodeError` when the event's strings exceed 64 KiB in all or it has more than
-    ///   255 attributes (validated events are far below both: an event is at most 4 KiB).
+    /// - Throws: `EncodeError` when the event's strings exceed 64 KiB in all, it has more than
+    ///   255 attributes (validated events are far below both: an event is at most 4 KiB), or an
+    ///   attribute key repeats (validation rejects that too).
     public static func encode(_ e: Event, into out: inout [UInt8]) throws(EncodeError) {
         let base = out.count
         var flags: UInt8 = 0
@@ -129,7 +131,12 @@ public enum EventRecord {
         }
         out[base + 10] = UInt8(truncatingIfNeeded: present)
         out[base + 11] = UInt8(truncatingIfNeeded: present >> 8)
-        for a in e.attrs {
+        for (i, a) in e.attrs.enumerated() {
+            // `Event` keeps attrs sorted; a repeated key would make a record the decoder rejects.
+            if i > 0, e.attrs[i - 1].key.utf8.elementsEqual(a.key.utf8) {
+                out.removeSubrange(base...)
+                throw EncodeError(reason: "attribute key \"\(a.key)\" repeated")
+            }
             let k = a.key.utf8.count, v = a.value.utf8.count
             guard k <= Int(UInt16.max), v <= Int(UInt16.max) else {
                 out.removeSubrange(base...)
@@ -226,12 +233,20 @@ public struct EventView {
             previous = end
         }
         var cursor = previous
-        for _ in 0..<Int(raw[9]) {
+        // Keys must be strictly ascending (as the encoder writes them): a record with keys out
+        // of order or repeated is corrupt, and would decode to an event that re-encodes differently.
+        var previousKey = 0..<0
+        for a in 0..<Int(raw[9]) {
             guard cursor + 4 <= n else { throw .init(offset: cursor, reason: "truncated attribute") }
             let k = Int(raw[cursor]) | Int(raw[cursor + 1]) << 8
             let v = Int(raw[cursor + 2]) | Int(raw[cursor + 3]) << 8
-            cursor += 4 + k + v
-            guard cursor <= n else { throw .init(offset: n, reason: "truncated attribute") }
+            let key = cursor + 4..<cursor + 4 + k
+            guard key.upperBound + v <= n else { throw .init(offset: n, reason: "truncated attribute") }
+            if a > 0, !raw[previousKey].lexicographicallyPrecedes(raw[key]) {
+                throw .init(offset: cursor, reason: "attribute keys out of order or repeated")
+            }
+            previousKey = key
+            cursor = key.upperBound + v
         }
         guard cursor == n else { throw .init(offset: cursor, reason: "\(n - cursor) trailing bytes") }
         self.raw = raw

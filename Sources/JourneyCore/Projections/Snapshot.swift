@@ -147,7 +147,9 @@ extension Projector {
             throw SnapshotError(description: "snapshot format \(version), expected \(Projector.formatVersion)")
         }
         self.init()
-        eventCount = Int(truncatingIfNeeded: try r.varint())
+        // Checked against the events stored below: `serialize()` sizes its buffer by it.
+        let storedEventCount = try r.varint()
+        var factTotal = 0
         var idStrings: [String] = []
         for _ in 0..<(try r.count()) { idStrings.append(try r.string()) }
         var valueStrings: [String] = []
@@ -176,6 +178,7 @@ extension Projector {
             }
             guard c.members.contains(root) else { throw SnapshotError(description: "root \(root) not a member") }
             let factCount = try r.count()
+            factTotal += factCount
             c.facts.reserveCapacity(factCount)
             var previous: Int64 = 0
             for _ in 0..<factCount {
@@ -216,6 +219,10 @@ extension Projector {
         }
         guard !clusterOf.contains(.max) else { throw SnapshotError(description: "an id belongs to no cluster") }
         guard r.pos == bytes.count else { throw SnapshotError(description: "trailing bytes in snapshot") }
+        guard storedEventCount == UInt64(factTotal) else {
+            throw SnapshotError(description: "event count \(storedEventCount) but \(factTotal) events in snapshot")
+        }
+        eventCount = factTotal
         clusterCount = rootCount
         for root in roots { rebuildReferrer(root) }
     }

@@ -1,0 +1,58 @@
+// Fuzz target: a stored event record, as read back from disk (possibly corrupt).
+//
+// `EventView(validating:)` must reject every malformed record with a `DecodeError`; a record it
+// accepts must be safe to read through every accessor (the input buffer is exactly the record,
+// so AddressSanitizer reports any read past it), and a record that fully decodes must be the
+// canonical encoding of its event.
+import JourneyCore
+
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>) -> Int32 {
+    writeSeedsIfAsked {
+        seedEventLines(count: 200).compactMap { line -> [UInt8]? in
+            guard let e = try? EventParser.parse(line) else { return nil }
+            return try? EventRecord.encode(e)
+        }
+    }
+    return 0
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let raw = UnsafeRawBufferPointer(start: data, count: size)
+    guard let view = try? EventView(validating: raw) else {
+        // Whatever the view rejects, the full decode rejects too.
+        check((try? EventRecord.decode(raw)) == nil, "decode accepted a record the view rejects")
+        return 0
+    }
+    // Every accessor, including the ones the projector uses without decoding.
+    var sink = 0
+    sink &+= Int(view.type.rawValue) &+ Int(truncatingIfNeeded: view.at)
+    sink &+= view.channel.map { Int($0.rawValue) } ?? 0
+    sink &+= view.effectiveChannel.map { Int($0.rawValue) } ?? 0
+    sink &+= view.isInquiry ? 1 : 0
+    sink &+= view.resolved == true ? 1 : 0
+    sink &+= view.direction.map { Int($0.rawValue) } ?? 0
+    sink &+= view.outcome.map { Int($0.rawValue) } ?? 0
+    sink &+= view.toChannel.map { Int($0.rawValue) } ?? 0
+    sink &+= view.status.map { Int($0.rawValue) } ?? 0
+    sink &+= Int(truncatingIfNeeded: view.durationS ?? 0) &+ Int(truncatingIfNeeded: view.scheduledFor ?? 0)
+    sink &+= Int(truncatingIfNeeded: view.amountCents ?? 0)
+    for field in EventRecord.StringField.allCases {
+        if let b = view.bytes(field) { sink &+= b.reduce(0) { $0 &+ Int($1) } }
+    }
+    var attrs = 0
+    view.forEachAttr { k, v in
+        attrs += 1
+        sink &+= k.count &+ v.count &+ (k.first.map(Int.init) ?? 0) &+ (v.last.map(Int.init) ?? 0)
+    }
+    check(attrs == view.attrCount, "forEachAttr visited \(attrs) of \(view.attrCount) attributes")
+    check(view.id.count >= 0 && view.subject.count >= 0 && sink != Int.min, "unreachable")
+
+    guard let event = try? view.event() else { return 0 }
+    check((try? EventRecord.decode(raw)) == event, "decode and view.event() disagree")
+    // The encoding is canonical: the decoded event encodes to the very same bytes.
+    let again = try? EventRecord.encode(event)
+    check(again.map { $0.elementsEqual(raw) } ?? false, "a decoded record does not re-encode to its bytes")
+    return 0
+}
