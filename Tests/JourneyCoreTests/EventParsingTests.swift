@@ -319,6 +319,12 @@ struct EventFieldTests {
         expectRejected(event(#","attrs":{"a":{"b":"c"}}"#), .wrongType, field: "attrs")
         expectRejected(event(#","attrs":{"a":"1","a":"2"}"#), .duplicateKey, field: "attrs")
         expectRejected(event(#","attrs":{"a":"1","\u0061":"2"}"#), .duplicateKey, field: "attrs")
+        // Keys are bytes: a precomposed "é" and "e" + combining acute are two keys, whether or not
+        // they sort next to each other (e\u0301 < f < é as bytes).
+        let adjacent = try parse(event(#","attrs":{"\u00e9":"1","e\u0301":"2"}"#))
+        #expect(adjacent.attrs.map(\.value) == ["2", "1"])
+        let apart = try parse(event(#","attrs":{"\u00e9":"1","f":"3","e\u0301":"2"}"#))
+        #expect(apart.attrs.map(\.value) == ["2", "3", "1"])
     }
 
     @Test func attrsLimits() throws {

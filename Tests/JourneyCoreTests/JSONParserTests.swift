@@ -109,6 +109,8 @@ struct JSONParserTests {
 
     @Test func rejectsDuplicateKeysUnlessAllowed() throws {
         #expect(rejects(#"{"a":1,"b":2,"a":3}"#)?.reason == "duplicate key \"a\"")
+        // Keys are compared as bytes, not by canonical equivalence.
+        #expect(rejects(#"{"\u00e9":1,"e\u0301":2}"#) == nil)
         #expect(rejects(#"{"a":1,"\u0061":2}"#) != nil)  // same key after unescaping
         // Objects large enough to use the set path.
         var big = "{"

@@ -756,7 +756,9 @@ struct EventBuilder {
         }
         let sorted = attrs.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         if sorted.count > 1 {
-            for i in 1..<sorted.count where sorted[i].key == sorted[i - 1].key {
+            // Byte equality, the order just sorted by: canonically equivalent spellings of a
+            // key ("é", "e\u{301}") are distinct keys, wherever they sort.
+            for i in 1..<sorted.count where sorted[i].key.utf8.elementsEqual(sorted[i - 1].key.utf8) {
                 throw EventError(.duplicateKey, "duplicate key in attrs", field: "attrs", value: sorted[i].key)
             }
         }

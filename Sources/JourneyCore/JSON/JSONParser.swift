@@ -61,7 +61,9 @@ public struct JSONParser: Sendable {
                 s.pos += 1
                 return .object(members)
             }
-            var keys: Set<String> = []
+            // Keys are compared as UTF-8 bytes (RFC 8259: code units), not by Unicode
+            // canonical equivalence: "é" and "e\u{301}" are two keys.
+            var keys: Set<[UInt8]> = []
             while true {
                 s.skipWhitespace()
                 guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected a string key") }
@@ -72,12 +74,12 @@ public struct JSONParser: Sendable {
                 if !allowDuplicateKeys {
                     // Linear scan while small; a set once objects grow.
                     if members.count < 16 {
-                        if members.contains(where: { $0.key == key }) {
+                        if members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
                             throw s.fail("duplicate key \"\(key)\"", at: keyOffset)
                         }
                     } else {
-                        if keys.isEmpty { keys = Set(members.map(\.key)) }
-                        guard keys.insert(key).inserted else {
+                        if keys.isEmpty { keys = Set(members.map { Array($0.key.utf8) }) }
+                        guard keys.insert(Array(key.utf8)).inserted else {
                             throw s.fail("duplicate key \"\(key)\"", at: keyOffset)
                         }
                     }
