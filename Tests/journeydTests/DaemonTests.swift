@@ -56,10 +56,10 @@ private final class RunningDaemon {
     let client: JourneyConnection
     private var stopped = false
 
-    init() throws {
+    init(checkpoints: Daemon.CheckpointPolicy = .init()) throws {
         directory = try TemporaryDirectory()
         engine = try JourneyEngine(directory: directory.path)
-        daemon = Daemon(engine: engine, socketPath: directory.socketPath)
+        daemon = Daemon(engine: engine, socketPath: directory.socketPath, checkpoints: checkpoints)
         try daemon.start(config: ServerConfig())
         client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(5))
     }
@@ -202,6 +202,24 @@ struct DaemonTests {
     }
 
     // MARK: in process
+
+    @Test func aServingDaemonSavesCheckpointsAsEventsArrive() throws {
+        let d = try RunningDaemon(checkpoints: .init(interval: .milliseconds(20), minEvents: 5))
+        let savedPosition = { (try? d.engine.log.loadCheckpoint(name: JourneyEngine.checkpointName))??.position }
+        #expect(savedPosition() == nil)
+        // Below the threshold: nothing is saved.
+        _ = try d.ask(appendRequest(Array(journey.prefix(4))))
+        usleep(150_000)
+        #expect(savedPosition() == nil)
+        // Past it: a checkpoint at the projected position, which a fresh projector restores.
+        _ = try d.ask(appendRequest(Array(journey.dropFirst(4))))
+        #expect(eventually(timeout: .seconds(5)) { savedPosition() == 9 })
+        let saved = try #require(try d.engine.log.loadCheckpoint(name: JourneyEngine.checkpointName))
+        let restored = try Projector(deserializing: saved.data)
+        #expect(restored.eventCount == 9)
+        #expect(restored.patient(id: "p1", asOf: 0) == (try d.engine.patient(id: "p1", asOf: 0)))
+        try d.stop()
+    }
 
     @Test func pingAndAppend() throws {
         let d = try RunningDaemon()

@@ -119,27 +119,43 @@ public final class JourneyEngine: Sendable {
         }
     }
 
+    /// Events folded per hold of the projection lock: a large group commit never makes a
+    /// `handoff` wait for more than one chunk (a query may see part of a committed, not yet
+    /// acknowledged batch; everything acknowledged is always visible).
+    static let foldChunk = 256
+
     private func applyAppended(_ events: [Event], _ outcomes: [EventLog.AppendOutcome]) {
-        live.withLock { l in
-            guard l.rebuild == nil else { return } // the rebuild folds them when it catches up
-            for (e, o) in zip(events, outcomes) {
-                if case .appended(let p) = o {
-                    l.projector.apply(e)
-                    l.position = Swift.max(l.position, p)
+        var start = 0
+        while start < events.count {
+            let end = Swift.min(events.count, start + Self.foldChunk)
+            let stop = live.withLock { l -> Bool in
+                guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
+                for i in start..<end {
+                    if case .appended(let p) = outcomes[i] {
+                        l.projector.apply(events[i])
+                        l.position = Swift.max(l.position, p)
+                    }
                 }
+                return false
             }
+            if stop { return }
+            start = end
         }
     }
 
     // MARK: checkpoints and rebuilds
 
     /// Saves the projector state with the log position it reflects, in one transaction.
+    ///
+    /// The projector is copied under the lock (its storage is shared until the next fold
+    /// writes to it) and serialized outside it, so appends and queries go on meanwhile.
     public func checkpoint() throws(StoreError) {
-        let (data, position): ([UInt8], UInt64) = live.withLock { l in
-            (l.projector.serialize(), l.position)
-        }
-        try log.saveCheckpoint(name: Self.checkpointName, position: position, data: data)
+        let (copy, position): (Projector, UInt64) = live.withLock { l in (l.projector, l.position) }
+        try log.saveCheckpoint(name: Self.checkpointName, position: position, data: copy.serialize())
     }
+
+    /// The log position of the projections (what a checkpoint taken now would reflect).
+    public var projectedPosition: UInt64 { live.withLock { $0.position } }
 
     /// Rebuilds every projection from position 1 while appends continue: folds a read snapshot,
     /// then catches up with what arrived meanwhile and switches over. Queries answer
@@ -193,12 +209,24 @@ public final class JourneyEngine: Sendable {
         public var progress: RebuildProgress
     }
 
-    /// Runs `body` on the live projector; throws `Rebuilding` during a rebuild.
+    /// Runs `body` on the live projector, under its lock; throws `Rebuilding` during a rebuild.
+    /// For short lookups (one cluster).
     public func read<T>(_ body: (borrowing Projector) throws -> T) throws -> T {
         try live.withLock { l in
             if let p = l.rebuild { throw Rebuilding(progress: p) }
             return try body(l.projector)
         }
+    }
+
+    /// Runs `body` on a copy of the projector taken under the lock, for queries that read every
+    /// cluster (funnels, contacts, at-risk): folding goes on while they run. The copy shares
+    /// storage until the next fold writes to it.
+    public func readCopy<T>(_ body: (borrowing Projector) throws -> T) throws -> T {
+        let copy = try live.withLock { l -> Projector in
+            if let p = l.rebuild { throw Rebuilding(progress: p) }
+            return l.projector
+        }
+        return try body(copy)
     }
 
     public func patient(id: String, asOf: Int64? = nil) throws -> JourneyState? {
@@ -210,15 +238,15 @@ public final class JourneyEngine: Sendable {
     }
 
     public func funnel(_ query: FunnelQuery) throws -> FunnelReport {
-        try read { $0.funnel(query) }
+        try readCopy { $0.funnel(query) }
     }
 
     public func contacts() throws -> ContactsReport {
-        try read { $0.contacts() }
+        try readCopy { $0.contacts() }
     }
 
     public func atRisk(asOf: Int64? = nil, limit: Int = 100, after: String? = nil) throws -> AtRiskPage {
-        try read { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }
+        try readCopy { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }
     }
 
     /// Projection figures for `stats`.

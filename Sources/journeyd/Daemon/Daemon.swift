@@ -16,6 +16,19 @@ final class Daemon: RequestHandler {
     let subscriptions: SubscriptionHub
     private let server: Mutex<UnixSocketServer?> = Mutex(nil)
     private let rebuilding = Atomic<Bool>(false)
+    private let checkpoints: CheckpointPolicy
+    /// Signalled at stop to end the checkpoint thread.
+    private let stopCheckpoints = DispatchSemaphore(value: 0)
+    private let checkpointsEnded = DispatchSemaphore(value: 0)
+    private let checkpointThreadStarted = Atomic<Bool>(false)
+
+    /// When the running daemon saves its projections, so that a restart after `kill -9` folds
+    /// only what came since: every `interval`, if at least `minEvents` were folded since the
+    /// last checkpoint.
+    struct CheckpointPolicy: Sendable {
+        var interval: Duration = .seconds(30)
+        var minEvents: UInt64 = 10_000
+    }
 
     /// - Parameters:
     ///   - subscriberStallTimeout: how long a subscriber's output queue may stay full (the
@@ -26,9 +39,11 @@ final class Daemon: RequestHandler {
     ///     status 3, and its service manager restarts it, which reopens the store).
     init(
         engine: JourneyEngine, socketPath: String, subscriberStallTimeout: Duration = .seconds(10),
+        checkpoints: CheckpointPolicy = CheckpointPolicy(),
         cannotGoOn: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.engine = engine
+        self.checkpoints = checkpoints
         self.socketPath = socketPath
         let hub = SubscriptionHub(log: engine.log, stallTimeout: subscriberStallTimeout)
         self.subscriptions = hub
@@ -46,6 +61,28 @@ final class Daemon: RequestHandler {
         try s.start()
         server.withLock { $0 = s }
         committer.start()
+        checkpointThreadStarted.store(true, ordering: .releasing)
+        startThread { [self] in checkpointLoop() }
+    }
+
+    /// Saves a checkpoint now and then while serving (the serialization runs on a copy, so
+    /// appends and queries go on; the write shares the store's single writer).
+    private func checkpointLoop() {
+        defer { checkpointsEnded.signal() }
+        var saved = engine.projectedPosition
+        let wait = checkpoints.interval.components
+        let nanos = Int(wait.seconds) * 1_000_000_000 + Int(wait.attoseconds / 1_000_000_000)
+        while stopCheckpoints.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
+            let stats = engine.projectionStats
+            guard stats.rebuild == nil, stats.position >= saved + checkpoints.minEvents else { continue }
+            do {
+                try engine.checkpoint()
+                saved = stats.position
+                Log.info("checkpoint", "position=\(stats.position) clusters=\(stats.clusters)")
+            } catch {
+                Log.warn("checkpoint", "not saved: \(error); a restart folds the log from the previous one")
+            }
+        }
     }
 
     /// Stops accepting, answers what was acknowledged, saves the checkpoint, removes the socket.
@@ -57,6 +94,10 @@ final class Daemon: RequestHandler {
         s?.stop()
         subscriptions.closeAll()
         committer.stop()
+        if checkpointThreadStarted.exchange(false, ordering: .acquiringAndReleasing) {
+            stopCheckpoints.signal()
+            checkpointsEnded.wait()
+        }
         if engine.log.durability == .relaxed {
             // Relaxed appends reach the disk here; closing the store would sync without a word.
             do { try engine.log.sync() } catch {
