@@ -46,6 +46,21 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// Anonymous resident memory (heap, not file-backed pages such as LMDB's map), from
+/// /proc/self/status `RssAnon`.
+func anonymousResidentBytes() -> Int {
+    guard let f = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = String(cString: line)
+        if s.hasPrefix("RssAnon:") {
+            return (Int(String(s.dropFirst(8).filter { $0.isNumber })) ?? 0) * 1024
+        }
+    }
+    return 0
+}
+
 let log = try EventLog(directory: dir, durability: .relaxed)
 if log.lastPosition < UInt64(events) {
     var batch = EventLog.EncodedBatch(reservingEvents: 10_000)
@@ -76,6 +91,8 @@ var replayRates: [Double] = []
 var rssAfter = 0
 var clusters = 0
 let rssBefore = residentBytes()
+let anonBefore = anonymousResidentBytes()
+var anonAfter = 0
 for _ in 0..<runs {
     var n = 0
     let ts = try seconds { n = try log.rawScanCount(from: 1) }
@@ -83,17 +100,18 @@ for _ in 0..<runs {
     var projector = Projector()
     let tr = try seconds {
         try log.scan(from: 1) { _, view in
-            projector.apply(try view.event())
+            try projector.apply(view)
             return true
         }
     }
     replayRates.append(Double(n) / tr)
     clusters = projector.clusterCount
     rssAfter = Swift.max(rssAfter, residentBytes())
+    anonAfter = Swift.max(anonAfter, anonymousResidentBytes())
 }
 
 let scan50 = percentile(scanRates, 0.5), replay50 = percentile(replayRates, 0.5)
 let ratio = replay50 / scan50
 print(#"{"scenario":"raw_scan","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(scan50)),"min_events_per_s":\#(Int(scanRates.min()!)),"max_events_per_s":\#(Int(scanRates.max()!))}"#)
 print(#"{"scenario":"replay","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(replay50)),"min_events_per_s":\#(Int(replayRates.min()!)),"max_events_per_s":\#(Int(replayRates.max()!)),"ratio_to_raw_scan":\#(format2(ratio))}"#)
-print(#"{"scenario":"memory","clusters":\#(clusters),"rss_before_bytes":\#(rssBefore),"peak_rss_bytes":\#(rssAfter),"bytes_per_cluster_upper_bound":\#(clusters > 0 ? (rssAfter - rssBefore) / clusters : 0)}"#)
+print(#"{"scenario":"memory","clusters":\#(clusters),"rss_before_bytes":\#(rssBefore),"peak_rss_bytes":\#(rssAfter),"bytes_per_cluster_upper_bound":\#(clusters > 0 ? (rssAfter - rssBefore) / clusters : 0),"anon_bytes_per_cluster":\#(clusters > 0 ? (anonAfter - anonBefore) / clusters : 0)}"#)

@@ -358,6 +358,55 @@ public struct EventView {
         }
     }
 
+    // MARK: UTF-8
+
+    /// Checks that every string field and attribute is valid UTF-8 without decoding: the
+    /// check `event()` makes, for readers that use the bytes directly. All-ASCII records (the
+    /// usual case) take one word-at-a-time pass.
+    public func validateUTF8() throws(EventRecord.DecodeError) {
+        let stringsStart = tableStart + EventRecord.tableSize
+        let stringsEnd = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
+        if !EventView.isASCII(UnsafeRawBufferPointer(rebasing: raw[stringsStart..<stringsEnd])) {
+            for field in EventRecord.StringField.allCases {
+                if let b = bytes(field) { try check(b) }
+            }
+        }
+        if attrCount > 0 {
+            var failure: EventRecord.DecodeError?
+            forEachAttr { k, v in
+                guard failure == nil else { return }
+                do throws(EventRecord.DecodeError) { try check(k); try check(v) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    private func check(_ b: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+        if EventView.isASCII(b) { return }
+        var s = String(decoding: b, as: UTF8.self)
+        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
+        let same = s.withUTF8 { u in u.count == b.count && u.elementsEqual(b) }
+        guard same else {
+            throw .init(offset: b.baseAddress.map { $0 - raw.baseAddress! } ?? 0, reason: "invalid UTF-8")
+        }
+    }
+
+    /// True when every byte is below 0x80.
+    static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        let n = b.count
+        var i = 0
+        var acc: UInt64 = 0
+        while i + 8 <= n {
+            acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            acc |= UInt64(b[i])
+            i += 1
+        }
+        return acc & 0x8080_8080_8080_8080 == 0
+    }
+
     // MARK: Full decode
 
     /// Decodes the whole event, checking that every string is valid UTF-8.

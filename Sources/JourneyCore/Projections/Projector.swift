@@ -26,17 +26,30 @@ public struct Projector: Sendable {
     // MARK: folding
 
     /// Folds one event into the projection. Order of calls does not matter (SPEC §3).
-    public mutating func apply(_ event: Event) {
+    public mutating func apply(_ event: Event) { fold(event) }
+
+    /// Folds one stored event straight from its record bytes, allocating nothing on the usual
+    /// path; the answers are the same as for `apply(view.event())`.
+    ///
+    /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8 (the check
+    ///   `view.event()` makes); the projection is then unchanged.
+    public mutating func apply(_ view: EventView) throws(EventRecord.DecodeError) {
+        try view.validateUTF8()
+        fold(view)
+    }
+
+    private mutating func fold<E: FoldInput>(_ event: E) {
         eventCount += 1
-        let subject = internId(event.subject)
+        let type = event.type
+        let subject = event.withField(.subject) { internId($0!) }
         var other = Fact.none
-        if event.type == .identify, let p = event.patient { other = internId(p) }
-        if event.type == .referral, let r = event.referrer { other = internId(r) }
+        if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
+        if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
         let fact = makeFact(event, subject: subject, other: other)
 
         var root = clusterOf[Int(subject)]
         var merged = false
-        if event.type == .identify, other != Fact.none {
+        if type == .identify, other != Fact.none {
             let otherRoot = clusterOf[Int(other)]
             if otherRoot != root {
                 root = union(root, otherRoot)
@@ -44,8 +57,8 @@ public struct Projector: Sendable {
             }
         }
         clusters[Int(root)].insert(fact)
-        if event.type == .identify || merged { recomputeCanonical(root) }
-        if event.type == .referral || merged { updateReferrer(root) }
+        if type == .identify || merged { recomputeCanonical(root) }
+        if type == .referral || merged { updateReferrer(root) }
     }
 
     /// Folds a batch of events, in any order.
@@ -65,7 +78,7 @@ public struct Projector: Sendable {
         return [canonicalName(root)] + aliases(root)
     }
 
-    private mutating func internId(_ s: String) -> UInt32 {
+    private mutating func internId(_ s: UnsafeRawBufferPointer) -> UInt32 {
         let i = ids.intern(s)
         if Int(i) == clusterOf.count {
             clusterOf.append(i)
@@ -75,21 +88,24 @@ public struct Projector: Sendable {
         return i
     }
 
-    private mutating func makeFact(_ e: Event, subject: UInt32, other: UInt32) -> Fact {
+    private mutating func makeFact<E: FoldInput>(_ e: E, subject: UInt32, other: UInt32) -> Fact {
         var flags: UInt8 = 0
         if e.isInquiry { flags |= Fact.inquiryFlag }
         if e.resolved == true { flags |= Fact.resolvedFlag }
+        func value(_ field: EventRecord.StringField) -> UInt32 {
+            e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+        }
         return Fact(
-            at: e.at, id: e.id, type: e.type,
+            at: e.at, id: e.withField(.id) { String(decoding: $0!, as: UTF8.self) }, type: e.type,
             channel: e.effectiveChannel?.rawValue ?? Fact.noChannel,
             flags: flags, status: e.status?.rawValue ?? .max,
             subject: subject, other: other,
-            source: values.intern(e.source), medium: values.intern(e.medium),
-            campaign: values.intern(e.campaign), term: values.intern(e.term),
-            agent: values.intern(e.agent), conversation: values.intern(e.conversation),
-            concern: values.intern(e.concern), message: values.intern(e.message),
-            appointment: values.intern(e.appointment), location: values.intern(e.location),
-            provider: values.intern(e.provider),
+            source: value(.source), medium: value(.medium),
+            campaign: value(.campaign), term: value(.term),
+            agent: value(.agent), conversation: value(.conversation),
+            concern: value(.concern), message: value(.message),
+            appointment: value(.appointment), location: value(.location),
+            provider: value(.provider),
             scheduledFor: e.scheduledFor ?? Fact.noTime, amountCents: e.amountCents ?? 0)
     }
 
