@@ -53,7 +53,7 @@ func anonymousResidentBytes() -> Int {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, 256, f) != nil {
-        let s = String(cString: line)
+        let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         if s.hasPrefix("RssAnon:") {
             return (Int(String(s.dropFirst(8).filter { $0.isNumber })) ?? 0) * 1024
         }

@@ -9,12 +9,19 @@ public struct Projector: Sendable {
     var ids = Interner(reservingZero: false)
     /// Every other string a query reads (source, agent, conversation, …); 0 = absent.
     var values = Interner(reservingZero: true)
-    /// Cluster slot of each interned id; the slot is the id of the cluster's root.
+    /// Cluster slot of each interned id.
     var clusterOf: [UInt32] = []
-    /// Indexed by root id; non-root slots are empty.
+    /// The next id of the same cluster, per id: each cluster's ids form a ring.
+    var nextMember: [UInt32] = []
+    /// Indexed by cluster slot; free slots (`isRoot` false) are reused for new clusters.
     var clusters: [Cluster] = []
-    /// Referrer id → roots of the clusters whose earliest referral names it (for `referrals_made`).
+    /// Slots emptied by merges.
+    var freeSlots: [UInt32] = []
+    /// Referrer id → slots of the clusters whose earliest referral names it (for `referrals_made`).
     var referredBy: [UInt32: [UInt32]] = [:]
+    /// Scratch space for encoding one record (kept to avoid allocating per event).
+    private var scratch: [UInt8] = []
+    private var scratchFields: [UInt8] = []
     /// The number of events applied.
     public internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
@@ -45,7 +52,7 @@ public struct Projector: Sendable {
         var other = Fact.none
         if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
         if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
-        let fact = makeFact(event, subject: subject, other: other)
+        encodeBody(event, type: type, subject: subject, other: other)
 
         var root = clusterOf[Int(subject)]
         var merged = false
@@ -56,9 +63,60 @@ public struct Projector: Sendable {
                 merged = true
             }
         }
-        clusters[Int(root)].insert(fact)
+        let at = event.at
+        let body = scratch
+        body.withUnsafeBytes { b in
+            event.withField(.id) { id in clusters[Int(root)].insert(at: at, id: id!, body: b) }
+        }
         if type == .identify || merged { recomputeCanonical(root) }
         if type == .referral || merged { updateReferrer(root) }
+    }
+
+    /// The interned string fields of a record, in stored order.
+    private static let valueFields: [(EventRecord.StringField, FactRecord.Field)] = [
+        (.source, .source), (.medium, .medium), (.campaign, .campaign), (.term, .term), (.agent, .agent),
+        (.conversation, .conversation), (.concern, .concern), (.message, .message),
+        (.appointment, .appointment), (.location, .location), (.provider, .provider),
+    ]
+
+    /// Encodes the record body of `e` (everything after the `at` delta) into `scratch`.
+    private mutating func encodeBody<E: FoldInput>(_ e: E, type: EventType, subject: UInt32, other: UInt32) {
+        typealias R = FactRecord
+        scratchFields.removeAll(keepingCapacity: true)
+        var mask: UInt64 = 0
+        @inline(__always) func put(_ field: R.Field, _ v: UInt64, _ mask: inout UInt64, _ out: inout [UInt8]) {
+            mask |= 1 << UInt64(field.rawValue)
+            R.appendVarint(v, to: &out)
+        }
+        if let s = e.status { put(.status, UInt64(s.rawValue), &mask, &scratchFields) }
+        if type == .identify { put(.subject, UInt64(subject), &mask, &scratchFields) }
+        if other != Fact.none { put(.other, UInt64(other), &mask, &scratchFields) }
+        for (field, f) in Projector.valueFields {
+            let v = e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+            if v != 0 { put(f, UInt64(v), &mask, &scratchFields) }
+        }
+        let at = e.at
+        if let s = e.scheduledFor { put(.scheduledFor, R.zigzag(s &- at), &mask, &scratchFields) }
+        if let a = e.amountCents, a != 0 { put(.amount, R.zigzag(a), &mask, &scratchFields) }
+
+        scratch.removeAll(keepingCapacity: true)
+        var header = type.rawValue
+        if e.isInquiry { header |= R.inquiryBit }
+        if e.resolved == true { header |= R.resolvedBit }
+        let channel = e.effectiveChannel?.rawValue ?? Fact.noChannel
+        let byDefault = type.defaultChannel?.rawValue ?? Fact.noChannel
+        if channel != byDefault { header |= R.channelBit }
+        if mask != 0 { header |= R.fieldsBit }
+        scratch.append(header)
+        if channel != byDefault { scratch.append(channel) }
+        e.withField(.id) { id in
+            R.appendVarint(UInt64(id!.count), to: &scratch)
+            scratch.append(contentsOf: id!)
+        }
+        if mask != 0 {
+            R.appendVarint(mask, to: &scratch)
+            scratch.append(contentsOf: scratchFields)
+        }
     }
 
     /// Folds a batch of events, in any order.
@@ -81,71 +139,83 @@ public struct Projector: Sendable {
     private mutating func internId(_ s: UnsafeRawBufferPointer) -> UInt32 {
         let i = ids.intern(s)
         if Int(i) == clusterOf.count {
-            clusterOf.append(i)
-            clusters.append(Cluster(members: [i], facts: [], canonical: i, referrer: Fact.none))
+            nextMember.append(i)
+            let c = Cluster(head: i, memberCount: 1, canonical: i)
+            if let slot = freeSlots.popLast() {
+                clusters[Int(slot)] = c
+                clusterOf.append(slot)
+            } else {
+                clusterOf.append(UInt32(clusters.count))
+                clusters.append(c)
+            }
             clusterCount += 1
         }
         return i
     }
 
-    private mutating func makeFact<E: FoldInput>(_ e: E, subject: UInt32, other: UInt32) -> Fact {
-        var flags: UInt8 = 0
-        if e.isInquiry { flags |= Fact.inquiryFlag }
-        if e.resolved == true { flags |= Fact.resolvedFlag }
-        func value(_ field: EventRecord.StringField) -> UInt32 {
-            e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
-        }
-        return Fact(
-            at: e.at, id: e.withField(.id) { String(decoding: $0!, as: UTF8.self) }, type: e.type,
-            channel: e.effectiveChannel?.rawValue ?? Fact.noChannel,
-            flags: flags, status: e.status?.rawValue ?? .max,
-            subject: subject, other: other,
-            source: value(.source), medium: value(.medium),
-            campaign: value(.campaign), term: value(.term),
-            agent: value(.agent), conversation: value(.conversation),
-            concern: value(.concern), message: value(.message),
-            appointment: value(.appointment), location: value(.location),
-            provider: value(.provider),
-            scheduledFor: e.scheduledFor ?? Fact.noTime, amountCents: e.amountCents ?? 0)
-    }
-
-    /// Joins two clusters (smaller into larger) and answers the surviving root.
+    /// Joins two clusters (fewer ids into more) and answers the surviving slot.
     private mutating func union(_ a: UInt32, _ b: UInt32) -> UInt32 {
-        let (big, small) = clusters[Int(a)].members.count >= clusters[Int(b)].members.count ? (a, b) : (b, a)
+        let (big, small) = clusters[Int(a)].memberCount >= clusters[Int(b)].memberCount ? (a, b) : (b, a)
         removeReferrer(big)
         removeReferrer(small)
         let absorbed = clusters[Int(small)]
         clusters[Int(small)] = Cluster()
-        for m in absorbed.members { clusterOf[Int(m)] = big }
-        clusters[Int(big)].members.append(contentsOf: absorbed.members)
-        clusters[Int(big)].mergeFacts(absorbed.facts)
+        freeSlots.append(small)
+        forEachMember(of: absorbed) { clusterOf[Int($0)] = big }
+        // Splice the two rings into one.
+        let h1 = clusters[Int(big)].head, h2 = absorbed.head
+        let n1 = nextMember[Int(h1)]
+        nextMember[Int(h1)] = nextMember[Int(h2)]
+        nextMember[Int(h2)] = n1
+        clusters[Int(big)].memberCount += absorbed.memberCount
+        clusters[Int(big)].mergeLog(absorbed)
         clusterCount -= 1
         return big
     }
 
-    /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
-    private mutating func recomputeCanonical(_ root: UInt32) {
-        clusters[Int(root)].canonical = Projector.canonical(of: clusters[Int(root)])
+    /// Calls `body` with each id of a cluster, its head first.
+    func forEachMember(of c: Cluster, _ body: (UInt32) -> Void) {
+        guard c.memberCount > 0 else { return }
+        var m = c.head
+        repeat {
+            body(m)
+            m = nextMember[Int(m)]
+        } while m != c.head
     }
 
-    static func canonical(of c: Cluster) -> UInt32 {
+    /// The ids of the cluster in `slot`, its head first.
+    func members(_ slot: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        forEachMember(of: clusters[Int(slot)]) { out.append($0) }
+        return out
+    }
+
+    /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
+    private mutating func recomputeCanonical(_ root: UInt32) {
+        clusters[Int(root)].canonical = canonical(of: clusters[Int(root)])
+    }
+
+    func canonical(of c: Cluster) -> UInt32 {
         var isSubject = Set<UInt32>()
         var firstPatient = Fact.none
-        for f in c.facts where f.type == .identify && f.other != Fact.none {
-            isSubject.insert(f.subject)
-            if firstPatient == Fact.none { firstPatient = f.other }
+        c.forEachFact { f in
+            if f.type == .identify && f.other != Fact.none {
+                isSubject.insert(f.subject)
+                if firstPatient == Fact.none { firstPatient = f.other }
+            }
         }
-        guard firstPatient != Fact.none else { return c.members[0] }
+        guard firstPatient != Fact.none else { return c.head }
         var candidates: [UInt32] = []
-        for m in c.members where !isSubject.contains(m) { candidates.append(m) }
+        forEachMember(of: c) { m in if !isSubject.contains(m) { candidates.append(m) } }
         if candidates.count == 1 { return candidates[0] }
         if candidates.isEmpty { return firstPatient }
         // Several sinks: the one named as patient by the earliest identify naming any of them.
         let set = Set(candidates)
-        for f in c.facts where f.type == .identify && f.other != Fact.none && set.contains(f.other) {
-            return f.other
+        var chosen = Fact.none
+        c.forEachFact { f in
+            if chosen == Fact.none, f.type == .identify, f.other != Fact.none, set.contains(f.other) { chosen = f.other }
         }
-        return firstPatient  // unreachable: every sink of a cluster with identifies is a patient
+        return chosen != Fact.none ? chosen : firstPatient  // every sink of a cluster with identifies is a patient
     }
 
     private mutating func removeReferrer(_ root: UInt32) {
@@ -163,9 +233,8 @@ public struct Projector: Sendable {
 
     private mutating func updateReferrer(_ root: UInt32) {
         var r = Fact.none
-        for f in clusters[Int(root)].facts where f.type == .referral && f.other != Fact.none {
-            r = f.other
-            break
+        clusters[Int(root)].forEachFact { f in
+            if r == Fact.none, f.type == .referral, f.other != Fact.none { r = f.other }
         }
         guard r != clusters[Int(root)].referrer else { return }
         removeReferrer(root)
@@ -177,7 +246,7 @@ public struct Projector: Sendable {
 
     // MARK: lookups shared by the queries
 
-    /// The root of the cluster holding `id`, nil for an id never seen.
+    /// The slot of the cluster holding `id`, nil for an id never seen.
     func root(of id: String) -> UInt32? {
         guard let i = ids.lookup(id) else { return nil }
         return clusterOf[Int(i)]
@@ -187,8 +256,8 @@ public struct Projector: Sendable {
 
     /// Every id of the cluster but the canonical one, sorted by bytes.
     func aliases(_ root: UInt32) -> [String] {
-        let c = clusters[Int(root)]
-        return c.members.filter { $0 != c.canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
+        let canonical = clusters[Int(root)].canonical
+        return members(root).filter { $0 != canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
     }
 
     /// Roots of all clusters.
