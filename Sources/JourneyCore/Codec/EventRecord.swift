@@ -312,13 +312,16 @@ public struct EventView {
 
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
     @inlinable public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+        // `init(validating:)` checked the header and every table entry against the record's
+        // size, so these unchecked loads stay inside `raw`.
         let i = field.rawValue
-        let present = UInt16(raw[10]) | UInt16(raw[11]) << 8
+        let present = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
         guard present & (1 << UInt16(i)) != 0 else { return nil }
         let p = tableStart + 2 * i
-        let end = Int(raw[p]) | Int(raw[p + 1]) << 8
-        let start = i == 0 ? tableStart + EventRecord.tableSize : Int(raw[p - 2]) | Int(raw[p - 1]) << 8
-        return UnsafeRawBufferPointer(rebasing: raw[start..<end])
+        let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt16.self)))
+        let start = i == 0 ? tableStart + EventRecord.tableSize
+            : Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p - 2, as: UInt16.self)))
+        return UnsafeRawBufferPointer(start: raw.baseAddress! + start, count: end - start)
     }
 
     /// The id's bytes (always present in a valid record).

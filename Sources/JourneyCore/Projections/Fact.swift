@@ -245,22 +245,63 @@ struct Cluster: Sendable {
         }
     }
 
-    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta),
-    /// keeping timeline order; a record equal to one present goes after it. The usual
-    /// late-arriving-last case is an append.
-    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) {
-        if log.isEmpty {
-            FactRecord.appendVarint(FactRecord.zigzag(at), to: &log)
-            log.append(contentsOf: body)
-            lastAt = at
-            return
+    /// Calls `body` with each fact of type `type`, in timeline order, skipping the other
+    /// records after reading their header.
+    func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
+        log.withUnsafeBytes { b in
+            var pos = 0
+            var at: Int64 = 0
+            while pos < b.count {
+                let start = pos
+                let delta = FactRecord.readVarint(b, &pos)!
+                let header = b[pos]
+                if header & 0x0F == type.rawValue {
+                    let d = FactRecord.decode(b, at: start, previousAt: at)!
+                    body(d.fact)
+                    at = d.fact.at
+                    pos = d.end
+                    continue
+                }
+                at = at &+ FactRecord.unzigzag(delta)
+                pos += 1
+                if header & FactRecord.channelBit != 0 { pos += 1 }
+                let idLength = FactRecord.readVarint(b, &pos)!
+                pos += Int(idLength)
+                if header & FactRecord.fieldsBit != 0 {
+                    var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
+                    while fields > 0 {
+                        if b[pos] < 0x80 { fields -= 1 }
+                        pos += 1
+                    }
+                }
+            }
         }
-        if at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
-            let start = log.count
-            FactRecord.appendVarint(FactRecord.zigzag(at &- lastAt), to: &log)
-            log.append(contentsOf: body)
+    }
+
+    /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
+    static let headroom = 10
+
+    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
+    /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
+    /// timeline order; a record equal to one present goes after it. The usual
+    /// late-arriving-last case is an append.
+    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) {
+        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
+        if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
+            let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
+            // Write the delta varint just before the body, then append both at once.
+            let size = FactRecord.varintSize(delta)
+            var p = Cluster.headroom - size
+            var x = delta
+            while x >= 0x80 {
+                record[p] = UInt8(truncatingIfNeeded: x) | 0x80
+                x >>= 7
+                p += 1
+            }
+            record[p] = UInt8(x)
+            lastStart = UInt32(log.count)
             lastAt = at
-            lastStart = UInt32(start)
+            log.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[(Cluster.headroom - size)..<bodyEnd]))
             return
         }
         // Find the first record that sorts after the new one.

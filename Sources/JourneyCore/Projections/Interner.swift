@@ -151,27 +151,28 @@ struct Interner: Sendable {
         slots = next
     }
 
-    /// A fast 64-bit hash of a byte string, eight bytes at a time.
+    /// A fast 64-bit hash of a byte string: eight bytes at a time, short tails by overlapping
+    /// loads that stay inside the buffer.
+    @inline(__always)
     static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
         let k: UInt64 = 0x9E37_79B9_7F4A_7C15
-        var h = UInt64(truncatingIfNeeded: b.count) &* k
-        var i = 0
         let n = b.count
-        while i + 8 <= n {
-            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* k
-            h ^= h >> 32
-            i += 8
-        }
-        if i < n {
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < n {
-                tail |= UInt64(b[i]) << shift
-                shift += 8
-                i += 1
+        var h = UInt64(truncatingIfNeeded: n) &* k
+        @inline(__always) func u64(_ i: Int) -> UInt64 { b.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+        @inline(__always) func u32(_ i: Int) -> UInt64 { UInt64(b.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
+        if n >= 8 {
+            var i = 0
+            while i + 8 < n {
+                h = (h ^ u64(i)) &* k
+                h ^= h >> 32
+                i += 8
             }
-            h = (h ^ tail) &* k
-            h ^= h >> 32
+            h = (h ^ u64(n - 8)) &* k  // the last eight bytes, overlapping when n is not a multiple
+        } else if n >= 4 {
+            h = (h ^ (u32(0) << 32 | u32(n - 4))) &* k
+        } else if n > 0 {
+            let x = UInt64(b[0]) << 16 | UInt64(b[n >> 1]) << 8 | UInt64(b[n - 1])
+            h = (h ^ x) &* k
         }
         h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
         return h ^ (h >> 31)

@@ -21,7 +21,6 @@ public struct Projector: Sendable {
     var referredBy: [UInt32: [UInt32]] = [:]
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
-    private var scratchFields: [UInt8] = []
     /// The number of events applied.
     public internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
@@ -52,7 +51,14 @@ public struct Projector: Sendable {
         var other = Fact.none
         if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
         if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
-        encodeBody(event, type: type, subject: subject, other: other)
+
+        // Intern the values first (this may grow the tables), then encode into the scratch buffer.
+        var v = FieldValues()
+        v.source = value(event, .source); v.medium = value(event, .medium)
+        v.campaign = value(event, .campaign); v.term = value(event, .term); v.agent = value(event, .agent)
+        v.conversation = value(event, .conversation); v.concern = value(event, .concern)
+        v.message = value(event, .message); v.appointment = value(event, .appointment)
+        v.location = value(event, .location); v.provider = value(event, .provider)
 
         var root = clusterOf[Int(subject)]
         var merged = false
@@ -63,43 +69,65 @@ public struct Projector: Sendable {
                 merged = true
             }
         }
-        let at = event.at
-        let body = scratch
-        body.withUnsafeBytes { b in
-            event.withField(.id) { id in clusters[Int(root)].insert(at: at, id: id!, body: b) }
+        var buffer: [UInt8] = []
+        swap(&buffer, &scratch)
+        event.withField(.id) { idBytes in
+            let id = idBytes!
+            let needed = Cluster.headroom + id.count + 200
+            if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
+            buffer.withUnsafeMutableBytes { out in
+                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
+                clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
+            }
         }
+        swap(&buffer, &scratch)
         if type == .identify || merged { recomputeCanonical(root) }
         if type == .referral || merged { updateReferrer(root) }
     }
 
-    /// The interned string fields of a record, in stored order.
-    private static let valueFields: [(EventRecord.StringField, FactRecord.Field)] = [
-        (.source, .source), (.medium, .medium), (.campaign, .campaign), (.term, .term), (.agent, .agent),
-        (.conversation, .conversation), (.concern, .concern), (.message, .message),
-        (.appointment, .appointment), (.location, .location), (.provider, .provider),
-    ]
+    /// The interned values of one event (0 = absent).
+    struct FieldValues {
+        var source: UInt32 = 0, medium: UInt32 = 0, campaign: UInt32 = 0, term: UInt32 = 0
+        var agent: UInt32 = 0, conversation: UInt32 = 0, concern: UInt32 = 0, message: UInt32 = 0
+        var appointment: UInt32 = 0, location: UInt32 = 0, provider: UInt32 = 0
+    }
 
-    /// Encodes the record body of `e` (everything after the `at` delta) into `scratch`.
-    private mutating func encodeBody<E: FoldInput>(_ e: E, type: EventType, subject: UInt32, other: UInt32) {
+    @inline(__always)
+    private mutating func value<E: FoldInput>(_ e: E, _ field: EventRecord.StringField) -> UInt32 {
+        e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+    }
+
+    /// Writes the record body of `e` (everything after the `at` delta) into `out` from
+    /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    private static func encodeBody<E: FoldInput>(
+        _ e: E, type: EventType, subject: UInt32, other: UInt32, values v: FieldValues,
+        id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
         typealias R = FactRecord
-        scratchFields.removeAll(keepingCapacity: true)
+        let base = out.baseAddress!
+        var p = Cluster.headroom
+        @inline(__always) func byte(_ x: UInt8) { base.storeBytes(of: x, toByteOffset: p, as: UInt8.self); p += 1 }
+        @inline(__always) func varint(_ x: UInt64) {
+            var x = x
+            while x >= 0x80 { byte(UInt8(truncatingIfNeeded: x) | 0x80); x >>= 7 }
+            byte(UInt8(x))
+        }
         var mask: UInt64 = 0
-        @inline(__always) func put(_ field: R.Field, _ v: UInt64, _ mask: inout UInt64, _ out: inout [UInt8]) {
-            mask |= 1 << UInt64(field.rawValue)
-            R.appendVarint(v, to: &out)
-        }
-        if let s = e.status { put(.status, UInt64(s.rawValue), &mask, &scratchFields) }
-        if type == .identify { put(.subject, UInt64(subject), &mask, &scratchFields) }
-        if other != Fact.none { put(.other, UInt64(other), &mask, &scratchFields) }
-        for (field, f) in Projector.valueFields {
-            let v = e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
-            if v != 0 { put(f, UInt64(v), &mask, &scratchFields) }
-        }
+        let status = e.status
         let at = e.at
-        if let s = e.scheduledFor { put(.scheduledFor, R.zigzag(s &- at), &mask, &scratchFields) }
-        if let a = e.amountCents, a != 0 { put(.amount, R.zigzag(a), &mask, &scratchFields) }
+        let scheduled = e.scheduledFor
+        let amount = e.amountCents ?? 0
+        if status != nil { mask |= 1 << UInt64(R.Field.status.rawValue) }
+        if type == .identify { mask |= 1 << UInt64(R.Field.subject.rawValue) }
+        if other != Fact.none { mask |= 1 << UInt64(R.Field.other.rawValue) }
+        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 << UInt64(f.rawValue) } }
+        bit(v.source, .source); bit(v.medium, .medium); bit(v.campaign, .campaign); bit(v.term, .term)
+        bit(v.agent, .agent); bit(v.conversation, .conversation); bit(v.concern, .concern)
+        bit(v.message, .message); bit(v.appointment, .appointment); bit(v.location, .location)
+        bit(v.provider, .provider)
+        if scheduled != nil { mask |= 1 << UInt64(R.Field.scheduledFor.rawValue) }
+        if amount != 0 { mask |= 1 << UInt64(R.Field.amount.rawValue) }
 
-        scratch.removeAll(keepingCapacity: true)
         var header = type.rawValue
         if e.isInquiry { header |= R.inquiryBit }
         if e.resolved == true { header |= R.resolvedBit }
@@ -107,16 +135,22 @@ public struct Projector: Sendable {
         let byDefault = type.defaultChannel?.rawValue ?? Fact.noChannel
         if channel != byDefault { header |= R.channelBit }
         if mask != 0 { header |= R.fieldsBit }
-        scratch.append(header)
-        if channel != byDefault { scratch.append(channel) }
-        e.withField(.id) { id in
-            R.appendVarint(UInt64(id!.count), to: &scratch)
-            scratch.append(contentsOf: id!)
-        }
-        if mask != 0 {
-            R.appendVarint(mask, to: &scratch)
-            scratch.append(contentsOf: scratchFields)
-        }
+        byte(header)
+        if channel != byDefault { byte(channel) }
+        varint(UInt64(id.count))
+        if id.count > 0 { (base + p).copyMemory(from: id.baseAddress!, byteCount: id.count) }
+        p += id.count
+        guard mask != 0 else { return p }
+        varint(mask)
+        if let status { varint(UInt64(status.rawValue)) }
+        if type == .identify { varint(UInt64(subject)) }
+        if other != Fact.none { varint(UInt64(other)) }
+        @inline(__always) func put(_ x: UInt32) { if x != 0 { varint(UInt64(x)) } }
+        put(v.source); put(v.medium); put(v.campaign); put(v.term); put(v.agent); put(v.conversation)
+        put(v.concern); put(v.message); put(v.appointment); put(v.location); put(v.provider)
+        if let scheduled { varint(R.zigzag(scheduled &- at)) }
+        if amount != 0 { varint(R.zigzag(amount)) }
+        return p
     }
 
     /// Folds a batch of events, in any order.
@@ -161,7 +195,12 @@ public struct Projector: Sendable {
         let absorbed = clusters[Int(small)]
         clusters[Int(small)] = Cluster()
         freeSlots.append(small)
-        forEachMember(of: absorbed) { clusterOf[Int($0)] = big }
+        // (Walked inline: a closure writing `clusterOf` from a non-mutating walk would copy it.)
+        var m = absorbed.head
+        repeat {
+            clusterOf[Int(m)] = big
+            m = nextMember[Int(m)]
+        } while m != absorbed.head
         // Splice the two rings into one.
         let h1 = clusters[Int(big)].head, h2 = absorbed.head
         let n1 = nextMember[Int(h1)]
@@ -196,24 +235,30 @@ public struct Projector: Sendable {
     }
 
     func canonical(of c: Cluster) -> UInt32 {
-        var isSubject = Set<UInt32>()
+        // Identifies per cluster are few: small arrays beat sets here.
+        var subjects: [UInt32] = []
         var firstPatient = Fact.none
-        c.forEachFact { f in
-            if f.type == .identify && f.other != Fact.none {
-                isSubject.insert(f.subject)
+        c.forEachFact(ofType: .identify) { f in
+            if f.other != Fact.none {
+                subjects.append(f.subject)
                 if firstPatient == Fact.none { firstPatient = f.other }
             }
         }
         guard firstPatient != Fact.none else { return c.head }
+        let subjectSet: Set<UInt32>? = subjects.count > 16 ? Set(subjects) : nil
         var candidates: [UInt32] = []
-        forEachMember(of: c) { m in if !isSubject.contains(m) { candidates.append(m) } }
+        var m = c.head
+        repeat {
+            if !(subjectSet?.contains(m) ?? subjects.contains(m)) { candidates.append(m) }
+            m = nextMember[Int(m)]
+        } while m != c.head
         if candidates.count == 1 { return candidates[0] }
         if candidates.isEmpty { return firstPatient }
         // Several sinks: the one named as patient by the earliest identify naming any of them.
         let set = Set(candidates)
         var chosen = Fact.none
-        c.forEachFact { f in
-            if chosen == Fact.none, f.type == .identify, f.other != Fact.none, set.contains(f.other) { chosen = f.other }
+        c.forEachFact(ofType: .identify) { f in
+            if chosen == Fact.none, f.other != Fact.none, set.contains(f.other) { chosen = f.other }
         }
         return chosen != Fact.none ? chosen : firstPatient  // every sink of a cluster with identifies is a patient
     }
@@ -233,8 +278,8 @@ public struct Projector: Sendable {
 
     private mutating func updateReferrer(_ root: UInt32) {
         var r = Fact.none
-        clusters[Int(root)].forEachFact { f in
-            if r == Fact.none, f.type == .referral, f.other != Fact.none { r = f.other }
+        clusters[Int(root)].forEachFact(ofType: .referral) { f in
+            if r == Fact.none, f.other != Fact.none { r = f.other }
         }
         guard r != clusters[Int(root)].referrer else { return }
         removeReferrer(root)
