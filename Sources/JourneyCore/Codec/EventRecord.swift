@@ -217,8 +217,8 @@ public struct EventView {
         guard present & 0b11 == 0b11 else { throw .init(offset: 10, reason: "missing id or subject") }
         var previous = stringsStart
         for i in 0..<R.stringFieldCount {
-            let p = tableStart + 2 * i
-            let end = Int(raw[p]) | Int(raw[p + 1]) << 8
+            let p = tableStart + 2 * i  // inside `raw`: the table ends at stringsStart <= n
+            let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt16.self)))
             guard end >= previous, end <= n else { throw .init(offset: p, reason: "string offset \(end) out of bounds") }
             if present & (1 << UInt16(i)) == 0, end != previous {
                 throw .init(offset: p, reason: "absent string with content")

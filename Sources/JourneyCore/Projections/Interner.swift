@@ -41,22 +41,41 @@ struct Interner: Sendable {
 
     /// The id of the string with these UTF-8 bytes, adding it when new.
     mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        let h = Interner.hash(b)
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let s = slots[i]
-            if s == 0 { break }
-            if equals(s - 1, b) { return s - 1 }
-            i = (i + 1) & mask
-        }
+        let (found, slot) = probe(b)
+        if let found { return found }
         let id = UInt32(ends.count)
         arena.append(contentsOf: b)
         ends.append(UInt32(arena.count))
-        slots[i] = id + 1
+        slots[slot] = id + 1
         distinctCount += 1
         if distinctCount * 4 > slots.count * 3 { grow() }
         return id
+    }
+
+    /// The id of `b` if present, else the empty slot where it belongs.
+    @inline(__always)
+    private func probe(_ b: UnsafeRawBufferPointer) -> (UInt32?, Int) {
+        let h = Interner.hash(b)
+        return slots.withUnsafeBufferPointer { slots in
+            ends.withUnsafeBufferPointer { ends in
+                arena.withUnsafeBytes { arena in
+                    let mask = slots.count - 1
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let s = slots[i]
+                        if s == 0 { return (nil, i) }
+                        let id = Int(s - 1)
+                        let end = Int(ends[id])
+                        let start = id == 0 ? 0 : Int(ends[id - 1])
+                        if end - start == b.count
+                            && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
+                            return (s - 1, i)
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
+            }
+        }
     }
 
     /// The id of `s`, adding it when new.
@@ -78,16 +97,7 @@ struct Interner: Sendable {
     }
 
     /// The id of these bytes if they were interned.
-    func find(_ b: UnsafeRawBufferPointer) -> UInt32? {
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: Interner.hash(b)) & mask
-        while true {
-            let s = slots[i]
-            if s == 0 { return nil }
-            if equals(s - 1, b) { return s - 1 }
-            i = (i + 1) & mask
-        }
-    }
+    func find(_ b: UnsafeRawBufferPointer) -> UInt32? { probe(b).0 }
 
     /// Adds `s` as the next id even when present (snapshot loading; duplicates are detected by
     /// `distinctCount`).
