@@ -93,7 +93,8 @@ var clusters = 0
 let rssBefore = residentBytes()
 let anonBefore = anonymousResidentBytes()
 var anonAfter = 0
-for _ in 0..<runs {
+var queryLine = ""
+for run in 0..<runs {
     var n = 0
     let ts = try seconds { n = try log.rawScanCount(from: 1) }
     scanRates.append(Double(n) / ts)
@@ -108,6 +109,19 @@ for _ in 0..<runs {
     clusters = projector.clusterCount
     rssAfter = Swift.max(rssAfter, residentBytes())
     anonAfter = Swift.max(anonAfter, anonymousResidentBytes())
+    if run == runs - 1 {
+        // Query latency over the replayed state (whole-population queries and single lookups).
+        let asOf: Int64 = 1_735_689_600_000 + 800 * 86_400_000
+        var sink = 0
+        let tf = seconds { sink &+= projector.funnel(FunnelQuery()).groups.count }
+        let tc = seconds { sink &+= projector.contacts().channels.count }
+        let ta = seconds { sink &+= projector.atRisk(asOf: asOf, limit: 100, after: nil).patients.count }
+        let tp = seconds {
+            for i in 0..<1000 { sink &+= projector.patient(id: "p-\(i * 97)", asOf: asOf)?.counts.count ?? 0 }
+            for i in 0..<1000 { sink &+= projector.handoff(id: "p-\(i * 97)", asOf: asOf)?.contacts ?? 0 }
+        }
+        queryLine = #"{"scenario":"queries","funnel_ms":\#(format2(tf * 1000)),"contacts_ms":\#(format2(tc * 1000)),"at_risk_ms":\#(format2(ta * 1000)),"patient_and_handoff_us_each":\#(format2(tp * 1e6 / 2000)),"sink":\#(sink)}"#
+    }
 }
 
 let scan50 = percentile(scanRates, 0.5), replay50 = percentile(replayRates, 0.5)
@@ -115,3 +129,4 @@ let ratio = replay50 / scan50
 print(#"{"scenario":"raw_scan","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(scan50)),"min_events_per_s":\#(Int(scanRates.min()!)),"max_events_per_s":\#(Int(scanRates.max()!))}"#)
 print(#"{"scenario":"replay","events":\#(events),"runs":\#(runs),"p50_events_per_s":\#(Int(replay50)),"min_events_per_s":\#(Int(replayRates.min()!)),"max_events_per_s":\#(Int(replayRates.max()!)),"ratio_to_raw_scan":\#(format2(ratio))}"#)
 print(#"{"scenario":"memory","clusters":\#(clusters),"rss_before_bytes":\#(rssBefore),"peak_rss_bytes":\#(rssAfter),"bytes_per_cluster_upper_bound":\#(clusters > 0 ? (rssAfter - rssBefore) / clusters : 0),"anon_bytes_per_cluster":\#(clusters > 0 ? (anonAfter - anonBefore) / clusters : 0)}"#)
+print(queryLine)
