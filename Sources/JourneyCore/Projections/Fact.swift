@@ -134,6 +134,7 @@ enum FactRecord {
 
     /// Decodes the record at `pos` that follows a record at `previousAt`; nil when the bytes
     /// are malformed or, with `limits`, name a string that does not exist.
+    @inline(__always)
     static func decode(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64, limits: Limits? = nil) -> Decoded? {
         var p = pos
         guard let delta = readVarint(b, &p), p < b.count else { return nil }
@@ -229,6 +230,21 @@ struct Cluster: Sendable {
         var out: [Fact] = []
         forEachFact { out.append($0) }
         return out
+    }
+
+    /// Replaces `out` with every fact, decoded, in timeline order (reusing its storage).
+    func decodeFacts(into out: inout [Fact]) {
+        out.removeAll(keepingCapacity: true)
+        log.withUnsafeBytes { b in
+            var pos = 0
+            var at: Int64 = 0
+            while pos < b.count {
+                let d = FactRecord.decode(b, at: pos, previousAt: at)!
+                out.append(d.fact)
+                at = d.fact.at
+                pos = d.end
+            }
+        }
     }
 
     /// Calls `body` with each fact in timeline order.
