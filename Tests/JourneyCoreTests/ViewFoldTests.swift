@@ -16,7 +16,7 @@ struct ViewFoldTests {
 
     @Test(arguments: [(3, false), (4, false), (24, true)] as [(UInt64, Bool)])
     func viewPathMatchesEventPath(seed: UInt64, dense: Bool) throws {
-        var events = PropertyPractice.make(seed: seed, patients: 120, dense: dense)
+        var events = PropertyPractice.make(seed: seed, patients: 60, dense: dense)
         // Attributes and a few long strings (not inline-sized) take the other code paths.
         for i in stride(from: 0, to: events.count, by: 7) {
             events[i].attrs = [.init(key: "k", value: "vé")]
