@@ -70,7 +70,8 @@ struct Fact: Sendable {
 /// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value. A record costs about 20 bytes where a decoded `Fact` takes 96.
+/// `amount` a zigzag value. A record takes its id plus a few bytes per present field, a small
+/// fraction of a decoded `Fact`.
 enum FactRecord {
     /// The optional fields, in stored order (raw values are bit numbers of the presence mask).
     enum Field: Int, CaseIterable {
