@@ -65,7 +65,7 @@ func replayScenario(_ args: Arguments) throws {
         let first = run == 0
         let tr = try seconds {
             try log.scan(from: 1) { pos, view in
-                projector.apply(try view.event())
+                try projector.apply(view)
                 if first && pos & 0xFFFF == 0 { anonPeak = Swift.max(anonPeak, statusBytes("RssAnon")) }
                 return true
             }

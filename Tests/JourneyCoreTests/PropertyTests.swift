@@ -238,8 +238,10 @@ struct PropertyTests {
     /// Found by fuzzing (scripts/fuzz snapshot): an empty snapshot claiming 263882789388280
     /// events used to load, and `serialize()` then asked for a buffer of 32 bytes per event.
     @Test func snapshotEventCountMustMatchItsEvents() {
-        let huge: [UInt8] = [0x4A, 0x50, 0x52, 0x4A, 0x01, 0x00, 0x00, 0x00,
+        // (Re-stamped with the current format version so it reaches the count check.)
+        var huge: [UInt8] = [0x4A, 0x50, 0x52, 0x4A, 0x01, 0x00, 0x00, 0x00,
                              0xF8, 0xFF, 0xB1, 0xFF, 0xFF, 0xFF, 0x3B, 0x00, 0x00, 0x00]
+        huge[4] = UInt8(Projector.formatVersion)
         #expect(throws: SnapshotError(description: "event count 263882789388280 but 0 events in snapshot")) {
             try Projector(deserializing: huge)
         }

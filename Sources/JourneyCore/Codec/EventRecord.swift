@@ -224,8 +224,8 @@ public struct EventView {
         guard present & 0b11 == 0b11 else { throw .init(offset: 10, reason: "missing id or subject") }
         var previous = stringsStart
         for i in 0..<R.stringFieldCount {
-            let p = tableStart + 2 * i
-            let end = Int(raw[p]) | Int(raw[p + 1]) << 8
+            let p = tableStart + 2 * i  // inside `raw`: the table ends at stringsStart <= n
+            let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt16.self)))
             guard end >= previous, end <= n else { throw .init(offset: p, reason: "string offset \(end) out of bounds") }
             if present & (1 << UInt16(i)) == 0, end != previous {
                 throw .init(offset: p, reason: "absent string with content")
@@ -327,13 +327,16 @@ public struct EventView {
 
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
     @inlinable public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+        // `init(validating:)` checked the header and every table entry against the record's
+        // size, so these unchecked loads stay inside `raw`.
         let i = field.rawValue
-        let present = UInt16(raw[10]) | UInt16(raw[11]) << 8
+        let present = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
         guard present & (1 << UInt16(i)) != 0 else { return nil }
         let p = tableStart + 2 * i
-        let end = Int(raw[p]) | Int(raw[p + 1]) << 8
-        let start = i == 0 ? tableStart + EventRecord.tableSize : Int(raw[p - 2]) | Int(raw[p - 1]) << 8
-        return UnsafeRawBufferPointer(rebasing: raw[start..<end])
+        let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt16.self)))
+        let start = i == 0 ? tableStart + EventRecord.tableSize
+            : Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: p - 2, as: UInt16.self)))
+        return UnsafeRawBufferPointer(start: raw.baseAddress! + start, count: end - start)
     }
 
     /// The id's bytes (always present in a valid record).
@@ -371,6 +374,55 @@ public struct EventView {
                 UnsafeRawBufferPointer(rebasing: raw[keyStart + k..<keyStart + k + v]))
             cursor = keyStart + k + v
         }
+    }
+
+    // MARK: UTF-8
+
+    /// Checks that every string field and attribute is valid UTF-8 without decoding: the
+    /// check `event()` makes, for readers that use the bytes directly. All-ASCII records (the
+    /// usual case) take one word-at-a-time pass.
+    public func validateUTF8() throws(EventRecord.DecodeError) {
+        let stringsStart = tableStart + EventRecord.tableSize
+        let stringsEnd = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
+        if !EventView.isASCII(UnsafeRawBufferPointer(rebasing: raw[stringsStart..<stringsEnd])) {
+            for field in EventRecord.StringField.allCases {
+                if let b = bytes(field) { try check(b) }
+            }
+        }
+        if attrCount > 0 {
+            var failure: EventRecord.DecodeError?
+            forEachAttr { k, v in
+                guard failure == nil else { return }
+                do throws(EventRecord.DecodeError) { try check(k); try check(v) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    private func check(_ b: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+        if EventView.isASCII(b) { return }
+        var s = String(decoding: b, as: UTF8.self)
+        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
+        let same = s.withUTF8 { u in u.count == b.count && u.elementsEqual(b) }
+        guard same else {
+            throw .init(offset: b.baseAddress.map { $0 - raw.baseAddress! } ?? 0, reason: "invalid UTF-8")
+        }
+    }
+
+    /// True when every byte is below 0x80.
+    static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+        let n = b.count
+        var i = 0
+        var acc: UInt64 = 0
+        while i + 8 <= n {
+            acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            acc |= UInt64(b[i])
+            i += 1
+        }
+        return acc & 0x8080_8080_8080_8080 == 0
     }
 
     // MARK: Full decode

@@ -49,8 +49,9 @@ extension Projector {
     public func atRisk(asOf: Int64, limit: Int, after: String?) -> AtRiskPage {
         let limit = max(1, limit)
         var all: [AtRiskPage.Entry] = []
+        var facts: [Fact] = []
         for root in roots {
-            let facts = clusters[Int(root)].facts
+            clusters[Int(root)].decodeFacts(into: &facts)
             if facts.isEmpty { continue }
             let name = canonicalName(root)
             if let after, !after.bytesLess(name) { continue }

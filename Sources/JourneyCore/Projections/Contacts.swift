@@ -53,8 +53,9 @@ extension Projector {
         }
         var rows = [ContactsReport.Row?](repeating: nil, count: Channel.allCases.count)
         var conversations: [UInt32: Conversation] = [:]
+        var facts: [Fact] = []
         for root in roots {
-            let facts = clusters[Int(root)].facts
+            clusters[Int(root)].decodeFacts(into: &facts)
             conversations.removeAll(keepingCapacity: true)
             for (i, f) in facts.enumerated() where f.conversation != 0 {
                 var c = conversations[f.conversation] ?? Conversation()

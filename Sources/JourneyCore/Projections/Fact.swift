@@ -1,20 +1,22 @@
-/// The compact form of one event kept in its cluster: interned strings and small integers,
-/// only what the projections of SPEC §3 read.
+/// One event as the projections of SPEC §3 read it: interned strings and small integers.
+///
+/// Clusters do not hold `Fact`s: they keep their events as compact records (`FactRecord`) and
+/// decode them into `Fact`s when a query reads them.
 struct Fact: Sendable {
     static let none: UInt32 = .max
     static let noChannel: UInt8 = .max
     static let noTime: Int64 = .min
+    static let noStatus: UInt8 = .max
 
     var at: Int64
-    /// The event id, kept for timeline ties (equal `at`) and identity of facts.
-    var id: String
     var type: EventType
     /// `effectiveChannel` raw value, or `noChannel`.
     var channel: UInt8
     var flags: UInt8
-    /// `EligibilityStatus` raw value, or `.max`.
+    /// `EligibilityStatus` raw value, or `noStatus`.
     var status: UInt8
-    /// Interned subject id.
+    /// Interned subject id of an `identify` (the only facts whose subject a query reads), else
+    /// `Fact.none`.
     var subject: UInt32
     /// Interned `patient` (identify) or `referrer` (referral) id, else `Fact.none`.
     var other: UInt32
@@ -40,56 +42,375 @@ struct Fact: Sendable {
     var isResolved: Bool { flags & Fact.resolvedFlag != 0 }
     var effectiveChannel: Channel? { channel == Fact.noChannel ? nil : Channel(rawValue: channel) }
 
-    /// Timeline order (SPEC §3): by `at`, then id as bytes.
-    @inlinable static func less(_ a: Fact, _ b: Fact) -> Bool {
-        if a.at != b.at { return a.at < b.at }
-        return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
+    init(at: Int64, type: EventType) {
+        self.at = at
+        self.type = type
+        channel = Fact.noChannel
+        flags = 0
+        status = Fact.noStatus
+        subject = Fact.none
+        other = Fact.none
+        source = 0; medium = 0; campaign = 0; term = 0; agent = 0; conversation = 0
+        concern = 0; message = 0; appointment = 0; location = 0; provider = 0
+        scheduledFor = Fact.noTime
+        amountCents = 0
     }
 }
 
-/// One identity cluster: its ids and its events in timeline order.
+/// The stored form of a fact inside a cluster's byte log.
+///
+/// A cluster's records follow each other in timeline order (by `at`, then id bytes). One record:
+///
+/// | bytes | content |
+/// | --- | --- |
+/// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
+/// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
+/// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
+/// | varint + n | event id length and bytes (for timeline ties) |
+/// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
+///
+/// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
+/// `amount` a zigzag value. A record takes its id plus a few bytes per present field, a small
+/// fraction of a decoded `Fact`.
+enum FactRecord {
+    /// The optional fields, in stored order (raw values are bit numbers of the presence mask).
+    enum Field: Int, CaseIterable {
+        case status = 0, subject, other, source, medium, campaign, term, agent, conversation
+        case concern, message, appointment, location, provider, scheduledFor, amount
+    }
+
+    static let inquiryBit: UInt8 = 1 << 4
+    static let resolvedBit: UInt8 = 1 << 5
+    static let channelBit: UInt8 = 1 << 6
+    static let fieldsBit: UInt8 = 1 << 7
+
+    @inline(__always) static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    @inline(__always) static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
+
+    @inline(__always) static func appendVarint(_ v: UInt64, to out: inout [UInt8]) {
+        var x = v
+        while x >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: x) | 0x80)
+            x >>= 7
+        }
+        out.append(UInt8(x))
+    }
+
+    static func varintSize(_ v: UInt64) -> Int {
+        var n = 1, x = v
+        while x >= 0x80 { x >>= 7; n += 1 }
+        return n
+    }
+
+    /// Reads a varint at `pos`, nil when it runs past the end or over 64 bits.
+    @inline(__always) static func readVarint(_ b: UnsafeRawBufferPointer, _ pos: inout Int) -> UInt64? {
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
+        while pos < b.count {
+            let byte = b[pos]
+            pos += 1
+            guard shift < 64 else { return nil }
+            v |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return v }
+            shift += 7
+        }
+        return nil
+    }
+
+    /// One decoded record: the fact, where its id bytes are, and where its body (everything
+    /// after the `at` delta) lies in the log.
+    struct Decoded {
+        var fact: Fact
+        var idStart: Int
+        var idEnd: Int
+        var bodyStart: Int
+        var end: Int
+    }
+
+    /// The limits a record is checked against when decoded from untrusted bytes (snapshots).
+    struct Limits {
+        var ids: UInt32
+        var values: UInt32
+    }
+
+    /// Decodes the record at `pos` that follows a record at `previousAt`; nil when the bytes
+    /// are malformed or, with `limits`, name a string that does not exist.
+    @inline(__always)
+    static func decode(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64, limits: Limits? = nil) -> Decoded? {
+        var p = pos
+        guard let delta = readVarint(b, &p), p < b.count else { return nil }
+        let at = previousAt &+ unzigzag(delta)
+        let bodyStart = p
+        let header = b[p]
+        p += 1
+        guard let type = EventType(rawValue: header & 0x0F) else { return nil }
+        var f = Fact(at: at, type: type)
+        if header & inquiryBit != 0 { f.flags |= Fact.inquiryFlag }
+        if header & resolvedBit != 0 { f.flags |= Fact.resolvedFlag }
+        if header & channelBit != 0 {
+            guard p < b.count else { return nil }
+            f.channel = b[p]
+            p += 1
+            guard f.channel == Fact.noChannel || Channel(rawValue: f.channel) != nil else { return nil }
+        } else {
+            f.channel = type.defaultChannel?.rawValue ?? Fact.noChannel
+        }
+        guard let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
+        let idStart = p
+        p += Int(idLength)
+        if header & fieldsBit != 0 {
+            guard let mask = readVarint(b, &p), mask < 1 << 16 else { return nil }
+            var m = mask
+            while m != 0 {
+                let bit = m.trailingZeroBitCount
+                m &= m - 1
+                guard let v = readVarint(b, &p) else { return nil }
+                if bit == Field.scheduledFor.rawValue { f.scheduledFor = at &+ unzigzag(v); continue }
+                if bit == Field.amount.rawValue { f.amountCents = unzigzag(v); continue }
+                guard v <= UInt64(UInt32.max) else { return nil }
+                let x = UInt32(v)
+                if let limits {
+                    switch bit {
+                    case Field.status.rawValue: guard EligibilityStatus(rawValue: UInt8(truncatingIfNeeded: x)) != nil, x < 256 else { return nil }
+                    case Field.subject.rawValue, Field.other.rawValue: guard x < limits.ids else { return nil }
+                    default: guard x <= limits.values else { return nil }
+                    }
+                }
+                switch bit {
+                case Field.status.rawValue: f.status = UInt8(truncatingIfNeeded: x)
+                case Field.subject.rawValue: f.subject = x
+                case Field.other.rawValue: f.other = x
+                case Field.source.rawValue: f.source = x
+                case Field.medium.rawValue: f.medium = x
+                case Field.campaign.rawValue: f.campaign = x
+                case Field.term.rawValue: f.term = x
+                case Field.agent.rawValue: f.agent = x
+                case Field.conversation.rawValue: f.conversation = x
+                case Field.concern.rawValue: f.concern = x
+                case Field.message.rawValue: f.message = x
+                case Field.appointment.rawValue: f.appointment = x
+                case Field.location.rawValue: f.location = x
+                default: f.provider = x
+                }
+            }
+        }
+        return Decoded(fact: f, idStart: idStart, idEnd: idStart + Int(idLength), bodyStart: bodyStart, end: p)
+    }
+
+    /// Timeline order of (at, id bytes) pairs.
+    @inline(__always)
+    static func less(_ a: Int64, _ aID: UnsafeRawBufferPointer, _ b: Int64, _ bID: UnsafeRawBufferPointer) -> Bool {
+        if a != b { return a < b }
+        return aID.lexicographicallyPrecedes(bID)
+    }
+}
+
+/// One identity cluster: its events as a byte log of `FactRecord`s in timeline order.
+///
+/// Members are not stored here: the projector links each cluster's ids in a ring.
 struct Cluster: Sendable {
-    var members: [UInt32] = []
-    /// Facts sorted by timeline order.
-    var facts: [Fact] = []
+    /// The records, in timeline order.
+    var log: [UInt8] = []
+    /// `at` of the last record (valid when `log` is not empty).
+    var lastAt: Int64 = 0
+    /// Byte offset of the last record in `log`.
+    var lastStart: UInt32 = 0
+    /// One member id (the ring of members starts here); `Fact.none` for a free slot.
+    var head: UInt32 = Fact.none
+    /// The number of member ids.
+    var memberCount: UInt32 = 0
     /// Interned canonical id (SPEC §3.1), cached.
     var canonical: UInt32 = 0
     /// Interned `referrer` of the earliest referral, or `Fact.none`.
     var referrer: UInt32 = Fact.none
 
-    var isRoot: Bool { !members.isEmpty }
+    var isRoot: Bool { memberCount > 0 }
 
-    /// Inserts keeping timeline order; the usual late-arriving-last case is an append.
-    mutating func insert(_ f: Fact) {
-        if let last = facts.last, Fact.less(f, last) {
-            var lo = 0, hi = facts.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if Fact.less(f, facts[mid]) { hi = mid } else { lo = mid + 1 }
+    /// Every fact, decoded, in timeline order.
+    var facts: [Fact] {
+        var out: [Fact] = []
+        forEachFact { out.append($0) }
+        return out
+    }
+
+    /// Replaces `out` with every fact, decoded, in timeline order (reusing its storage).
+    func decodeFacts(into out: inout [Fact]) {
+        out.removeAll(keepingCapacity: true)
+        log.withUnsafeBytes { b in
+            var pos = 0
+            var at: Int64 = 0
+            while pos < b.count {
+                let d = FactRecord.decode(b, at: pos, previousAt: at)!
+                out.append(d.fact)
+                at = d.fact.at
+                pos = d.end
             }
-            facts.insert(f, at: lo)
-        } else {
-            facts.append(f)
         }
     }
 
-    /// Merges another cluster's sorted facts into ours.
-    mutating func mergeFacts(_ other: [Fact]) {
-        guard !other.isEmpty else { return }
-        if facts.isEmpty { facts = other; return }
-        if !Fact.less(other[0], facts[facts.count - 1]) { facts.append(contentsOf: other); return }
-        if Fact.less(other[other.count - 1], facts[0]) {
-            facts.insert(contentsOf: other, at: 0)
+    /// Calls `body` with each fact in timeline order.
+    func forEachFact(_ body: (Fact) -> Void) {
+        log.withUnsafeBytes { b in
+            var pos = 0
+            var at: Int64 = 0
+            while pos < b.count {
+                let d = FactRecord.decode(b, at: pos, previousAt: at)!
+                body(d.fact)
+                at = d.fact.at
+                pos = d.end
+            }
+        }
+    }
+
+    /// Calls `body` with each fact of type `type`, in timeline order, skipping the other
+    /// records after reading their header.
+    func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
+        log.withUnsafeBytes { b in
+            var pos = 0
+            var at: Int64 = 0
+            while pos < b.count {
+                let start = pos
+                let delta = FactRecord.readVarint(b, &pos)!
+                let header = b[pos]
+                if header & 0x0F == type.rawValue {
+                    let d = FactRecord.decode(b, at: start, previousAt: at)!
+                    body(d.fact)
+                    at = d.fact.at
+                    pos = d.end
+                    continue
+                }
+                at = at &+ FactRecord.unzigzag(delta)
+                pos += 1
+                if header & FactRecord.channelBit != 0 { pos += 1 }
+                let idLength = FactRecord.readVarint(b, &pos)!
+                pos += Int(idLength)
+                if header & FactRecord.fieldsBit != 0 {
+                    var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
+                    while fields > 0 {
+                        if b[pos] < 0x80 { fields -= 1 }
+                        pos += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
+    static let headroom = 10
+
+    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
+    /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
+    /// timeline order; a record equal to one present goes after it. The usual
+    /// late-arriving-last case is an append.
+    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) {
+        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
+        if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
+            let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
+            // Write the delta varint just before the body, then append both at once.
+            let size = FactRecord.varintSize(delta)
+            var p = Cluster.headroom - size
+            var x = delta
+            while x >= 0x80 {
+                record[p] = UInt8(truncatingIfNeeded: x) | 0x80
+                x >>= 7
+                p += 1
+            }
+            record[p] = UInt8(x)
+            lastStart = UInt32(log.count)
+            lastAt = at
+            log.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[(Cluster.headroom - size)..<bodyEnd]))
             return
         }
-        var out: [Fact] = []
-        out.reserveCapacity(facts.count + other.count)
-        var i = 0, j = 0
-        while i < facts.count && j < other.count {
-            if Fact.less(other[j], facts[i]) { out.append(other[j]); j += 1 } else { out.append(facts[i]); i += 1 }
+        // Find the first record that sorts after the new one.
+        var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
+        var found = false
+        log.withUnsafeBytes { b in
+            while pos < b.count {
+                let d = FactRecord.decode(b, at: pos, previousAt: previousAt)!
+                let recordID = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
+                if FactRecord.less(at, id, d.fact.at, recordID) {
+                    successorAt = d.fact.at
+                    found = true
+                    return
+                }
+                previousAt = d.fact.at
+                pos = d.end
+            }
         }
-        out.append(contentsOf: facts[i...])
-        out.append(contentsOf: other[j...])
-        facts = out
+        precondition(found, "a record sorting before the last one has a successor")
+        // New record, then the successor's `at` delta re-based on the new record.
+        var splice: [UInt8] = []
+        splice.reserveCapacity(body.count + 12)
+        let oldDeltaLength = FactRecord.varintSize(FactRecord.zigzag(successorAt &- previousAt))
+        FactRecord.appendVarint(FactRecord.zigzag(at &- previousAt), to: &splice)
+        splice.append(contentsOf: body)
+        let recordLength = splice.count
+        FactRecord.appendVarint(FactRecord.zigzag(successorAt &- at), to: &splice)
+        log.replaceSubrange(pos..<(pos + oldDeltaLength), with: splice)
+        if Int(lastStart) == pos {
+            lastStart = UInt32(pos + recordLength)
+        } else {
+            lastStart = UInt32(Int(lastStart) + splice.count - oldDeltaLength)
+        }
+    }
+
+    /// Whether the last record's id sorts after `id` (both at `lastAt`).
+    private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
+        log.withUnsafeBytes { b in
+            let d = FactRecord.decode(b, at: Int(lastStart), previousAt: 0)!
+            return id.lexicographicallyPrecedes(UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd]))
+        }
+    }
+
+    /// Merges another cluster's records into ours, in timeline order.
+    mutating func mergeLog(_ other: Cluster) {
+        guard !other.log.isEmpty else { return }
+        if log.isEmpty {
+            log = other.log
+            lastAt = other.lastAt
+            lastStart = other.lastStart
+            return
+        }
+        var merged: [UInt8] = []
+        merged.reserveCapacity(log.count + other.log.count + 8)
+        var outAt: Int64 = 0
+        var outLastStart = 0
+        log.withUnsafeBytes { a in
+            other.log.withUnsafeBytes { b in
+                var (pa, atA, pb, atB) = (0, Int64(0), 0, Int64(0))
+                var da = FactRecord.decode(a, at: 0, previousAt: 0)
+                var db = FactRecord.decode(b, at: 0, previousAt: 0)
+                func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer) {
+                    outLastStart = merged.count
+                    FactRecord.appendVarint(FactRecord.zigzag(d.fact.at &- outAt), to: &merged)
+                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
+                    outAt = d.fact.at
+                }
+                while let x = da, let y = db {
+                    // Ties keep ours first, like an insert after equal records.
+                    let yFirst = FactRecord.less(
+                        y.fact.at, UnsafeRawBufferPointer(rebasing: b[y.idStart..<y.idEnd]),
+                        x.fact.at, UnsafeRawBufferPointer(rebasing: a[x.idStart..<x.idEnd]))
+                    if yFirst {
+                        emit(y, b); atB = y.fact.at; pb = y.end
+                        db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
+                    } else {
+                        emit(x, a); atA = x.fact.at; pa = x.end
+                        da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
+                    }
+                }
+                while let x = da {
+                    emit(x, a); atA = x.fact.at; pa = x.end
+                    da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
+                }
+                while let y = db {
+                    emit(y, b); atB = y.fact.at; pb = y.end
+                    db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
+                }
+            }
+        }
+        log = merged
+        lastAt = outAt
+        lastStart = UInt32(outLastStart)
     }
 }

@@ -173,8 +173,9 @@ extension Projector {
         var reachedAt = [Int](repeating: 0, count: n)
         var best = [Int](repeating: 0, count: n)
 
+        var facts: [Fact] = []
         for root in roots {
-            let facts = clusters[Int(root)].facts
+            clusters[Int(root)].decodeFacts(into: &facts)
             if facts.isEmpty { continue }
             var bestSteps = 0
             for e in facts.indices {

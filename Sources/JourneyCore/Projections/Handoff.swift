@@ -132,7 +132,7 @@ extension Projector {
         if conversation != 0 {
             for f in facts where f.conversation == conversation {
                 if f.isResolved { resolved = true }
-                if f.concern != 0, !values[f.concern].isEmpty { concern = f.concern }
+                if f.concern != 0, values.length(f.concern) != 0 { concern = f.concern }
                 if f.type.isTouch, let ch = f.effectiveChannel, !channels.contains(ch) { channels.append(ch) }
                 if f.type.isContact { contacts += 1 }
                 if f.agent != 0 { lastAgent = f.agent }

@@ -1,31 +1,88 @@
-/// A string table mapping each distinct string to a dense `UInt32`, so the hot path compares and
-/// stores small integers instead of strings.
+/// A string table mapping each distinct byte string to a dense `UInt32`, so the hot path compares
+/// and stores small integers instead of strings.
+///
+/// Strings are kept as UTF-8 bytes, back to back in one arena, and found through an
+/// open-addressing hash table over those bytes: interning a string already present reads its
+/// bytes once and allocates nothing. Callers hand in valid UTF-8 (`Projector` checks record bytes
+/// before interning them).
 struct Interner: Sendable {
-    private(set) var strings: [String]
-    private var index: [String: UInt32]
+    /// Every string's bytes, in id order.
+    private var arena: [UInt8] = []
+    /// End offset in `arena` of each string; string `i` starts where `i - 1` ends.
+    private var ends: [UInt32] = []
+    /// Hash slots: 0 is empty, else string id + 1. Linear probing; the count is a power of two.
+    private var slots: [UInt32] = []
     /// When true, index 0 is reserved to mean "absent" and real strings start at 1.
     private let reservesZero: Bool
 
     init(reservingZero: Bool) {
         reservesZero = reservingZero
-        strings = reservingZero ? [""] : []
-        index = [:]
+        if reservingZero { ends.append(0) }
+        slots = [UInt32](repeating: 0, count: 16)
+    }
+
+    /// Rebuilds a table from its strings in id order (snapshot loading). Duplicates keep their
+    /// first id; `distinctCount` shows them.
+    init(strings all: [String], reservingZero: Bool) {
+        self.init(reservingZero: reservingZero)
+        for s in all { appendUnchecked(s) }
     }
 
     /// The number of real strings interned.
-    var count: Int { strings.count - (reservesZero ? 1 : 0) }
+    var count: Int { ends.count - (reservesZero ? 1 : 0) }
+
+    /// The number of distinct strings indexed (equals `count` unless a load had duplicates).
+    private(set) var distinctCount = 0
+
+    /// Total bytes held (arena, offsets and hash slots), for memory accounting.
+    var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 4 * slots.capacity }
+
+    // MARK: interning
+
+    /// The id of the string with these UTF-8 bytes, adding it when new.
+    mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
+        let (found, slot) = probe(b)
+        if let found { return found }
+        let id = UInt32(ends.count)
+        arena.append(contentsOf: b)
+        ends.append(UInt32(arena.count))
+        slots[slot] = id + 1
+        distinctCount += 1
+        if distinctCount * 4 > slots.count * 3 { grow() }
+        return id
+    }
+
+    /// The id of `b` if present, else the empty slot where it belongs.
+    @inline(__always)
+    private func probe(_ b: UnsafeRawBufferPointer) -> (UInt32?, Int) {
+        let h = Interner.hash(b)
+        return slots.withUnsafeBufferPointer { slots in
+            ends.withUnsafeBufferPointer { ends in
+                arena.withUnsafeBytes { arena in
+                    let mask = slots.count - 1
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let s = slots[i]
+                        if s == 0 { return (nil, i) }
+                        let id = Int(s - 1)
+                        let end = Int(ends[id])
+                        let start = id == 0 ? 0 : Int(ends[id - 1])
+                        if end - start == b.count
+                            && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
+                            return (s - 1, i)
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
+            }
+        }
+    }
 
     /// The id of `s`, adding it when new.
     mutating func intern(_ s: String) -> UInt32 {
-        let next = UInt32(strings.count)
-        var found = next
-        // One hash lookup: the defaulted subscript's modify accessor inserts when absent.
-        Interner.read(&index[s, default: next], into: &found)
-        if found == next { strings.append(s) }
-        return found
+        var s = s
+        return s.withUTF8 { intern(UnsafeRawBufferPointer($0)) }
     }
-
-    private static func read(_ slot: inout UInt32, into out: inout UInt32) { out = slot }
 
     /// The id of an optional string; 0 (absent) for nil. Only for tables that reserve zero.
     mutating func intern(_ s: String?) -> UInt32 {
@@ -34,30 +91,129 @@ struct Interner: Sendable {
     }
 
     /// The id of `s` if it was interned.
-    func lookup(_ s: String) -> UInt32? { index[s] }
-
-    subscript(_ i: UInt32) -> String { strings[Int(i)] }
-
-    /// The string for an optional-value id: nil for 0 in a zero-reserving table.
-    func optional(_ i: UInt32) -> String? {
-        reservesZero && i == 0 ? nil : strings[Int(i)]
+    func lookup(_ s: String) -> UInt32? {
+        var s = s
+        return s.withUTF8 { u in find(UnsafeRawBufferPointer(u)) }
     }
 
-    /// Rebuilds a table from its strings in id order (snapshot loading).
-    init(strings all: [String], reservingZero: Bool) {
-        reservesZero = reservingZero
-        strings = reservingZero ? [""] + all : all
-        index = Dictionary(minimumCapacity: all.count)
-        for (i, s) in strings.enumerated() where !(reservingZero && i == 0) {
-            index[s] = UInt32(i)
+    /// The id of these bytes if they were interned.
+    func find(_ b: UnsafeRawBufferPointer) -> UInt32? { probe(b).0 }
+
+    /// Adds `s` as the next id even when present (snapshot loading; duplicates are detected by
+    /// `distinctCount`).
+    private mutating func appendUnchecked(_ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            let b = UnsafeRawBufferPointer(u)
+            let present = find(b) != nil
+            let id = UInt32(ends.count)
+            arena.append(contentsOf: b)
+            ends.append(UInt32(arena.count))
+            guard !present else { return }
+            let mask = slots.count - 1
+            var i = Int(truncatingIfNeeded: Interner.hash(b)) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = id + 1
+            distinctCount += 1
+            if distinctCount * 4 > slots.count * 3 { grow() }
         }
     }
 
-    /// The number of distinct strings indexed (equals `count` unless a load had duplicates).
-    var distinctCount: Int { index.count }
+    private func range(_ id: UInt32) -> Range<Int> {
+        let i = Int(id)
+        return (i == 0 ? 0 : Int(ends[i - 1]))..<Int(ends[i])
+    }
+
+    private func equals(_ id: UInt32, _ b: UnsafeRawBufferPointer) -> Bool {
+        let r = range(id)
+        guard r.count == b.count else { return false }
+        if r.isEmpty { return true }
+        return arena.withUnsafeBytes { a in Interner.bytesEqual(UnsafeRawBufferPointer(rebasing: a[r]), b) }
+    }
+
+    /// Equality of two byte strings of the same length, eight bytes at a time.
+    static func bytesEqual(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+        let n = x.count
+        var i = 0
+        while i + 8 <= n {
+            if x.loadUnaligned(fromByteOffset: i, as: UInt64.self) != y.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        while i < n {
+            if x[i] != y[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    private mutating func grow() {
+        var next = [UInt32](repeating: 0, count: slots.count * 2)
+        let mask = next.count - 1
+        for old in slots where old != 0 {
+            let r = range(old - 1)
+            let h = arena.withUnsafeBytes { a in Interner.hash(UnsafeRawBufferPointer(rebasing: a[r])) }
+            var i = Int(truncatingIfNeeded: h) & mask
+            while next[i] != 0 { i = (i + 1) & mask }
+            next[i] = old
+        }
+        slots = next
+    }
+
+    /// A fast 64-bit hash of a byte string: eight bytes at a time, short tails by overlapping
+    /// loads that stay inside the buffer.
+    @inline(__always)
+    static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+        let k: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let n = b.count
+        var h = UInt64(truncatingIfNeeded: n) &* k
+        @inline(__always) func u64(_ i: Int) -> UInt64 { b.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+        @inline(__always) func u32(_ i: Int) -> UInt64 { UInt64(b.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
+        if n >= 8 {
+            var i = 0
+            while i + 8 < n {
+                h = (h ^ u64(i)) &* k
+                h ^= h >> 32
+                i += 8
+            }
+            h = (h ^ u64(n - 8)) &* k  // the last eight bytes, overlapping when n is not a multiple
+        } else if n >= 4 {
+            h = (h ^ (u32(0) << 32 | u32(n - 4))) &* k
+        } else if n > 0 {
+            let x = UInt64(b[0]) << 16 | UInt64(b[n >> 1]) << 8 | UInt64(b[n - 1])
+            h = (h ^ x) &* k
+        }
+        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 31)
+    }
+
+    // MARK: reading
+
+    subscript(_ i: UInt32) -> String {
+        let r = range(i)
+        return arena.withUnsafeBytes { a in String(decoding: a[r], as: UTF8.self) }
+    }
+
+    /// The byte length of string `i`.
+    func length(_ i: UInt32) -> Int { range(i).count }
+
+    /// Calls `body` with the bytes of string `i`.
+    func withBytes<R>(_ i: UInt32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let r = range(i)
+        return arena.withUnsafeBytes { a in body(UnsafeRawBufferPointer(rebasing: a[r])) }
+    }
+
+    /// The string for an optional-value id: nil for 0 in a zero-reserving table.
+    func optional(_ i: UInt32) -> String? {
+        reservesZero && i == 0 ? nil : self[i]
+    }
 
     /// The real strings in id order (without the reserved slot).
-    var realStrings: ArraySlice<String> { strings[(reservesZero ? 1 : 0)...] }
+    var realStrings: [String] {
+        let first: UInt32 = reservesZero ? 1 : 0
+        return (first..<UInt32(ends.count)).map { self[$0] }
+    }
 }
 
 extension String {

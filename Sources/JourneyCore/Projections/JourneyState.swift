@@ -328,7 +328,7 @@ extension Projector {
     func referrals(root: UInt32) -> (made: Int, converted: Int) {
         var seen = Set<UInt32>()
         var converted = 0
-        for m in clusters[Int(root)].members {
+        for m in members(root) {
             guard let list = referredBy[m] else { continue }
             for r in list where r != root && seen.insert(r).inserted {
                 if clusters[Int(r)].facts.contains(where: { $0.type == .visit }) { converted += 1 }

@@ -9,12 +9,18 @@ public struct Projector: Sendable {
     var ids = Interner(reservingZero: false)
     /// Every other string a query reads (source, agent, conversation, …); 0 = absent.
     var values = Interner(reservingZero: true)
-    /// Cluster slot of each interned id; the slot is the id of the cluster's root.
+    /// Cluster slot of each interned id.
     var clusterOf: [UInt32] = []
-    /// Indexed by root id; non-root slots are empty.
+    /// The next id of the same cluster, per id: each cluster's ids form a ring.
+    var nextMember: [UInt32] = []
+    /// Indexed by cluster slot; free slots (`isRoot` false) are reused for new clusters.
     var clusters: [Cluster] = []
-    /// Referrer id → roots of the clusters whose earliest referral names it (for `referrals_made`).
+    /// Slots emptied by merges.
+    var freeSlots: [UInt32] = []
+    /// Referrer id → slots of the clusters whose earliest referral names it (for `referrals_made`).
     var referredBy: [UInt32: [UInt32]] = [:]
+    /// Scratch space for encoding one record (kept to avoid allocating per event).
+    private var scratch: [UInt8] = []
     /// The number of events applied.
     public internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
@@ -26,26 +32,125 @@ public struct Projector: Sendable {
     // MARK: folding
 
     /// Folds one event into the projection. Order of calls does not matter (SPEC §3).
-    public mutating func apply(_ event: Event) {
+    public mutating func apply(_ event: Event) { fold(event) }
+
+    /// Folds one stored event straight from its record bytes, allocating nothing on the usual
+    /// path; the answers are the same as for `apply(view.event())`.
+    ///
+    /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8 (the check
+    ///   `view.event()` makes); the projection is then unchanged.
+    public mutating func apply(_ view: EventView) throws(EventRecord.DecodeError) {
+        try view.validateUTF8()
+        fold(view)
+    }
+
+    private mutating func fold<E: FoldInput>(_ event: E) {
         eventCount += 1
-        let subject = internId(event.subject)
+        let type = event.type
+        let subject = event.withField(.subject) { internId($0!) }
         var other = Fact.none
-        if event.type == .identify, let p = event.patient { other = internId(p) }
-        if event.type == .referral, let r = event.referrer { other = internId(r) }
-        let fact = makeFact(event, subject: subject, other: other)
+        if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
+        if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
+
+        // Intern the values first (this may grow the tables), then encode into the scratch buffer.
+        var v = FieldValues()
+        v.source = value(event, .source); v.medium = value(event, .medium)
+        v.campaign = value(event, .campaign); v.term = value(event, .term); v.agent = value(event, .agent)
+        v.conversation = value(event, .conversation); v.concern = value(event, .concern)
+        v.message = value(event, .message); v.appointment = value(event, .appointment)
+        v.location = value(event, .location); v.provider = value(event, .provider)
 
         var root = clusterOf[Int(subject)]
         var merged = false
-        if event.type == .identify, other != Fact.none {
+        if type == .identify, other != Fact.none {
             let otherRoot = clusterOf[Int(other)]
             if otherRoot != root {
                 root = union(root, otherRoot)
                 merged = true
             }
         }
-        clusters[Int(root)].insert(fact)
-        if event.type == .identify || merged { recomputeCanonical(root) }
-        if event.type == .referral || merged { updateReferrer(root) }
+        var buffer: [UInt8] = []
+        swap(&buffer, &scratch)
+        event.withField(.id) { idBytes in
+            let id = idBytes!
+            let needed = Cluster.headroom + id.count + 200
+            if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
+            buffer.withUnsafeMutableBytes { out in
+                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
+                clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
+            }
+        }
+        swap(&buffer, &scratch)
+        if type == .identify || merged { recomputeCanonical(root) }
+        if type == .referral || merged { updateReferrer(root) }
+    }
+
+    /// The interned values of one event (0 = absent).
+    struct FieldValues {
+        var source: UInt32 = 0, medium: UInt32 = 0, campaign: UInt32 = 0, term: UInt32 = 0
+        var agent: UInt32 = 0, conversation: UInt32 = 0, concern: UInt32 = 0, message: UInt32 = 0
+        var appointment: UInt32 = 0, location: UInt32 = 0, provider: UInt32 = 0
+    }
+
+    @inline(__always)
+    private mutating func value<E: FoldInput>(_ e: E, _ field: EventRecord.StringField) -> UInt32 {
+        e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+    }
+
+    /// Writes the record body of `e` (everything after the `at` delta) into `out` from
+    /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    private static func encodeBody<E: FoldInput>(
+        _ e: E, type: EventType, subject: UInt32, other: UInt32, values v: FieldValues,
+        id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        typealias R = FactRecord
+        let base = out.baseAddress!
+        var p = Cluster.headroom
+        @inline(__always) func byte(_ x: UInt8) { base.storeBytes(of: x, toByteOffset: p, as: UInt8.self); p += 1 }
+        @inline(__always) func varint(_ x: UInt64) {
+            var x = x
+            while x >= 0x80 { byte(UInt8(truncatingIfNeeded: x) | 0x80); x >>= 7 }
+            byte(UInt8(x))
+        }
+        var mask: UInt64 = 0
+        let status = e.status
+        let at = e.at
+        let scheduled = e.scheduledFor
+        let amount = e.amountCents ?? 0
+        if status != nil { mask |= 1 << UInt64(R.Field.status.rawValue) }
+        if type == .identify { mask |= 1 << UInt64(R.Field.subject.rawValue) }
+        if other != Fact.none { mask |= 1 << UInt64(R.Field.other.rawValue) }
+        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 << UInt64(f.rawValue) } }
+        bit(v.source, .source); bit(v.medium, .medium); bit(v.campaign, .campaign); bit(v.term, .term)
+        bit(v.agent, .agent); bit(v.conversation, .conversation); bit(v.concern, .concern)
+        bit(v.message, .message); bit(v.appointment, .appointment); bit(v.location, .location)
+        bit(v.provider, .provider)
+        if scheduled != nil { mask |= 1 << UInt64(R.Field.scheduledFor.rawValue) }
+        if amount != 0 { mask |= 1 << UInt64(R.Field.amount.rawValue) }
+
+        var header = type.rawValue
+        if e.isInquiry { header |= R.inquiryBit }
+        if e.resolved == true { header |= R.resolvedBit }
+        let channel = e.effectiveChannel?.rawValue ?? Fact.noChannel
+        let byDefault = type.defaultChannel?.rawValue ?? Fact.noChannel
+        if channel != byDefault { header |= R.channelBit }
+        if mask != 0 { header |= R.fieldsBit }
+        byte(header)
+        if channel != byDefault { byte(channel) }
+        varint(UInt64(id.count))
+        if id.count > 0 { (base + p).copyMemory(from: id.baseAddress!, byteCount: id.count) }
+        p += id.count
+        guard mask != 0 else { return p }
+        varint(mask)
+        if let status { varint(UInt64(status.rawValue)) }
+        if type == .identify { varint(UInt64(subject)) }
+        if other != Fact.none { varint(UInt64(other)) }
+        @inline(__always) func put(_ x: UInt32) { if x != 0 { varint(UInt64(x)) } }
+        put(v.source); put(v.medium); put(v.campaign); put(v.term); put(v.agent); put(v.conversation)
+        put(v.concern); put(v.message); put(v.appointment); put(v.location); put(v.provider)
+        if let scheduled { varint(R.zigzag(scheduled &- at)) }
+        if amount != 0 { varint(R.zigzag(amount)) }
+        return p
     }
 
     /// Folds a batch of events, in any order.
@@ -65,71 +170,97 @@ public struct Projector: Sendable {
         return [canonicalName(root)] + aliases(root)
     }
 
-    private mutating func internId(_ s: String) -> UInt32 {
+    private mutating func internId(_ s: UnsafeRawBufferPointer) -> UInt32 {
         let i = ids.intern(s)
         if Int(i) == clusterOf.count {
-            clusterOf.append(i)
-            clusters.append(Cluster(members: [i], facts: [], canonical: i, referrer: Fact.none))
+            nextMember.append(i)
+            let c = Cluster(head: i, memberCount: 1, canonical: i)
+            if let slot = freeSlots.popLast() {
+                clusters[Int(slot)] = c
+                clusterOf.append(slot)
+            } else {
+                clusterOf.append(UInt32(clusters.count))
+                clusters.append(c)
+            }
             clusterCount += 1
         }
         return i
     }
 
-    private mutating func makeFact(_ e: Event, subject: UInt32, other: UInt32) -> Fact {
-        var flags: UInt8 = 0
-        if e.isInquiry { flags |= Fact.inquiryFlag }
-        if e.resolved == true { flags |= Fact.resolvedFlag }
-        return Fact(
-            at: e.at, id: e.id, type: e.type,
-            channel: e.effectiveChannel?.rawValue ?? Fact.noChannel,
-            flags: flags, status: e.status?.rawValue ?? .max,
-            subject: subject, other: other,
-            source: values.intern(e.source), medium: values.intern(e.medium),
-            campaign: values.intern(e.campaign), term: values.intern(e.term),
-            agent: values.intern(e.agent), conversation: values.intern(e.conversation),
-            concern: values.intern(e.concern), message: values.intern(e.message),
-            appointment: values.intern(e.appointment), location: values.intern(e.location),
-            provider: values.intern(e.provider),
-            scheduledFor: e.scheduledFor ?? Fact.noTime, amountCents: e.amountCents ?? 0)
-    }
-
-    /// Joins two clusters (smaller into larger) and answers the surviving root.
+    /// Joins two clusters (fewer ids into more) and answers the surviving slot.
     private mutating func union(_ a: UInt32, _ b: UInt32) -> UInt32 {
-        let (big, small) = clusters[Int(a)].members.count >= clusters[Int(b)].members.count ? (a, b) : (b, a)
+        let (big, small) = clusters[Int(a)].memberCount >= clusters[Int(b)].memberCount ? (a, b) : (b, a)
         removeReferrer(big)
         removeReferrer(small)
         let absorbed = clusters[Int(small)]
         clusters[Int(small)] = Cluster()
-        for m in absorbed.members { clusterOf[Int(m)] = big }
-        clusters[Int(big)].members.append(contentsOf: absorbed.members)
-        clusters[Int(big)].mergeFacts(absorbed.facts)
+        freeSlots.append(small)
+        // (Walked inline: a closure writing `clusterOf` from a non-mutating walk would copy it.)
+        var m = absorbed.head
+        repeat {
+            clusterOf[Int(m)] = big
+            m = nextMember[Int(m)]
+        } while m != absorbed.head
+        // Splice the two rings into one.
+        let h1 = clusters[Int(big)].head, h2 = absorbed.head
+        let n1 = nextMember[Int(h1)]
+        nextMember[Int(h1)] = nextMember[Int(h2)]
+        nextMember[Int(h2)] = n1
+        clusters[Int(big)].memberCount += absorbed.memberCount
+        clusters[Int(big)].mergeLog(absorbed)
         clusterCount -= 1
         return big
     }
 
-    /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
-    private mutating func recomputeCanonical(_ root: UInt32) {
-        clusters[Int(root)].canonical = Projector.canonical(of: clusters[Int(root)])
+    /// Calls `body` with each id of a cluster, its head first.
+    func forEachMember(of c: Cluster, _ body: (UInt32) -> Void) {
+        guard c.memberCount > 0 else { return }
+        var m = c.head
+        repeat {
+            body(m)
+            m = nextMember[Int(m)]
+        } while m != c.head
     }
 
-    static func canonical(of c: Cluster) -> UInt32 {
-        var isSubject = Set<UInt32>()
+    /// The ids of the cluster in `slot`, its head first.
+    func members(_ slot: UInt32) -> [UInt32] {
+        var out: [UInt32] = []
+        forEachMember(of: clusters[Int(slot)]) { out.append($0) }
+        return out
+    }
+
+    /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
+    private mutating func recomputeCanonical(_ root: UInt32) {
+        clusters[Int(root)].canonical = canonical(of: clusters[Int(root)])
+    }
+
+    func canonical(of c: Cluster) -> UInt32 {
+        // Identifies per cluster are few: small arrays beat sets here.
+        var subjects: [UInt32] = []
         var firstPatient = Fact.none
-        for f in c.facts where f.type == .identify && f.other != Fact.none {
-            isSubject.insert(f.subject)
-            if firstPatient == Fact.none { firstPatient = f.other }
+        c.forEachFact(ofType: .identify) { f in
+            if f.other != Fact.none {
+                subjects.append(f.subject)
+                if firstPatient == Fact.none { firstPatient = f.other }
+            }
         }
-        guard firstPatient != Fact.none else { return c.members[0] }
+        guard firstPatient != Fact.none else { return c.head }
+        let subjectSet: Set<UInt32>? = subjects.count > 16 ? Set(subjects) : nil
         var candidates: [UInt32] = []
-        for m in c.members where !isSubject.contains(m) { candidates.append(m) }
+        var m = c.head
+        repeat {
+            if !(subjectSet?.contains(m) ?? subjects.contains(m)) { candidates.append(m) }
+            m = nextMember[Int(m)]
+        } while m != c.head
         if candidates.count == 1 { return candidates[0] }
         if candidates.isEmpty { return firstPatient }
         // Several sinks: the one named as patient by the earliest identify naming any of them.
         let set = Set(candidates)
-        for f in c.facts where f.type == .identify && f.other != Fact.none && set.contains(f.other) {
-            return f.other
+        var chosen = Fact.none
+        c.forEachFact(ofType: .identify) { f in
+            if chosen == Fact.none, f.other != Fact.none, set.contains(f.other) { chosen = f.other }
         }
-        return firstPatient  // unreachable: every sink of a cluster with identifies is a patient
+        return chosen != Fact.none ? chosen : firstPatient  // every sink of a cluster with identifies is a patient
     }
 
     private mutating func removeReferrer(_ root: UInt32) {
@@ -147,9 +278,8 @@ public struct Projector: Sendable {
 
     private mutating func updateReferrer(_ root: UInt32) {
         var r = Fact.none
-        for f in clusters[Int(root)].facts where f.type == .referral && f.other != Fact.none {
-            r = f.other
-            break
+        clusters[Int(root)].forEachFact(ofType: .referral) { f in
+            if r == Fact.none, f.other != Fact.none { r = f.other }
         }
         guard r != clusters[Int(root)].referrer else { return }
         removeReferrer(root)
@@ -161,7 +291,7 @@ public struct Projector: Sendable {
 
     // MARK: lookups shared by the queries
 
-    /// The root of the cluster holding `id`, nil for an id never seen.
+    /// The slot of the cluster holding `id`, nil for an id never seen.
     func root(of id: String) -> UInt32? {
         guard let i = ids.lookup(id) else { return nil }
         return clusterOf[Int(i)]
@@ -171,8 +301,8 @@ public struct Projector: Sendable {
 
     /// Every id of the cluster but the canonical one, sorted by bytes.
     func aliases(_ root: UInt32) -> [String] {
-        let c = clusters[Int(root)]
-        return c.members.filter { $0 != c.canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
+        let canonical = clusters[Int(root)].canonical
+        return members(root).filter { $0 != canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
     }
 
     /// Roots of all clusters.

@@ -85,19 +85,17 @@ private struct SnapshotReader {
 
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
-    public static let formatVersion: UInt32 = 1
+    public static let formatVersion: UInt32 = 2
     private static let magic: [UInt8] = Array("JPRJ".utf8)
-    private static let hasSchedule: UInt8 = 1
-    private static let hasAmount: UInt8 = 2
 
     /// A versioned binary snapshot of the whole state, for checkpoints.
     ///
-    /// Only the primary state is stored (strings, clusters and their facts, varint-coded with
-    /// times as deltas along each cluster's timeline); derived caches (canonical ids, referral
-    /// index) are rebuilt on load, so they cannot disagree with it.
+    /// Only the primary state is stored (strings, and per cluster its ids and its records as
+    /// kept in memory, see `FactRecord`); derived caches (canonical ids, referral index) are
+    /// rebuilt on load, so they cannot disagree with it.
     public func serialize() -> [UInt8] {
         var w = SnapshotWriter()
-        w.bytes.reserveCapacity(64 + eventCount * 32)
+        w.bytes.reserveCapacity(64 + eventCount * 24)
         w.bytes.append(contentsOf: Projector.magic)
         w.fixed32(Projector.formatVersion)
         w.varint(eventCount)
@@ -108,35 +106,15 @@ extension Projector {
         w.varint(clusterCount)
         for root in roots {
             let c = clusters[Int(root)]
-            w.varint(root)
-            w.varint(c.members.count)
-            for m in c.members { w.varint(m) }
-            w.varint(c.facts.count)
-            var previous: Int64 = 0
-            for f in c.facts {
-                w.zigzag(f.at &- previous)
-                previous = f.at
-                w.string(f.id)
-                w.u8(f.type.rawValue)
-                w.u8(f.channel)
-                w.u8(f.flags)
-                w.u8(f.status)
-                w.varint(f.subject)
-                w.varint(f.other &+ 1)  // Fact.none (max) becomes 0
-                w.varint(f.source); w.varint(f.medium); w.varint(f.campaign); w.varint(f.term)
-                w.varint(f.agent); w.varint(f.conversation); w.varint(f.concern); w.varint(f.message)
-                w.varint(f.appointment); w.varint(f.location); w.varint(f.provider)
-                let presence = (f.scheduledFor != Fact.noTime ? Projector.hasSchedule : 0)
-                    | (f.amountCents != 0 ? Projector.hasAmount : 0)
-                w.u8(presence)
-                if f.scheduledFor != Fact.noTime { w.zigzag(f.scheduledFor &- f.at) }
-                if f.amountCents != 0 { w.zigzag(f.amountCents) }
-            }
+            w.varint(Int(c.memberCount))
+            forEachMember(of: c) { w.varint($0) }
+            w.varint(c.log.count)
+            w.bytes.append(contentsOf: c.log)
         }
         return w.bytes
     }
 
-    /// Loads a snapshot written by `serialize()`.
+    /// Loads a snapshot written by `serialize()`, checking every record.
     public init(deserializing bytes: [UInt8]) throws(SnapshotError) {
         var r = SnapshotReader(bytes: bytes)
         guard Array(try r.take(4)) == Projector.magic else {
@@ -149,7 +127,7 @@ extension Projector {
         self.init()
         // Checked against the events stored below: `serialize()` sizes its buffer by it.
         let storedEventCount = try r.varint()
-        var factTotal = 0
+        var eventTotal = 0
         var idStrings: [String] = []
         for _ in 0..<(try r.count()) { idStrings.append(try r.string()) }
         var valueStrings: [String] = []
@@ -160,69 +138,60 @@ extension Projector {
             throw SnapshotError(description: "duplicate strings in snapshot")
         }
         let idCount = UInt32(idStrings.count)
-        let valueLimit = UInt32(valueStrings.count)
+        let limits = FactRecord.Limits(ids: idCount, values: UInt32(valueStrings.count))
         clusterOf = [UInt32](repeating: .max, count: idStrings.count)
-        clusters = [Cluster](repeating: Cluster(), count: idStrings.count)
+        nextMember = [UInt32](repeating: .max, count: idStrings.count)
         let rootCount = try r.count()
-        for _ in 0..<rootCount {
-            let root = try r.u32()
-            guard root < idCount, clusterOf[Int(root)] == .max else {
-                throw SnapshotError(description: "bad cluster root \(root)")
-            }
+        clusters.reserveCapacity(rootCount)
+        for slot in 0..<UInt32(rootCount) {
             var c = Cluster()
-            for _ in 0..<(try r.count()) {
+            let memberCount = try r.count()
+            guard memberCount > 0 else { throw SnapshotError(description: "a cluster without ids") }
+            var previous = Fact.none
+            for _ in 0..<memberCount {
                 let m = try r.u32()
                 guard m < idCount, clusterOf[Int(m)] == .max else { throw SnapshotError(description: "bad member \(m)") }
-                clusterOf[Int(m)] = root
-                c.members.append(m)
+                clusterOf[Int(m)] = slot
+                if previous == Fact.none { c.head = m } else { nextMember[Int(previous)] = m }
+                previous = m
             }
-            guard c.members.contains(root) else { throw SnapshotError(description: "root \(root) not a member") }
-            let factCount = try r.count()
-            factTotal += factCount
-            c.facts.reserveCapacity(factCount)
-            var previous: Int64 = 0
-            for _ in 0..<factCount {
-                let at = previous &+ (try r.zigzag())
-                previous = at
-                let id = try r.string()
-                guard let type = EventType(rawValue: try r.u8()) else { throw SnapshotError(description: "bad event type") }
-                let channel = try r.u8(), flags = try r.u8(), status = try r.u8()
-                guard channel == Fact.noChannel || Channel(rawValue: channel) != nil else {
-                    throw SnapshotError(description: "bad channel in event \(id)")
+            nextMember[Int(previous)] = c.head
+            c.memberCount = UInt32(memberCount)
+            let logLength = try r.count()
+            c.log = Array(try r.take(logLength))
+            var records = 0
+            let problem: String? = c.log.withUnsafeBytes { b in
+                var pos = 0
+                var at: Int64 = 0
+                var previousID: UnsafeRawBufferPointer?
+                while pos < b.count {
+                    guard let d = FactRecord.decode(b, at: pos, previousAt: at, limits: limits) else {
+                        return "bad event record at byte \(pos) of a cluster"
+                    }
+                    let id = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
+                    if let previousID, FactRecord.less(d.fact.at, id, at, previousID) {
+                        return "events out of timeline order in a cluster"
+                    }
+                    c.lastStart = UInt32(pos)
+                    c.lastAt = d.fact.at
+                    at = d.fact.at
+                    previousID = id
+                    pos = d.end
+                    records += 1
                 }
-                let subject = try r.u32(), other = (try r.u32()) &- 1
-                guard subject < idCount, other == Fact.none || other < idCount else {
-                    throw SnapshotError(description: "bad id reference in event \(id)")
-                }
-                func value() throws(SnapshotError) -> UInt32 {
-                    let v = try r.u32()
-                    guard v <= valueLimit else { throw SnapshotError(description: "bad string reference in event \(id)") }
-                    return v
-                }
-                var fact = Fact(
-                    at: at, id: id, type: type, channel: channel, flags: flags, status: status,
-                    subject: subject, other: other,
-                    source: try value(), medium: try value(), campaign: try value(), term: try value(),
-                    agent: try value(), conversation: try value(), concern: try value(), message: try value(),
-                    appointment: try value(), location: try value(), provider: try value(),
-                    scheduledFor: Fact.noTime, amountCents: 0)
-                let presence = try r.u8()
-                if presence & Projector.hasSchedule != 0 { fact.scheduledFor = at &+ (try r.zigzag()) }
-                if presence & Projector.hasAmount != 0 { fact.amountCents = try r.zigzag() }
-                if let last = c.facts.last, Fact.less(fact, last) {
-                    throw SnapshotError(description: "events out of timeline order at \(id)")
-                }
-                c.facts.append(fact)
+                return nil
             }
-            c.canonical = Projector.canonical(of: c)
-            clusters[Int(root)] = c
+            if let problem { throw SnapshotError(description: problem) }
+            eventTotal += records
+            clusters.append(c)
+            clusters[Int(slot)].canonical = canonical(of: c)
         }
         guard !clusterOf.contains(.max) else { throw SnapshotError(description: "an id belongs to no cluster") }
         guard r.pos == bytes.count else { throw SnapshotError(description: "trailing bytes in snapshot") }
-        guard storedEventCount == UInt64(factTotal) else {
-            throw SnapshotError(description: "event count \(storedEventCount) but \(factTotal) events in snapshot")
+        guard storedEventCount == UInt64(eventTotal) else {
+            throw SnapshotError(description: "event count \(storedEventCount) but \(eventTotal) events in snapshot")
         }
-        eventCount = factTotal
+        eventCount = eventTotal
         clusterCount = rootCount
         for root in roots { rebuildReferrer(root) }
     }

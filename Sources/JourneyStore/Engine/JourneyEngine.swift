@@ -84,7 +84,9 @@ public final class JourneyEngine: Sendable {
                              progress: ((UInt64) -> Void)? = nil) throws -> UInt64 {
         var last = position
         try log.scan(from: position + 1) { pos, view in
-            projector.apply(try view.event())
+            do { try projector.apply(view) } catch {
+                throw StoreError(.corrupt, "record at position \(pos): \(error)", context: .init(position: pos))
+            }
             last = pos
             if pos & 0xFFFF == 0 { progress?(pos) }
             return true
