@@ -48,20 +48,31 @@ extension Projector {
     /// at most `limit` of them (a limit below 1 counts as 1).
     public func atRisk(asOf: Int64, limit: Int, after: String?) -> AtRiskPage {
         let limit = max(1, limit)
-        var all: [AtRiskPage.Entry] = []
-        var facts: [Fact] = []
+        // Order the clusters past the cursor by name first (cheap), then evaluate risk in that
+        // order only until the page and one more entry are found: a page costs a sort of names
+        // plus the risk of the clusters it walks, not the risk of every cluster.
+        var candidates: [(name: String, root: UInt32)] = []
         for root in roots {
-            clusters[Int(root)].decodeFacts(into: &facts)
-            if facts.isEmpty { continue }
             let name = canonicalName(root)
             if let after, !after.bytesLess(name) { continue }
+            candidates.append((name, root))
+        }
+        candidates.sort { $0.name.bytesLess($1.name) }
+        var page: [AtRiskPage.Entry] = []
+        var more = false
+        var facts: [Fact] = []
+        for (name, root) in candidates {
+            clusters[Int(root)].decodeFacts(into: &facts)
+            if facts.isEmpty { continue }
             let life = LifecycleFacts(facts)
             let risk = life.risk(facts, asOf: asOf)
             if risk.isEmpty { continue }
-            all.append(.init(patient: name, stage: life.stage(facts, asOf: asOf), risk: risk))
+            if page.count == limit {
+                more = true
+                break
+            }
+            page.append(.init(patient: name, stage: life.stage(facts, asOf: asOf), risk: risk))
         }
-        all.sort { $0.patient.bytesLess($1.patient) }
-        let page = Array(all.prefix(limit))
-        return AtRiskPage(asOf: asOf, patients: page, next: all.count > limit ? page.last?.patient : nil)
+        return AtRiskPage(asOf: asOf, patients: page, next: more ? page.last?.patient : nil)
     }
 }
