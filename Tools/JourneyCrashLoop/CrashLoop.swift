@@ -315,15 +315,8 @@ struct CrashLoop {
     /// Sends one append; nil when the connection failed (the batch stays pending) or the daemon
     /// refused it (recorded as a failure).
     private static func send(_ c: JourneyConnection, _ events: [Event], _ ledger: Ledger) -> JSONValue? {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("op"); w.string("append")
-        w.key("events")
-        w.beginArray()
-        for e in events { EventJSON.write(e, into: &w) }
-        w.endArray()
-        w.endObject()
-        guard let answer = try? c.requestBytes(w.bytes) else { return nil }
+        let request = EventJSON.appendRequest(events)
+        guard let answer = try? c.requestBytes(request) else { return nil }
         guard let v = try? JSONParser.parse(answer), v["ok"]?.boolValue == true else {
             ledger.fail("append refused: \(String(decoding: answer.prefix(300), as: UTF8.self))")
             return nil

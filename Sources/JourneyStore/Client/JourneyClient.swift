@@ -92,15 +92,8 @@ public final class JourneyClient: Sendable {
     ///   batch was appended; or a transport error (then the batch may or may not be stored).
     public func append(_ events: [Event]) async throws(ClientError) -> [EventLog.AppendOutcome] {
         if events.isEmpty { return [] }
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("op"); w.string("append")
-        w.key("events")
-        w.beginArray()
-        for e in events { EventJSON.write(e, into: &w) }
-        w.endArray()
-        w.endObject()
-        let answer = try await send(w.bytes, op: "append")
+        let request = EventJSON.appendRequest(events)
+        let answer = try await send(request, op: "append")
         guard let positions = answer["positions"]?.arrayValue, positions.count == events.count,
               let duplicates = answer["duplicates"]?.arrayValue
         else { throw Self.badAnswer("append", "\"positions\" (one per event) and \"duplicates\" expected") }

@@ -71,15 +71,8 @@ extension CLI {
                     while true {
                         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                         guard i < batches.count else { return }
-                        var w = JSONWriter()
-                        w.beginObject()
-                        w.key("op"); w.string("append")
-                        w.key("events")
-                        w.beginArray()
-                        for e in batches[i] { EventJSON.write(e, into: &w) }
-                        w.endArray()
-                        w.endObject()
-                        let answer = try JSONParser.parse(try c.requestBytes(w.bytes))
+                        let request = EventJSON.appendRequest(batches[i])
+                        let answer = try JSONParser.parse(try c.requestBytes(request))
                         guard answer["ok"]?.boolValue == true else {
                             failures.withLock { $0.append(answer.jsonText) }
                             return

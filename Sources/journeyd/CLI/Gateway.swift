@@ -115,15 +115,8 @@ struct RemoteAppender: Appender {
 
     func append(_ events: [Event], lines: [Int]) throws -> AppendTally {
         try appendSplittingConflicts(events, lines: lines) { batch in
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("op"); w.string("append")
-            w.key("events")
-            w.beginArray()
-            for e in batch { EventJSON.write(e, into: &w) }
-            w.endArray()
-            w.endObject()
-            let answer = try JSONParser.parse(try connection.requestBytes(w.bytes))
+            let request = EventJSON.appendRequest(batch)
+            let answer = try JSONParser.parse(try connection.requestBytes(request))
             if answer["ok"]?.boolValue == true {
                 let positions = answer["positions"]?.arrayValue ?? []
                 let dups = Set((answer["duplicates"]?.arrayValue ?? []).compactMap { $0.int64Value })
