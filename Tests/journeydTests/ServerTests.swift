@@ -470,6 +470,21 @@ struct ServerTests {
         #expect(throws: ClientError.self) { try client.receive() }
     }
 
+    @Test func quickRequestsAreAnsweredOnTheIOThreadOthersOnThePool() throws {
+        let directory = try TemporaryDirectory()
+        let server = UnixSocketServer(path: directory.socketPath, handler: ThreadReportingHandler())
+        try server.start()
+        defer { server.stop() }
+        let client = try JourneyConnection(socketPath: directory.socketPath)
+        // Answers name the handling thread. The pool reuses its idle thread for requests one
+        // after the other, so only the I/O-thread path puts quick and slow on different threads.
+        let answers = try ["quick", "slow", "quick", "slow"].map { try client.request($0) }
+        let threads = answers.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+        #expect(answers.map { $0.split(separator: " ").first.map(String.init) ?? "" } == ["quick", "slow", "quick", "slow"])
+        #expect(threads[0] == threads[2] && threads[1] == threads[3])
+        #expect(threads[0] != threads[1])
+    }
+
     // MARK: - Peers
 
     @Test func peerCredentialsAreThoseOfTheConnectingProcess() throws {
@@ -619,5 +634,14 @@ struct StreamingHandler: RequestHandler {
             }
             connection.close()
         }.start()
+    }
+}
+
+/// Answers each line with the name of the thread that handled it.
+struct ThreadReportingHandler: RequestHandler {
+    func isQuick(_ line: [UInt8]) -> Bool { line == Array("quick".utf8) }
+
+    func handle(line: [UInt8], connection: ServerConnection) {
+        connection.send(line + Array(" on \(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))".utf8))
     }
 }

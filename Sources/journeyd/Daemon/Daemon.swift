@@ -130,6 +130,14 @@ final class Daemon: RequestHandler {
         return true
     }
 
+    /// `ping`, `patient` and `handoff` are answered on the I/O thread: they read one cluster
+    /// under the projection lock (held by the writer for at most one fold chunk) and queue
+    /// their audit record without waiting. Short lines only, so parsing stays cheap there.
+    func isQuick(_ line: [UInt8]) -> Bool {
+        guard line.count <= 4096, let (op, _) = try? Ops.parseRequest(line) else { return false }
+        return op == "ping" || op == "patient" || op == "handoff"
+    }
+
     func handle(line: [UInt8], connection: ServerConnection) {
         let op: String, request: JSONValue
         do {

@@ -289,7 +289,12 @@ final class EventLoop {
                 guard client.connection.beginRequest() else { break frames }
                 let connection = client.connection
                 let handler = self.handler
-                handlerPool.submit { handler.handle(line: line, connection: connection) }
+                if handler.isQuick(line) {
+                    // Answered here; `pump` flushes it right after this returns.
+                    handler.handle(line: line, connection: connection)
+                } else {
+                    handlerPool.submit { handler.handle(line: line, connection: connection) }
+                }
             }
         }
         clients[fd] = client
