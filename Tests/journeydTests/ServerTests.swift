@@ -639,7 +639,11 @@ struct StreamingHandler: RequestHandler {
 
 /// Answers each line with the name of the thread that handled it.
 struct ThreadReportingHandler: RequestHandler {
-    func isQuick(_ line: [UInt8]) -> Bool { line == Array("quick".utf8) }
+    func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
+        guard line == Array("quick".utf8) else { return { handle(line: line, connection: connection) } }
+        handle(line: line, connection: connection)
+        return nil
+    }
 
     func handle(line: [UInt8], connection: ServerConnection) {
         connection.send(line + Array(" on \(UInt(bitPattern: Int(bitPattern: UInt(pthread_self()))))".utf8))

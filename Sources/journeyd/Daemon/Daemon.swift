@@ -132,20 +132,34 @@ final class Daemon: RequestHandler {
 
     /// `ping`, `patient` and `handoff` are answered on the I/O thread: they read one cluster
     /// under the projection lock (held by the writer for at most one fold chunk) and queue
-    /// their audit record without waiting. Short lines only, so parsing stays cheap there.
-    func isQuick(_ line: [UInt8]) -> Bool {
-        guard line.count <= 4096, let (op, _) = try? Ops.parseRequest(line) else { return false }
-        return op == "ping" || op == "patient" || op == "handoff"
+    /// their audit record without waiting. A short line is parsed here, once, and the other
+    /// ops take the parsed request to the pool; a long one (an append batch) is parsed there.
+    func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
+        guard line.count <= 4096 else { return { self.handle(line: line, connection: connection) } }
+        guard let (op, request) = parse(line, connection) else { return nil }
+        if op == "ping" || op == "patient" || op == "handoff" {
+            serve(op, request, connection)
+            return nil
+        }
+        return { self.serve(op, request, connection) }
     }
 
     func handle(line: [UInt8], connection: ServerConnection) {
-        let op: String, request: JSONValue
+        guard let (op, request) = parse(line, connection) else { return }
+        serve(op, request, connection)
+    }
+
+    /// The op and request of `line`; nil after answering the error when it is not a request.
+    private func parse(_ line: [UInt8], _ connection: ServerConnection) -> (String, JSONValue)? {
         do {
-            (op, request) = try Ops.parseRequest(line)
+            return try Ops.parseRequest(line)
         } catch {
             _ = connection.send(error.json)
-            return
+            return nil
         }
+    }
+
+    private func serve(_ op: String, _ request: JSONValue, _ connection: ServerConnection) {
         switch op {
         case "append":
             let events: [Event]

@@ -287,13 +287,9 @@ final class EventLoop {
                 _ = client.connection.enqueue(line)
             case .line(let line):
                 guard client.connection.beginRequest() else { break frames }
-                let connection = client.connection
-                let handler = self.handler
-                if handler.isQuick(line) {
-                    // Answered here; `pump` flushes it right after this returns.
-                    handler.handle(line: line, connection: connection)
-                } else {
-                    handlerPool.submit { handler.handle(line: line, connection: connection) }
+                // An answer given here is flushed by `pump` right after this returns.
+                if let job = handler.accept(line: line, connection: client.connection) {
+                    handlerPool.submit(job)
                 }
             }
         }

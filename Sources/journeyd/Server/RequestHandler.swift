@@ -8,17 +8,20 @@ import Glibc
 /// request only after that; or call `connection.startStreaming()` and then send any number of
 /// lines; or close the connection.
 ///
-/// A request for which `isQuick` answers true is handled on the I/O thread instead, and its
-/// answer written in the same turn of the loop: no hand-off to a pool thread and back. Only for
-/// requests that never wait on the disk or on another client (at most a short lock).
+/// Every request line first goes to `accept` on the I/O thread, which either answers it there
+/// (returns nil: no hand-off to a pool thread and back) or returns the work to run on a pool
+/// thread. Answering there is only for requests that never wait on the disk or on another
+/// client (at most a short lock). By default every request goes to `handle` on the pool.
 protocol RequestHandler: Sendable {
     func handle(line: [UInt8], connection: ServerConnection)
-    /// True when `line` may be handled on the I/O thread (see above). Default: false.
-    func isQuick(_ line: [UInt8]) -> Bool
+    /// Answers `line` now, on the I/O thread (nil), or returns the pool job that will.
+    func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)?
 }
 
 extension RequestHandler {
-    func isQuick(_ line: [UInt8]) -> Bool { false }
+    func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
+        { handle(line: line, connection: connection) }
+    }
 }
 
 /// Who is at the other end of a connection, from `SO_PEERCRED` at accept time.
