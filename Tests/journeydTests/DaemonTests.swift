@@ -15,7 +15,7 @@ import Testing
 /// A small hand-made practice. p1 first came as an anonymous web visitor (anon1) who filled a
 /// form, was identified, then booked a1 for March. p2 chatted (resolved at once), booked a2 and
 /// cancelled it. p3 booked a3 and cancelled it.
-private let journey: [String] = [
+let journey: [String] = [
     #"{"id":"e1","type":"web_visit","subject":"anon1","at":"2026-01-01T10:00:00Z","source":"google"}"#,
     #"{"id":"e2","type":"form","subject":"anon1","at":"2026-01-01T10:05:00Z","conversation":"c1","concern":"toothache"}"#,
     #"{"id":"e3","type":"identify","subject":"anon1","patient":"p1","at":"2026-01-02T09:00:00Z"}"#,

@@ -39,17 +39,9 @@ private final class ClientFixture {
     }
 }
 
-/// The practice of the daemon tests: anon1 (web visitor, form) identified as p1, who booked
-/// a1 for March 10; p2 chatted and booked/cancelled a2; p3 booked/cancelled a3.
-private let practice: [String] = [
-    #"{"id":"e1","type":"web_visit","subject":"anon1","at":"2026-01-01T10:00:00Z","source":"google"}"#,
-    #"{"id":"e2","type":"form","subject":"anon1","at":"2026-01-01T10:05:00Z","conversation":"c1","concern":"toothache"}"#,
-    #"{"id":"e3","type":"identify","subject":"anon1","patient":"p1","at":"2026-01-02T09:00:00Z"}"#,
-    #"{"id":"e4","type":"booking","subject":"p1","at":"2026-01-02T09:10:00Z","appointment":"a1","scheduled_for":"2026-03-10T15:00:00Z"}"#,
-    #"{"id":"e5","type":"chat","subject":"p2","at":"2026-01-03T00:00:00Z","conversation":"c2","resolved":true}"#,
-    #"{"id":"e6","type":"booking","subject":"p2","at":"2026-01-03T00:30:00Z","appointment":"a2"}"#,
-    #"{"id":"e7","type":"cancellation","subject":"p2","at":"2026-01-04T00:00:00Z","appointment":"a2"}"#,
-]
+/// The first seven events of the daemon tests' practice (`journey`): anon1 (web visitor, form)
+/// identified as p1, who booked a1 for March 10; p2 chatted and booked/cancelled a2.
+private let practice = Array(journey.prefix(7))
 
 private func events(_ lines: [String]) throws -> [Event] {
     try lines.map { try EventParser.parse($0) }
