@@ -70,9 +70,7 @@ final class Daemon: RequestHandler {
     private func checkpointLoop() {
         defer { checkpointsEnded.signal() }
         var saved = engine.projectedPosition
-        let wait = checkpoints.interval.components
-        let nanos = Int(wait.seconds) * 1_000_000_000 + Int(wait.attoseconds / 1_000_000_000)
-        while stopCheckpoints.wait(timeout: .now() + .nanoseconds(nanos)) == .timedOut {
+        while stopCheckpoints.wait(timeout: .now() + checkpoints.interval.dispatchInterval) == .timedOut {
             let stats = engine.projectionStats
             guard stats.rebuild == nil, stats.position >= saved + checkpoints.minEvents else { continue }
             do {
@@ -346,9 +344,7 @@ final class SubscriptionHub: Sendable {
     /// no byte more has gone to its socket (its client took nothing); checks again later if it
     /// is still waiting but progressing.
     private func disconnectIfStalled(_ s: Subscriber, park: UInt64, written: UInt64) {
-        let (seconds, attoseconds) = stallTimeout.components
-        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-        s.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+        s.queue.asyncAfter(deadline: .now() + stallTimeout.dispatchInterval) { [weak self] in
             guard s.state.withLock({ $0.parked == park }) else { return }
             let now = s.connection.bytesWritten
             if now == written {

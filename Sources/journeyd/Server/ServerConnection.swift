@@ -79,10 +79,7 @@ final class ServerConnection: Sendable {
             }
             if outcome == false { return false }
             if outcome == true { return send(line) }
-            let remaining = deadline - ContinuousClock.now
-            let (seconds, attoseconds) = max(remaining, .zero).components
-            let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-            if room.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+            if room.wait(timeout: .now() + (deadline - ContinuousClock.now).dispatchInterval) == .timedOut {
                 requestClose(dropOutput: true)
                 loop.markDirty(self)
                 return false
@@ -268,5 +265,13 @@ final class ServerConnection: Sendable {
         DispatchQueue.global().async {
             for handler in handlers { handler() }
         }
+    }
+}
+
+extension Duration {
+    /// The same span for Dispatch deadlines, in whole nanoseconds; negative spans are zero.
+    var dispatchInterval: DispatchTimeInterval {
+        let (seconds, attoseconds) = max(self, .zero).components
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 }
