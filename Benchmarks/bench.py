@@ -263,6 +263,15 @@ def scaling_rates():
     return rates
 
 
+def table(lines, header, rows):
+    """Appends a Markdown table (header, separator, one line a row) and a blank line."""
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + " --- |" * len(header))
+    for r in rows:
+        lines.append("| " + " | ".join(r) + " |")
+    lines.append("")
+
+
 def write_report(a, n, started, load_before):
     replay, scan, memory = find("replay", events=n), find("raw_scan", events=n), find("memory", events=n)
     imp = find("import")
@@ -333,17 +342,9 @@ def write_report(a, n, started, load_before):
              f"{fmt(n)} events, {fmt(clusters)} identity clusters, ~5% late arrivals.\n")
 
     L.append("## Ratios first\n")
-    L.append("| what | measured | ratio | target | met |")
-    L.append("| --- | --- | --- | --- | --- |")
-    for r in ratios:
-        L.append("| " + " | ".join(r) + " |")
-    L.append("")
+    table(L, ["what", "measured", "ratio", "target", "met"], ratios)
     L.append("## Results vs targets\n")
-    L.append("| what | measured (p50 of runs; latency percentiles over all requests) | target | met |")
-    L.append("| --- | --- | --- | --- |")
-    for r in targets:
-        L.append("| " + " | ".join(r) + " |")
-    L.append("")
+    table(L, ["what", "measured (p50 of runs; latency percentiles over all requests)", "target", "met"], targets)
 
     L.append("## All results\n")
     L.append("| scenario | figure | p50 | spread / detail |")
