@@ -156,9 +156,6 @@ public final class JourneyEngine: Sendable {
         try log.saveCheckpoint(name: Self.checkpointName, position: position, data: copy.serialize())
     }
 
-    /// The log position of the projections (what a checkpoint taken now would reflect).
-    public var projectedPosition: UInt64 { live.withLock { $0.position } }
-
     /// Rebuilds every projection from position 1 while appends continue: folds a read snapshot,
     /// then catches up with what arrived meanwhile and switches over. Queries answer
     /// `rebuilding` until then.

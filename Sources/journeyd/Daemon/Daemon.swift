@@ -69,7 +69,7 @@ final class Daemon: RequestHandler {
     /// appends and queries go on; the write shares the store's single writer).
     private func checkpointLoop() {
         defer { checkpointsEnded.signal() }
-        var saved = engine.projectedPosition
+        var saved = engine.projectionStats.position
         while stopCheckpoints.wait(timeout: .now() + checkpoints.interval.dispatchInterval) == .timedOut {
             let stats = engine.projectionStats
             guard stats.rebuild == nil, stats.position >= saved + checkpoints.minEvents else { continue }
