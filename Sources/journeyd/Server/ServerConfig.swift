@@ -13,6 +13,9 @@ struct ServerConfig: Sendable {
     /// How long `stop()` waits for in-flight requests to be answered and flushed; also how long
     /// a connection closed by its handler may take to flush what was queued before it.
     var drainTimeout: Duration = .seconds(5)
+    /// Most requests of one connection dispatched and not yet answered (pipelining); at the
+    /// bound the server stops reading that connection until answers go out.
+    var maxRequestsInFlight: Int = 128
     /// The `listen` backlog.
     var backlog: Int32 = 512
 
