@@ -54,6 +54,26 @@ struct PipeliningTests {
         client.close()
     }
 
+    @Test func theInFlightByteBudgetBoundsRequestsToo() throws {
+        let directory = try TemporaryDirectory()
+        var config = ServerConfig()
+        config.maxInFlightBytes = 35
+        let handler = DetachingHandler()
+        let server = UnixSocketServer(path: directory.socketPath, config: config, handler: handler)
+        try server.start()
+        defer { server.stop() }
+        let client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(10))
+        // 10-byte lines: dispatching stops once 35 bytes are in flight, so at most 4 at once.
+        let lines = (0..<200).map { String("line-\($0)".padding(toLength: 10, withPad: ".", startingAt: 0)) }
+        for line in lines { try client.send(line) }
+        var answers: [String] = []
+        for _ in lines { answers.append(try client.receive()) }
+        #expect(answers == lines)
+        let most = handler.held.withLock { $0.most }
+        #expect(most >= 1 && most <= 4, "held at once: \(most)")
+        client.close()
+    }
+
     @Test func pipelinedAppendsAreAnsweredInOrderWithDensePositions() throws {
         let d = try RunningDaemon()
         // 150 requests of 1, 2 or 3 events, written before any answer is read.

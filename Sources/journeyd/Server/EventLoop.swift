@@ -223,10 +223,13 @@ final class EventLoop {
 
     // MARK: - Serving a client
 
-    /// Whether the connection may take another request now: none holds it, fewer than the
-    /// in-flight bound are unanswered, and the client is reading its answers.
+    /// Whether the connection may take another request now: none holds it, the unanswered ones
+    /// are under the in-flight bounds (one request always may go), and the client is reading
+    /// its answers.
     private func mayDispatch(_ state: ConnectionSnapshot) -> Bool {
-        !state.awaiting && state.inFlight < config.maxRequestsInFlight && state.pending < config.maxOutputBytes / 2
+        guard !state.awaiting, state.pending < config.maxOutputBytes / 2 else { return false }
+        return state.inFlight == 0
+            || (state.inFlight < config.maxRequestsInFlight && state.inFlightBytes < config.maxInFlightBytes)
     }
 
     private func interest(_ client: Client) -> Int16 {
@@ -295,13 +298,13 @@ final class EventLoop {
             switch frame {
             case .tooLong:
                 // Answered in its place among the connection's requests.
-                guard client.connection.beginRequest() else { break frames }
+                guard client.connection.beginRequest(bytes: 0) else { break frames }
                 let line = ErrorLine.make(
                     code: "line_too_long",
                     message: "request line longer than \(config.maxLineBytes) bytes; it was discarded")
                 _ = client.connection.enqueue(line)
             case .line(let line):
-                guard client.connection.beginRequest() else { break frames }
+                guard client.connection.beginRequest(bytes: line.count) else { break frames }
                 // An answer given here is flushed by `pump` right after this returns.
                 if let job = handler.accept(line: line, connection: client.connection) {
                     handlerPool.submit(job)

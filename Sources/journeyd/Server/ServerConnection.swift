@@ -34,6 +34,12 @@ final class ServerConnection: Sendable {
         var held: [UInt64: [UInt8]] = [:]
         /// Work waiting for every request before `current` to be answered (`whenCaughtUp`).
         var deferred: (@Sendable () -> Void)?
+        /// The line sizes of the unanswered requests, oldest first from `sizesHead` (answers go
+        /// out in request order, so the oldest is always the next answered).
+        var sizes: [Int] = []
+        var sizesHead = 0
+        /// Bytes of request lines dispatched and not yet answered.
+        var inFlightBytes = 0
         /// The handler turned the connection into a one-way stream.
         var streaming = false
         /// `close()` or an overflow asked the I/O thread to close it.
@@ -205,7 +211,7 @@ final class ServerConnection: Sendable {
             // The subscribe request is answered by the stream's first line.
             if $0.current != nil {
                 $0.current = nil
-                $0.emitTicket += 1
+                Self.emitted(&$0)
             }
         }
         loop.markDirty(self)
@@ -264,10 +270,10 @@ final class ServerConnection: Sendable {
                 return (true, [], nil)
             }
             var result = Self.queue(line, to: &state, cap: outputCap)
-            state.emitTicket += 1
+            Self.emitted(&state)
             while result.0, let next = state.held.removeValue(forKey: state.emitTicket) {
                 result = Self.queue(next, to: &state, cap: outputCap)
-                state.emitTicket += 1
+                Self.emitted(&state)
             }
             var deferred: (@Sendable () -> Void)?
             if state.current == state.emitTicket, let body = state.deferred {
@@ -279,6 +285,20 @@ final class ServerConnection: Sendable {
         Self.run(handlers)
         if let deferred { submit(deferred) }
         return accepted
+    }
+
+    /// Counts the oldest unanswered request as answered.
+    private static func emitted(_ state: inout State) {
+        state.emitTicket += 1
+        state.inFlightBytes -= state.sizes[state.sizesHead]
+        state.sizesHead += 1
+        if state.sizesHead == state.sizes.count {
+            state.sizes.removeAll(keepingCapacity: true)
+            state.sizesHead = 0
+        } else if state.sizesHead >= 64 && state.sizesHead * 2 >= state.sizes.count {
+            state.sizes.removeSubrange(0..<state.sizesHead)
+            state.sizesHead = 0
+        }
     }
 
     /// Appends a line under the cap; past it, marks the connection for closing.
@@ -308,17 +328,22 @@ final class ServerConnection: Sendable {
         state.withLock {
             ConnectionSnapshot(
                 awaiting: $0.awaiting, streaming: $0.streaming, closeRequested: $0.closeRequested,
-                dropOutput: $0.dropOutput, pending: $0.pendingCount, inFlight: $0.inFlight)
+                dropOutput: $0.dropOutput, pending: $0.pendingCount, inFlight: $0.inFlight,
+                inFlightBytes: $0.inFlightBytes)
         }
     }
 
     /// Marks a request as dispatched; false if the connection is closing, streaming, or busy
     /// with a request that was not detached.
-    func beginRequest() -> Bool {
+    ///
+    /// - Parameter bytes: the size of the request line, counted in flight until it is answered.
+    func beginRequest(bytes: Int) -> Bool {
         state.withLock { state in
             guard !state.closeRequested, !state.streaming, !state.awaiting else { return false }
             state.current = state.nextTicket
             state.nextTicket += 1
+            state.sizes.append(bytes)
+            state.inFlightBytes += bytes
             return true
         }
     }
@@ -405,6 +430,8 @@ struct ConnectionSnapshot {
     var pending: Int
     /// Requests dispatched and not yet answered.
     var inFlight: Int
+    /// Bytes of their request lines.
+    var inFlightBytes: Int
 }
 
 extension Duration {
