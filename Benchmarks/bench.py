@@ -451,7 +451,8 @@ def write_report(a, n, started, load_before):
              "into a fresh `Projector` and is timed next to a raw cursor scan of the same log in the same process; "
              "socket scenarios run a real `journeyd serve` (fsync before every acknowledgement) with client threads "
              "using `JourneyConnection` and requests encoded before the clock starts, reporting the CPU the clients "
-             "used; query latencies are sampled on one thread while other threads append the events that follow "
+             f"used; in socket ingest each client keeps {getattr(a, 'window', SOCKET_WINDOW)} requests in flight on its "
+             "connection (pipelining), and 1 (send, wait for the answer) for comparison; query latencies are sampled on one thread while other threads append the events that follow "
              "the store's in the synthetic practice.\n")
     L.append("Raw results (one JSON object per result):\n")
     L.append("```json")
