@@ -15,7 +15,8 @@ import Synchronization
 //                              [--window W] [--max-events M] [--runs R] [--work DIR]
 //
 // `--window W`: requests each client keeps in flight (pipelined on its connection; 1 = send,
-// wait for the answer, send the next).
+// wait for the answer, send the next). Default as in bench.py: 128 for requests of fewer than
+// 10 events, else 32.
 //   JourneyBench socket-queries --journeyd PATH --data DIR --ids-from BASE --appends EXTRA
 //                              [--appenders 4] [--seconds S]
 
@@ -155,7 +156,7 @@ func socketIngestScenario(_ args: Arguments) throws {
     let journeyd = args.required("journeyd")
     let perRequest = args.int("per-request", 100)
     let clients = args.int("clients", 16)
-    let window = max(1, args.int("window", 1))
+    let window = max(1, args.int("window", perRequest < 10 ? 128 : 32))
     let maxEvents = args.int("max-events", 1_000_000)
     let runs = args.int("runs", 3)
     let work = args.string("work") ?? "/tmp/journey-bench-socket"
