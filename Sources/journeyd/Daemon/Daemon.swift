@@ -6,9 +6,10 @@ import Synchronization
 
 /// `journeyd serve`: the engine behind a Unix socket (SPEC §4).
 ///
-/// Requests are parsed on the server's handler queue; appends go to the group committer (one
-/// writer, one fsync for many clients) and are answered once durable; queries read the live
-/// projections; subscriptions stream the log from a position and then follow it.
+/// Short requests are parsed on the server's I/O thread, long ones (append batches) on its
+/// handler threads; appends go to the group committer (one writer, one fsync for many clients)
+/// without waiting for each other and are answered once durable, in request order; queries read
+/// the live projections; subscriptions stream the log from a position and then follow it.
 final class Daemon: RequestHandler {
     let engine: JourneyEngine
     let socketPath: String
