@@ -263,7 +263,8 @@ final class ServerConnection: Sendable {
             if state.closeRequested { return (false, [], nil) }
             guard let number else {
                 // Not an answer: a line of a stream, or an extra line after an answer.
-                return Self.queue(line, to: &state, cap: outputCap)
+                let (accepted, handlers) = Self.queue(line, to: &state, cap: outputCap)
+                return (accepted, handlers, nil)
             }
             if number != state.emitTicket {
                 state.held[number] = line
@@ -302,16 +303,14 @@ final class ServerConnection: Sendable {
     }
 
     /// Appends a line under the cap; past it, marks the connection for closing.
-    private static func queue(_ line: [UInt8], to state: inout State, cap: Int)
-        -> (Bool, [@Sendable () -> Void], (@Sendable () -> Void)?)
-    {
+    private static func queue(_ line: [UInt8], to state: inout State, cap: Int) -> (Bool, [@Sendable () -> Void]) {
         if state.pendingCount + line.count + 1 > cap {
             state.closeRequested = true
             state.dropOutput = true
-            return (false, takeHandlers(&state), nil)
+            return (false, takeHandlers(&state))
         }
         append(line, to: &state)
-        return (true, [], nil)
+        return (true, [])
     }
 
     private static func append(_ line: [UInt8], to state: inout State) {
