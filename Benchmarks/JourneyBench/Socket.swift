@@ -12,7 +12,11 @@ import Synchronization
 // bottleneck.
 //
 //   JourneyBench socket-ingest --journeyd PATH --events-file F --per-request K [--clients 16]
-//                              [--max-events M] [--runs R] [--work DIR]
+//                              [--window W] [--max-events M] [--runs R] [--work DIR]
+//
+// `--window W`: requests each client keeps in flight (pipelined on its connection; 1 = send,
+// wait for the answer, send the next). Default as in bench.py: 128 for requests of fewer than
+// 10 events, else 32.
 //   JourneyBench socket-queries --journeyd PATH --data DIR --ids-from BASE --appends EXTRA
 //                              [--appenders 4] [--seconds S]
 
@@ -102,9 +106,12 @@ func isOK(_ answer: [UInt8]) -> Bool {
     answer.starts(with: #"{"ok":true"#.utf8)
 }
 
-/// Sends `requests` from `connections` threads (each request taken by whichever is free),
-/// answering how many events went through.
-func sendAll(_ requests: [[UInt8]], perRequest: Int, socketPath: String, connections: Int, run: ClientRun) {
+/// Sends `requests` from `connections` threads (each request taken by whichever is free), each
+/// keeping up to `window` requests in flight on its connection, counting the events that went
+/// through.
+func sendAll(
+    _ requests: [[UInt8]], perRequest: Int, socketPath: String, connections: Int, window: Int = 1, run: ClientRun
+) {
     onThreads(connections) { _ in
         let c: JourneyConnection
         do {
@@ -116,20 +123,31 @@ func sendAll(_ requests: [[UInt8]], perRequest: Int, socketPath: String, connect
         }
         run.connected.add(1, ordering: .relaxed)
         while !run.go.load(ordering: .acquiring) { sched_yield() }
-        while !run.stop.load(ordering: .relaxed) {
-            let i = run.take()
-            guard i < requests.count else { break }
-            do {
-                let answer = try c.requestBytes(requests[i])
+        var inFlight = 0
+        var more = true
+        do {
+            while true {
+                // Fill the window, then take one answer (answers come in request order).
+                while more && inFlight < window {
+                    let i = run.stop.load(ordering: .relaxed) ? requests.count : run.take()
+                    guard i < requests.count else {
+                        more = false
+                        break
+                    }
+                    try c.sendBytes(requests[i])
+                    inFlight += 1
+                }
+                guard inFlight > 0 else { break }
+                let answer = try c.receiveBytes()
+                inFlight -= 1
                 if isOK(answer) {
                     run.eventsDone.add(perRequest, ordering: .relaxed)
                 } else {
                     run.failed(String(decoding: answer.prefix(300), as: UTF8.self))
                 }
-            } catch {
-                run.failed("request: \(error)")
-                return
             }
+        } catch {
+            run.failed("request: \(error)")
         }
     }
 }
@@ -138,6 +156,7 @@ func socketIngestScenario(_ args: Arguments) throws {
     let journeyd = args.required("journeyd")
     let perRequest = args.int("per-request", 100)
     let clients = args.int("clients", 16)
+    let window = max(1, args.int("window", perRequest < 10 ? 128 : 32))
     let maxEvents = args.int("max-events", 1_000_000)
     let runs = args.int("runs", 3)
     let work = args.string("work") ?? "/tmp/journey-bench-socket"
@@ -161,7 +180,7 @@ func socketIngestScenario(_ args: Arguments) throws {
         // The clients connect, then all start together.
         let socketPath = daemon.socketPath
         let sender = Thread {
-            sendAll(requests, perRequest: perRequest, socketPath: socketPath, connections: clients, run: run)
+            sendAll(requests, perRequest: perRequest, socketPath: socketPath, connections: clients, window: window, run: run)
             run.stop.store(true, ordering: .releasing)
         }
         sender.start()
@@ -179,11 +198,12 @@ func socketIngestScenario(_ args: Arguments) throws {
         if firstError == nil { firstError = run.firstError.withLock { $0 } }
         daemon.stop()
         removeTree(dir)
-        note("socket ingest \(perRequest)/request run \(i + 1): \(Int(rates.last!)) events/s")
+        note("socket ingest \(perRequest)/request window \(window) run \(i + 1): \(Int(rates.last!)) events/s")
     }
     var r = Result("socket_ingest")
     r.set("clients", clients)
     r.set("events_per_request", perRequest)
+    r.set("window", window)
     r.set("events", events)
     r.setRates(rates)
     r.set("client_cpu_cores", clientCPU / wall, digits: 2)

@@ -27,29 +27,29 @@ let journey: [String] = [
     #"{"id":"e9","type":"cancellation","subject":"p3","at":"2026-01-06T00:00:00Z","appointment":"a3"}"#,
 ]
 
-private func appendRequest(_ events: [String]) -> String {
+func appendRequest(_ events: [String]) -> String {
     #"{"op":"append","events":["# + events.joined(separator: ",") + "]}"
 }
 
-private func parse(_ line: String) throws -> JSONValue {
+func parse(_ line: String) throws -> JSONValue {
     try JSONParser.parse(Array(line.utf8))
 }
 
-private func ints(_ v: JSONValue?) -> [Int64] {
+func ints(_ v: JSONValue?) -> [Int64] {
     (v?.arrayValue ?? []).compactMap(\.int64Value)
 }
 
-private func strings(_ v: JSONValue?) -> [String] {
+func strings(_ v: JSONValue?) -> [String] {
     (v?.arrayValue ?? []).compactMap(\.stringValue)
 }
 
-private func errorCodeOf(_ v: JSONValue) -> String? {
+func errorCodeOf(_ v: JSONValue) -> String? {
     guard v["ok"]?.boolValue == false else { return nil }
     return v["error"]?["code"]?.stringValue
 }
 
 /// A daemon on a fresh store, with one client connection; stopped and removed afterwards.
-private final class RunningDaemon {
+final class RunningDaemon {
     let directory: TemporaryDirectory
     let engine: JourneyEngine
     let daemon: Daemon
@@ -674,7 +674,7 @@ private func eventuallyStats(_ c: JourneyConnection, events: Int64) throws -> JS
     return last
 }
 
-private extension JSONValue {
+extension JSONValue {
     var errorCode: String? { errorCodeOf(self) }
 }
 

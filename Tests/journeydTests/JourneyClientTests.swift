@@ -98,6 +98,33 @@ struct JourneyClientTests {
         try await client.ping()
     }
 
+    @Test func pipelinedBatchesAreCommittedInOrderEachOnItsOwn() async throws {
+        let f = try ClientFixture()
+        let client = try f.client()
+        var conflicting = try events([practice[0]])[0]
+        conflicting.subject = "someone-else"
+        // 40 batches of 2 visits, with a conflicting batch and an empty one among them.
+        var batches = (0..<40).map { visits("v\($0)", 2, subject: "s\($0 % 3)") }
+        batches.insert(try events([practice[0]]), at: 0)
+        batches.insert([conflicting], at: 10)
+        batches.insert([], at: 20)
+        let results = try await client.append(batches: batches, window: 8)
+        #expect(results.count == 43)
+        #expect(try results[0].get() == [.appended(1)])
+        #expect(throws: ClientError.self) { try results[10].get() }
+        if case .failure(let e) = results[10] { #expect(e.code == .conflict) }
+        #expect(try results[20].get() == [])
+        // The visits, in the order sent, after e1: positions 2…81.
+        var next: UInt64 = 2
+        for (i, r) in results.enumerated() where i != 0 && i != 10 && i != 20 {
+            #expect(try r.get() == [.appended(next), .appended(next + 1)], "batch \(i)")
+            next += 2
+        }
+        #expect(try f.engine.log.stats().events == 81)
+        // The connection stays in step for the next request.
+        #expect(try await client.append(batches: [visits("v0", 1, subject: "s0")]).map { try $0.get() } == [[.duplicate(2)]])
+    }
+
     @Test func conflictsAndInvalidEventsAreTheDaemonsErrors() async throws {
         let f = try ClientFixture()
         let client = try f.client()

@@ -94,17 +94,58 @@ public final class JourneyClient: Sendable {
         if events.isEmpty { return [] }
         let request = EventJSON.appendRequest(events)
         let answer = try await send(request, op: "append")
-        guard let positions = answer["positions"]?.arrayValue, positions.count == events.count,
+        return try Self.outcomes(answer, count: events.count)
+    }
+
+    /// Appends each of `batches` as its own atomic batch, pipelined on one connection: up to
+    /// `window` requests are in flight at once, so one client gets many batches into each of
+    /// the daemon's group commits instead of one. The daemon commits them in order.
+    ///
+    /// - Returns: one result per batch, in order: its outcomes (as `append` returns them), or
+    ///   the daemon's error for that batch alone (`conflict`, `invalidEvent`: nothing of that
+    ///   batch was appended; the other batches are not affected).
+    /// - Throws: a transport error; then any batch may or may not be stored (sending them all
+    ///   again is safe: events are idempotent by `id`).
+    public func append(batches: [[Event]], window: Int = 32) async throws(ClientError)
+        -> [Result<[EventLog.AppendOutcome], ClientError>]
+    {
+        let lines = batches.filter { !$0.isEmpty }.map { EventJSON.appendRequest($0) }
+        let token = RequestToken()
+        let window = max(1, window)
+        let result: Result<[[UInt8]], ClientError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                queue.async {
+                    continuation.resume(returning: Result { () throws(ClientError) in
+                        try self.exchange(lines, window: window, token)
+                    })
+                }
+            }
+        } onCancel: {
+            token.cancel()
+        }
+        var answers = try result.get()[...]
+        return batches.map { batch in
+            if batch.isEmpty { return .success([]) }
+            let bytes = answers.removeFirst()
+            return Result { () throws(ClientError) in
+                try Self.outcomes(try Self.interpret(bytes, op: "append"), count: batch.count)
+            }
+        }
+    }
+
+    /// The outcomes of an append answer for a batch of `count` events.
+    private static func outcomes(_ answer: JSONValue, count: Int) throws(ClientError) -> [EventLog.AppendOutcome] {
+        guard let positions = answer["positions"]?.arrayValue, positions.count == count,
               let duplicates = answer["duplicates"]?.arrayValue
         else { throw Self.badAnswer("append", "\"positions\" (one per event) and \"duplicates\" expected") }
         var outcomes: [EventLog.AppendOutcome] = []
-        outcomes.reserveCapacity(events.count)
+        outcomes.reserveCapacity(count)
         for p in positions {
             guard let n = p.int64Value, n >= 1 else { throw Self.badAnswer("append", "a position is not an integer ≥ 1") }
             outcomes.append(.appended(UInt64(n)))
         }
         for d in duplicates {
-            guard let i = d.int64Value, i >= 0, i < Int64(events.count) else {
+            guard let i = d.int64Value, i >= 0, i < Int64(count) else {
                 throw Self.badAnswer("append", "a duplicate index is out of range")
             }
             outcomes[Int(i)] = .duplicate(outcomes[Int(i)].position)
@@ -199,7 +240,11 @@ public final class JourneyClient: Sendable {
         } onCancel: {
             token.cancel()
         }
-        let bytes = try result.get()
+        return try Self.interpret(try result.get(), op: op)
+    }
+
+    /// Parses an answer line; an `ok:false` answer throws the daemon's error.
+    private static func interpret(_ bytes: [UInt8], op: String) throws(ClientError) -> JSONValue {
         let answer: JSONValue
         do {
             answer = try JSONParser.parse(bytes)
@@ -222,6 +267,13 @@ public final class JourneyClient: Sendable {
 
     /// One request and its answer, blocking: runs on `queue`.
     private func exchange(_ line: [UInt8], _ token: RequestToken) throws(ClientError) -> [UInt8] {
+        try exchange([line], window: 1, token)[0]
+    }
+
+    /// Requests and their answers, in order, with up to `window` requests sent ahead of their
+    /// answers; blocking: runs on `queue`.
+    private func exchange(_ lines: [[UInt8]], window: Int, _ token: RequestToken) throws(ClientError) -> [[UInt8]] {
+        if lines.isEmpty { return [] }
         var link = try takeLink()
         guard token.begin(link.socket) else {
             putBack(link)
@@ -229,18 +281,28 @@ public final class JourneyClient: Sendable {
         }
         defer { token.end() }
         do throws(ClientError) {
-            var framed = line
-            framed.append(UInt8(ascii: "\n"))
-            do {
-                try Syscall.sendAll(link.socket.fd, framed)
-            } catch {
-                throw ClientError(io: error, path: socketPath)
-            }
-            guard let answer = try link.reader.nextLine(fd: link.socket.fd, path: socketPath) else {
-                throw ClientError(code: .connectionClosed, message: "journeyd at \(socketPath) closed the connection")
+            var answers: [[UInt8]] = []
+            answers.reserveCapacity(lines.count)
+            var sent = 0
+            while answers.count < lines.count {
+                // Fill the window, then take the next answer (answers come in request order).
+                while sent < lines.count && sent - answers.count < window {
+                    var framed = lines[sent]
+                    framed.append(UInt8(ascii: "\n"))
+                    do {
+                        try Syscall.sendAll(link.socket.fd, framed)
+                    } catch {
+                        throw ClientError(io: error, path: socketPath)
+                    }
+                    sent += 1
+                }
+                guard let answer = try link.reader.nextLine(fd: link.socket.fd, path: socketPath) else {
+                    throw ClientError(code: .connectionClosed, message: "journeyd at \(socketPath) closed the connection")
+                }
+                answers.append(answer)
             }
             putBack(link)
-            return answer
+            return answers
         } catch {
             // An answer may still arrive on this connection: it is out of step, never reused.
             drop(link)

@@ -6,9 +6,10 @@ import Synchronization
 
 /// `journeyd serve`: the engine behind a Unix socket (SPEC §4).
 ///
-/// Requests are parsed on the server's handler queue; appends go to the group committer (one
-/// writer, one fsync for many clients) and are answered once durable; queries read the live
-/// projections; subscriptions stream the log from a position and then follow it.
+/// Short requests are parsed on the server's I/O thread, long ones (append batches) on its
+/// handler threads; appends go to the group committer (one writer, one fsync for many clients)
+/// without waiting for each other and are answered once durable, in request order; queries read
+/// the live projections; subscriptions stream the log from a position and then follow it.
 final class Daemon: RequestHandler {
     let engine: JourneyEngine
     let socketPath: String
@@ -128,23 +129,75 @@ final class Daemon: RequestHandler {
         return true
     }
 
-    /// `ping`, `patient` and `handoff` are answered on the I/O thread: they read one cluster
-    /// under the projection lock (held by the writer for at most one fold chunk) and queue
-    /// their audit record without waiting. A short line is parsed here, once, and the other
-    /// ops take the parsed request to the pool; a long one (an append batch) is parsed there.
+    /// A short line is parsed here on the I/O thread, once: a short append goes to the group
+    /// committer from here, and `ping`, `patient` and `handoff` are answered here (they read one
+    /// cluster under the projection lock, held by the writer for at most one fold chunk, and
+    /// queue their audit record without waiting); the other ops take the parsed request to the
+    /// pool. A long line (an append batch) is parsed there.
+    ///
+    /// Pipelining (README, "The socket protocol"): an append is submitted to the committer and
+    /// then detached from the connection, so the connection's next request is dispatched before
+    /// the commit is durable; appends are submitted in the order sent because the next request
+    /// is dispatched only after that. Any other request waits until the connection's earlier
+    /// requests are answered (`whenCaughtUp`), so it sees their effects.
     func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
         guard line.count <= 4096 else { return { self.handle(line: line, connection: connection) } }
-        guard let (op, request) = parse(line, connection) else { return nil }
-        if op == "ping" || op == "patient" || op == "handoff" {
-            serve(op, request, connection)
+        if let events = AppendRequest.events(line) {
+            submit(events, connection, onIOThread: true)
             return nil
         }
-        return { self.serve(op, request, connection) }
+        guard let (op, request) = parse(line, connection) else { return nil }
+        if op == "append" {
+            serveAppend(request, connection, onIOThread: true)
+            return nil
+        }
+        if op == "ping" || op == "patient" || op == "handoff" {
+            connection.whenCaughtUp { self.serve(op, request, connection) }
+            return nil
+        }
+        return { connection.whenCaughtUp { self.serve(op, request, connection) } }
     }
 
     func handle(line: [UInt8], connection: ServerConnection) {
+        if let events = AppendRequest.events(line) {
+            submit(events, connection, onIOThread: false)
+            return
+        }
         guard let (op, request) = parse(line, connection) else { return }
-        serve(op, request, connection)
+        if op == "append" {
+            serveAppend(request, connection, onIOThread: false)
+        } else {
+            connection.whenCaughtUp { self.serve(op, request, connection) }
+        }
+    }
+
+    /// Validates an append request's events (the general path, with its error messages) and
+    /// submits them, or answers the error.
+    private func serveAppend(_ request: JSONValue, _ connection: ServerConnection, onIOThread: Bool) {
+        let events: [Event]
+        do {
+            events = try Ops.appendEvents(request)
+        } catch {
+            _ = connection.send(error.json)
+            return
+        }
+        submit(events, connection, onIOThread: onIOThread)
+    }
+
+    /// Submits the current request's events to the group committer, then releases the
+    /// connection for its next request; the answer goes out in its place once durable.
+    private func submit(_ events: [Event], _ connection: ServerConnection, onIOThread: Bool) {
+        // Nil only if the connection closed meanwhile; the batch is still committed.
+        let ticket = connection.ticket
+        committer.submit(events) { result in
+            guard let ticket else { return }
+            switch result {
+            case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)
+            case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+            }
+        }
+        // After the submit: the next append of this connection must queue behind this one.
+        if let ticket { connection.detach(ticket, wake: !onIOThread) }
     }
 
     /// The op and request of `line`; nil after answering the error when it is not a request.
@@ -160,19 +213,7 @@ final class Daemon: RequestHandler {
     private func serve(_ op: String, _ request: JSONValue, _ connection: ServerConnection) {
         switch op {
         case "append":
-            let events: [Event]
-            do {
-                events = try Ops.appendEvents(request)
-            } catch {
-                _ = connection.send(error.json)
-                return
-            }
-            committer.submit(events) { result in
-                switch result {
-                case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes))
-                case .failure(let e): _ = connection.send(Ops.storeError(e).json)
-                }
-            }
+            serveAppend(request, connection, onIOThread: false)
         case "subscribe":
             let from: Int64
             do {

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import JourneyCore
 import JourneyStore
@@ -26,6 +27,9 @@ final class GroupCommitter: Sendable {
     /// Called once, on the writer thread, when the store stops accepting writes.
     private let writesStopped: @Sendable (StoreError) -> Void
     private let reportedStop = Atomic<Bool>(false)
+    /// Runs each group's completions (they encode and queue the answers) while the writer goes
+    /// on with the next commit: one hand-off per group, in commit order.
+    private let answers = DispatchQueue(label: "journeyd.answers")
     /// Most events gathered into one commit.
     private let maxEventsPerCommit = 100_000
 
@@ -40,7 +44,8 @@ final class GroupCommitter: Sendable {
         startThread { [self] in self.run() }
     }
 
-    /// Queues a batch; `completion` runs on the writer thread once it is durable (or failed).
+    /// Queues a batch; `completion` runs once it is durable (or failed), on the thread that
+    /// answers the groups (one at a time, in commit order), never on the writer thread.
     func submit(_ events: [Event], completion: @escaping Completion) {
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
@@ -61,11 +66,12 @@ final class GroupCommitter: Sendable {
         wake.signal()
     }
 
-    /// Commits what is queued, then stops the writer thread.
+    /// Commits what is queued, runs its completions, then stops the writer thread.
     func stop() {
         pending.withLock { $0.stopping = true }
         wake.signal()
         done.wait()
+        answers.sync {}
     }
 
     private func run() {
@@ -96,7 +102,9 @@ final class GroupCommitter: Sendable {
                    !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
                     writesStopped(failure)
                 }
-                for (c, r) in zip(completions, results) { c(r) }
+                answers.async {
+                    for (c, r) in zip(completions, results) { c(r) }
+                }
                 afterCommit(engine.log.lastPosition)
             }
         }

@@ -23,6 +23,9 @@ final class LoopControl: Sendable {
 
     /// Asks the I/O thread to look at `connection` (new output, response sent, close requested).
     func markDirty(_ connection: ServerConnection) {
+        // Once in the list until the I/O thread takes it: a group commit answering many
+        // requests of one connection adds it once.
+        guard connection.markQueued() else { return }
         state.withLock { state in
             // After the loop exited nobody would take the list: every connection is closed anyway.
             guard state.wakeWriteFd >= 0 else { return }
@@ -144,6 +147,7 @@ final class EventLoop {
             }
             let (dirty, stop) = control.take()
             for connection in dirty {
+                connection.clearQueued()
                 // The descriptor may have been closed and reused: check it is the same client.
                 if let fd = descriptors[ObjectIdentifier(connection)] { pump(fd) }
             }
@@ -185,8 +189,10 @@ final class EventLoop {
                 refuse(fd, peer: peer)
                 continue
             }
+            let pool = handlerPool
             let connection = ServerConnection(
-                peer: peer, id: nextID, outputCap: config.maxOutputBytes, loop: control)
+                peer: peer, id: nextID, outputCap: config.maxOutputBytes, loop: control,
+                submit: { job in pool.submit(job) })
             nextID += 1
             clients[fd] = Client(fd: fd, connection: connection, framer: LineFramer(maxLineBytes: config.maxLineBytes))
             descriptors[ObjectIdentifier(connection)] = fd
@@ -217,10 +223,20 @@ final class EventLoop {
 
     // MARK: - Serving a client
 
+    /// Whether the connection may take another request now: none holds it, the unanswered ones
+    /// are under the in-flight bounds (one request always may go), and the client is reading
+    /// its answers.
+    private func mayDispatch(_ state: ConnectionSnapshot) -> Bool {
+        guard !state.awaiting, state.pending < config.maxOutputBytes / 2 else { return false }
+        return state.inFlight == 0
+            || (state.inFlight < config.maxRequestsInFlight && state.inFlightBytes < config.maxInFlightBytes)
+    }
+
     private func interest(_ client: Client) -> Int16 {
         let state = client.connection.snapshot()
         var events: Int16 = 0
-        let reading = !client.readEOF && !state.closeRequested && !draining && (state.streaming || !state.awaiting)
+        // At the bound the socket is not read: the client's writes block (backpressure).
+        let reading = !client.readEOF && !state.closeRequested && !draining && (state.streaming || mayDispatch(state))
         if reading { events |= Int16(POLLIN) }
         if state.pending > 0 { events |= Int16(POLLOUT) }
         return events
@@ -238,12 +254,12 @@ final class EventLoop {
         if clients[fd] != nil { pump(fd) }
     }
 
-    /// Reads while the connection may take a request: at most until one line is dispatched.
+    /// Reads while the connection may take requests, dispatching the lines of each read.
     private func readAvailable(_ fd: Int32) {
         for _ in 0..<16 {
             guard var client = clients[fd] else { return }
             let state = client.connection.snapshot()
-            if client.readEOF || state.closeRequested || (state.awaiting && !state.streaming) { return }
+            if client.readEOF || state.closeRequested || (!state.streaming && !mayDispatch(state)) { return }
             let result = readBuffer.withUnsafeMutableBytes { raw in
                 Result { () throws(SystemCallError) -> Int? in try Syscall.read(fd, into: raw) }
             }
@@ -268,12 +284,12 @@ final class EventLoop {
         }
     }
 
-    /// Hands the next buffered request to the handler, if the connection is free for one.
+    /// Hands the buffered requests to the handler, in order, while the connection may take them.
     private func dispatchNext(_ fd: Int32) {
         guard var client = clients[fd], !draining else { return }
         frames: while true {
             let state = client.connection.snapshot()
-            if state.awaiting || state.streaming || state.closeRequested { break }
+            if state.streaming || state.closeRequested || !mayDispatch(state) { break }
             let frame = client.readEOF ? client.framer.finish() : client.framer.next()
             guard let frame else {
                 if client.readEOF { client.closeWhenFlushed = true }
@@ -281,12 +297,14 @@ final class EventLoop {
             }
             switch frame {
             case .tooLong:
+                // Answered in its place among the connection's requests.
+                guard client.connection.beginRequest(bytes: 0) else { break frames }
                 let line = ErrorLine.make(
                     code: "line_too_long",
                     message: "request line longer than \(config.maxLineBytes) bytes; it was discarded")
                 _ = client.connection.enqueue(line)
             case .line(let line):
-                guard client.connection.beginRequest() else { break frames }
+                guard client.connection.beginRequest(bytes: line.count) else { break frames }
                 // An answer given here is flushed by `pump` right after this returns.
                 if let job = handler.accept(line: line, connection: client.connection) {
                     handlerPool.submit(job)
@@ -316,7 +334,7 @@ final class EventLoop {
         case .failed:
             close(fd, dropOutput: true)
         case .done:
-            if let updated = clients[fd], updated.closeWhenFlushed, !updated.connection.snapshot().awaiting {
+            if let updated = clients[fd], updated.closeWhenFlushed, updated.connection.snapshot().inFlight == 0 {
                 close(fd, dropOutput: false)
             }
         case .blocked:
@@ -358,7 +376,7 @@ final class EventLoop {
     private func drainStep(_ fd: Int32) {
         guard let client = clients[fd] else { return }
         let state = client.connection.snapshot()
-        let idle = (state.streaming || !state.awaiting) && state.pending == 0
+        let idle = (state.streaming || state.inFlight == 0) && state.pending == 0
         if idle || ContinuousClock.now >= drainDeadline {
             close(fd, dropOutput: false)
         }

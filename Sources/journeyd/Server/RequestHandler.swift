@@ -4,9 +4,11 @@ import Glibc
 ///
 /// `handle` is called on a pool thread (it may block), once per request line (no
 /// newline, never empty). It must eventually call `connection.send` exactly once with the
-/// response — at once or later from any thread — because the server reads the connection's next
-/// request only after that; or call `connection.startStreaming()` and then send any number of
-/// lines; or close the connection.
+/// response — at once or later from any thread — because the server dispatches the connection's
+/// next request only after that; or call `connection.startStreaming()` and then send any number
+/// of lines; or close the connection. To let the next request go ahead before this one is
+/// answered (pipelining), it takes `connection.ticket`, calls `connection.detach(ticket)`, and
+/// answers later with `connection.send(_:for:)`; answers still go out in request order.
 ///
 /// Every request line first goes to `accept` on the I/O thread, which either answers it there
 /// (returns nil: no hand-off to a pool thread and back) or returns the work to run on a pool

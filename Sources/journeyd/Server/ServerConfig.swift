@@ -13,6 +13,12 @@ struct ServerConfig: Sendable {
     /// How long `stop()` waits for in-flight requests to be answered and flushed; also how long
     /// a connection closed by its handler may take to flush what was queued before it.
     var drainTimeout: Duration = .seconds(5)
+    /// Most requests of one connection dispatched and not yet answered (pipelining); at the
+    /// bound the server stops reading that connection until answers go out.
+    var maxRequestsInFlight: Int = 128
+    /// Most bytes of request lines of one connection in flight (one request may always go, up
+    /// to `maxLineBytes`): bounds the memory a pipelining client holds.
+    var maxInFlightBytes: Int = 8 << 20
     /// The `listen` backlog.
     var backlog: Int32 = 512
 

@@ -17,12 +17,29 @@ final class ServerConnection: Sendable {
     private let outputCap: Int
     private let loop: LoopControl
     private let state = Mutex(State())
+    /// In the I/O thread's list of connections to look at (`LoopControl.markDirty`).
+    private let queued = Atomic<Bool>(false)
 
     struct State {
         var output: [UInt8] = []
         var outputStart = 0
-        /// A request was dispatched and its response not yet sent.
-        var awaiting = false
+        /// The request whose answer the next plain `send` is: dispatched, not detached, not yet
+        /// answered. While it is set the server dispatches no further request.
+        var current: UInt64?
+        /// The number the next dispatched request gets; requests are answered in this order.
+        var nextTicket: UInt64 = 0
+        /// The request whose answer goes out next; every request before it was answered.
+        var emitTicket: UInt64 = 0
+        /// Answers that arrived before the answers of earlier requests, by request number.
+        var held: [UInt64: [UInt8]] = [:]
+        /// Work waiting for every request before `current` to be answered (`whenCaughtUp`).
+        var deferred: (@Sendable () -> Void)?
+        /// The line sizes of the unanswered requests, oldest first from `sizesHead` (answers go
+        /// out in request order, so the oldest is always the next answered).
+        var sizes: [Int] = []
+        var sizesHead = 0
+        /// Bytes of request lines dispatched and not yet answered.
+        var inFlightBytes = 0
         /// The handler turned the connection into a one-way stream.
         var streaming = false
         /// `close()` or an overflow asked the I/O thread to close it.
@@ -38,19 +55,36 @@ final class ServerConnection: Sendable {
         var closeHandlersRan = false
 
         var pendingCount: Int { output.count - outputStart }
+        /// Requests dispatched and not yet answered.
+        var inFlight: Int { Int(nextTicket - emitTicket) }
+        /// A request holds the connection: the server waits for its answer (or its detach).
+        var awaiting: Bool { current != nil }
     }
 
-    init(peer: PeerCredentials, id: UInt64, outputCap: Int, loop: LoopControl) {
+    /// A request whose answer comes later, through `send(_:for:)`: see `detach`.
+    struct Ticket: Sendable, Hashable {
+        fileprivate let number: UInt64
+    }
+
+    /// Runs work on the server's handler threads (for `whenCaughtUp`).
+    private let submit: @Sendable (@escaping @Sendable () -> Void) -> Void
+
+    init(
+        peer: PeerCredentials, id: UInt64, outputCap: Int, loop: LoopControl,
+        submit: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { job in DispatchQueue.global().async(execute: job) }
+    ) {
         self.peer = peer
         self.id = id
         self.outputCap = outputCap
         self.loop = loop
+        self.submit = submit
     }
 
     /// Whether sends are still accepted.
     var isOpen: Bool { state.withLock { !$0.closeRequested } }
 
-    /// Queues `line` plus a newline for the client; the first send after a request is its response.
+    /// Queues `line` plus a newline for the client; the first send after a request is its response
+    /// (it goes out after the answers of the connection's earlier requests).
     ///
     /// - Returns: false if the connection is closed, or if this line would take the queued output
     ///   past the cap — then the client is disconnected (it is not reading).
@@ -59,6 +93,47 @@ final class ServerConnection: Sendable {
         let accepted = enqueue(line)
         loop.markDirty(self)
         return accepted
+    }
+
+    /// Answers the detached request `ticket` (from any thread). The answer goes out once every
+    /// earlier request of the connection is answered; answers stay in request order.
+    @discardableResult
+    func send(_ line: [UInt8], for ticket: Ticket) -> Bool {
+        let accepted = answer(line, ticket: ticket.number)
+        loop.markDirty(self)
+        return accepted
+    }
+
+    /// The request being handled, to answer later with `send(_:for:)`; nil when there is none
+    /// (it was answered, or the connection streams). Call it while handling the request.
+    var ticket: Ticket? {
+        state.withLock { state in state.current.map { Ticket(number: $0) } }
+    }
+
+    /// Releases the connection from request `ticket`, whose answer comes later through
+    /// `send(_:for:)`: the server may dispatch the connection's next request now, before this
+    /// one is answered (pipelining). Does nothing if the request was already answered.
+    ///
+    /// - Parameter wake: whether to wake the server's I/O thread (not needed when called there).
+    func detach(_ ticket: Ticket, wake: Bool = true) {
+        let released = state.withLock { state -> Bool in
+            guard state.current == ticket.number else { return false }
+            state.current = nil
+            return true
+        }
+        if released && wake { loop.markDirty(self) }
+    }
+
+    /// Runs `body` once every request the connection sent before the current one is answered:
+    /// at once on this thread if they are, else later on a handler thread. For requests that
+    /// must see the effects of the connection's earlier (detached) requests.
+    func whenCaughtUp(_ body: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            guard let current = state.current, state.emitTicket != current else { return true }
+            state.deferred = body
+            return false
+        }
+        if now { body() }
     }
 
     /// Queues `line` like `send`, but when the queue is full waits (up to `timeout`) for the
@@ -133,7 +208,11 @@ final class ServerConnection: Sendable {
     func startStreaming() {
         state.withLock {
             $0.streaming = true
-            $0.awaiting = false
+            // The subscribe request is answered by the stream's first line.
+            if $0.current != nil {
+                $0.current = nil
+                Self.emitted(&$0)
+            }
         }
         loop.markDirty(self)
     }
@@ -157,20 +236,81 @@ final class ServerConnection: Sendable {
 
     // MARK: - Used by the I/O thread
 
-    /// Appends a line (used directly by the I/O thread, which flushes right after).
+    /// Marks the connection as listed for the I/O thread; false if it already was.
+    func markQueued() -> Bool {
+        !queued.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    /// Called by the I/O thread as it takes the connection from the list, before looking at it.
+    func clearQueued() {
+        queued.store(false, ordering: .releasing)
+    }
+
+    /// Queues a line: the answer of the current request if there is one, else a line of its own
+    /// (used directly by the I/O thread, which flushes right after).
     func enqueue(_ line: [UInt8]) -> Bool {
-        let (accepted, handlers) = state.withLock { state -> (Bool, [@Sendable () -> Void]) in
-            if state.closeRequested { return (false, []) }
-            if state.pendingCount + line.count + 1 > outputCap {
-                state.closeRequested = true
-                state.dropOutput = true
-                return (false, Self.takeHandlers(&state))
+        answer(line, ticket: nil)
+    }
+
+    /// Queues `line` as the answer of request `ticket` (nil: the current request, if any), in
+    /// request order; submits deferred work that this answer unblocked.
+    private func answer(_ line: [UInt8], ticket: UInt64?) -> Bool {
+        let (accepted, handlers, deferred) = state.withLock {
+            state -> (Bool, [@Sendable () -> Void], (@Sendable () -> Void)?) in
+            var number = ticket
+            if number == nil, !state.streaming { number = state.current }
+            if number != nil && number == state.current { state.current = nil }
+            if state.closeRequested { return (false, [], nil) }
+            guard let number else {
+                // Not an answer: a line of a stream, or an extra line after an answer.
+                let (accepted, handlers) = Self.queue(line, to: &state, cap: outputCap)
+                return (accepted, handlers, nil)
             }
-            Self.append(line, to: &state)
-            return (true, [])
+            if number != state.emitTicket {
+                state.held[number] = line
+                return (true, [], nil)
+            }
+            var result = Self.queue(line, to: &state, cap: outputCap)
+            Self.emitted(&state)
+            while result.0, let next = state.held.removeValue(forKey: state.emitTicket) {
+                result = Self.queue(next, to: &state, cap: outputCap)
+                Self.emitted(&state)
+            }
+            var deferred: (@Sendable () -> Void)?
+            if state.current == state.emitTicket, let body = state.deferred {
+                state.deferred = nil
+                deferred = body
+            }
+            return (result.0, result.1, deferred)
         }
         Self.run(handlers)
+        if let deferred { submit(deferred) }
         return accepted
+    }
+
+    /// Counts the oldest unanswered request as answered.
+    private static func emitted(_ state: inout State) {
+        state.emitTicket += 1
+        state.inFlightBytes -= state.sizes[state.sizesHead]
+        state.sizesHead += 1
+        if state.sizesHead == state.sizes.count {
+            state.sizes.removeAll(keepingCapacity: true)
+            state.sizesHead = 0
+        } else if state.sizesHead >= 64 && state.sizesHead * 2 >= state.sizes.count {
+            state.sizes.removeSubrange(0..<state.sizesHead)
+            state.sizesHead = 0
+        }
+    }
+
+    /// Appends a line under the cap; past it, marks the connection for closing.
+    private static func queue(_ line: [UInt8], to state: inout State, cap: Int) -> (Bool, [@Sendable () -> Void]) {
+        if state.pendingCount + line.count + 1 > cap {
+            state.closeRequested = true
+            state.dropOutput = true
+            return (false, takeHandlers(&state))
+        }
+        append(line, to: &state)
+        return (true, [])
     }
 
     private static func append(_ line: [UInt8], to state: inout State) {
@@ -180,19 +320,29 @@ final class ServerConnection: Sendable {
         }
         state.output.append(contentsOf: line)
         state.output.append(UInt8(ascii: "\n"))
-        state.awaiting = false
     }
 
     /// Reads the flags the I/O thread schedules by.
-    func snapshot() -> (awaiting: Bool, streaming: Bool, closeRequested: Bool, dropOutput: Bool, pending: Int) {
-        state.withLock { ($0.awaiting, $0.streaming, $0.closeRequested, $0.dropOutput, $0.pendingCount) }
+    func snapshot() -> ConnectionSnapshot {
+        state.withLock {
+            ConnectionSnapshot(
+                awaiting: $0.awaiting, streaming: $0.streaming, closeRequested: $0.closeRequested,
+                dropOutput: $0.dropOutput, pending: $0.pendingCount, inFlight: $0.inFlight,
+                inFlightBytes: $0.inFlightBytes)
+        }
     }
 
-    /// Marks a request as dispatched; false if the connection is closing or streaming.
-    func beginRequest() -> Bool {
+    /// Marks a request as dispatched; false if the connection is closing, streaming, or busy
+    /// with a request that was not detached.
+    ///
+    /// - Parameter bytes: the size of the request line, counted in flight until it is answered.
+    func beginRequest(bytes: Int) -> Bool {
         state.withLock { state in
             guard !state.closeRequested, !state.streaming, !state.awaiting else { return false }
-            state.awaiting = true
+            state.current = state.nextTicket
+            state.nextTicket += 1
+            state.sizes.append(bytes)
+            state.inFlightBytes += bytes
             return true
         }
     }
@@ -266,6 +416,21 @@ final class ServerConnection: Sendable {
             for handler in handlers { handler() }
         }
     }
+}
+
+/// The flags the I/O thread schedules a connection by.
+struct ConnectionSnapshot {
+    /// A request holds the connection (dispatched, not answered, not detached).
+    var awaiting: Bool
+    var streaming: Bool
+    var closeRequested: Bool
+    var dropOutput: Bool
+    /// Bytes queued for the client.
+    var pending: Int
+    /// Requests dispatched and not yet answered.
+    var inFlight: Int
+    /// Bytes of their request lines.
+    var inFlightBytes: Int
 }
 
 extension Duration {

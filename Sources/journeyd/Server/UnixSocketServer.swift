@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// One I/O thread polls every connection; request lines go to `handler` on a growing thread pool, so
 /// a slow handler never stalls other clients. Each connection gets its answers in request order:
-/// its next line is read only after the previous one was answered.
+/// its next line is dispatched once the previous one was answered or detached by the handler
+/// (pipelining, up to `ServerConfig.maxRequestsInFlight` unanswered requests).
 ///
 /// The socket file is mode 0600 (0660 with `allowGroup`), and a lock file `PATH.lock`, held for
 /// the server's life, keeps a second server off the same path; a socket left by a crash is replaced.

@@ -1,0 +1,128 @@
+import JourneyCore
+
+/// The fast path for the commonest request, `{"op":"append","events":[…]}`: the events are
+/// parsed straight from the line's bytes by `EventParser` (as `journeyd import` does), with no
+/// `JSONValue` tree in between.
+///
+/// It only ever accepts: anything it does not handle, or any error, answers nil and the request
+/// takes the general path (`Ops.parseRequest` then `Ops.appendEvents`), which gives the same
+/// events for a good request and the error messages for a bad one. So it must be at least as
+/// strict as that path: the whole line must be valid JSON made of pieces each checked here or by
+/// `EventParser.parse`, with no key it does not know and no key twice.
+enum AppendRequest {
+    /// The events of an append request, or nil to take the general path.
+    static func events(_ line: [UInt8]) -> [Event]? {
+        line.withUnsafeBufferPointer { events(in: $0) }
+    }
+
+    private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+    private static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}")
+    private static let openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
+    private static let comma = UInt8(ascii: ","), colon = UInt8(ascii: ":")
+
+    private static func events(in b: UnsafeBufferPointer<UInt8>) -> [Event]? {
+        var i = 0
+        func skipSpace() {
+            while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+        }
+        /// Consumes `text` (plain ASCII, no escapes) if it is next.
+        func take(_ text: StaticString) -> Bool {
+            let n = text.utf8CodeUnitCount
+            guard i + n <= b.count else { return false }
+            for k in 0..<n where b[i + k] != text.utf8Start[k] { return false }
+            i += n
+            return true
+        }
+        skipSpace()
+        guard i < b.count, b[i] == openBrace else { return nil }
+        i += 1
+        var sawOp = false
+        var events: [Event]?
+        while true {
+            skipSpace()
+            if take(#""op""#) {
+                guard !sawOp else { return nil }
+                skipSpace()
+                guard i < b.count, b[i] == colon else { return nil }
+                i += 1
+                skipSpace()
+                guard take(#""append""#) else { return nil }
+                sawOp = true
+            } else if take(#""events""#) {
+                guard events == nil else { return nil }
+                skipSpace()
+                guard i < b.count, b[i] == colon else { return nil }
+                i += 1
+                skipSpace()
+                guard let list = eventList(b, &i) else { return nil }
+                events = list
+            } else {
+                return nil
+            }
+            skipSpace()
+            guard i < b.count else { return nil }
+            let c = b[i]
+            i += 1
+            if c == closeBrace { break }
+            guard c == comma else { return nil }
+        }
+        skipSpace()
+        guard i == b.count, sawOp, let events, !events.isEmpty else { return nil }
+        return events
+    }
+
+    /// Parses the array at `i` (its `[`), each element an event object; leaves `i` after `]`.
+    private static func eventList(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> [Event]? {
+        guard i < b.count, b[i] == openBracket else { return nil }
+        i += 1
+        var events: [Event] = []
+        while true {
+            while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+            guard i < b.count, b[i] == openBrace else { return nil }
+            let start = i
+            guard let (end, escapes) = objectEnd(b, from: start) else { return nil }
+            // The general path checks the 4 KiB limit on the compact encoding; an escape such
+            // as `\b` grows by four bytes there, so text this close to the limit goes that way.
+            guard end - start + 4 * escapes <= EventLimits.maxEventBytes else { return nil }
+            guard let event = try? EventParser.parse(UnsafeBufferPointer(rebasing: b[start..<end])) else { return nil }
+            events.append(event)
+            i = end
+            while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+            guard i < b.count else { return nil }
+            let c = b[i]
+            i += 1
+            if c == closeBracket { return events }
+            guard c == comma else { return nil }
+        }
+    }
+
+    /// The index just past the `}` matching the `{` at `start`, by brackets outside strings, and
+    /// the number of escapes in its strings; nil if the input ends first. It need not validate:
+    /// `EventParser` checks the span it bounds.
+    private static func objectEnd(_ b: UnsafeBufferPointer<UInt8>, from start: Int) -> (Int, Int)? {
+        var depth = 0
+        var escapes = 0
+        var i = start
+        while i < b.count {
+            let c = b[i]
+            if c == quote {
+                i += 1
+                while i < b.count, b[i] != quote {
+                    if b[i] == backslash {
+                        escapes += 1
+                        i += 2
+                    } else {
+                        i += 1
+                    }
+                }
+            } else if c == openBrace || c == openBracket {
+                depth += 1
+            } else if c == closeBrace || c == closeBracket {
+                depth -= 1
+                if depth == 0 { return (i + 1, escapes) }
+            }
+            i += 1
+        }
+        return nil
+    }
+}
