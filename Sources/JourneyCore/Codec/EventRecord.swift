@@ -192,11 +192,78 @@ public struct EventView {
     /// - Throws: `EventRecord.DecodeError` for a truncated or corrupt record or an unknown version.
     ///   (String contents are not checked for UTF-8 here; `event()` does.)
     public init(validating raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+        self.raw = raw
+        // The usual well-formed record passes one branch-light pass; anything it rejects goes
+        // through the step-by-step check, which names the problem.
+        if let t = EventView.wellFormedTableStart(raw) {
+            tableStart = t
+        } else {
+            tableStart = try EventView.check(raw)
+        }
+    }
+
+    // Case counts of the enums a record stores (`allCases` builds an array on every use).
+    @usableFromInline static let typeCount = EventType.allCases.count
+    @usableFromInline static let channelCount = Channel.allCases.count
+    @usableFromInline static let directionCount = Direction.allCases.count
+    @usableFromInline static let outcomeCount = CallOutcome.allCases.count
+    @usableFromInline static let statusCount = EligibilityStatus.allCases.count
+
+    /// The offset table's start when `raw` passes every check of `check(_:)`, else nil. Accepts
+    /// exactly the records `check` accepts (tested against it on corrupted records).
+    @inline(__always)
+    static func wellFormedTableStart(_ raw: UnsafeRawBufferPointer) -> Int? {
+        typealias R = EventRecord
+        let n = raw.count
+        guard n >= R.headerSize else { return nil }
+        let base = raw.baseAddress!
+        let flags = base.load(fromByteOffset: 2, as: UInt8.self)
+        let ints = base.load(fromByteOffset: 3, as: UInt8.self)
+        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ cases: Int) -> Bool {
+            let v = Int(base.load(fromByteOffset: offset, as: UInt8.self))
+            return flags & flag != 0 ? v < cases : v == 0
+        }
+        // Non-short-circuit `&` keeps this mostly free of branches.
+        let versionOK: Bool = base.load(as: UInt8.self) == R.formatVersion
+        let typeOK: Bool = Int(base.load(fromByteOffset: 1, as: UInt8.self)) < typeCount
+        let flagsOK: Bool = flags & 0x80 == 0 && (flags & R.flagResolved != 0 || flags & R.flagResolvedValue == 0)
+        let intsOK: Bool = ints & ~0x07 == 0
+        let enums1: Bool = enumOK(4, R.flagChannel, channelCount) & enumOK(5, R.flagDirection, directionCount)
+        let enums2: Bool = enumOK(6, R.flagOutcome, outcomeCount) & enumOK(7, R.flagToChannel, channelCount)
+        let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enumOK(8, R.flagStatus, statusCount)
+        guard headerOK else { return nil }
+        let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
+        let stringsStart = tableStart + R.tableSize
+        guard stringsStart <= n else { return nil }
+        let present = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
+        guard present & 0b11 == 0b11 else { return nil }
+        // Ends never decrease and absent strings are empty; the last end is then checked
+        // against the size, which bounds all the others.
+        var previous = stringsStart
+        var bad = 0
+        var absent = Int(~present)
+        for i in 0..<R.stringFieldCount {
+            let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 2 * i, as: UInt16.self)))
+            // A negative gap sets the sign bit; an absent field's gap must be zero.
+            bad |= (end &- previous) & (Int.min | (0 &- (absent & 1)))
+            absent >>= 1
+            previous = end
+        }
+        let ok = bad == 0
+        guard ok, previous <= n else { return nil }
+        if base.load(fromByteOffset: 9, as: UInt8.self) == 0 {
+            return previous == n ? tableStart : nil
+        }
+        return (try? check(raw)) == tableStart ? tableStart : nil
+    }
+
+    /// Checks a record step by step and answers its offset table's start.
+    static func check(_ raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) -> Int {
         typealias R = EventRecord
         let n = raw.count
         guard n >= R.headerSize else { throw .init(offset: n, reason: "truncated header (\(n) bytes)") }
         guard raw[0] == R.formatVersion else { throw .init(offset: 0, reason: "unknown format version \(raw[0])") }
-        guard raw[1] < UInt8(EventType.allCases.count) else { throw .init(offset: 1, reason: "unknown event type \(raw[1])") }
+        guard Int(raw[1]) < typeCount else { throw .init(offset: 1, reason: "unknown event type \(raw[1])") }
         let flags = raw[2], ints = raw[3]
         guard flags & 0x80 == 0 else { throw .init(offset: 2, reason: "unknown flag bits") }
         if flags & R.flagResolved == 0, flags & R.flagResolvedValue != 0 {
@@ -211,11 +278,11 @@ public struct EventView {
                 guard v == 0 else { throw .init(offset: offset, reason: "value of an absent field") }
             }
         }
-        try checkEnum(4, R.flagChannel, Channel.allCases.count)
-        try checkEnum(5, R.flagDirection, Direction.allCases.count)
-        try checkEnum(6, R.flagOutcome, CallOutcome.allCases.count)
-        try checkEnum(7, R.flagToChannel, Channel.allCases.count)
-        try checkEnum(8, R.flagStatus, EligibilityStatus.allCases.count)
+        try checkEnum(4, R.flagChannel, channelCount)
+        try checkEnum(5, R.flagDirection, directionCount)
+        try checkEnum(6, R.flagOutcome, outcomeCount)
+        try checkEnum(7, R.flagToChannel, channelCount)
+        try checkEnum(8, R.flagStatus, statusCount)
 
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
         let stringsStart = tableStart + R.tableSize
@@ -249,8 +316,7 @@ public struct EventView {
             cursor = key.upperBound + v
         }
         guard cursor == n else { throw .init(offset: cursor, reason: "\(n - cursor) trailing bytes") }
-        self.raw = raw
-        self.tableStart = tableStart
+        return tableStart
     }
 
     // MARK: Scalars
@@ -326,7 +392,8 @@ public struct EventView {
     // MARK: Strings
 
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
-    @inlinable public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+    @inlinable @inline(__always)
+    public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
         // `init(validating:)` checked the header and every table entry against the record's
         // size, so these unchecked loads stay inside `raw`.
         let i = field.rawValue
@@ -465,5 +532,12 @@ public struct EventView {
             location: try string(.location), provider: try string(.provider), amountCents: amountCents,
             message: try string(.message), referrer: try string(.referrer), patient: try string(.patient),
             toAgent: try string(.toAgent), toChannel: toChannel, status: status, attrs: attrs)
+    }
+}
+
+private extension Bool {
+    /// Both conditions, both evaluated: cheaper than `&&` where each is a load and a compare.
+    @inline(__always) static func & (a: Bool, b: Bool) -> Bool {
+        unsafeBitCast(a, to: UInt8.self) & unsafeBitCast(b, to: UInt8.self) != 0
     }
 }
