@@ -301,8 +301,9 @@ struct Cluster: Sendable {
     /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
     /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
     /// timeline order; a record equal to one present goes after it. The usual
-    /// late-arriving-last case is an append.
-    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) {
+    /// late-arriving-last case is an append. Answers whether the record went last.
+    @discardableResult
+    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) -> Bool {
         let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
         if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
             let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
@@ -318,8 +319,10 @@ struct Cluster: Sendable {
             record[p] = UInt8(x)
             lastStart = UInt32(log.count)
             lastAt = at
-            log.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[(Cluster.headroom - size)..<bodyEnd]))
-            return
+            // A typed buffer appends with one copy (a raw one would go byte by byte).
+            let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
+            log.append(contentsOf: UnsafeBufferPointer(start: start, count: bodyEnd - (Cluster.headroom - size)))
+            return true
         }
         // Find the first record that sorts after the new one.
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
@@ -352,6 +355,7 @@ struct Cluster: Sendable {
         } else {
             lastStart = UInt32(Int(lastStart) + splice.count - oldDeltaLength)
         }
+        return false
     }
 
     /// Whether the last record's id sorts after `id` (both at `lastAt`).

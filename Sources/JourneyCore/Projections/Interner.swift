@@ -3,22 +3,24 @@
 ///
 /// Strings are kept as UTF-8 bytes, back to back in one arena, and found through an
 /// open-addressing hash table over those bytes: interning a string already present reads its
-/// bytes once and allocates nothing. Callers hand in valid UTF-8 (`Projector` checks record bytes
-/// before interning them).
+/// bytes once and allocates nothing. Each slot keeps 32 bits of the string's hash next to its id,
+/// so a probe compares bytes only when the hashes agree, and growing the table rehashes nothing.
+/// Callers hand in valid UTF-8 (`Projector` checks record bytes before interning them).
 struct Interner: Sendable {
     /// Every string's bytes, in id order.
     private var arena: [UInt8] = []
     /// End offset in `arena` of each string; string `i` starts where `i - 1` ends.
     private var ends: [UInt32] = []
-    /// Hash slots: 0 is empty, else string id + 1. Linear probing; the count is a power of two.
-    private var slots: [UInt32] = []
+    /// Hash slots: 0 is empty, else the high 32 bits of the string's hash above its id + 1.
+    /// Linear probing from the hash bits' slot; the count is a power of two.
+    private var slots: [UInt64] = []
     /// When true, index 0 is reserved to mean "absent" and real strings start at 1.
     private let reservesZero: Bool
 
     init(reservingZero: Bool) {
         reservesZero = reservingZero
         if reservingZero { ends.append(0) }
-        slots = [UInt32](repeating: 0, count: 16)
+        slots = [UInt64](repeating: 0, count: 16)
     }
 
     /// Rebuilds a table from its strings in id order (snapshot loading). Duplicates keep their
@@ -35,41 +37,54 @@ struct Interner: Sendable {
     private(set) var distinctCount = 0
 
     /// Total bytes held (arena, offsets and hash slots), for memory accounting.
-    var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 4 * slots.capacity }
+    var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 8 * slots.capacity }
 
     // MARK: interning
 
     /// The id of the string with these UTF-8 bytes, adding it when new.
+    @inline(__always)
     mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        let (found, slot) = probe(b)
-        if let found { return found }
+        let tag = Interner.tag(b)
+        let (found, slot) = probe(b, tag: tag)
+        if found != Fact.none { return found }
+        return add(b, tag: tag, slot: slot)
+    }
+
+    private mutating func add(_ b: UnsafeRawBufferPointer, tag: UInt64, slot: Int) -> UInt32 {
         let id = UInt32(ends.count)
         arena.append(contentsOf: b)
         ends.append(UInt32(arena.count))
-        slots[slot] = id + 1
+        slots[slot] = tag << 32 | UInt64(id + 1)
         distinctCount += 1
         if distinctCount * 4 > slots.count * 3 { grow() }
         return id
     }
 
-    /// The id of `b` if present, else the empty slot where it belongs.
+    /// The high 32 bits of the hash of `b`: they pick the first slot and are kept in it.
     @inline(__always)
-    private func probe(_ b: UnsafeRawBufferPointer) -> (UInt32?, Int) {
-        let h = Interner.hash(b)
-        return slots.withUnsafeBufferPointer { slots in
+    static func tag(_ b: UnsafeRawBufferPointer) -> UInt64 { hash(b) >> 32 }
+
+    /// The id of `b` if present (else `Fact.none`), and the slot where it is or belongs.
+    @inline(__always)
+    private func probe(_ b: UnsafeRawBufferPointer, tag: UInt64) -> (UInt32, Int) {
+        slots.withUnsafeBufferPointer { slots in
             ends.withUnsafeBufferPointer { ends in
                 arena.withUnsafeBytes { arena in
+                    // Unchecked reads: every id in a slot indexes `ends`, and every end is inside `arena`.
+                    let slotBase = slots.baseAddress!
                     let mask = slots.count - 1
-                    var i = Int(truncatingIfNeeded: h) & mask
+                    var i = Int(truncatingIfNeeded: tag) & mask
                     while true {
-                        let s = slots[i]
-                        if s == 0 { return (nil, i) }
-                        let id = Int(s - 1)
-                        let end = Int(ends[id])
-                        let start = id == 0 ? 0 : Int(ends[id - 1])
-                        if end - start == b.count
-                            && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
-                            return (s - 1, i)
+                        let s = slotBase[i]
+                        if s == 0 { return (Fact.none, i) }
+                        if s >> 32 == tag {
+                            let id = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+                            let end = Int(ends.baseAddress![id])
+                            let start = id == 0 ? 0 : Int(ends.baseAddress![id - 1])
+                            if end - start == b.count
+                                && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
+                                return (UInt32(id), i)
+                            }
                         }
                         i = (i + 1) & mask
                     }
@@ -97,7 +112,10 @@ struct Interner: Sendable {
     }
 
     /// The id of these bytes if they were interned.
-    func find(_ b: UnsafeRawBufferPointer) -> UInt32? { probe(b).0 }
+    func find(_ b: UnsafeRawBufferPointer) -> UInt32? {
+        let id = probe(b, tag: Interner.tag(b)).0
+        return id == Fact.none ? nil : id
+    }
 
     /// Adds `s` as the next id even when present (snapshot loading; duplicates are detected by
     /// `distinctCount`).
@@ -105,15 +123,13 @@ struct Interner: Sendable {
         var s = s
         s.withUTF8 { u in
             let b = UnsafeRawBufferPointer(u)
-            let present = find(b) != nil
+            let tag = Interner.tag(b)
+            let (found, slot) = probe(b, tag: tag)
             let id = UInt32(ends.count)
             arena.append(contentsOf: b)
             ends.append(UInt32(arena.count))
-            guard !present else { return }
-            let mask = slots.count - 1
-            var i = Int(truncatingIfNeeded: Interner.hash(b)) & mask
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = id + 1
+            guard found == Fact.none else { return }
+            slots[slot] = tag << 32 | UInt64(id + 1)
             distinctCount += 1
             if distinctCount * 4 > slots.count * 3 { grow() }
         }
@@ -132,6 +148,7 @@ struct Interner: Sendable {
     }
 
     /// Equality of two byte strings of the same length, eight bytes at a time.
+    @inline(__always)
     static func bytesEqual(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
         let n = x.count
         var i = 0
@@ -149,12 +166,10 @@ struct Interner: Sendable {
     }
 
     private mutating func grow() {
-        var next = [UInt32](repeating: 0, count: slots.count * 2)
+        var next = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = next.count - 1
         for old in slots where old != 0 {
-            let r = range(old - 1)
-            let h = arena.withUnsafeBytes { a in Interner.hash(UnsafeRawBufferPointer(rebasing: a[r])) }
-            var i = Int(truncatingIfNeeded: h) & mask
+            var i = Int(truncatingIfNeeded: old >> 32) & mask
             while next[i] != 0 { i = (i + 1) & mask }
             next[i] = old
         }

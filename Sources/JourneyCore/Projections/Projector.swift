@@ -47,18 +47,21 @@ public struct Projector: Sendable {
     private mutating func fold<E: FoldInput>(_ event: E) {
         eventCount += 1
         let type = event.type
+        let present = event.presentStrings
         let subject = event.withField(.subject) { internId($0!) }
         var other = Fact.none
         if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
         if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
 
         // Intern the values first (this may grow the tables), then encode into the scratch buffer.
+        // Only the fields present are visited.
         var v = FieldValues()
-        v.source = value(event, .source); v.medium = value(event, .medium)
-        v.campaign = value(event, .campaign); v.term = value(event, .term); v.agent = value(event, .agent)
-        v.conversation = value(event, .conversation); v.concern = value(event, .concern)
-        v.message = value(event, .message); v.appointment = value(event, .appointment)
-        v.location = value(event, .location); v.provider = value(event, .provider)
+        var fields = present & FieldValues.stringFields
+        while fields != 0 {
+            let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
+            fields &= fields &- 1
+            v[field] = event.withField(field) { values.intern($0!) }
+        }
 
         var root = clusterOf[Int(subject)]
         var merged = false
@@ -71,18 +74,25 @@ public struct Projector: Sendable {
         }
         var buffer: [UInt8] = []
         swap(&buffer, &scratch)
-        event.withField(.id) { idBytes in
+        let appended = event.withField(.id) { idBytes in
             let id = idBytes!
             let needed = Cluster.headroom + id.count + 200
             if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
-            buffer.withUnsafeMutableBytes { out in
+            return buffer.withUnsafeMutableBytes { out in
                 let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
-                clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
+                return clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
             }
         }
         swap(&buffer, &scratch)
         if type == .identify || merged { recomputeCanonical(root) }
-        if type == .referral || merged { updateReferrer(root) }
+        if merged || (type == .referral && !appended) {
+            updateReferrer(root)
+        } else if type == .referral, other != Fact.none, clusters[Int(root)].referrer == Fact.none {
+            // A referral after every other event of an unmerged cluster is its earliest naming
+            // a referrer only when none did before.
+            clusters[Int(root)].referrer = other
+            referredBy[other, default: []].append(root)
+        }
     }
 
     /// The interned values of one event (0 = absent).
@@ -90,11 +100,35 @@ public struct Projector: Sendable {
         var source: UInt32 = 0, medium: UInt32 = 0, campaign: UInt32 = 0, term: UInt32 = 0
         var agent: UInt32 = 0, conversation: UInt32 = 0, concern: UInt32 = 0, message: UInt32 = 0
         var appointment: UInt32 = 0, location: UInt32 = 0, provider: UInt32 = 0
-    }
 
-    @inline(__always)
-    private mutating func value<E: FoldInput>(_ e: E, _ field: EventRecord.StringField) -> UInt32 {
-        e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+        /// The string fields held here (`source` through `message`), as presence bits.
+        static let stringFields: UInt16 = {
+            let held: [EventRecord.StringField] = [.source, .medium, .campaign, .term, .agent, .conversation,
+                                                   .concern, .appointment, .location, .provider, .message]
+            return held.reduce(0) { $0 | 1 << UInt16($1.rawValue) }
+        }()
+
+        /// Sets the value of one of the `stringFields`.
+        @inline(__always)
+        subscript(field: EventRecord.StringField) -> UInt32 {
+            get { fatalError("write-only") }
+            set {
+                switch field {
+                case .source: source = newValue
+                case .medium: medium = newValue
+                case .campaign: campaign = newValue
+                case .term: term = newValue
+                case .agent: agent = newValue
+                case .conversation: conversation = newValue
+                case .concern: concern = newValue
+                case .appointment: appointment = newValue
+                case .location: location = newValue
+                case .provider: provider = newValue
+                case .message: message = newValue
+                default: preconditionFailure("not a value field")
+                }
+            }
+        }
     }
 
     /// Writes the record body of `e` (everything after the `at` delta) into `out` from
@@ -117,16 +151,16 @@ public struct Projector: Sendable {
         let at = e.at
         let scheduled = e.scheduledFor
         let amount = e.amountCents ?? 0
-        if status != nil { mask |= 1 << UInt64(R.Field.status.rawValue) }
-        if type == .identify { mask |= 1 << UInt64(R.Field.subject.rawValue) }
-        if other != Fact.none { mask |= 1 << UInt64(R.Field.other.rawValue) }
-        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 << UInt64(f.rawValue) } }
+        if status != nil { mask |= 1 &<< UInt64(R.Field.status.rawValue) }
+        if type == .identify { mask |= 1 &<< UInt64(R.Field.subject.rawValue) }
+        if other != Fact.none { mask |= 1 &<< UInt64(R.Field.other.rawValue) }
+        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 &<< UInt64(f.rawValue) } }
         bit(v.source, .source); bit(v.medium, .medium); bit(v.campaign, .campaign); bit(v.term, .term)
         bit(v.agent, .agent); bit(v.conversation, .conversation); bit(v.concern, .concern)
         bit(v.message, .message); bit(v.appointment, .appointment); bit(v.location, .location)
         bit(v.provider, .provider)
-        if scheduled != nil { mask |= 1 << UInt64(R.Field.scheduledFor.rawValue) }
-        if amount != 0 { mask |= 1 << UInt64(R.Field.amount.rawValue) }
+        if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
+        if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
 
         var header = type.rawValue
         if e.isInquiry { header |= R.inquiryBit }
