@@ -3,24 +3,27 @@
 ///
 /// Strings are kept as UTF-8 bytes, back to back in one arena, and found through an
 /// open-addressing hash table over those bytes: interning a string already present reads its
-/// bytes once and allocates nothing. Each slot keeps 32 bits of the string's hash next to its id,
-/// so a probe compares bytes only when the hashes agree, and growing the table rehashes nothing.
-/// Callers hand in valid UTF-8 (`Projector` checks record bytes before interning them).
+/// bytes once and allocates nothing. A slot holds an id + 1 in its low bits and, in the bits the
+/// ids do not need yet, the top bits of the string's hash, so a probe compares bytes only when
+/// those agree. Callers hand in valid UTF-8 (`Projector` checks record bytes before interning them).
 struct Interner: Sendable {
     /// Every string's bytes, in id order.
     private var arena: [UInt8] = []
     /// End offset in `arena` of each string; string `i` starts where `i - 1` ends.
     private var ends: [UInt32] = []
-    /// Hash slots: 0 is empty, else the high 32 bits of the string's hash above its id + 1.
-    /// Linear probing from the hash bits' slot; the count is a power of two.
-    private var slots: [UInt64] = []
+    /// Hash slots: 0 is empty, else hash bits (under `tagMask`) and the string id + 1. Linear
+    /// probing from the hash's low bits; the count is a power of two, at least 4/3 of the ids.
+    private var slots: [UInt32] = []
+    /// The slot bits that hold hash bits: all but the low log2(slot count) + 1, which fit any id + 1.
+    private var tagMask: UInt32 = 0
     /// When true, index 0 is reserved to mean "absent" and real strings start at 1.
     private let reservesZero: Bool
 
     init(reservingZero: Bool) {
         reservesZero = reservingZero
         if reservingZero { ends.append(0) }
-        slots = [UInt64](repeating: 0, count: 16)
+        slots = [UInt32](repeating: 0, count: 16)
+        tagMask = Interner.tagMask(slotCount: 16)
     }
 
     /// Rebuilds a table from its strings in id order (snapshot loading). Duplicates keep their
@@ -37,48 +40,51 @@ struct Interner: Sendable {
     private(set) var distinctCount = 0
 
     /// Total bytes held (arena, offsets and hash slots), for memory accounting.
-    var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 8 * slots.capacity }
+    var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 4 * slots.capacity }
+
+    static func tagMask(slotCount: Int) -> UInt32 {
+        let idBits = UInt64(slotCount.trailingZeroBitCount + 1)
+        return UInt32(truncatingIfNeeded: ~((UInt64(1) << idBits) &- 1))
+    }
 
     // MARK: interning
 
     /// The id of the string with these UTF-8 bytes, adding it when new.
     @inline(__always)
     mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        let tag = Interner.tag(b)
-        let (found, slot) = probe(b, tag: tag)
+        let h = Interner.hash(b)
+        let (found, slot) = probe(b, hash: h)
         if found != Fact.none { return found }
-        return add(b, tag: tag, slot: slot)
+        return add(b, hash: h, slot: slot)
     }
 
-    private mutating func add(_ b: UnsafeRawBufferPointer, tag: UInt64, slot: Int) -> UInt32 {
+    private mutating func add(_ b: UnsafeRawBufferPointer, hash h: UInt64, slot: Int) -> UInt32 {
         let id = UInt32(ends.count)
         arena.append(contentsOf: b)
         ends.append(UInt32(arena.count))
-        slots[slot] = tag << 32 | UInt64(id + 1)
+        slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
         distinctCount += 1
-        if distinctCount * 4 > slots.count * 3 { grow() }
+        if ends.count * 4 > slots.count * 3 { grow() }
         return id
     }
 
-    /// The high 32 bits of the hash of `b`: they pick the first slot and are kept in it.
-    @inline(__always)
-    static func tag(_ b: UnsafeRawBufferPointer) -> UInt64 { hash(b) >> 32 }
-
     /// The id of `b` if present (else `Fact.none`), and the slot where it is or belongs.
     @inline(__always)
-    private func probe(_ b: UnsafeRawBufferPointer, tag: UInt64) -> (UInt32, Int) {
-        slots.withUnsafeBufferPointer { slots in
+    private func probe(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> (UInt32, Int) {
+        let tagMask = tagMask
+        let tag = UInt32(truncatingIfNeeded: h >> 32) & tagMask
+        return slots.withUnsafeBufferPointer { slots in
             ends.withUnsafeBufferPointer { ends in
                 arena.withUnsafeBytes { arena in
                     // Unchecked reads: every id in a slot indexes `ends`, and every end is inside `arena`.
                     let slotBase = slots.baseAddress!
                     let mask = slots.count - 1
-                    var i = Int(truncatingIfNeeded: tag) & mask
+                    var i = Int(truncatingIfNeeded: h) & mask
                     while true {
                         let s = slotBase[i]
                         if s == 0 { return (Fact.none, i) }
-                        if s >> 32 == tag {
-                            let id = Int(truncatingIfNeeded: s & 0xFFFF_FFFF) - 1
+                        if s & tagMask == tag {
+                            let id = Int(s & ~tagMask) - 1
                             let end = Int(ends.baseAddress![id])
                             let start = id == 0 ? 0 : Int(ends.baseAddress![id - 1])
                             if end - start == b.count
@@ -113,7 +119,7 @@ struct Interner: Sendable {
 
     /// The id of these bytes if they were interned.
     func find(_ b: UnsafeRawBufferPointer) -> UInt32? {
-        let id = probe(b, tag: Interner.tag(b)).0
+        let id = probe(b, hash: Interner.hash(b)).0
         return id == Fact.none ? nil : id
     }
 
@@ -123,15 +129,17 @@ struct Interner: Sendable {
         var s = s
         s.withUTF8 { u in
             let b = UnsafeRawBufferPointer(u)
-            let tag = Interner.tag(b)
-            let (found, slot) = probe(b, tag: tag)
+            let h = Interner.hash(b)
+            let (found, slot) = probe(b, hash: h)
             let id = UInt32(ends.count)
             arena.append(contentsOf: b)
             ends.append(UInt32(arena.count))
-            guard found == Fact.none else { return }
-            slots[slot] = tag << 32 | UInt64(id + 1)
-            distinctCount += 1
-            if distinctCount * 4 > slots.count * 3 { grow() }
+            if found == Fact.none {
+                slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
+                distinctCount += 1
+            }
+            // Duplicates take ids too: grow by ids, so every id + 1 fits below `tagMask`.
+            if ends.count * 4 > slots.count * 3 { grow() }
         }
     }
 
@@ -166,14 +174,19 @@ struct Interner: Sendable {
     }
 
     private mutating func grow() {
-        var next = [UInt64](repeating: 0, count: slots.count * 2)
+        var next = [UInt32](repeating: 0, count: slots.count * 2)
+        let nextTagMask = Interner.tagMask(slotCount: next.count)
         let mask = next.count - 1
         for old in slots where old != 0 {
-            var i = Int(truncatingIfNeeded: old >> 32) & mask
+            let id = old & ~tagMask
+            let r = range(id - 1)
+            let h = arena.withUnsafeBytes { a in Interner.hash(UnsafeRawBufferPointer(rebasing: a[r])) }
+            var i = Int(truncatingIfNeeded: h) & mask
             while next[i] != 0 { i = (i + 1) & mask }
-            next[i] = old
+            next[i] = UInt32(truncatingIfNeeded: h >> 32) & nextTagMask | id
         }
         slots = next
+        tagMask = nextTagMask
     }
 
     /// A fast 64-bit hash of a byte string: eight bytes at a time, short tails by overlapping
