@@ -60,14 +60,19 @@ public struct Projector: Sendable {
         while fields != 0 {
             let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
             fields &= fields &- 1
-            v[field] = event.withField(field) { values.intern($0!) }
+            v.set(FieldValues.bit(of: field), event.withField(field) { values.intern($0!) })
         }
 
         var root = clusterOf[Int(subject)]
         var merged = false
+        // The merged cluster's earliest referral naming a referrer, when one side has none
+        // (then the other side's is it, and no walk is needed).
+        var mergedReferrer: UInt32?
         if type == .identify, other != Fact.none {
             let otherRoot = clusterOf[Int(other)]
             if otherRoot != root {
+                let a = clusters[Int(root)].referrer, b = clusters[Int(otherRoot)].referrer
+                if a == Fact.none { mergedReferrer = b } else if b == Fact.none { mergedReferrer = a }
                 root = union(root, otherRoot)
                 merged = true
             }
@@ -85,7 +90,9 @@ public struct Projector: Sendable {
         }
         swap(&buffer, &scratch)
         if type == .identify || merged { recomputeCanonical(root) }
-        if merged || (type == .referral && !appended) {
+        if merged, let r = mergedReferrer {
+            setReferrer(root, r)
+        } else if merged || (type == .referral && !appended) {
             updateReferrer(root)
         } else if type == .referral, other != Fact.none, clusters[Int(root)].referrer == Fact.none {
             // A referral after every other event of an unmerged cluster is its earliest naming
@@ -95,11 +102,11 @@ public struct Projector: Sendable {
         }
     }
 
-    /// The interned values of one event (0 = absent).
+    /// The interned values of one event's optional record fields, by `FactRecord.Field` bit,
+    /// with the bits of those present.
     struct FieldValues {
-        var source: UInt32 = 0, medium: UInt32 = 0, campaign: UInt32 = 0, term: UInt32 = 0
-        var agent: UInt32 = 0, conversation: UInt32 = 0, concern: UInt32 = 0, message: UInt32 = 0
-        var appointment: UInt32 = 0, location: UInt32 = 0, provider: UInt32 = 0
+        var mask: UInt64 = 0
+        var byBit = SIMD16<UInt32>()
 
         /// The string fields held here (`source` through `message`), as presence bits.
         static let stringFields: UInt16 = {
@@ -108,33 +115,38 @@ public struct Projector: Sendable {
             return held.reduce(0) { $0 | 1 << UInt16($1.rawValue) }
         }()
 
-        /// Sets the value of one of the `stringFields`.
+        /// Sets a field by record bit.
         @inline(__always)
-        subscript(field: EventRecord.StringField) -> UInt32 {
-            get { fatalError("write-only") }
-            set {
-                switch field {
-                case .source: source = newValue
-                case .medium: medium = newValue
-                case .campaign: campaign = newValue
-                case .term: term = newValue
-                case .agent: agent = newValue
-                case .conversation: conversation = newValue
-                case .concern: concern = newValue
-                case .appointment: appointment = newValue
-                case .location: location = newValue
-                case .provider: provider = newValue
-                case .message: message = newValue
-                default: preconditionFailure("not a value field")
-                }
+        mutating func set(_ bit: Int, _ value: UInt32) {
+            mask |= 1 &<< UInt64(bit)
+            byBit[bit] = value
+        }
+
+        /// The record bit of one of the `stringFields` (the record keeps `message` before `appointment`).
+        @inline(__always)
+        static func bit(of field: EventRecord.StringField) -> Int {
+            switch field {
+            case .source: FactRecord.Field.source.rawValue
+            case .medium: FactRecord.Field.medium.rawValue
+            case .campaign: FactRecord.Field.campaign.rawValue
+            case .term: FactRecord.Field.term.rawValue
+            case .agent: FactRecord.Field.agent.rawValue
+            case .conversation: FactRecord.Field.conversation.rawValue
+            case .concern: FactRecord.Field.concern.rawValue
+            case .appointment: FactRecord.Field.appointment.rawValue
+            case .location: FactRecord.Field.location.rawValue
+            case .provider: FactRecord.Field.provider.rawValue
+            case .message: FactRecord.Field.message.rawValue
+            default: preconditionFailure("not a value field")
             }
         }
     }
 
     /// Writes the record body of `e` (everything after the `at` delta) into `out` from
     /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    @inline(__always)
     private static func encodeBody<E: FoldInput>(
-        _ e: E, type: EventType, subject: UInt32, other: UInt32, values v: FieldValues,
+        _ e: E, type: EventType, subject: UInt32, other: UInt32, values: FieldValues,
         id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
     ) -> Int {
         typealias R = FactRecord
@@ -146,19 +158,14 @@ public struct Projector: Sendable {
             while x >= 0x80 { byte(UInt8(truncatingIfNeeded: x) | 0x80); x >>= 7 }
             byte(UInt8(x))
         }
-        var mask: UInt64 = 0
-        let status = e.status
+        var v = values
         let at = e.at
+        if let status = e.status { v.set(R.Field.status.rawValue, UInt32(status.rawValue)) }
+        if type == .identify { v.set(R.Field.subject.rawValue, subject) }
+        if other != Fact.none { v.set(R.Field.other.rawValue, other) }
         let scheduled = e.scheduledFor
         let amount = e.amountCents ?? 0
-        if status != nil { mask |= 1 &<< UInt64(R.Field.status.rawValue) }
-        if type == .identify { mask |= 1 &<< UInt64(R.Field.subject.rawValue) }
-        if other != Fact.none { mask |= 1 &<< UInt64(R.Field.other.rawValue) }
-        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 &<< UInt64(f.rawValue) } }
-        bit(v.source, .source); bit(v.medium, .medium); bit(v.campaign, .campaign); bit(v.term, .term)
-        bit(v.agent, .agent); bit(v.conversation, .conversation); bit(v.concern, .concern)
-        bit(v.message, .message); bit(v.appointment, .appointment); bit(v.location, .location)
-        bit(v.provider, .provider)
+        var mask = v.mask
         if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
         if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
 
@@ -176,12 +183,13 @@ public struct Projector: Sendable {
         p += id.count
         guard mask != 0 else { return p }
         varint(mask)
-        if let status { varint(UInt64(status.rawValue)) }
-        if type == .identify { varint(UInt64(subject)) }
-        if other != Fact.none { varint(UInt64(other)) }
-        @inline(__always) func put(_ x: UInt32) { if x != 0 { varint(UInt64(x)) } }
-        put(v.source); put(v.medium); put(v.campaign); put(v.term); put(v.agent); put(v.conversation)
-        put(v.concern); put(v.message); put(v.appointment); put(v.location); put(v.provider)
+        // The 32-bit fields in bit order, then the two times and amounts.
+        var m = v.mask
+        while m != 0 {
+            let bit = m.trailingZeroBitCount
+            m &= m &- 1
+            varint(UInt64(v.byBit[bit]))
+        }
         if let scheduled { varint(R.zigzag(scheduled &- at)) }
         if amount != 0 { varint(R.zigzag(amount)) }
         return p
@@ -315,6 +323,11 @@ public struct Projector: Sendable {
         clusters[Int(root)].forEachFact(ofType: .referral) { f in
             if r == Fact.none, f.other != Fact.none { r = f.other }
         }
+        setReferrer(root, r)
+    }
+
+    /// Makes `r` the cluster's referrer, keeping the reverse index in step.
+    private mutating func setReferrer(_ root: UInt32, _ r: UInt32) {
         guard r != clusters[Int(root)].referrer else { return }
         removeReferrer(root)
         if r != Fact.none {
