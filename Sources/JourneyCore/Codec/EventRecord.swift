@@ -219,18 +219,22 @@ public struct EventView {
         let base = raw.baseAddress!
         let flags = base.load(fromByteOffset: 2, as: UInt8.self)
         let ints = base.load(fromByteOffset: 3, as: UInt8.self)
-        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ cases: Int) -> Bool {
-            let v = Int(base.load(fromByteOffset: offset, as: UInt8.self))
-            return flags & flag != 0 ? v < cases : v == 0
+        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ valid: (UInt8) -> Bool) -> Bool {
+            let v = base.load(fromByteOffset: offset, as: UInt8.self)
+            return flags & flag != 0 ? valid(v) : v == 0
         }
         // Non-short-circuit `&` keeps this mostly free of branches.
         let versionOK: Bool = base.load(as: UInt8.self) == R.formatVersion
-        let typeOK: Bool = Int(base.load(fromByteOffset: 1, as: UInt8.self)) < typeCount
+        // Raw values run from 0 without gaps, so "has a case" is "below the case count".
+        let typeOK: Bool = EventType(rawValue: base.load(fromByteOffset: 1, as: UInt8.self)) != nil
         let flagsOK: Bool = flags & 0x80 == 0 && (flags & R.flagResolved != 0 || flags & R.flagResolvedValue == 0)
         let intsOK: Bool = ints & ~0x07 == 0
-        let enums1: Bool = enumOK(4, R.flagChannel, channelCount) & enumOK(5, R.flagDirection, directionCount)
-        let enums2: Bool = enumOK(6, R.flagOutcome, outcomeCount) & enumOK(7, R.flagToChannel, channelCount)
-        let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enumOK(8, R.flagStatus, statusCount)
+        let enums1: Bool = enumOK(4, R.flagChannel, { Channel(rawValue: $0) != nil })
+            & enumOK(5, R.flagDirection, { Direction(rawValue: $0) != nil })
+        let enums2: Bool = enumOK(6, R.flagOutcome, { CallOutcome(rawValue: $0) != nil })
+            & enumOK(7, R.flagToChannel, { Channel(rawValue: $0) != nil })
+        let enums3: Bool = enumOK(8, R.flagStatus, { EligibilityStatus(rawValue: $0) != nil })
+        let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enums3
         guard headerOK else { return nil }
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
         let stringsStart = tableStart + R.tableSize
@@ -239,17 +243,44 @@ public struct EventView {
         guard present & 0b11 == 0b11 else { return nil }
         // Ends never decrease and absent strings are empty; the last end is then checked
         // against the size, which bounds all the others.
-        var previous = stringsStart
-        var bad = 0
-        var absent = Int(~present)
-        for i in 0..<R.stringFieldCount {
-            let end = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 2 * i, as: UInt16.self)))
-            // A negative gap sets the sign bit; an absent field's gap must be zero.
-            bad |= (end &- previous) & (Int.min | (0 &- (absent & 1)))
-            absent >>= 1
+        let previous: Int
+        let ok: Bool
+        if n < 0x8000 {
+            // Four 16-bit ends per word. Every valid end is at most n < 2^15, so with the top
+            // bit of each lane set beforehand a lane-wise subtraction never borrows across
+            // lanes, and a lane's top bit then says whether the end is >= the one before it.
+            let high: UInt64 = 0x8000_8000_8000_8000
+            var last = UInt64(stringsStart)
+            var bad: UInt64 = 0
+            var absent = UInt64(~present)
+            for k in 0..<4 {
+                let ends = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 8 * k, as: UInt64.self))
+                let starts = ends << 16 | last
+                bad |= ends & high  // an end of 2^15 or more is past n
+                bad |= (((ends | high) &- starts) & high) ^ high
+                // Absent fields (one bit each, spread to whole lanes) must be empty.
+                let a = absent & 0xF
+                let lanes = ((a & 1) | (a & 2) << 15 | (a & 4) << 30 | (a & 8) << 45) &* 0xFFFF
+                bad |= (ends ^ starts) & lanes
+                absent >>= 4
+                last = ends >> 48
+            }
+            ok = bad == 0
+            previous = Int(last)
+        } else {
+            var end = stringsStart
+            var bad = 0
+            var absent = Int(~present)
+            for i in 0..<R.stringFieldCount {
+                let next = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 2 * i, as: UInt16.self)))
+                // A negative gap sets the sign bit; an absent field's gap must be zero.
+                bad |= (next &- end) & (Int.min | (0 &- (absent & 1)))
+                absent >>= 1
+                end = next
+            }
+            ok = bad == 0
             previous = end
         }
-        let ok = bad == 0
         guard ok, previous <= n else { return nil }
         if base.load(fromByteOffset: 9, as: UInt8.self) == 0 {
             return previous == n ? tableStart : nil

@@ -197,6 +197,29 @@ enum FactRecord {
         return Decoded(fact: f, idStart: idStart, idEnd: idStart + Int(idLength), bodyStart: bodyStart, end: p)
     }
 
+    /// The `at`, id bytes and end of the record at `pos`, skipping its fields undecoded; nil
+    /// when the bytes are malformed.
+    @inline(__always)
+    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idStart: Int, idEnd: Int, end: Int)? {
+        var p = pos
+        guard let delta = readVarint(b, &p), p < b.count else { return nil }
+        let header = b[p]
+        p += header & channelBit != 0 ? 2 : 1
+        guard p <= b.count, let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
+        let idStart = p
+        p += Int(idLength)
+        if header & fieldsBit != 0 {
+            guard let mask = readVarint(b, &p) else { return nil }
+            var fields = mask.nonzeroBitCount
+            while fields > 0 {
+                guard p < b.count else { return nil }
+                if b[p] < 0x80 { fields -= 1 }
+                p += 1
+            }
+        }
+        return (previousAt &+ unzigzag(delta), idStart, idStart + Int(idLength), p)
+    }
+
     /// Timeline order of (at, id bytes) pairs.
     @inline(__always)
     static func less(_ a: Int64, _ aID: UnsafeRawBufferPointer, _ b: Int64, _ bID: UnsafeRawBufferPointer) -> Bool {
@@ -329,14 +352,14 @@ struct Cluster: Sendable {
         var found = false
         log.withUnsafeBytes { b in
             while pos < b.count {
-                let d = FactRecord.decode(b, at: pos, previousAt: previousAt)!
+                let d = FactRecord.skim(b, at: pos, previousAt: previousAt)!
                 let recordID = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
-                if FactRecord.less(at, id, d.fact.at, recordID) {
-                    successorAt = d.fact.at
+                if FactRecord.less(at, id, d.at, recordID) {
+                    successorAt = d.at
                     found = true
                     return
                 }
-                previousAt = d.fact.at
+                previousAt = d.at
                 pos = d.end
             }
         }
@@ -361,7 +384,7 @@ struct Cluster: Sendable {
     /// Whether the last record's id sorts after `id` (both at `lastAt`).
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
-            let d = FactRecord.decode(b, at: Int(lastStart), previousAt: 0)!
+            let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
             return id.lexicographicallyPrecedes(UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd]))
         }
     }

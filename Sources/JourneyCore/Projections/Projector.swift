@@ -19,6 +19,10 @@ public struct Projector: Sendable {
     var freeSlots: [UInt32] = []
     /// Referrer id → slots of the clusters whose earliest referral names it (for `referrals_made`).
     var referredBy: [UInt32: [UInt32]] = [:]
+    /// One bit per interned id, set once an `identify` naming a patient has the id as subject.
+    /// Such a fact lives in its subject's cluster and is never removed, so a cluster's flagged
+    /// members are exactly the subjects the canonical rule (SPEC §3.1) sets aside.
+    var identifiedSubjects: [UInt64] = []
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
     /// The number of events applied.
@@ -89,6 +93,7 @@ public struct Projector: Sendable {
             }
         }
         swap(&buffer, &scratch)
+        if type == .identify, other != Fact.none { markIdentifiedSubject(subject) }
         if type == .identify || merged { recomputeCanonical(root) }
         if merged, let r = mergedReferrer {
             setReferrer(root, r)
@@ -108,12 +113,8 @@ public struct Projector: Sendable {
         var mask: UInt64 = 0
         var byBit = SIMD16<UInt32>()
 
-        /// The string fields held here (`source` through `message`), as presence bits.
-        static let stringFields: UInt16 = {
-            let held: [EventRecord.StringField] = [.source, .medium, .campaign, .term, .agent, .conversation,
-                                                   .concern, .appointment, .location, .provider, .message]
-            return held.reduce(0) { $0 | 1 << UInt16($1.rawValue) }
-        }()
+        /// The string fields held here, as presence bits: `source` (2) through `message` (12).
+        static var stringFields: UInt16 { 0x1FFC }
 
         /// Sets a field by record bit.
         @inline(__always)
@@ -276,7 +277,35 @@ public struct Projector: Sendable {
         clusters[Int(root)].canonical = canonical(of: clusters[Int(root)])
     }
 
+    func isIdentifiedSubject(_ id: UInt32) -> Bool {
+        let word = Int(id >> 6)
+        return word < identifiedSubjects.count && identifiedSubjects[word] & (1 &<< UInt64(id & 63)) != 0
+    }
+
+    mutating func markIdentifiedSubject(_ id: UInt32) {
+        let word = Int(id >> 6)
+        if word >= identifiedSubjects.count {
+            identifiedSubjects.append(contentsOf: repeatElement(0, count: word + 1 - identifiedSubjects.count))
+        }
+        identifiedSubjects[word] |= 1 &<< UInt64(id & 63)
+    }
+
     func canonical(of c: Cluster) -> UInt32 {
+        // Settled from the members when no identify names a patient (the head) or exactly one
+        // member is not such an identify's subject (that member).
+        var unflagged = 0
+        var candidate = Fact.none
+        var flagged = false
+        forEachMember(of: c) { m in
+            if isIdentifiedSubject(m) {
+                flagged = true
+            } else {
+                unflagged += 1
+                candidate = m
+            }
+        }
+        if !flagged { return c.head }
+        if unflagged == 1 { return candidate }
         // Identifies per cluster are few: small arrays beat sets here.
         var subjects: [UInt32] = []
         var firstPatient = Fact.none
