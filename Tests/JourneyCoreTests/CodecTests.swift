@@ -172,11 +172,12 @@ struct CodecTests {
     func quickCheckAgrees() throws {
         var rng = SplitMix(state: 2024)
         var accepted = 0, rejected = 0
+        // Records over 32 KiB take the other path of the one-pass check.
+        var long = randomEvent(&rng)
+        long.concern = String(repeating: "x", count: 33_000)
+        let longBytes = try EventRecord.encode(long)
         for i in 0..<1500 {
-            var event = randomEvent(&rng)
-            // Records over 32 KiB take the other path of the one-pass check.
-            if i % 10 == 0 { event.concern = String(repeating: "x", count: 33_000) }
-            var bytes = try EventRecord.encode(event)
+            var bytes = i % 50 == 0 ? longBytes : try EventRecord.encode(randomEvent(&rng))
             if i % 5 != 0 {
                 // Structure first (header, integers, offset table), where the two checks differ in method.
                 bytes[Int.random(in: 0..<min(bytes.count, 80), using: &rng)] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
