@@ -318,6 +318,9 @@ struct Cluster: Sendable {
         }
     }
 
+    /// The capacity of a log's first allocation.
+    static let firstCapacity = 48
+
     /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
     static let headroom = 10
 
@@ -344,7 +347,12 @@ struct Cluster: Sendable {
             lastAt = at
             // A typed buffer appends with one copy (a raw one would go byte by byte).
             let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
-            log.append(contentsOf: UnsafeBufferPointer(start: start, count: bodyEnd - (Cluster.headroom - size)))
+            let count = bodyEnd - (Cluster.headroom - size)
+            if log.capacity - log.count < count {
+                // Doubling, from a first size that holds a few records rather than one.
+                log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
+            }
+            log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
             return true
         }
         // Find the first record that sorts after the new one.

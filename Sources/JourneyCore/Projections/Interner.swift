@@ -60,12 +60,19 @@ struct Interner: Sendable {
 
     private mutating func add(_ b: UnsafeRawBufferPointer, hash h: UInt64, slot: Int) -> UInt32 {
         let id = UInt32(ends.count)
-        arena.append(contentsOf: b)
+        appendToArena(b)
         ends.append(UInt32(arena.count))
         slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
         distinctCount += 1
         if ends.count * 4 > slots.count * 3 { grow() }
         return id
+    }
+
+    /// Appends bytes to the arena with one copy (a raw buffer would be appended byte by byte;
+    /// any memory may be read as bytes).
+    private mutating func appendToArena(_ b: UnsafeRawBufferPointer) {
+        guard let start = b.baseAddress, b.count > 0 else { return }
+        arena.append(contentsOf: UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: b.count))
     }
 
     /// The id of `b` if present (else `Fact.none`), and the slot where it is or belongs.
@@ -132,7 +139,7 @@ struct Interner: Sendable {
             let h = Interner.hash(b)
             let (found, slot) = probe(b, hash: h)
             let id = UInt32(ends.count)
-            arena.append(contentsOf: b)
+            appendToArena(b)
             ends.append(UInt32(arena.count))
             if found == Fact.none {
                 slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
@@ -159,13 +166,19 @@ struct Interner: Sendable {
     @inline(__always)
     static func bytesEqual(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
         let n = x.count
-        var i = 0
-        while i + 8 <= n {
-            if x.loadUnaligned(fromByteOffset: i, as: UInt64.self) != y.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                return false
-            }
-            i += 8
+        @inline(__always) func same<T: FixedWidthInteger>(_ i: Int, _: T.Type) -> Bool {
+            x.loadUnaligned(fromByteOffset: i, as: T.self) == y.loadUnaligned(fromByteOffset: i, as: T.self)
         }
+        if n >= 8 {
+            var i = 0
+            while i + 8 < n {
+                if !same(i, UInt64.self) { return false }
+                i += 8
+            }
+            return same(n - 8, UInt64.self)  // the last eight bytes, overlapping when n is not a multiple
+        }
+        if n >= 4 { return same(0, UInt32.self) && same(n - 4, UInt32.self) }
+        var i = 0
         while i < n {
             if x[i] != y[i] { return false }
             i += 1
