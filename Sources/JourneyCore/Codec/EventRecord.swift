@@ -479,6 +479,7 @@ public struct EventView {
     /// Checks that every string field and attribute is valid UTF-8 without decoding: the
     /// check `event()` makes, for readers that use the bytes directly. All-ASCII records (the
     /// usual case) take one word-at-a-time pass.
+    @inline(__always)
     public func validateUTF8() throws(EventRecord.DecodeError) {
         let stringsStart = tableStart + EventRecord.tableSize
         let stringsEnd = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
@@ -508,17 +509,20 @@ public struct EventView {
     }
 
     /// True when every byte is below 0x80.
+    @inline(__always)
     static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
         let n = b.count
-        var i = 0
         var acc: UInt64 = 0
-        while i + 8 <= n {
-            acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            i += 8
-        }
-        while i < n {
-            acc |= UInt64(b[i])
-            i += 1
+        if n >= 8 {
+            var i = 0
+            while i + 16 <= n {
+                acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self) | b.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                i += 16
+            }
+            if i + 8 <= n { acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+            acc |= b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)  // the tail, overlapping
+        } else {
+            for i in 0..<n { acc |= UInt64(b[i]) }
         }
         return acc & 0x8080_8080_8080_8080 == 0
     }
