@@ -274,12 +274,14 @@ public struct Projector: Sendable {
 
     /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
     private mutating func recomputeCanonical(_ root: UInt32) {
-        clusters[Int(root)].canonical = canonical(of: clusters[Int(root)])
+        // Static, on the two arrays it reads: a method call from here would copy the whole projector.
+        let id = Projector.canonical(of: clusters[Int(root)], nextMember: nextMember, identified: identifiedSubjects)
+        clusters[Int(root)].canonical = id
     }
 
-    func isIdentifiedSubject(_ id: UInt32) -> Bool {
+    static func isIdentifiedSubject(_ id: UInt32, _ identified: [UInt64]) -> Bool {
         let word = Int(id >> 6)
-        return word < identifiedSubjects.count && identifiedSubjects[word] & (1 &<< UInt64(id & 63)) != 0
+        return word < identified.count && identified[word] & (1 &<< UInt64(id & 63)) != 0
     }
 
     mutating func markIdentifiedSubject(_ id: UInt32) {
@@ -291,19 +293,25 @@ public struct Projector: Sendable {
     }
 
     func canonical(of c: Cluster) -> UInt32 {
+        Projector.canonical(of: c, nextMember: nextMember, identified: identifiedSubjects)
+    }
+
+    static func canonical(of c: Cluster, nextMember: [UInt32], identified: [UInt64]) -> UInt32 {
         // Settled from the members when no identify names a patient (the head) or exactly one
         // member is not such an identify's subject (that member).
         var unflagged = 0
         var candidate = Fact.none
         var flagged = false
-        forEachMember(of: c) { m in
-            if isIdentifiedSubject(m) {
+        var m = c.head
+        repeat {
+            if isIdentifiedSubject(m, identified) {
                 flagged = true
             } else {
                 unflagged += 1
                 candidate = m
             }
-        }
+            m = nextMember[Int(m)]
+        } while m != c.head
         if !flagged { return c.head }
         if unflagged == 1 { return candidate }
         // Identifies per cluster are few: small arrays beat sets here.
@@ -318,7 +326,7 @@ public struct Projector: Sendable {
         guard firstPatient != Fact.none else { return c.head }
         let subjectSet: Set<UInt32>? = subjects.count > 16 ? Set(subjects) : nil
         var candidates: [UInt32] = []
-        var m = c.head
+        m = c.head
         repeat {
             if !(subjectSet?.contains(m) ?? subjects.contains(m)) { candidates.append(m) }
             m = nextMember[Int(m)]
