@@ -389,6 +389,29 @@ public struct Projector: Sendable {
         return members(root).filter { $0 != canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
     }
 
+    /// Bytes held by each part of the state (capacities, array headers included, allocator
+    /// overhead not), for memory reports; `cluster_log_records` is the part of `cluster_logs`
+    /// records fill.
+    public var memoryBreakdown: [(part: String, bytes: Int)] {
+        let arrayHeader = 32
+        var logs = 0, records = 0
+        for c in clusters where c.log.capacity > 0 {
+            logs += c.log.capacity + arrayHeader
+            records += c.log.count
+        }
+        var referrals = 0
+        for (_, list) in referredBy { referrals += 12 + arrayHeader + 4 * list.capacity }
+        return [
+            ("cluster_logs", logs),
+            ("cluster_log_records", records),
+            ("cluster_table", clusters.capacity * MemoryLayout<Cluster>.stride + 4 * freeSlots.capacity),
+            ("id_strings", ids.byteFootprint),
+            ("value_strings", values.byteFootprint),
+            ("id_links", 4 * (clusterOf.capacity + nextMember.capacity) + 8 * identifiedSubjects.capacity),
+            ("referral_index", referrals),
+        ]
+    }
+
     /// Roots of all clusters.
     var roots: some Sequence<UInt32> {
         clusters.indices.lazy.filter { self.clusters[$0].isRoot }.map { UInt32($0) }
