@@ -48,6 +48,7 @@ func replayScenario(_ args: Arguments) throws {
     var scanRates: [Double] = []
     var replayRates: [Double] = []
     var clusters = 0
+    var breakdown: [(part: String, bytes: Int)] = []
     // Memory, first run only (a fresh heap): anonymous resident bytes, which leave out the
     // log's memory-mapped pages.
     trimHeap()
@@ -73,6 +74,7 @@ func replayScenario(_ args: Arguments) throws {
         replayRates.append(Double(n) / tr)
         clusters = projector.clusterCount
         if first {
+            breakdown = projector.memoryBreakdown
             anonPeak = Swift.max(anonPeak, statusBytes("RssAnon"))
             trimHeap()
             anonAfter = statusBytes("RssAnon")
@@ -100,5 +102,9 @@ func replayScenario(_ args: Arguments) throws {
     memory.set("peak_rss_bytes", statusBytes("VmHWM"))
     memory.set("rss_bytes_before", rssBefore)
     memory.set("rss_bytes_after_replay", rssAfter)
+    // Where the bytes are, per cluster (capacities the projector holds, before allocator overhead).
+    for (part, bytes) in breakdown {
+        memory.set("\(part)_bytes_per_cluster", clusters > 0 ? Double(bytes) / Double(clusters) : 0, digits: 0)
+    }
     memory.print()
 }

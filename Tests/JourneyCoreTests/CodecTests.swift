@@ -168,6 +168,33 @@ struct CodecTests {
         #expect(rejected > 1000)
     }
 
+    @Test("the one-pass record check accepts exactly what the step-by-step check accepts")
+    func quickCheckAgrees() throws {
+        var rng = SplitMix(state: 2024)
+        var accepted = 0, rejected = 0
+        // Records over 32 KiB take the other path of the one-pass check.
+        var long = randomEvent(&rng)
+        long.concern = String(repeating: "x", count: 33_000)
+        let longBytes = try EventRecord.encode(long)
+        for i in 0..<1500 {
+            var bytes = i % 50 == 0 ? longBytes : try EventRecord.encode(randomEvent(&rng))
+            if i % 5 != 0 {
+                // Structure first (header, integers, offset table), where the two checks differ in method.
+                bytes[Int.random(in: 0..<min(bytes.count, 80), using: &rng)] ^= 1 << UInt8.random(in: 0..<8, using: &rng)
+            }
+            bytes.withUnsafeBytes { raw in
+                let quick = EventView.wellFormedTableStart(raw)
+                let full = try? EventView.check(raw)
+                if quick != full {
+                    Issue.record("record \(i): one-pass \(String(describing: quick)), step-by-step \(String(describing: full))")
+                }
+                if full == nil { rejected += 1 } else { accepted += 1 }
+            }
+        }
+        // Both outcomes must occur often, or the comparison shows little.
+        #expect(accepted > 300 && rejected > 300)
+    }
+
     @Test("specific corruptions are rejected with a reason")
     func specificCorruptions() throws {
         let good = try EventRecord.encode(Event(id: "a", type: .call, subject: "p", at: 1))

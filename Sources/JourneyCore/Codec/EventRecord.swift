@@ -192,11 +192,109 @@ public struct EventView {
     /// - Throws: `EventRecord.DecodeError` for a truncated or corrupt record or an unknown version.
     ///   (String contents are not checked for UTF-8 here; `event()` does.)
     public init(validating raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+        self.raw = raw
+        // The usual well-formed record passes one branch-light pass; anything it rejects goes
+        // through the step-by-step check, which names the problem.
+        if let t = EventView.wellFormedTableStart(raw) {
+            tableStart = t
+        } else {
+            tableStart = try EventView.check(raw)
+        }
+    }
+
+    // Case counts of the enums a record stores (`allCases` builds an array on every use).
+    @usableFromInline static let typeCount = EventType.allCases.count
+    @usableFromInline static let channelCount = Channel.allCases.count
+    @usableFromInline static let directionCount = Direction.allCases.count
+    @usableFromInline static let outcomeCount = CallOutcome.allCases.count
+    @usableFromInline static let statusCount = EligibilityStatus.allCases.count
+
+    /// The offset table's start when `raw` passes every check of `check(_:)`, else nil. Accepts
+    /// exactly the records `check` accepts (tested against it on corrupted records).
+    @inline(__always)
+    static func wellFormedTableStart(_ raw: UnsafeRawBufferPointer) -> Int? {
+        typealias R = EventRecord
+        let n = raw.count
+        guard n >= R.headerSize else { return nil }
+        let base = raw.baseAddress!
+        let flags = base.load(fromByteOffset: 2, as: UInt8.self)
+        let ints = base.load(fromByteOffset: 3, as: UInt8.self)
+        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ valid: (UInt8) -> Bool) -> Bool {
+            let v = base.load(fromByteOffset: offset, as: UInt8.self)
+            return flags & flag != 0 ? valid(v) : v == 0
+        }
+        // Non-short-circuit `&` keeps this mostly free of branches.
+        let versionOK: Bool = base.load(as: UInt8.self) == R.formatVersion
+        // Raw values run from 0 without gaps, so "has a case" is "below the case count".
+        let typeOK: Bool = EventType(rawValue: base.load(fromByteOffset: 1, as: UInt8.self)) != nil
+        let flagsOK: Bool = flags & 0x80 == 0 && (flags & R.flagResolved != 0 || flags & R.flagResolvedValue == 0)
+        let intsOK: Bool = ints & ~0x07 == 0
+        let enums1: Bool = enumOK(4, R.flagChannel, { Channel(rawValue: $0) != nil })
+            & enumOK(5, R.flagDirection, { Direction(rawValue: $0) != nil })
+        let enums2: Bool = enumOK(6, R.flagOutcome, { CallOutcome(rawValue: $0) != nil })
+            & enumOK(7, R.flagToChannel, { Channel(rawValue: $0) != nil })
+        let enums3: Bool = enumOK(8, R.flagStatus, { EligibilityStatus(rawValue: $0) != nil })
+        let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enums3
+        guard headerOK else { return nil }
+        let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
+        let stringsStart = tableStart + R.tableSize
+        guard stringsStart <= n else { return nil }
+        let present = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
+        guard present & 0b11 == 0b11 else { return nil }
+        // Ends never decrease and absent strings are empty; the last end is then checked
+        // against the size, which bounds all the others.
+        let previous: Int
+        let ok: Bool
+        if n < 0x8000 {
+            // Four 16-bit ends per word. Every valid end is at most n < 2^15, so with the top
+            // bit of each lane set beforehand a lane-wise subtraction never borrows across
+            // lanes, and a lane's top bit then says whether the end is >= the one before it.
+            let high: UInt64 = 0x8000_8000_8000_8000
+            var last = UInt64(stringsStart)
+            var bad: UInt64 = 0
+            var absent = UInt64(~present)
+            for k in 0..<4 {
+                let ends = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 8 * k, as: UInt64.self))
+                let starts = ends << 16 | last
+                bad |= ends & high  // an end of 2^15 or more is past n
+                bad |= (((ends | high) &- starts) & high) ^ high
+                // Absent fields (one bit each, spread to whole lanes) must be empty.
+                let a = absent & 0xF
+                let lanes = ((a & 1) | (a & 2) << 15 | (a & 4) << 30 | (a & 8) << 45) &* 0xFFFF
+                bad |= (ends ^ starts) & lanes
+                absent >>= 4
+                last = ends >> 48
+            }
+            ok = bad == 0
+            previous = Int(last)
+        } else {
+            var end = stringsStart
+            var bad = 0
+            var absent = Int(~present)
+            for i in 0..<R.stringFieldCount {
+                let next = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: tableStart + 2 * i, as: UInt16.self)))
+                // A negative gap sets the sign bit; an absent field's gap must be zero.
+                bad |= (next &- end) & (Int.min | (0 &- (absent & 1)))
+                absent >>= 1
+                end = next
+            }
+            ok = bad == 0
+            previous = end
+        }
+        guard ok, previous <= n else { return nil }
+        if base.load(fromByteOffset: 9, as: UInt8.self) == 0 {
+            return previous == n ? tableStart : nil
+        }
+        return (try? check(raw)) == tableStart ? tableStart : nil
+    }
+
+    /// Checks a record step by step and answers its offset table's start.
+    static func check(_ raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) -> Int {
         typealias R = EventRecord
         let n = raw.count
         guard n >= R.headerSize else { throw .init(offset: n, reason: "truncated header (\(n) bytes)") }
         guard raw[0] == R.formatVersion else { throw .init(offset: 0, reason: "unknown format version \(raw[0])") }
-        guard raw[1] < UInt8(EventType.allCases.count) else { throw .init(offset: 1, reason: "unknown event type \(raw[1])") }
+        guard Int(raw[1]) < typeCount else { throw .init(offset: 1, reason: "unknown event type \(raw[1])") }
         let flags = raw[2], ints = raw[3]
         guard flags & 0x80 == 0 else { throw .init(offset: 2, reason: "unknown flag bits") }
         if flags & R.flagResolved == 0, flags & R.flagResolvedValue != 0 {
@@ -211,11 +309,11 @@ public struct EventView {
                 guard v == 0 else { throw .init(offset: offset, reason: "value of an absent field") }
             }
         }
-        try checkEnum(4, R.flagChannel, Channel.allCases.count)
-        try checkEnum(5, R.flagDirection, Direction.allCases.count)
-        try checkEnum(6, R.flagOutcome, CallOutcome.allCases.count)
-        try checkEnum(7, R.flagToChannel, Channel.allCases.count)
-        try checkEnum(8, R.flagStatus, EligibilityStatus.allCases.count)
+        try checkEnum(4, R.flagChannel, channelCount)
+        try checkEnum(5, R.flagDirection, directionCount)
+        try checkEnum(6, R.flagOutcome, outcomeCount)
+        try checkEnum(7, R.flagToChannel, channelCount)
+        try checkEnum(8, R.flagStatus, statusCount)
 
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
         let stringsStart = tableStart + R.tableSize
@@ -249,8 +347,7 @@ public struct EventView {
             cursor = key.upperBound + v
         }
         guard cursor == n else { throw .init(offset: cursor, reason: "\(n - cursor) trailing bytes") }
-        self.raw = raw
-        self.tableStart = tableStart
+        return tableStart
     }
 
     // MARK: Scalars
@@ -326,7 +423,8 @@ public struct EventView {
     // MARK: Strings
 
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
-    @inlinable public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+    @inlinable @inline(__always)
+    public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
         // `init(validating:)` checked the header and every table entry against the record's
         // size, so these unchecked loads stay inside `raw`.
         let i = field.rawValue
@@ -381,6 +479,7 @@ public struct EventView {
     /// Checks that every string field and attribute is valid UTF-8 without decoding: the
     /// check `event()` makes, for readers that use the bytes directly. All-ASCII records (the
     /// usual case) take one word-at-a-time pass.
+    @inline(__always)
     public func validateUTF8() throws(EventRecord.DecodeError) {
         let stringsStart = tableStart + EventRecord.tableSize
         let stringsEnd = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
@@ -410,17 +509,20 @@ public struct EventView {
     }
 
     /// True when every byte is below 0x80.
+    @inline(__always)
     static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
         let n = b.count
-        var i = 0
         var acc: UInt64 = 0
-        while i + 8 <= n {
-            acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            i += 8
-        }
-        while i < n {
-            acc |= UInt64(b[i])
-            i += 1
+        if n >= 8 {
+            var i = 0
+            while i + 16 <= n {
+                acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self) | b.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                i += 16
+            }
+            if i + 8 <= n { acc |= b.loadUnaligned(fromByteOffset: i, as: UInt64.self) }
+            acc |= b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)  // the tail, overlapping
+        } else {
+            for i in 0..<n { acc |= UInt64(b[i]) }
         }
         return acc & 0x8080_8080_8080_8080 == 0
     }
@@ -465,5 +567,12 @@ public struct EventView {
             location: try string(.location), provider: try string(.provider), amountCents: amountCents,
             message: try string(.message), referrer: try string(.referrer), patient: try string(.patient),
             toAgent: try string(.toAgent), toChannel: toChannel, status: status, attrs: attrs)
+    }
+}
+
+private extension Bool {
+    /// Both conditions, both evaluated: cheaper than `&&` where each is a load and a compare.
+    @inline(__always) static func & (a: Bool, b: Bool) -> Bool {
+        unsafeBitCast(a, to: UInt8.self) & unsafeBitCast(b, to: UInt8.self) != 0
     }
 }

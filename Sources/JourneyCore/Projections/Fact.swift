@@ -197,6 +197,29 @@ enum FactRecord {
         return Decoded(fact: f, idStart: idStart, idEnd: idStart + Int(idLength), bodyStart: bodyStart, end: p)
     }
 
+    /// The `at`, id bytes and end of the record at `pos`, skipping its fields undecoded; nil
+    /// when the bytes are malformed.
+    @inline(__always)
+    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idStart: Int, idEnd: Int, end: Int)? {
+        var p = pos
+        guard let delta = readVarint(b, &p), p < b.count else { return nil }
+        let header = b[p]
+        p += header & channelBit != 0 ? 2 : 1
+        guard p <= b.count, let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
+        let idStart = p
+        p += Int(idLength)
+        if header & fieldsBit != 0 {
+            guard let mask = readVarint(b, &p) else { return nil }
+            var fields = mask.nonzeroBitCount
+            while fields > 0 {
+                guard p < b.count else { return nil }
+                if b[p] < 0x80 { fields -= 1 }
+                p += 1
+            }
+        }
+        return (previousAt &+ unzigzag(delta), idStart, idStart + Int(idLength), p)
+    }
+
     /// Timeline order of (at, id bytes) pairs.
     @inline(__always)
     static func less(_ a: Int64, _ aID: UnsafeRawBufferPointer, _ b: Int64, _ bID: UnsafeRawBufferPointer) -> Bool {
@@ -295,14 +318,18 @@ struct Cluster: Sendable {
         }
     }
 
+    /// The capacity of a log's first allocation.
+    static let firstCapacity = 48
+
     /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
     static let headroom = 10
 
     /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
     /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
     /// timeline order; a record equal to one present goes after it. The usual
-    /// late-arriving-last case is an append.
-    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) {
+    /// late-arriving-last case is an append. Answers whether the record went last.
+    @discardableResult
+    mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) -> Bool {
         let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
         if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
             let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
@@ -318,22 +345,29 @@ struct Cluster: Sendable {
             record[p] = UInt8(x)
             lastStart = UInt32(log.count)
             lastAt = at
-            log.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[(Cluster.headroom - size)..<bodyEnd]))
-            return
+            // A typed buffer appends with one copy (a raw one would go byte by byte).
+            let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
+            let count = bodyEnd - (Cluster.headroom - size)
+            if log.capacity - log.count < count {
+                // Doubling, from a first size that holds a few records rather than one.
+                log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
+            }
+            log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
+            return true
         }
         // Find the first record that sorts after the new one.
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
         var found = false
         log.withUnsafeBytes { b in
             while pos < b.count {
-                let d = FactRecord.decode(b, at: pos, previousAt: previousAt)!
+                let d = FactRecord.skim(b, at: pos, previousAt: previousAt)!
                 let recordID = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
-                if FactRecord.less(at, id, d.fact.at, recordID) {
-                    successorAt = d.fact.at
+                if FactRecord.less(at, id, d.at, recordID) {
+                    successorAt = d.at
                     found = true
                     return
                 }
-                previousAt = d.fact.at
+                previousAt = d.at
                 pos = d.end
             }
         }
@@ -352,12 +386,13 @@ struct Cluster: Sendable {
         } else {
             lastStart = UInt32(Int(lastStart) + splice.count - oldDeltaLength)
         }
+        return false
     }
 
     /// Whether the last record's id sorts after `id` (both at `lastAt`).
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
-            let d = FactRecord.decode(b, at: Int(lastStart), previousAt: 0)!
+            let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
             return id.lexicographicallyPrecedes(UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd]))
         }
     }

@@ -9,11 +9,23 @@ protocol FoldInput {
     var status: EligibilityStatus? { get }
     var scheduledFor: Int64? { get }
     var amountCents: Int64? { get }
+    /// The presence bits of the string fields (bit n for `StringField` raw value n).
+    var presentStrings: UInt16 { get }
     /// Calls `body` with the UTF-8 bytes of a string field, nil when absent.
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R
 }
 
 extension Event: FoldInput {
+    var presentStrings: UInt16 {
+        var m: UInt16 = 0b11
+        func bit(_ s: String?, _ f: EventRecord.StringField) { if s != nil { m |= 1 << UInt16(f.rawValue) } }
+        bit(source, .source); bit(medium, .medium); bit(campaign, .campaign); bit(term, .term)
+        bit(agent, .agent); bit(conversation, .conversation); bit(concern, .concern)
+        bit(appointment, .appointment); bit(location, .location); bit(provider, .provider)
+        bit(message, .message); bit(referrer, .referrer); bit(patient, .patient); bit(toAgent, .toAgent)
+        return m
+    }
+
     @inline(__always)
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         let value: String?
@@ -41,6 +53,9 @@ extension Event: FoldInput {
 }
 
 extension EventView: FoldInput {
+    @inline(__always)
+    var presentStrings: UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self)) }
+
     @inline(__always)
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         body(bytes(field))

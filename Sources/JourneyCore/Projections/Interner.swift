@@ -3,15 +3,19 @@
 ///
 /// Strings are kept as UTF-8 bytes, back to back in one arena, and found through an
 /// open-addressing hash table over those bytes: interning a string already present reads its
-/// bytes once and allocates nothing. Callers hand in valid UTF-8 (`Projector` checks record bytes
-/// before interning them).
+/// bytes once and allocates nothing. A slot holds an id + 1 in its low bits and, in the bits the
+/// ids do not need yet, the top bits of the string's hash, so a probe compares bytes only when
+/// those agree. Callers hand in valid UTF-8 (`Projector` checks record bytes before interning them).
 struct Interner: Sendable {
     /// Every string's bytes, in id order.
     private var arena: [UInt8] = []
     /// End offset in `arena` of each string; string `i` starts where `i - 1` ends.
     private var ends: [UInt32] = []
-    /// Hash slots: 0 is empty, else string id + 1. Linear probing; the count is a power of two.
+    /// Hash slots: 0 is empty, else hash bits (under `tagMask`) and the string id + 1. Linear
+    /// probing from the hash's low bits; the count is a power of two, at least 4/3 of the ids.
     private var slots: [UInt32] = []
+    /// The slot bits that hold hash bits: all but the low log2(slot count) + 1, which fit any id + 1.
+    private var tagMask: UInt32 = 0
     /// When true, index 0 is reserved to mean "absent" and real strings start at 1.
     private let reservesZero: Bool
 
@@ -19,6 +23,7 @@ struct Interner: Sendable {
         reservesZero = reservingZero
         if reservingZero { ends.append(0) }
         slots = [UInt32](repeating: 0, count: 16)
+        tagMask = Interner.tagMask(slotCount: 16)
     }
 
     /// Rebuilds a table from its strings in id order (snapshot loading). Duplicates keep their
@@ -37,39 +42,62 @@ struct Interner: Sendable {
     /// Total bytes held (arena, offsets and hash slots), for memory accounting.
     var byteFootprint: Int { arena.capacity + 4 * ends.capacity + 4 * slots.capacity }
 
+    static func tagMask(slotCount: Int) -> UInt32 {
+        let idBits = UInt64(slotCount.trailingZeroBitCount + 1)
+        return UInt32(truncatingIfNeeded: ~((UInt64(1) << idBits) &- 1))
+    }
+
     // MARK: interning
 
     /// The id of the string with these UTF-8 bytes, adding it when new.
+    @inline(__always)
     mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        let (found, slot) = probe(b)
-        if let found { return found }
+        let h = Interner.hash(b)
+        let (found, slot) = probe(b, hash: h)
+        if found != Fact.none { return found }
+        return add(b, hash: h, slot: slot)
+    }
+
+    private mutating func add(_ b: UnsafeRawBufferPointer, hash h: UInt64, slot: Int) -> UInt32 {
         let id = UInt32(ends.count)
-        arena.append(contentsOf: b)
+        appendToArena(b)
         ends.append(UInt32(arena.count))
-        slots[slot] = id + 1
+        slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
         distinctCount += 1
-        if distinctCount * 4 > slots.count * 3 { grow() }
+        if ends.count * 4 > slots.count * 3 { grow() }
         return id
     }
 
-    /// The id of `b` if present, else the empty slot where it belongs.
+    /// Appends bytes to the arena with one copy (a raw buffer would be appended byte by byte;
+    /// any memory may be read as bytes).
+    private mutating func appendToArena(_ b: UnsafeRawBufferPointer) {
+        guard let start = b.baseAddress, b.count > 0 else { return }
+        arena.append(contentsOf: UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: b.count))
+    }
+
+    /// The id of `b` if present (else `Fact.none`), and the slot where it is or belongs.
     @inline(__always)
-    private func probe(_ b: UnsafeRawBufferPointer) -> (UInt32?, Int) {
-        let h = Interner.hash(b)
+    private func probe(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> (UInt32, Int) {
+        let tagMask = tagMask
+        let tag = UInt32(truncatingIfNeeded: h >> 32) & tagMask
         return slots.withUnsafeBufferPointer { slots in
             ends.withUnsafeBufferPointer { ends in
                 arena.withUnsafeBytes { arena in
+                    // Unchecked reads: every id in a slot indexes `ends`, and every end is inside `arena`.
+                    let slotBase = slots.baseAddress!
                     let mask = slots.count - 1
                     var i = Int(truncatingIfNeeded: h) & mask
                     while true {
-                        let s = slots[i]
-                        if s == 0 { return (nil, i) }
-                        let id = Int(s - 1)
-                        let end = Int(ends[id])
-                        let start = id == 0 ? 0 : Int(ends[id - 1])
-                        if end - start == b.count
-                            && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
-                            return (s - 1, i)
+                        let s = slotBase[i]
+                        if s == 0 { return (Fact.none, i) }
+                        if s & tagMask == tag {
+                            let id = Int(s & ~tagMask) - 1
+                            let end = Int(ends.baseAddress![id])
+                            let start = id == 0 ? 0 : Int(ends.baseAddress![id - 1])
+                            if end - start == b.count
+                                && (b.count == 0 || Interner.bytesEqual(UnsafeRawBufferPointer(start: arena.baseAddress! + start, count: b.count), b)) {
+                                return (UInt32(id), i)
+                            }
                         }
                         i = (i + 1) & mask
                     }
@@ -97,7 +125,10 @@ struct Interner: Sendable {
     }
 
     /// The id of these bytes if they were interned.
-    func find(_ b: UnsafeRawBufferPointer) -> UInt32? { probe(b).0 }
+    func find(_ b: UnsafeRawBufferPointer) -> UInt32? {
+        let id = probe(b, hash: Interner.hash(b)).0
+        return id == Fact.none ? nil : id
+    }
 
     /// Adds `s` as the next id even when present (snapshot loading; duplicates are detected by
     /// `distinctCount`).
@@ -105,17 +136,17 @@ struct Interner: Sendable {
         var s = s
         s.withUTF8 { u in
             let b = UnsafeRawBufferPointer(u)
-            let present = find(b) != nil
+            let h = Interner.hash(b)
+            let (found, slot) = probe(b, hash: h)
             let id = UInt32(ends.count)
-            arena.append(contentsOf: b)
+            appendToArena(b)
             ends.append(UInt32(arena.count))
-            guard !present else { return }
-            let mask = slots.count - 1
-            var i = Int(truncatingIfNeeded: Interner.hash(b)) & mask
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = id + 1
-            distinctCount += 1
-            if distinctCount * 4 > slots.count * 3 { grow() }
+            if found == Fact.none {
+                slots[slot] = UInt32(truncatingIfNeeded: h >> 32) & tagMask | (id + 1)
+                distinctCount += 1
+            }
+            // Duplicates take ids too: grow by ids, so every id + 1 fits below `tagMask`.
+            if ends.count * 4 > slots.count * 3 { grow() }
         }
     }
 
@@ -132,15 +163,22 @@ struct Interner: Sendable {
     }
 
     /// Equality of two byte strings of the same length, eight bytes at a time.
+    @inline(__always)
     static func bytesEqual(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
         let n = x.count
-        var i = 0
-        while i + 8 <= n {
-            if x.loadUnaligned(fromByteOffset: i, as: UInt64.self) != y.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                return false
-            }
-            i += 8
+        @inline(__always) func same<T: FixedWidthInteger>(_ i: Int, _: T.Type) -> Bool {
+            x.loadUnaligned(fromByteOffset: i, as: T.self) == y.loadUnaligned(fromByteOffset: i, as: T.self)
         }
+        if n >= 8 {
+            var i = 0
+            while i + 8 < n {
+                if !same(i, UInt64.self) { return false }
+                i += 8
+            }
+            return same(n - 8, UInt64.self)  // the last eight bytes, overlapping when n is not a multiple
+        }
+        if n >= 4 { return same(0, UInt32.self) && same(n - 4, UInt32.self) }
+        var i = 0
         while i < n {
             if x[i] != y[i] { return false }
             i += 1
@@ -150,15 +188,18 @@ struct Interner: Sendable {
 
     private mutating func grow() {
         var next = [UInt32](repeating: 0, count: slots.count * 2)
+        let nextTagMask = Interner.tagMask(slotCount: next.count)
         let mask = next.count - 1
         for old in slots where old != 0 {
-            let r = range(old - 1)
+            let id = old & ~tagMask
+            let r = range(id - 1)
             let h = arena.withUnsafeBytes { a in Interner.hash(UnsafeRawBufferPointer(rebasing: a[r])) }
             var i = Int(truncatingIfNeeded: h) & mask
             while next[i] != 0 { i = (i + 1) & mask }
-            next[i] = old
+            next[i] = UInt32(truncatingIfNeeded: h >> 32) & nextTagMask | id
         }
         slots = next
+        tagMask = nextTagMask
     }
 
     /// A fast 64-bit hash of a byte string: eight bytes at a time, short tails by overlapping

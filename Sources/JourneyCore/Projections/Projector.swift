@@ -19,6 +19,10 @@ public struct Projector: Sendable {
     var freeSlots: [UInt32] = []
     /// Referrer id → slots of the clusters whose earliest referral names it (for `referrals_made`).
     var referredBy: [UInt32: [UInt32]] = [:]
+    /// One bit per interned id, set once an `identify` naming a patient has the id as subject.
+    /// Such a fact lives in its subject's cluster and is never removed, so a cluster's flagged
+    /// members are exactly the subjects the canonical rule (SPEC §3.1) sets aside.
+    var identifiedSubjects: [UInt64] = []
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
     /// The number of events applied.
@@ -47,60 +51,103 @@ public struct Projector: Sendable {
     private mutating func fold<E: FoldInput>(_ event: E) {
         eventCount += 1
         let type = event.type
+        let present = event.presentStrings
         let subject = event.withField(.subject) { internId($0!) }
         var other = Fact.none
         if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
         if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
 
         // Intern the values first (this may grow the tables), then encode into the scratch buffer.
+        // Only the fields present are visited.
         var v = FieldValues()
-        v.source = value(event, .source); v.medium = value(event, .medium)
-        v.campaign = value(event, .campaign); v.term = value(event, .term); v.agent = value(event, .agent)
-        v.conversation = value(event, .conversation); v.concern = value(event, .concern)
-        v.message = value(event, .message); v.appointment = value(event, .appointment)
-        v.location = value(event, .location); v.provider = value(event, .provider)
+        var fields = present & FieldValues.stringFields
+        while fields != 0 {
+            let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
+            fields &= fields &- 1
+            v.set(FieldValues.bit(of: field), event.withField(field) { values.intern($0!) })
+        }
 
         var root = clusterOf[Int(subject)]
         var merged = false
+        // The merged cluster's earliest referral naming a referrer, when one side has none
+        // (then the other side's is it, and no walk is needed).
+        var mergedReferrer: UInt32?
         if type == .identify, other != Fact.none {
             let otherRoot = clusterOf[Int(other)]
             if otherRoot != root {
+                let a = clusters[Int(root)].referrer, b = clusters[Int(otherRoot)].referrer
+                if a == Fact.none { mergedReferrer = b } else if b == Fact.none { mergedReferrer = a }
                 root = union(root, otherRoot)
                 merged = true
             }
         }
         var buffer: [UInt8] = []
         swap(&buffer, &scratch)
-        event.withField(.id) { idBytes in
+        let appended = event.withField(.id) { idBytes in
             let id = idBytes!
             let needed = Cluster.headroom + id.count + 200
             if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
-            buffer.withUnsafeMutableBytes { out in
+            return buffer.withUnsafeMutableBytes { out in
                 let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
-                clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
+                return clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
             }
         }
         swap(&buffer, &scratch)
+        if type == .identify, other != Fact.none { markIdentifiedSubject(subject) }
         if type == .identify || merged { recomputeCanonical(root) }
-        if type == .referral || merged { updateReferrer(root) }
+        if merged, let r = mergedReferrer {
+            setReferrer(root, r)
+        } else if merged || (type == .referral && !appended) {
+            updateReferrer(root)
+        } else if type == .referral, other != Fact.none, clusters[Int(root)].referrer == Fact.none {
+            // A referral after every other event of an unmerged cluster is its earliest naming
+            // a referrer only when none did before.
+            clusters[Int(root)].referrer = other
+            referredBy[other, default: []].append(root)
+        }
     }
 
-    /// The interned values of one event (0 = absent).
+    /// The interned values of one event's optional record fields, by `FactRecord.Field` bit,
+    /// with the bits of those present.
     struct FieldValues {
-        var source: UInt32 = 0, medium: UInt32 = 0, campaign: UInt32 = 0, term: UInt32 = 0
-        var agent: UInt32 = 0, conversation: UInt32 = 0, concern: UInt32 = 0, message: UInt32 = 0
-        var appointment: UInt32 = 0, location: UInt32 = 0, provider: UInt32 = 0
-    }
+        var mask: UInt64 = 0
+        var byBit = SIMD16<UInt32>()
 
-    @inline(__always)
-    private mutating func value<E: FoldInput>(_ e: E, _ field: EventRecord.StringField) -> UInt32 {
-        e.withField(field) { b in b.map { values.intern($0) } ?? 0 }
+        /// The string fields held here, as presence bits: `source` (2) through `message` (12).
+        static var stringFields: UInt16 { 0x1FFC }
+
+        /// Sets a field by record bit.
+        @inline(__always)
+        mutating func set(_ bit: Int, _ value: UInt32) {
+            mask |= 1 &<< UInt64(bit)
+            byBit[bit] = value
+        }
+
+        /// The record bit of one of the `stringFields` (the record keeps `message` before `appointment`).
+        @inline(__always)
+        static func bit(of field: EventRecord.StringField) -> Int {
+            switch field {
+            case .source: FactRecord.Field.source.rawValue
+            case .medium: FactRecord.Field.medium.rawValue
+            case .campaign: FactRecord.Field.campaign.rawValue
+            case .term: FactRecord.Field.term.rawValue
+            case .agent: FactRecord.Field.agent.rawValue
+            case .conversation: FactRecord.Field.conversation.rawValue
+            case .concern: FactRecord.Field.concern.rawValue
+            case .appointment: FactRecord.Field.appointment.rawValue
+            case .location: FactRecord.Field.location.rawValue
+            case .provider: FactRecord.Field.provider.rawValue
+            case .message: FactRecord.Field.message.rawValue
+            default: preconditionFailure("not a value field")
+            }
+        }
     }
 
     /// Writes the record body of `e` (everything after the `at` delta) into `out` from
     /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    @inline(__always)
     private static func encodeBody<E: FoldInput>(
-        _ e: E, type: EventType, subject: UInt32, other: UInt32, values v: FieldValues,
+        _ e: E, type: EventType, subject: UInt32, other: UInt32, values: FieldValues,
         id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
     ) -> Int {
         typealias R = FactRecord
@@ -112,21 +159,16 @@ public struct Projector: Sendable {
             while x >= 0x80 { byte(UInt8(truncatingIfNeeded: x) | 0x80); x >>= 7 }
             byte(UInt8(x))
         }
-        var mask: UInt64 = 0
-        let status = e.status
+        var v = values
         let at = e.at
+        if let status = e.status { v.set(R.Field.status.rawValue, UInt32(status.rawValue)) }
+        if type == .identify { v.set(R.Field.subject.rawValue, subject) }
+        if other != Fact.none { v.set(R.Field.other.rawValue, other) }
         let scheduled = e.scheduledFor
         let amount = e.amountCents ?? 0
-        if status != nil { mask |= 1 << UInt64(R.Field.status.rawValue) }
-        if type == .identify { mask |= 1 << UInt64(R.Field.subject.rawValue) }
-        if other != Fact.none { mask |= 1 << UInt64(R.Field.other.rawValue) }
-        @inline(__always) func bit(_ x: UInt32, _ f: R.Field) { if x != 0 { mask |= 1 << UInt64(f.rawValue) } }
-        bit(v.source, .source); bit(v.medium, .medium); bit(v.campaign, .campaign); bit(v.term, .term)
-        bit(v.agent, .agent); bit(v.conversation, .conversation); bit(v.concern, .concern)
-        bit(v.message, .message); bit(v.appointment, .appointment); bit(v.location, .location)
-        bit(v.provider, .provider)
-        if scheduled != nil { mask |= 1 << UInt64(R.Field.scheduledFor.rawValue) }
-        if amount != 0 { mask |= 1 << UInt64(R.Field.amount.rawValue) }
+        var mask = v.mask
+        if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
+        if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
 
         var header = type.rawValue
         if e.isInquiry { header |= R.inquiryBit }
@@ -142,12 +184,13 @@ public struct Projector: Sendable {
         p += id.count
         guard mask != 0 else { return p }
         varint(mask)
-        if let status { varint(UInt64(status.rawValue)) }
-        if type == .identify { varint(UInt64(subject)) }
-        if other != Fact.none { varint(UInt64(other)) }
-        @inline(__always) func put(_ x: UInt32) { if x != 0 { varint(UInt64(x)) } }
-        put(v.source); put(v.medium); put(v.campaign); put(v.term); put(v.agent); put(v.conversation)
-        put(v.concern); put(v.message); put(v.appointment); put(v.location); put(v.provider)
+        // The 32-bit fields in bit order, then the two times and amounts.
+        var m = v.mask
+        while m != 0 {
+            let bit = m.trailingZeroBitCount
+            m &= m &- 1
+            varint(UInt64(v.byBit[bit]))
+        }
         if let scheduled { varint(R.zigzag(scheduled &- at)) }
         if amount != 0 { varint(R.zigzag(amount)) }
         return p
@@ -231,10 +274,46 @@ public struct Projector: Sendable {
 
     /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
     private mutating func recomputeCanonical(_ root: UInt32) {
-        clusters[Int(root)].canonical = canonical(of: clusters[Int(root)])
+        // Static, on the two arrays it reads: a method call from here would copy the whole projector.
+        let id = Projector.canonical(of: clusters[Int(root)], nextMember: nextMember, identified: identifiedSubjects)
+        clusters[Int(root)].canonical = id
+    }
+
+    static func isIdentifiedSubject(_ id: UInt32, _ identified: [UInt64]) -> Bool {
+        let word = Int(id >> 6)
+        return word < identified.count && identified[word] & (1 &<< UInt64(id & 63)) != 0
+    }
+
+    mutating func markIdentifiedSubject(_ id: UInt32) {
+        let word = Int(id >> 6)
+        if word >= identifiedSubjects.count {
+            identifiedSubjects.append(contentsOf: repeatElement(0, count: word + 1 - identifiedSubjects.count))
+        }
+        identifiedSubjects[word] |= 1 &<< UInt64(id & 63)
     }
 
     func canonical(of c: Cluster) -> UInt32 {
+        Projector.canonical(of: c, nextMember: nextMember, identified: identifiedSubjects)
+    }
+
+    static func canonical(of c: Cluster, nextMember: [UInt32], identified: [UInt64]) -> UInt32 {
+        // Settled from the members when no identify names a patient (the head) or exactly one
+        // member is not such an identify's subject (that member).
+        var unflagged = 0
+        var candidate = Fact.none
+        var flagged = false
+        var m = c.head
+        repeat {
+            if isIdentifiedSubject(m, identified) {
+                flagged = true
+            } else {
+                unflagged += 1
+                candidate = m
+            }
+            m = nextMember[Int(m)]
+        } while m != c.head
+        if !flagged { return c.head }
+        if unflagged == 1 { return candidate }
         // Identifies per cluster are few: small arrays beat sets here.
         var subjects: [UInt32] = []
         var firstPatient = Fact.none
@@ -247,7 +326,7 @@ public struct Projector: Sendable {
         guard firstPatient != Fact.none else { return c.head }
         let subjectSet: Set<UInt32>? = subjects.count > 16 ? Set(subjects) : nil
         var candidates: [UInt32] = []
-        var m = c.head
+        m = c.head
         repeat {
             if !(subjectSet?.contains(m) ?? subjects.contains(m)) { candidates.append(m) }
             m = nextMember[Int(m)]
@@ -281,6 +360,11 @@ public struct Projector: Sendable {
         clusters[Int(root)].forEachFact(ofType: .referral) { f in
             if r == Fact.none, f.other != Fact.none { r = f.other }
         }
+        setReferrer(root, r)
+    }
+
+    /// Makes `r` the cluster's referrer, keeping the reverse index in step.
+    private mutating func setReferrer(_ root: UInt32, _ r: UInt32) {
         guard r != clusters[Int(root)].referrer else { return }
         removeReferrer(root)
         if r != Fact.none {
@@ -303,6 +387,29 @@ public struct Projector: Sendable {
     func aliases(_ root: UInt32) -> [String] {
         let canonical = clusters[Int(root)].canonical
         return members(root).filter { $0 != canonical }.map { ids[$0] }.sorted { $0.bytesLess($1) }
+    }
+
+    /// Bytes held by each part of the state (capacities, array headers included, allocator
+    /// overhead not), for memory reports; `cluster_log_records` is the part of `cluster_logs`
+    /// records fill.
+    public var memoryBreakdown: [(part: String, bytes: Int)] {
+        let arrayHeader = 32
+        var logs = 0, records = 0
+        for c in clusters where c.log.capacity > 0 {
+            logs += c.log.capacity + arrayHeader
+            records += c.log.count
+        }
+        var referrals = 0
+        for (_, list) in referredBy { referrals += 12 + arrayHeader + 4 * list.capacity }
+        return [
+            ("cluster_logs", logs),
+            ("cluster_log_records", records),
+            ("cluster_table", clusters.capacity * MemoryLayout<Cluster>.stride + 4 * freeSlots.capacity),
+            ("id_strings", ids.byteFootprint),
+            ("value_strings", values.byteFootprint),
+            ("id_links", 4 * (clusterOf.capacity + nextMember.capacity) + 8 * identifiedSubjects.capacity),
+            ("referral_index", referrals),
+        ]
     }
 
     /// Roots of all clusters.

@@ -160,6 +160,7 @@ extension Projector {
             let logLength = try r.count()
             c.log = Array(try r.take(logLength))
             var records = 0
+            var identified: [UInt32] = []
             let problem: String? = c.log.withUnsafeBytes { b in
                 var pos = 0
                 var at: Int64 = 0
@@ -172,6 +173,7 @@ extension Projector {
                     if let previousID, FactRecord.less(d.fact.at, id, at, previousID) {
                         return "events out of timeline order in a cluster"
                     }
+                    if d.fact.type == .identify, d.fact.other != Fact.none { identified.append(d.fact.subject) }
                     c.lastStart = UInt32(pos)
                     c.lastAt = d.fact.at
                     at = d.fact.at
@@ -182,6 +184,7 @@ extension Projector {
                 return nil
             }
             if let problem { throw SnapshotError(description: problem) }
+            for s in identified { markIdentifiedSubject(s) }
             eventTotal += records
             clusters.append(c)
             clusters[Int(slot)].canonical = canonical(of: c)
