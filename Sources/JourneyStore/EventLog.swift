@@ -172,6 +172,22 @@ public final class EventLog: Sendable {
             ends.removeAll(keepingCapacity: true)
         }
 
+        /// A batch of the one record at `i`.
+        public func single(_ i: Int) -> EncodedBatch {
+            var b = EncodedBatch()
+            b.bytes = Array(bytes[range(i)])
+            b.ends = [b.bytes.count]
+            return b
+        }
+
+        /// The id of the record at `i`.
+        public func id(at i: Int) -> String {
+            bytes.withUnsafeBytes { all in
+                let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[range(i)]))
+                return view.map { String(decoding: $0.id, as: UTF8.self) } ?? ""
+            }
+        }
+
         func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
     }
 
@@ -195,6 +211,45 @@ public final class EventLog: Sendable {
         }
     }
 
+    /// Appends several batches in one transaction (one fsync), each with the semantics of
+    /// `append`, in order, up to the first batch that fails for a reason of its own (a
+    /// conflict, an invalid event): that batch and the ones after it are not appended, and its
+    /// error is returned with the outcomes of the batches before it. Positions are those that
+    /// appending the batches one after the other would give.
+    ///
+    /// - Throws: `StoreError` when the store fails (disk full, I/O): nothing is appended.
+    public func appendEncoded(_ batches: [EncodedBatch]) throws(StoreError) -> (outcomes: [[AppendOutcome]], failure: StoreError?) {
+        var count = batches.count
+        var failure: StoreError?
+        while count > 0 {
+            var failedAt: Int?
+            let prefix = batches[0..<count]
+            let estimate = prefix.reduce(0) { $0 + $1.bytes.count * 2 + $1.count * 64 }
+            do {
+                let outcomes = try write(estimatedBytes: estimate) { txn in
+                    var all: [[AppendOutcome]] = []
+                    all.reserveCapacity(prefix.count)
+                    for (i, batch) in prefix.enumerated() {
+                        do { all.append(try self.appendInTransaction(txn, batch)) } catch let e as LMDBError {
+                            throw e  // the store's failure, not the batch's
+                        } catch {
+                            failedAt = i
+                            throw error
+                        }
+                    }
+                    return all
+                }
+                return (outcomes, failure)
+            } catch {
+                // Batch `failedAt` is at fault: redo the batches before it without it.
+                guard let i = failedAt else { throw error }
+                failure = error
+                count = i
+            }
+        }
+        return ([], failure)
+    }
+
     func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
         let first = try lastPosition(txn) + 1
         var next = first
@@ -209,7 +264,14 @@ public final class EventLog: Sendable {
                 do { view = try EventView(validating: record) } catch {
                     throw StoreError(.invalidArgument, "batch index \(i): \(error)", context: .init(batchIndex: i))
                 }
-                let existing = try txn.withValue(ids, forKey: view.id) { Self.position(from: $0) }
+                // Claim the id for the next position; a stored id answers its position instead.
+                let existing = try withUnsafeBytes(of: next.bigEndian) { key in
+                    do {
+                        return try txn.insert(ids, key: view.id, value: key) { Self.position(from: $0) }
+                    } catch let e as LMDBError where e == .badValueSize {
+                        throw Self.badKeySize(view, i)
+                    }
+                }
                 if let existing {
                     guard let p = existing else { throw corruptIndex(view.id, "ids value is not 8 bytes") }
                     let same = try withUnsafeBytes(of: p.bigEndian) { key in
@@ -234,12 +296,9 @@ public final class EventLog: Sendable {
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
                         try txn.put(log, key: key, value: record, flags: .append)
-                        try txn.put(ids, key: view.id, value: key, flags: .noOverwrite)
                         try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                     } catch let e as LMDBError where e == .badValueSize {
-                        throw StoreError(
-                            .invalidArgument, "batch index \(i): id or subject is empty or over 511 bytes",
-                            context: .init(id: String(decoding: view.id, as: UTF8.self), batchIndex: i))
+                        throw Self.badKeySize(view, i)
                     }
                 }
                 outcomes.append(.appended(next))
@@ -248,6 +307,12 @@ public final class EventLog: Sendable {
             }
         }
         return outcomes
+    }
+
+    private static func badKeySize(_ view: EventView, _ i: Int) -> StoreError {
+        StoreError(
+            .invalidArgument, "batch index \(i): id or subject is empty or over 511 bytes",
+            context: .init(id: String(decoding: view.id, as: UTF8.self), batchIndex: i))
     }
 
     private func corruptIndex(_ id: UnsafeRawBufferPointer, _ what: String, position: UInt64? = nil) -> StoreError {
