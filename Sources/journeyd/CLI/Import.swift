@@ -23,10 +23,10 @@ struct Importer {
     /// The input's name in messages.
     var path: String
     var batchSize: Int = 10_000
+    /// Bytes read at a time; a batch ends after the read that fills it.
+    var chunkSize: Int = 1 << 20
     /// Called with every rejected line's error, in order.
     var reject: (EventError) -> Void
-
-    static let chunkSize = 1 << 20
 
     /// Imports through `appender` on the calling thread: read, parse, then append, one batch
     /// after the other (the path to a daemon).
@@ -48,7 +48,7 @@ struct Importer {
             }
             batch.removeAll()
         }
-        var chunk = [UInt8](repeating: 0, count: Self.chunkSize)
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
         while true {
             let n = try read(into: &chunk)
             if n == 0 { break }
@@ -71,7 +71,7 @@ struct Importer {
     func runPipelined(engine: JourneyEngine, groupLines: Int = 100_000) throws -> ImportTally {
         let groupBatches = Swift.max(1, Swift.min(64, groupLines / batchSize))
         let queue = HandOff<ParsedBatch>(capacity: 2 * groupBatches)
-        let source = Source(fd: fd, path: path, batchSize: batchSize)
+        let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
         startThread { source.parse(into: queue) }
 
         var tally = ImportTally()
@@ -209,13 +209,14 @@ private struct Source: Sendable {
     var fd: Int32
     var path: String
     var batchSize: Int
+    var chunkSize: Int
 
     /// Parses the input into batches and hands them to `queue`; the last one has `isLast` set
     /// (and `readFailure` when reading failed). Stops early once the queue is cancelled.
     func parse(into queue: HandOff<ParsedBatch>) {
         var splitter = NDJSONLineSplitter()
         var batch = ParsedBatch(reserving: batchSize)
-        var chunk = [UInt8](repeating: 0, count: Importer.chunkSize)
+        var chunk = [UInt8](repeating: 0, count: chunkSize)
         func handle(_ item: NDJSONLine) {
             switch item {
             case .tooLong(let e):
