@@ -120,12 +120,21 @@ public final class JourneyEngine: Sendable {
 
     /// Appends batches already encoded in one transaction, up to the first that fails on its
     /// own (see `EventLog.appendEncoded(_:)` for batches); folds the appended ones.
-    public func appendEncoded(_ batches: [EventLog.EncodedBatch]) throws(StoreError) -> (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?) {
+    ///
+    /// With `fold: false` the batches are appended but not folded: the caller must then pass
+    /// them with their outcomes to `foldAppended`, in commit order, before anything else is
+    /// appended and before a checkpoint (a bulk import folds on another thread meanwhile).
+    public func appendEncoded(_ batches: [EventLog.EncodedBatch], fold: Bool = true) throws(StoreError) -> (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?) {
         try writer.withLock { _ throws(StoreError) in
             let r = try log.appendEncoded(batches)
-            for (batch, outcomes) in zip(batches, r.outcomes) { applyAppended(batch, outcomes) }
+            if fold { foldAppended(batches, r.outcomes) }
             return r
         }
+    }
+
+    /// Folds batches appended by `appendEncoded(_:fold: false)`, with their outcomes.
+    public func foldAppended(_ batches: [EventLog.EncodedBatch], _ outcomes: [[EventLog.AppendOutcome]]) {
+        for (batch, outcomes) in zip(batches, outcomes) { applyAppended(batch, outcomes) }
     }
 
     /// Appends several independent batches (group commit): each batch is atomic on its own

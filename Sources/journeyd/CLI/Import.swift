@@ -74,6 +74,10 @@ struct Importer {
         let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
         startThread { source.parse(into: queue) }
 
+        // Folding runs on a third thread, one group behind the appends (in commit order).
+        let folder = Folder(engine: engine, capacity: 2)
+        defer { folder.finish() }
+
         var tally = ImportTally()
         var pending: [ParsedBatch] = []
         var tookLast = false
@@ -87,7 +91,7 @@ struct Importer {
                     lines += batch.lineCount
                     pending.append(batch)
                 }
-                let done = try appendGroup(pending, engine: engine, into: &tally)
+                let done = try appendGroup(pending, engine: engine, folder: folder, into: &tally)
                 pending.removeFirst(done)
             }
         } catch {
@@ -97,6 +101,7 @@ struct Importer {
             while !tookLast { tookLast = queue.take().isLast }
             throw error
         }
+        folder.finish()
         try engine.log.sync()
         try engine.checkpoint()
         return tally
@@ -104,7 +109,8 @@ struct Importer {
 
     /// Appends a prefix of `group` in one transaction and reports it; returns how many batches
     /// it handled (at least one).
-    private func appendGroup(_ group: [ParsedBatch], engine: JourneyEngine, into tally: inout ImportTally) throws -> Int {
+    private func appendGroup(_ group: [ParsedBatch], engine: JourneyEngine, folder: Folder,
+                             into tally: inout ImportTally) throws -> Int {
         func report(_ e: EventError) {
             tally.rejected += 1
             reject(e)
@@ -125,7 +131,9 @@ struct Importer {
         }
         let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
         do {
-            r = try engine.appendEncoded(plain.map(\.records))
+            let records = plain.map(\.records)
+            r = try engine.appendEncoded(records, fold: false)
+            folder.fold(Array(records[0..<r.outcomes.count]), r.outcomes)
         } catch {
             // Nothing of the group was stored: report as if its first batch failed alone.
             plain[0].errors.forEach(report)
@@ -140,7 +148,9 @@ struct Importer {
         let batch = plain[r.outcomes.count]
         batch.errors.forEach(report)
         guard failure.code == .conflict else { throw Self.failure(Ops.storeError(failure)) }
-        // As `Appender.appendSplittingConflicts`: one by one, rejecting only what fails.
+        // As `Appender.appendSplittingConflicts`: one by one, rejecting only what fails; these
+        // fold as they are appended, so everything before them is folded first.
+        folder.wait()
         for i in 0..<batch.records.count {
             do {
                 count(try engine.appendEncoded(batch.records.single(i)))
@@ -170,6 +180,53 @@ struct Importer {
             if errno == EINTR { continue }
             throw CommandFailure(Exit.badInput, "read error on \(path): \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+/// Folds appended batches into the engine's projections on a thread of its own, in the order
+/// they are handed over.
+private final class Folder: Sendable {
+    private enum Work: Sendable {
+        case fold([EventLog.EncodedBatch], [[EventLog.AppendOutcome]])
+        /// Signals `done` once everything before it is folded; `last` also ends the thread.
+        case barrier(last: Bool)
+    }
+    private let queue: HandOff<Work>
+    private let done = DispatchSemaphore(value: 0)
+    private let finished = Atomic<Bool>(false)
+
+    init(engine: JourneyEngine, capacity: Int) {
+        queue = HandOff(capacity: capacity)
+        let (queue, done) = (queue, done)
+        startThread {
+            while true {
+                switch queue.take() {
+                case .fold(let batches, let outcomes):
+                    engine.foldAppended(batches, outcomes)
+                case .barrier(let last):
+                    done.signal()
+                    if last { return }
+                }
+            }
+        }
+    }
+
+    /// Hands over appended batches; waits while `capacity` groups are waiting.
+    func fold(_ batches: [EventLog.EncodedBatch], _ outcomes: [[EventLog.AppendOutcome]]) {
+        queue.put(.fold(batches, outcomes))
+    }
+
+    /// Returns once everything handed over is folded.
+    func wait() {
+        queue.put(.barrier(last: false))
+        done.wait()
+    }
+
+    /// Folds everything handed over and ends the thread (once; later calls return at once).
+    func finish() {
+        guard !finished.exchange(true, ordering: .relaxed) else { return }
+        queue.put(.barrier(last: true))
+        done.wait()
     }
 }
 
