@@ -148,16 +148,31 @@ struct Importer {
         let batch = plain[r.outcomes.count]
         batch.errors.forEach(report)
         guard failure.code == .conflict else { throw Self.failure(Ops.storeError(failure)) }
-        // As `Appender.appendSplittingConflicts`: one by one, rejecting only what fails; these
-        // fold as they are appended, so everything before them is folded first.
+        // As `Appender.appendSplittingConflicts`: event by event, rejecting only what fails;
+        // but the events go as one-event batches of one transaction, cut at each rejection.
+        // These fold as they are appended, so everything before them is folded first.
         folder.wait()
-        for i in 0..<batch.records.count {
-            do {
-                count(try engine.appendEncoded(batch.records.single(i)))
-            } catch {
-                let op = Ops.storeError(error)
-                report(EventError(EventError.Code(rawValue: op.code), "id already stored with other content",
-                                  field: "id", value: batch.records.id(at: i), line: batch.lines[i]))
+        let singles = (0..<batch.records.count).map { batch.records.single($0) }
+        var next = 0
+        func rejectEvent(_ i: Int, _ error: StoreError) {
+            let op = Ops.storeError(error)
+            report(EventError(EventError.Code(rawValue: op.code), "id already stored with other content",
+                              field: "id", value: batch.records.id(at: i), line: batch.lines[i]))
+        }
+        while next < singles.count {
+            let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
+            do { r = try engine.appendEncoded(Array(singles[next...])) } catch {
+                // The store failed: one transaction per event, exactly as the batch-by-batch import.
+                for i in next..<singles.count {
+                    do { count(try engine.appendEncoded(singles[i])) } catch { rejectEvent(i, error) }
+                }
+                break
+            }
+            r.outcomes.forEach(count)
+            next += r.outcomes.count
+            if let failure = r.failure {
+                rejectEvent(next, failure)
+                next += 1
             }
         }
         return r.outcomes.count + 1
