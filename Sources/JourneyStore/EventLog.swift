@@ -229,14 +229,16 @@ public final class EventLog: Sendable {
                 let outcomes = try write(estimatedBytes: estimate) { txn in
                     var all: [[AppendOutcome]] = []
                     all.reserveCapacity(prefix.count)
+                    var subjectEntries = SubjectEntries()
                     for (i, batch) in prefix.enumerated() {
-                        do { all.append(try self.appendInTransaction(txn, batch)) } catch let e as LMDBError {
+                        do { all.append(try self.appendInTransaction(txn, batch, deferring: &subjectEntries)) } catch let e as LMDBError {
                             throw e  // the store's failure, not the batch's
                         } catch {
                             failedAt = i
                             throw error
                         }
                     }
+                    try subjectEntries.put(txn, self.subjects)
                     return all
                 }
                 return (outcomes, failure)
@@ -250,7 +252,59 @@ public final class EventLog: Sendable {
         return ([], failure)
     }
 
+    /// Entries of the `subjects` index gathered during a write and put at its end in key
+    /// order, so that a large write visits each leaf of the index once, in order, rather than
+    /// at random.
+    struct SubjectEntries {
+        private var bytes: [UInt8] = []
+        private var entries: [(start: Int, count: Int, position: UInt64)] = []
+
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
+            entries.append((bytes.count, subject.count, position))
+            bytes.append(contentsOf: subject)
+        }
+
+        /// Puts every entry, by subject (LMDB's byte order) then position.
+        func put(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+            guard !entries.isEmpty else { return }
+            try bytes.withUnsafeBytes { all in
+                func key(_ e: (start: Int, count: Int, position: UInt64)) -> UnsafeRawBufferPointer {
+                    UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
+                }
+                let sorted = entries.sorted { a, b in
+                    let n = Swift.min(a.count, b.count)
+                    let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
+                    if c != 0 { return c < 0 }
+                    if a.count != b.count { return a.count < b.count }
+                    return a.position < b.position
+                }
+                for e in sorted {
+                    try withUnsafeBytes(of: e.position.bigEndian) { value in
+                        try txn.put(db, key: key(e), value: value, flags: .noDupData)
+                    }
+                }
+            }
+        }
+    }
+
     func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
+        var none: SubjectEntries? = nil
+        return try appendInTransaction(txn, batch, deferring: &none)
+    }
+
+    func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
+                             deferring subjectEntries: inout SubjectEntries) throws -> [AppendOutcome] {
+        var entries: SubjectEntries? = subjectEntries
+        subjectEntries = SubjectEntries()
+        defer { subjectEntries = entries! }
+        return try appendInTransaction(txn, batch, deferring: &entries)
+    }
+
+    /// Appends `batch` in `txn`; its `subjects` entries are put at once, or added to
+    /// `subjectEntries` when given (after the same checks LMDB would make).
+    private func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
+                                     deferring subjectEntries: inout SubjectEntries?) throws -> [AppendOutcome] {
+        let maxKey = subjectEntries == nil ? 0 : env.maxKeySize
         let first = try lastPosition(txn) + 1
         var next = first
         var outcomes: [AppendOutcome] = []
@@ -296,7 +350,12 @@ public final class EventLog: Sendable {
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
                         try txn.put(log, key: key, value: record, flags: .append)
-                        try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
+                        if subjectEntries == nil {
+                            try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
+                        } else {
+                            guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
+                            subjectEntries!.add(view.subject, next)
+                        }
                     } catch let e as LMDBError where e == .badValueSize {
                         throw Self.badKeySize(view, i)
                     }

@@ -120,6 +120,35 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(pipelined.tally == ImportTally(appended: 60, duplicates: 51, rejected: 15))
     }
 
+    @Test func aSubjectTooLongForTheIndexFailsTheImportAtTheSameBatch() throws {
+        // 128 four-byte scalars: a valid subject of 512 bytes, one more than an LMDB key holds.
+        let long = String(repeating: "\u{1F600}", count: 128)
+        var lines: [String] = []
+        for i in 0..<10 { lines.append(event("e-\(i)", "s\(i)", minute: i)) }
+        lines.append(event("e-long", long, minute: 10))
+        for i in 11..<20 { lines.append(event("e-\(i)", "s\(i)", minute: i)) }
+        func attempt(pipelined: Bool) throws -> (String, [String]) {
+            let store = try TemporaryDirectory()
+            return try withInput(lines) { fd, path in
+                let importer = Importer(fd: fd, path: path, batchSize: 4, chunkSize: 200) { _ in }
+                let engine = try JourneyEngine(directory: store.path)
+                var message = "no failure"
+                do {
+                    _ = pipelined ? try importer.runPipelined(engine: engine, groupLines: 12)
+                        : try importer.run(appender: LocalAppender(engine: engine))
+                } catch let e as CommandFailure {
+                    message = "\(e.code) \(e.message)"
+                }
+                return (message, try engine.log.events().map { EventJSON.encode($0.1) })
+            }
+        }
+        let sequential = try attempt(pipelined: false)
+        let pipelined = try attempt(pipelined: true)
+        #expect(pipelined.0 == sequential.0)
+        #expect(pipelined.0.contains("over 511 bytes"))
+        #expect(pipelined.1 == sequential.1)
+    }
+
     @Test func handOffKeepsOrderAndBoundsWhatWaits() throws {
         final class Counter: Sendable { let value = Atomic<Int>(0) }
         let queue = HandOff<Int>(capacity: 3)

@@ -68,7 +68,7 @@ struct Importer {
     /// about two groups of parsed batches wait in between, so memory stays bounded. Counts,
     /// rejections (in the same order) and the resulting log are those of `run(appender:)`
     /// with a `LocalAppender`.
-    func runPipelined(engine: JourneyEngine, groupLines: Int = 100_000) throws -> ImportTally {
+    func runPipelined(engine: JourneyEngine, groupLines: Int = 400_000) throws -> ImportTally {
         let groupBatches = Swift.max(1, Swift.min(64, groupLines / batchSize))
         let queue = HandOff<ParsedBatch>(capacity: 2 * groupBatches)
         let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
