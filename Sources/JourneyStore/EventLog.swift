@@ -256,11 +256,15 @@ public final class EventLog: Sendable {
     /// order, so that a large write visits each leaf of the index once, in order, rather than
     /// at random.
     struct SubjectEntries {
+        private typealias Entry = (prefix: UInt64, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
-        private var entries: [(start: Int, count: Int, position: UInt64)] = []
+        private var entries: [Entry] = []
 
         mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
-            entries.append((bytes.count, subject.count, position))
+            // The first 8 bytes, zero-padded, big-endian: unequal prefixes order as the bytes do.
+            var prefix: UInt64 = 0
+            for k in 0..<8 { prefix = prefix << 8 | UInt64(k < subject.count ? subject[k] : 0) }
+            entries.append((prefix, bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
         }
 
@@ -268,10 +272,11 @@ public final class EventLog: Sendable {
         func put(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
             guard !entries.isEmpty else { return }
             try bytes.withUnsafeBytes { all in
-                func key(_ e: (start: Int, count: Int, position: UInt64)) -> UnsafeRawBufferPointer {
+                func key(_ e: Entry) -> UnsafeRawBufferPointer {
                     UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
                 }
                 let sorted = entries.sorted { a, b in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
                     let n = Swift.min(a.count, b.count)
                     let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
                     if c != 0 { return c < 0 }

@@ -149,6 +149,26 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(pipelined.1 == sequential.1)
     }
 
+    @Test func theSubjectsIndexOfAGroupedImportIsComplete() throws {
+        // Subjects that share their first 8 bytes, are prefixes of one another, or hold a NUL.
+        let subjects = ["subject-", "subject-a", "subject-ab", "subject-\\u0000", "subject", "p", "subject-a"]
+        var lines: [String] = []
+        for i in 0..<42 { lines.append(event("e-\(i)", subjects[i % 7], minute: i)) }
+        let store = try TemporaryDirectory()
+        try withInput(lines) { fd, path in
+            let importer = Importer(fd: fd, path: path, batchSize: 5, chunkSize: 300) { _ in }
+            let engine = try JourneyEngine(directory: store.path)
+            let tally = try importer.runPipelined(engine: engine, groupLines: 20)
+            #expect(tally == ImportTally(appended: 42, duplicates: 0, rejected: 0))
+            #expect(try engine.log.verify().problems.isEmpty)
+            // Event i is at position i + 1; "subject-a" is every 7th event from 1 and from 6.
+            #expect(try engine.log.positions(subject: "subject-a") == [2, 7, 9, 14, 16, 21, 23, 28, 30, 35, 37, 42])
+            #expect(try engine.log.positions(subject: "subject-\u{0}") == [4, 11, 18, 25, 32, 39])
+            #expect(try engine.log.positions(subject: "subject") == [5, 12, 19, 26, 33, 40])
+            #expect(try engine.log.positions(subject: "p") == [6, 13, 20, 27, 34, 41])
+        }
+    }
+
     @Test func handOffKeepsOrderAndBoundsWhatWaits() throws {
         final class Counter: Sendable { let value = Atomic<Int>(0) }
         let queue = HandOff<Int>(capacity: 3)
