@@ -229,16 +229,17 @@ public final class EventLog: Sendable {
                 let outcomes = try write(estimatedBytes: estimate) { txn in
                     var all: [[AppendOutcome]] = []
                     all.reserveCapacity(prefix.count)
-                    var subjectEntries = SubjectEntries()
+                    var deferred: Deferred? = Deferred(ids: try IdLookups(txn, self.ids, Array(prefix)))
                     for (i, batch) in prefix.enumerated() {
-                        do { all.append(try self.appendInTransaction(txn, batch, deferring: &subjectEntries)) } catch let e as LMDBError {
+                        do { all.append(try self.appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
                             throw e  // the store's failure, not the batch's
                         } catch {
                             failedAt = i
                             throw error
                         }
                     }
-                    try subjectEntries.put(txn, self.subjects)
+                    try deferred!.ids.putNew(txn, self.ids)
+                    try deferred!.subjects.put(txn, self.subjects)
                     return all
                 }
                 return (outcomes, failure)
@@ -292,24 +293,117 @@ public final class EventLog: Sendable {
         }
     }
 
+    /// The index entries of a multi-batch write, put at its end in key order, so that a large
+    /// write visits each leaf of an index once, in order, rather than at random.
+    struct Deferred {
+        var ids: IdLookups
+        var subjects = SubjectEntries()
+        /// The global index (over the write's batches) of the first record of the current batch.
+        var base = 0
+    }
+
+    /// The `ids` entries of a multi-batch write: every id looked up in key order before the
+    /// write, new ones put in key order after it. Outcomes are those of claiming each id in
+    /// record order.
+    struct IdLookups {
+        enum Stored { case absent, position(UInt64), malformed }
+        private typealias Entry = (prefix: UInt64, start: Int, count: Int, record: Int)
+        private var bytes: [UInt8] = []
+        /// By id, then record.
+        private var sorted: [Entry] = []
+        /// Per record (global index): what the store held for its id before the write.
+        private(set) var stored: [Stored]
+        /// Per record: the first record of the write with the same id, when not itself.
+        private(set) var earlier: [Int?]
+        /// Per record: the position it was appended at.
+        var assigned: [UInt64?]
+
+        init(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase, _ batches: [EncodedBatch]) throws {
+            var entries: [Entry] = []
+            var bytes: [UInt8] = []
+            var record = 0
+            for batch in batches {
+                batch.bytes.withUnsafeBytes { all in
+                    for i in 0..<batch.count {
+                        // A malformed record gets an empty id here; the append refuses it in order.
+                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
+                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                        var prefix: UInt64 = 0
+                        for k in 0..<8 { prefix = prefix << 8 | UInt64(k < id.count ? id[k] : 0) }
+                        entries.append((prefix, bytes.count, id.count, record))
+                        bytes.append(contentsOf: id)
+                        record += 1
+                    }
+                }
+            }
+            var stored = [Stored](repeating: .absent, count: record)
+            var earlier = [Int?](repeating: nil, count: record)
+            let sorted = bytes.withUnsafeBytes { all in
+                entries.sorted { a, b in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let c = IdLookups.compare(all, a, b)
+                    return c != 0 ? c < 0 : a.record < b.record
+                }
+            }
+            try bytes.withUnsafeBytes { all in
+                var first: Entry? = nil
+                var firstStored = Stored.absent
+                for e in sorted {
+                    if let f = first, f.prefix == e.prefix, IdLookups.compare(all, f, e) == 0 {
+                        earlier[e.record] = f.record
+                        stored[e.record] = firstStored
+                        continue
+                    }
+                    first = e
+                    // Empty or over-long ids are refused when claimed, in record order.
+                    let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
+                    firstStored = .absent
+                    if e.count >= 1, e.count <= 511 {
+                        firstStored = try txn.withValue(db, forKey: key) { v in
+                            EventLog.position(from: v).map { Stored.position($0) } ?? .malformed
+                        } ?? .absent
+                    }
+                    stored[e.record] = firstStored
+                }
+            }
+            self.bytes = bytes
+            self.sorted = sorted
+            self.stored = stored
+            self.earlier = earlier
+            assigned = Array(repeating: nil, count: record)
+        }
+
+        private static func compare(_ all: UnsafeRawBufferPointer, _ a: Entry, _ b: Entry) -> Int32 {
+            let n = Swift.min(a.count, b.count)
+            let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
+            return c != 0 ? c : (a.count == b.count ? 0 : (a.count < b.count ? -1 : 1))
+        }
+
+        /// Puts the id of every record appended, in key order.
+        func putNew(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+            try bytes.withUnsafeBytes { all in
+                for e in sorted {
+                    guard let p = assigned[e.record] else { continue }
+                    try withUnsafeBytes(of: p.bigEndian) { value in
+                        try txn.put(db, key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
+                                    value: value, flags: .noOverwrite)
+                    }
+                }
+            }
+        }
+    }
+
     func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
-        var none: SubjectEntries? = nil
+        var none: Deferred? = nil
         return try appendInTransaction(txn, batch, deferring: &none)
     }
 
-    func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
-                             deferring subjectEntries: inout SubjectEntries) throws -> [AppendOutcome] {
-        var entries: SubjectEntries? = subjectEntries
-        subjectEntries = SubjectEntries()
-        defer { subjectEntries = entries! }
-        return try appendInTransaction(txn, batch, deferring: &entries)
-    }
-
-    /// Appends `batch` in `txn`; its `subjects` entries are put at once, or added to
-    /// `subjectEntries` when given (after the same checks LMDB would make).
+    /// Appends `batch` in `txn`; its index entries are put at once, or, with `deferred`, looked
+    /// up there and gathered for the end of the write (after the checks LMDB would make).
     private func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
-                                     deferring subjectEntries: inout SubjectEntries?) throws -> [AppendOutcome] {
-        let maxKey = subjectEntries == nil ? 0 : env.maxKeySize
+                                     deferring deferred: inout Deferred?) throws -> [AppendOutcome] {
+        defer { deferred?.base += batch.count }
+        let maxKey = deferred == nil ? 0 : env.maxKeySize
         let first = try lastPosition(txn) + 1
         var next = first
         var outcomes: [AppendOutcome] = []
@@ -324,11 +418,27 @@ public final class EventLog: Sendable {
                     throw StoreError(.invalidArgument, "batch index \(i): \(error)", context: .init(batchIndex: i))
                 }
                 // Claim the id for the next position; a stored id answers its position instead.
-                let existing = try withUnsafeBytes(of: next.bigEndian) { key in
-                    do {
-                        return try txn.insert(ids, key: view.id, value: key) { Self.position(from: $0) }
-                    } catch let e as LMDBError where e == .badValueSize {
-                        throw Self.badKeySize(view, i)
+                let existing: UInt64??
+                if let d = deferred {
+                    let g = d.base + i
+                    switch d.ids.stored[g] {
+                    case .position(let p): existing = .some(p)
+                    case .malformed: existing = .some(nil)
+                    case .absent:
+                        if let j = d.ids.earlier[g], let p = d.ids.assigned[j] {
+                            existing = .some(p)
+                        } else {
+                            guard view.id.count >= 1, view.id.count <= maxKey else { throw Self.badKeySize(view, i) }
+                            existing = nil
+                        }
+                    }
+                } else {
+                    existing = try withUnsafeBytes(of: next.bigEndian) { key in
+                        do {
+                            return try txn.insert(ids, key: view.id, value: key) { Self.position(from: $0) }
+                        } catch let e as LMDBError where e == .badValueSize {
+                            throw Self.badKeySize(view, i)
+                        }
                     }
                 }
                 if let existing {
@@ -355,11 +465,12 @@ public final class EventLog: Sendable {
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
                         try txn.put(log, key: key, value: record, flags: .append)
-                        if subjectEntries == nil {
+                        if deferred == nil {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
                             guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
-                            subjectEntries!.add(view.subject, next)
+                            deferred!.subjects.add(view.subject, next)
+                            deferred!.ids.assigned[deferred!.base + i] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {
                         throw Self.badKeySize(view, i)

@@ -120,6 +120,42 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(pipelined.tally == ImportTally(appended: 60, duplicates: 51, rejected: 15))
     }
 
+    @Test func repeatsWithinOneTransactionMatchTheBatchByBatchImport() throws {
+        // Every id three times within one group: the same content (duplicates of an earlier
+        // batch or the same batch), or changed (conflicts); one id stored by an earlier import.
+        var lines: [String] = []
+        for round in 0..<3 {
+            for i in 0..<10 {
+                lines.append(event("e-\(i)", "s\(i % 3)", minute: round == 2 && i % 4 == 1 ? 59 : i))
+            }
+        }
+        func run(pipelined: Bool) throws -> Outcome {
+            let store = try TemporaryDirectory()
+            let engine = try JourneyEngine(directory: store.path)
+            _ = try engine.append([try EventParser.parse(event("e-7", "s1", minute: 7))])
+            return try withInput(lines) { fd, path in
+                let rejected = Mutex<[String]>([])
+                let importer = Importer(fd: fd, path: path, batchSize: 3, chunkSize: 150) { e in
+                    rejected.withLock { $0.append(e.description) }
+                }
+                let tally = pipelined ? try importer.runPipelined(engine: engine, groupLines: 1000)
+                    : try importer.run(appender: LocalAppender(engine: engine))
+                #expect(try engine.log.verify().problems.isEmpty)
+                return Outcome(tally: tally, rejected: rejected.withLock { $0 },
+                               log: try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" },
+                               events: engine.projectionStats.events, clusters: engine.projectionStats.clusters,
+                               patients: try ["s0", "s1", "s2"].map { try engine.patient(id: $0, asOf: 1_900_000_000_000) })
+            }
+        }
+        let sequential = try run(pipelined: false)
+        let pipelined = try run(pipelined: true)
+        #expect(pipelined == sequential)
+        // e-7 was stored: its three lines are duplicates. The 9 others are appended once,
+        // duplicated in round 1, and in round 2 duplicated unless changed (e-1, e-5, e-9).
+        #expect(pipelined.tally == ImportTally(appended: 9, duplicates: 3 + 9 + 6, rejected: 3))
+        #expect(pipelined.log.count == 10)
+    }
+
     @Test func aSubjectTooLongForTheIndexFailsTheImportAtTheSameBatch() throws {
         // 128 four-byte scalars: a valid subject of 512 bytes, one more than an LMDB key holds.
         let long = String(repeating: "\u{1F600}", count: 128)
