@@ -172,6 +172,22 @@ public final class EventLog: Sendable {
             ends.removeAll(keepingCapacity: true)
         }
 
+        /// A batch of the one record at `i`.
+        public func single(_ i: Int) -> EncodedBatch {
+            var b = EncodedBatch()
+            b.bytes = Array(bytes[range(i)])
+            b.ends = [b.bytes.count]
+            return b
+        }
+
+        /// The id of the record at `i`.
+        public func id(at i: Int) -> String {
+            bytes.withUnsafeBytes { all in
+                let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[range(i)]))
+                return view.map { String(decoding: $0.id, as: UTF8.self) } ?? ""
+            }
+        }
+
         func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
     }
 
@@ -195,7 +211,199 @@ public final class EventLog: Sendable {
         }
     }
 
+    /// Appends several batches in one transaction (one fsync), each with the semantics of
+    /// `append`, in order, up to the first batch that fails for a reason of its own (a
+    /// conflict, an invalid event): that batch and the ones after it are not appended, and its
+    /// error is returned with the outcomes of the batches before it. Positions are those that
+    /// appending the batches one after the other would give.
+    ///
+    /// - Throws: `StoreError` when the store fails (disk full, I/O): nothing is appended.
+    public func appendEncoded(_ batches: [EncodedBatch]) throws(StoreError) -> (outcomes: [[AppendOutcome]], failure: StoreError?) {
+        var count = batches.count
+        var failure: StoreError?
+        while count > 0 {
+            var failedAt: Int?
+            let prefix = batches[0..<count]
+            let estimate = prefix.reduce(0) { $0 + $1.bytes.count * 2 + $1.count * 64 }
+            do {
+                let outcomes = try write(estimatedBytes: estimate) { txn in
+                    var all: [[AppendOutcome]] = []
+                    all.reserveCapacity(prefix.count)
+                    var deferred: Deferred? = Deferred(ids: try IdLookups(txn, self.ids, Array(prefix)))
+                    for (i, batch) in prefix.enumerated() {
+                        do { all.append(try self.appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
+                            throw e  // the store's failure, not the batch's
+                        } catch {
+                            failedAt = i
+                            throw error
+                        }
+                    }
+                    try deferred!.ids.putNew(txn, self.ids)
+                    try deferred!.subjects.put(txn, self.subjects)
+                    return all
+                }
+                return (outcomes, failure)
+            } catch {
+                // Batch `failedAt` is at fault: redo the batches before it without it.
+                guard let i = failedAt else { throw error }
+                failure = error
+                count = i
+            }
+        }
+        return ([], failure)
+    }
+
+    /// Entries of the `subjects` index gathered during a write and put at its end in key
+    /// order, so that a large write visits each leaf of the index once, in order, rather than
+    /// at random.
+    struct SubjectEntries {
+        private typealias Entry = (prefix: UInt64, start: Int, count: Int, position: UInt64)
+        private var bytes: [UInt8] = []
+        private var entries: [Entry] = []
+
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
+            // The first 8 bytes, zero-padded, big-endian: unequal prefixes order as the bytes do.
+            var prefix: UInt64 = 0
+            for k in 0..<8 { prefix = prefix << 8 | UInt64(k < subject.count ? subject[k] : 0) }
+            entries.append((prefix, bytes.count, subject.count, position))
+            bytes.append(contentsOf: subject)
+        }
+
+        /// Puts every entry, by subject (LMDB's byte order) then position.
+        func put(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+            guard !entries.isEmpty else { return }
+            try bytes.withUnsafeBytes { all in
+                func key(_ e: Entry) -> UnsafeRawBufferPointer {
+                    UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
+                }
+                let sorted = entries.sorted { a, b in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let n = Swift.min(a.count, b.count)
+                    let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
+                    if c != 0 { return c < 0 }
+                    if a.count != b.count { return a.count < b.count }
+                    return a.position < b.position
+                }
+                for e in sorted {
+                    try withUnsafeBytes(of: e.position.bigEndian) { value in
+                        try txn.put(db, key: key(e), value: value, flags: .noDupData)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The index entries of a multi-batch write, put at its end in key order, so that a large
+    /// write visits each leaf of an index once, in order, rather than at random.
+    struct Deferred {
+        var ids: IdLookups
+        var subjects = SubjectEntries()
+        /// The global index (over the write's batches) of the first record of the current batch.
+        var base = 0
+    }
+
+    /// The `ids` entries of a multi-batch write: every id looked up in key order before the
+    /// write, new ones put in key order after it. Outcomes are those of claiming each id in
+    /// record order.
+    struct IdLookups {
+        enum Stored { case absent, position(UInt64), malformed }
+        private typealias Entry = (prefix: UInt64, start: Int, count: Int, record: Int)
+        private var bytes: [UInt8] = []
+        /// By id, then record.
+        private var sorted: [Entry] = []
+        /// Per record (global index): what the store held for its id before the write.
+        private(set) var stored: [Stored]
+        /// Per record: the first record of the write with the same id, when not itself.
+        private(set) var earlier: [Int?]
+        /// Per record: the position it was appended at.
+        var assigned: [UInt64?]
+
+        init(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase, _ batches: [EncodedBatch]) throws {
+            var entries: [Entry] = []
+            var bytes: [UInt8] = []
+            var record = 0
+            for batch in batches {
+                batch.bytes.withUnsafeBytes { all in
+                    for i in 0..<batch.count {
+                        // A malformed record gets an empty id here; the append refuses it in order.
+                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
+                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                        var prefix: UInt64 = 0
+                        for k in 0..<8 { prefix = prefix << 8 | UInt64(k < id.count ? id[k] : 0) }
+                        entries.append((prefix, bytes.count, id.count, record))
+                        bytes.append(contentsOf: id)
+                        record += 1
+                    }
+                }
+            }
+            var stored = [Stored](repeating: .absent, count: record)
+            var earlier = [Int?](repeating: nil, count: record)
+            let sorted = bytes.withUnsafeBytes { all in
+                entries.sorted { a, b in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let c = IdLookups.compare(all, a, b)
+                    return c != 0 ? c < 0 : a.record < b.record
+                }
+            }
+            try bytes.withUnsafeBytes { all in
+                var first: Entry? = nil
+                var firstStored = Stored.absent
+                for e in sorted {
+                    if let f = first, f.prefix == e.prefix, IdLookups.compare(all, f, e) == 0 {
+                        earlier[e.record] = f.record
+                        stored[e.record] = firstStored
+                        continue
+                    }
+                    first = e
+                    // Empty or over-long ids are refused when claimed, in record order.
+                    let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
+                    firstStored = .absent
+                    if e.count >= 1, e.count <= 511 {
+                        firstStored = try txn.withValue(db, forKey: key) { v in
+                            EventLog.position(from: v).map { Stored.position($0) } ?? .malformed
+                        } ?? .absent
+                    }
+                    stored[e.record] = firstStored
+                }
+            }
+            self.bytes = bytes
+            self.sorted = sorted
+            self.stored = stored
+            self.earlier = earlier
+            assigned = Array(repeating: nil, count: record)
+        }
+
+        private static func compare(_ all: UnsafeRawBufferPointer, _ a: Entry, _ b: Entry) -> Int32 {
+            let n = Swift.min(a.count, b.count)
+            let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
+            return c != 0 ? c : (a.count == b.count ? 0 : (a.count < b.count ? -1 : 1))
+        }
+
+        /// Puts the id of every record appended, in key order.
+        func putNew(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+            try bytes.withUnsafeBytes { all in
+                for e in sorted {
+                    guard let p = assigned[e.record] else { continue }
+                    try withUnsafeBytes(of: p.bigEndian) { value in
+                        try txn.put(db, key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
+                                    value: value, flags: .noOverwrite)
+                    }
+                }
+            }
+        }
+    }
+
     func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
+        var none: Deferred? = nil
+        return try appendInTransaction(txn, batch, deferring: &none)
+    }
+
+    /// Appends `batch` in `txn`; its index entries are put at once, or, with `deferred`, looked
+    /// up there and gathered for the end of the write (after the checks LMDB would make).
+    private func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
+                                     deferring deferred: inout Deferred?) throws -> [AppendOutcome] {
+        defer { deferred?.base += batch.count }
+        let maxKey = deferred == nil ? 0 : env.maxKeySize
         let first = try lastPosition(txn) + 1
         var next = first
         var outcomes: [AppendOutcome] = []
@@ -209,7 +417,30 @@ public final class EventLog: Sendable {
                 do { view = try EventView(validating: record) } catch {
                     throw StoreError(.invalidArgument, "batch index \(i): \(error)", context: .init(batchIndex: i))
                 }
-                let existing = try txn.withValue(ids, forKey: view.id) { Self.position(from: $0) }
+                // Claim the id for the next position; a stored id answers its position instead.
+                let existing: UInt64??
+                if let d = deferred {
+                    let g = d.base + i
+                    switch d.ids.stored[g] {
+                    case .position(let p): existing = .some(p)
+                    case .malformed: existing = .some(nil)
+                    case .absent:
+                        if let j = d.ids.earlier[g], let p = d.ids.assigned[j] {
+                            existing = .some(p)
+                        } else {
+                            guard view.id.count >= 1, view.id.count <= maxKey else { throw Self.badKeySize(view, i) }
+                            existing = nil
+                        }
+                    }
+                } else {
+                    existing = try withUnsafeBytes(of: next.bigEndian) { key in
+                        do {
+                            return try txn.insert(ids, key: view.id, value: key) { Self.position(from: $0) }
+                        } catch let e as LMDBError where e == .badValueSize {
+                            throw Self.badKeySize(view, i)
+                        }
+                    }
+                }
                 if let existing {
                     guard let p = existing else { throw corruptIndex(view.id, "ids value is not 8 bytes") }
                     let same = try withUnsafeBytes(of: p.bigEndian) { key in
@@ -234,12 +465,15 @@ public final class EventLog: Sendable {
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
                         try txn.put(log, key: key, value: record, flags: .append)
-                        try txn.put(ids, key: view.id, value: key, flags: .noOverwrite)
-                        try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
+                        if deferred == nil {
+                            try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
+                        } else {
+                            guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
+                            deferred!.subjects.add(view.subject, next)
+                            deferred!.ids.assigned[deferred!.base + i] = next
+                        }
                     } catch let e as LMDBError where e == .badValueSize {
-                        throw StoreError(
-                            .invalidArgument, "batch index \(i): id or subject is empty or over 511 bytes",
-                            context: .init(id: String(decoding: view.id, as: UTF8.self), batchIndex: i))
+                        throw Self.badKeySize(view, i)
                     }
                 }
                 outcomes.append(.appended(next))
@@ -248,6 +482,12 @@ public final class EventLog: Sendable {
             }
         }
         return outcomes
+    }
+
+    private static func badKeySize(_ view: EventView, _ i: Int) -> StoreError {
+        StoreError(
+            .invalidArgument, "batch index \(i): id or subject is empty or over 511 bytes",
+            context: .init(id: String(decoding: view.id, as: UTF8.self), batchIndex: i))
     }
 
     private func corruptIndex(_ id: UnsafeRawBufferPointer, _ what: String, position: UInt64? = nil) -> StoreError {

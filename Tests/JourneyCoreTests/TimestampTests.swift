@@ -92,6 +92,23 @@ struct TimestampTests {
         }
     }
 
+    @Test func canonicalFormKeepsEveryCheckAndReason() {
+        // The 24-byte form `appendRFC3339` writes takes a shortcut; what it refuses gets the
+        // general path's reason.
+        #expect(ms("2024-02-29T23:59:59.999Z") == Int64(19782) * 86_400_000 + 86_399_999)
+        #expect(ms("0001-01-01T00:00:00.000Z") == Timestamp.minMs)
+        #expect(ms("9999-12-31T23:59:59.999Z") == Timestamp.maxMs)
+        #expect(reason("2023-02-29T00:00:00.000Z") == "day out of range")
+        #expect(reason("2026-04-31T00:00:00.000Z") == "day out of range")
+        #expect(reason("2026-00-10T00:00:00.000Z") == "month out of range")
+        #expect(reason("0000-01-01T00:00:00.000Z") == "year out of range")
+        #expect(reason("2026-01-01T24:00:00.000Z") == "hour out of range")
+        #expect(reason("2026-01-01T00:60:00.000Z") == "minute out of range")
+        #expect(reason("2026-01-01T00:00:60.000Z") == "leap seconds are not supported")
+        #expect(reason("2026-0a-01T00:00:00.000Z") == "digit expected at character 7")
+        #expect(reason("2026-01-01T00:00:00.00aZ") == "missing offset (Z or ±HH:MM)")
+    }
+
     @Test func parseAcceptsBothForms() {
         #expect(Timestamp.parse("2025-01-01T00:00:00Z") == 1_735_689_600_000)
         #expect(Timestamp.parse("1735689600000") == 1_735_689_600_000)

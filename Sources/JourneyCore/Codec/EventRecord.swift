@@ -108,13 +108,14 @@ public enum EventRecord {
 
         // End offsets are relative to the record start and must fit in a u16.
         let tableStart = out.count
-        out.append(contentsOf: repeatElement(0, count: tableSize))
+        for _ in 0..<tableSize / 8 { appendLE(UInt64(0), to: &out) }
         var present: UInt16 = 0
         func put(_ s: String?, _ field: StringField) {
             let i = field.rawValue
-            if let s {
+            if var s {
                 present |= 1 << UInt16(i)
-                out.append(contentsOf: s.utf8)
+                // A native String lends its UTF-8 without copying: one memcpy.
+                s.withUTF8 { out.append(contentsOf: $0) }
             }
             let end = out.count - base  // checked once at the end: offsets only grow
             out[tableStart + 2 * i] = UInt8(truncatingIfNeeded: end)

@@ -83,6 +83,7 @@ extension Timestamp {
     /// Leap seconds (`:60`) are rejected: the store keeps POSIX time, which has none. The result
     /// must lie in years 0001–9999 UTC (`minMs...maxMs`).
     public static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) throws(ParseError) -> Int64 {
+        if let ms = parseCanonical(b) { return ms }
         let n = b.count
         guard n >= 20 else { throw ParseError("too short for RFC 3339 with offset") }
         func digits(_ i: Int, _ count: Int) throws(ParseError) -> Int64 {
@@ -154,6 +155,33 @@ extension Timestamp {
         let ms = days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + fraction - offsetMs
         guard ms >= minMs && ms <= maxMs else { throw ParseError("outside years 0001–9999 UTC") }
         return ms
+    }
+
+    /// The common form `YYYY-MM-DDTHH:MM:SS.mmmZ` (what `appendRFC3339` writes), parsed
+    /// without per-field checks; nil for anything else, including out-of-range fields, which
+    /// `parseRFC3339` then parses or explains. Same result as the general path when not nil.
+    @inline(__always)
+    static func parseCanonical(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard b.count == 24, let p = b.baseAddress, p[4] == UInt8(ascii: "-"), p[7] == UInt8(ascii: "-"),
+              p[10] == UInt8(ascii: "T"), p[13] == UInt8(ascii: ":"), p[16] == UInt8(ascii: ":"),
+              p[19] == UInt8(ascii: "."), p[23] == UInt8(ascii: "Z") else { return nil }
+        var bad: UInt8 = 0
+        @inline(__always) func d(_ i: Int) -> Int64 {
+            let v = p[i] &- UInt8(ascii: "0")
+            bad |= v > 9 ? 1 : 0
+            return Int64(v)
+        }
+        let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3)
+        let month = d(5) * 10 + d(6)
+        let day = d(8) * 10 + d(9)
+        let hour = d(11) * 10 + d(12)
+        let minute = d(14) * 10 + d(15)
+        let second = d(17) * 10 + d(18)
+        let milli = d(20) * 100 + d(21) * 10 + d(22)
+        guard bad == 0, year >= 1, month >= 1, month <= 12, day >= 1, day <= 28 || day <= daysInMonth(year: year, month: month),
+              hour <= 23, minute <= 59, second <= 59 else { return nil }
+        return daysFromCivil(year: year, month: month, day: day) * 86_400_000
+            + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli
     }
 
     /// Days in a month of the proleptic Gregorian calendar.

@@ -108,6 +108,35 @@ public final class JourneyEngine: Sendable {
         }
     }
 
+    /// Appends events already encoded (see `append`), e.g. by an import's parser thread; folds
+    /// them into the projections from their records before returning.
+    public func appendEncoded(_ batch: EventLog.EncodedBatch) throws(StoreError) -> [EventLog.AppendOutcome] {
+        try writer.withLock { _ throws(StoreError) in
+            let outcomes = try log.appendEncoded(batch)
+            applyAppended(batch, outcomes)
+            return outcomes
+        }
+    }
+
+    /// Appends batches already encoded in one transaction, up to the first that fails on its
+    /// own (see `EventLog.appendEncoded(_:)` for batches); folds the appended ones.
+    ///
+    /// With `fold: false` the batches are appended but not folded: the caller must then pass
+    /// them with their outcomes to `foldAppended`, in commit order, before anything else is
+    /// appended and before a checkpoint (a bulk import folds on another thread meanwhile).
+    public func appendEncoded(_ batches: [EventLog.EncodedBatch], fold: Bool = true) throws(StoreError) -> (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?) {
+        try writer.withLock { _ throws(StoreError) in
+            let r = try log.appendEncoded(batches)
+            if fold { foldAppended(batches, r.outcomes) }
+            return r
+        }
+    }
+
+    /// Folds batches appended by `appendEncoded(_:fold: false)`, with their outcomes.
+    public func foldAppended(_ batches: [EventLog.EncodedBatch], _ outcomes: [[EventLog.AppendOutcome]]) {
+        for (batch, outcomes) in zip(batches, outcomes) { applyAppended(batch, outcomes) }
+    }
+
     /// Appends several independent batches (group commit): each batch is atomic on its own
     /// (a conflict fails only its batch) and all that succeed share one durable commit.
     /// `audit` records are written in the same transaction.
@@ -142,6 +171,29 @@ public final class JourneyEngine: Sendable {
             }
             if stop { return }
             start = end
+        }
+    }
+
+    private func applyAppended(_ batch: EventLog.EncodedBatch, _ outcomes: [EventLog.AppendOutcome]) {
+        batch.bytes.withUnsafeBytes { all in
+            var start = 0
+            while start < batch.count {
+                let end = Swift.min(batch.count, start + Self.foldChunk)
+                let stop = live.withLock { l -> Bool in
+                    guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
+                    for i in start..<end {
+                        guard case .appended(let p) = outcomes[i] else { continue }
+                        // The log accepted this record, so it is well formed; its strings are valid
+                        // UTF-8 (an EncodedBatch holds only records encoded from Events).
+                        guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])),
+                              (try? l.projector.apply(view)) != nil else { continue }
+                        l.position = Swift.max(l.position, p)
+                    }
+                    return false
+                }
+                if stop { return }
+                start = end
+            }
         }
     }
 

@@ -182,6 +182,9 @@ package final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Sizes of the map. The corresponding C functions are `mdb_env_info` and `mdb_env_stat`.
+    /// The longest key (and dupsort value) LMDB takes, in bytes.
+    package var maxKeySize: Int { Int(mdb_env_get_maxkeysize(handle)) }
+
     package func info() -> (mapSize: Int, usedBytes: Int, pageSize: Int) {
         var info = MDB_envinfo()
         var stat = MDB_stat()

@@ -147,6 +147,24 @@ package struct LMDBTransaction: ~Copyable {
         try lmdbCheck(mdb_put(txn, db.dbi, &k, &v, flags.rawValue))
     }
 
+    /// Stores `value` under `key` unless the key is present; then lends the stored value to
+    /// `existing` and stores nothing. One search instead of a `withValue` then a `put`.
+    /// - Throws: `LMDBError.mapFull` when the map is full (the transaction must then be aborted).
+    /// The corresponding C function is `mdb_put` with `MDB_NOOVERWRITE`, which on `MDB_KEYEXIST`
+    /// points the value at the stored one.
+    package func insert<R>(
+        _ db: LMDBDatabase, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        existing: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try lmdbCheck(environment.injectedFault(.put))
+        let rc = mdb_put(txn, db.dbi, &k, &v, UInt32(MDB_NOOVERWRITE))
+        if rc == MDB_KEYEXIST { return try existing(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)) }
+        try lmdbCheck(rc)
+        return nil
+    }
+
     /// Deletes `key` (in a dupsort database, only the pair with `value` when given); answers
     /// whether something was deleted. The corresponding C function is `mdb_del`.
     @discardableResult

@@ -216,44 +216,21 @@ enum CLI {
         defer { if fd != 0 { close(fd) } }
         let batchSize = try args.int("batch") ?? 10_000
         guard batchSize >= 1 else { throw UsageError("--batch must be ≥ 1") }
-        let sink = try Gateway.appender(dir: dir, relaxed: args.flag("relaxed-durability"))
-        var parser = NDJSONBatchParser()
-        var batch = NDJSONBatch()
-        var appended = 0, duplicates = 0, rejected = 0, shownErrors = 0
+        var shownErrors = 0
         let started = Clock.nowMs()
-
-        func report(_ errors: [EventError]) {
-            rejected += errors.count
-            for e in errors where shownErrors < 20 {
-                Output.error(e.description)
-                shownErrors += 1
-            }
+        let importer = Importer(fd: fd, path: path, batchSize: batchSize) { e in
+            if shownErrors < 20 { Output.error(e.description) }
+            shownErrors += 1
         }
-        func flushBatch() throws {
-            report(batch.errors)
-            if !batch.events.isEmpty {
-                let r = try sink.append(batch.events, lines: batch.lines)
-                appended += r.appended
-                duplicates += r.duplicates
-                report(r.rejected)
-            }
-            batch.removeAll()
+        let tally: ImportTally
+        if let c = Gateway.connect(dir: dir) {
+            tally = try importer.run(appender: RemoteAppender(connection: c))
+        } else {
+            let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full)
+            tally = try importer.runPipelined(engine: engine)
         }
-
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw CommandFailure(Exit.badInput, "read error on \(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            chunk.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &batch) }
-            if batch.events.count + batch.errors.count >= batchSize { try flushBatch() }
-        }
-        parser.finish(into: &batch)
-        try flushBatch()
-        try sink.finish()
+        let (appended, duplicates, rejected) = (tally.appended, tally.duplicates, tally.rejected)
+        shownErrors = Swift.min(shownErrors, 20)
         if shownErrors < rejected { Output.error("… \(rejected - shownErrors) more rejected lines") }
         let seconds = Double(Swift.max(1, Clock.nowMs() - started)) / 1000
         let rate = Int(Double(appended + duplicates) / seconds)

@@ -37,11 +37,6 @@ enum Gateway {
         }
     }
 
-    /// Where `import` sends its batches.
-    static func appender(dir: String, relaxed: Bool) throws -> any Appender {
-        if let c = connect(dir: dir) { return RemoteAppender(connection: c) }
-        return LocalAppender(engine: try JourneyEngine(directory: dir, durability: relaxed ? .relaxed : .full))
-    }
 }
 
 /// The result of appending one import batch.
@@ -89,6 +84,8 @@ extension Appender {
     }
 }
 
+/// Appends to a local engine one batch at a time (the reference the pipelined local import,
+/// `Importer.runPipelined`, is tested against).
 struct LocalAppender: Appender {
     let engine: JourneyEngine
 
