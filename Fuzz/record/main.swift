@@ -2,8 +2,8 @@
 //
 // `EventView(validating:)` must reject every malformed record with a `DecodeError`; a record it
 // accepts must be safe to read through every accessor (the input buffer is exactly the record,
-// so AddressSanitizer reports any read past it), and a record that fully decodes must be the
-// canonical encoding of its event.
+// so AddressSanitizer reports any read past it), the one-pass check must agree with the
+// step-by-step check, and a record that fully decodes must be the canonical encoding of its event.
 import JourneyCore
 
 @_cdecl("LLVMFuzzerInitialize")
@@ -20,6 +20,10 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMu
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let raw = UnsafeRawBufferPointer(start: data, count: size)
+    // The one-pass check and the step-by-step check accept the same records, at the same table.
+    let fast = EventView.wellFormedTableStart(raw)
+    let slow = try? EventView.check(raw)
+    check(fast == slow, "one-pass check answered \(String(describing: fast)), step-by-step \(String(describing: slow))")
     guard let view = try? EventView(validating: raw) else {
         // Whatever the view rejects, the full decode rejects too.
         check((try? EventRecord.decode(raw)) == nil, "decode accepted a record the view rejects")

@@ -213,7 +213,7 @@ public struct EventView {
     /// The offset table's start when `raw` passes every check of `check(_:)`, else nil. Accepts
     /// exactly the records `check` accepts (tested against it on corrupted records).
     @inline(__always)
-    static func wellFormedTableStart(_ raw: UnsafeRawBufferPointer) -> Int? {
+    package static func wellFormedTableStart(_ raw: UnsafeRawBufferPointer) -> Int? {
         typealias R = EventRecord
         let n = raw.count
         guard n >= R.headerSize else { return nil }
@@ -290,7 +290,7 @@ public struct EventView {
     }
 
     /// Checks a record step by step and answers its offset table's start.
-    static func check(_ raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) -> Int {
+    package static func check(_ raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) -> Int {
         typealias R = EventRecord
         let n = raw.count
         guard n >= R.headerSize else { throw .init(offset: n, reason: "truncated header (\(n) bytes)") }
