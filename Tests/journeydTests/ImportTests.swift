@@ -95,6 +95,18 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(r.events == 7)
     }
 
+    /// A UTF-8 byte order mark is skipped at the start of the file (RFC 8259 §8.1), on both import
+    /// paths; anywhere else it makes the line invalid JSON.
+    @Test(arguments: [false, true])
+    func aByteOrderMarkStartsTheFileOnly(pipelined: Bool) throws {
+        let bom = "\u{FEFF}"
+        let lines = [bom + event("e1", "s1", minute: 1), bom + event("e2", "s1", minute: 2)]
+        let r = try importLines(lines, pipelined: pipelined, batchSize: 10, chunkSize: 2)
+        #expect(r.tally == ImportTally(appended: 1, duplicates: 0, rejected: 1))
+        #expect(r.rejected.count == 1 && r.rejected[0].hasPrefix("line 2:"), "\(r.rejected)")
+        #expect(r.log.count == 1 && r.log[0].contains("\"e1\""))
+    }
+
     @Test(arguments: [(1, 1, 1), (3, 100, 1), (3, 100, 7), (2, 37, 5), (4, 250, 100_000), (100, 1 << 20, 100_000)])
     func pipelinedImportMatchesTheBatchByBatchImport(batchSize: Int, chunkSize: Int, groupLines: Int) throws {
         let sequential = try importLines(mixedLines, pipelined: false, batchSize: batchSize, chunkSize: chunkSize)

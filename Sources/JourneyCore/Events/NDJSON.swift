@@ -10,6 +10,13 @@ public enum NDJSONLine {
     case line(number: Int, bytes: UnsafeBufferPointer<UInt8>)
     /// A line over the length limit; its bytes were skipped without being buffered.
     case tooLong(EventError)
+
+    /// A line's bytes without the UTF-8 byte order mark a file may start with (RFC 8259 §8.1
+    /// lets parsers ignore it): only line 1 can carry one.
+    public static func content(number: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        guard number == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF else { return bytes }
+        return UnsafeBufferPointer(rebasing: bytes[3...])
+    }
 }
 
 /// Splits a stream of byte chunks into NDJSON lines with 1-based line numbers.
@@ -190,13 +197,9 @@ public struct NDJSONBatchParser: Sendable {
         switch item {
         case .tooLong(let e):
             batch.errors.append(e)
-        case .line(let number, var bytes):
-            // A UTF-8 byte order mark may start a file (RFC 8259 §8.1 lets parsers ignore it).
-            if number == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-                bytes = UnsafeBufferPointer(rebasing: bytes[3...])
-            }
+        case .line(let number, let bytes):
             do {
-                batch.events.append(try EventParser.parse(bytes))
+                batch.events.append(try EventParser.parse(NDJSONLine.content(number: number, bytes)))
                 batch.lines.append(number)
             } catch {
                 var e = error

@@ -293,13 +293,9 @@ private struct Source: Sendable {
             switch item {
             case .tooLong(let e):
                 batch.errors.append(e)
-            case .line(let number, var bytes):
-                // A UTF-8 byte order mark may start a file (as `NDJSONBatchParser`).
-                if number == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
-                    bytes = UnsafeBufferPointer(rebasing: bytes[3...])
-                }
+            case .line(let number, let bytes):
                 do {
-                    let event = try EventParser.parse(bytes)
+                    let event = try EventParser.parse(NDJSONLine.content(number: number, bytes))
                     batch.eventCount += 1
                     guard batch.encodeFailure == nil else { return }
                     do {
