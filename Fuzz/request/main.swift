@@ -5,6 +5,8 @@
 // frame exactly like a reference split on `\n`, whatever the chunking; every line goes through
 // `Ops.parseRequest` and the op's own field parsing (`appendEvents`, `from`, and `Ops.answer`
 // on an empty store for the query ops), and every answer or error must be one valid JSON object.
+// The append fast path (`AppendRequest`) must accept only lines the general path accepts as an
+// append, with the same events.
 import Glibc
 import JourneyCore
 import JourneyStore
@@ -96,6 +98,14 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 
 /// Runs one request line through the daemon's parsing (appends are validated, not committed).
 func answer(_ line: [UInt8]) {
+    if let fast = AppendRequest.events(line) {
+        var general: [Event]?
+        do throws(OpError) {
+            let (op, request) = try Ops.parseRequest(line)
+            if op == "append" { general = try Ops.appendEvents(request) }
+        } catch {}
+        check(general == fast, "the append fast path accepted what the general path answers otherwise: \(String(decoding: line, as: UTF8.self))")
+    }
     let reply: [UInt8]
     do throws(OpError) {
         let (op, request) = try Ops.parseRequest(line)
