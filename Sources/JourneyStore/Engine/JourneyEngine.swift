@@ -170,9 +170,14 @@ public final class JourneyEngine: Sendable {
     /// the caller answers them only after a later `foldCommitted()` returns (a writer commits
     /// the next group while another thread folds this one). Queries do not see the batches
     /// until then; a checkpoint saves only what is folded, with its position.
-    public func commitGroup(_ batches: [[Event]], audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
-        writer.withLock { _ in
-            let results = log.appendGroup(batches, audit: audit.map(\.encoded))
+    ///
+    /// `encoded` holds the batches encoded (`EventLog.encode`), when the caller encoded them.
+    public func commitGroup(_ batches: [[Event]], encoded: [Result<EventLog.EncodedBatch, StoreError>]? = nil,
+                            audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
+        let encoded = encoded ?? batches.map(EventLog.encode)
+        precondition(encoded.count == batches.count, "one encoded batch per batch")
+        return writer.withLock { _ in
+            let results = log.appendGroup(encoded: encoded, audit: audit.map(\.encoded))
             var appended: [Unfolded] = []
             for (batch, r) in zip(batches, results) {
                 if case .success(let outcomes) = r, !outcomes.isEmpty { appended.append(.events(batch, outcomes)) }

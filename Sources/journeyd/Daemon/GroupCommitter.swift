@@ -17,6 +17,8 @@ final class GroupCommitter: Sendable {
 
     private struct Pending {
         var batches: [[Event]] = []
+        /// Each batch encoded, on the thread that submitted it.
+        var encoded: [Result<EventLog.EncodedBatch, StoreError>] = []
         var completions: [Completion] = []
         var audit: [AuditRecord] = []
         var stopping = false
@@ -54,9 +56,12 @@ final class GroupCommitter: Sendable {
     /// Queues a batch; `completion` runs once it is durable and folded (or failed), on the
     /// thread that answers the groups (one at a time, in commit order), never on the writer thread.
     func submit(_ events: [Event], completion: @escaping Completion) {
+        // Encoded here, on the submitting thread, so the writer only writes.
+        let encoded = EventLog.encode(events)
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
             p.batches.append(events)
+            p.encoded.append(encoded)
             p.completions.append(completion)
             return true
         }
@@ -86,24 +91,25 @@ final class GroupCommitter: Sendable {
         while true {
             wake.wait()
             while true {
-                let (batches, completions, audit, stopping) = pending.withLock { p in
+                let (batches, encoded, completions, audit, stopping) = pending.withLock { p in
                     var n = 0, k = 0
                     while k < p.batches.count && (k == 0 || n + p.batches[k].count <= maxEventsPerCommit) {
                         n += p.batches[k].count
                         k += 1
                     }
-                    let b = Array(p.batches.prefix(k)), c = Array(p.completions.prefix(k))
+                    let b = Array(p.batches.prefix(k)), e = Array(p.encoded.prefix(k)), c = Array(p.completions.prefix(k))
                     p.batches.removeFirst(k)
+                    p.encoded.removeFirst(k)
                     p.completions.removeFirst(k)
                     let a = p.audit
                     p.audit.removeAll()
-                    return (b, c, a, p.stopping)
+                    return (b, e, c, a, p.stopping)
                 }
                 if batches.isEmpty && audit.isEmpty {
                     if stopping { done.signal(); return }
                     break
                 }
-                let results = engine.commitGroup(batches, audit: audit)
+                let results = engine.commitGroup(batches, encoded: encoded, audit: audit)
                 // Reported before the refusals are answered, so the log explains them. Requests
                 // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,
