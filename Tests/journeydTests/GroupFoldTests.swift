@@ -38,7 +38,7 @@ struct GroupFoldTests {
     @Test func aQueryRightAfterEachAnswerSeesTheAcknowledgedBatch() throws {
         let d = try RunningDaemon()
         let socket = d.directory.socketPath
-        let clients = 4, requests = 40, perRequest = 3
+        let clients = 4, requests = 30, perRequest = 50
         let mismatches = Mutex<[String]>([])
         let failures = Mutex<[String]>([])
         onThreads(clients) { t in
@@ -75,6 +75,36 @@ struct GroupFoldTests {
         #expect(stats["events"]?.int64Value == Int64(clients * requests * perRequest))
         #expect(stats["projected_position"]?.int64Value == Int64(clients * requests * perRequest))
         try d.stop()
+    }
+
+    @Test func everyCompletionRunsAfterItsBatchIsFolded() throws {
+        let directory = try TemporaryDirectory()
+        let engine = try JourneyEngine(directory: directory.path)
+        let committer = GroupCommitter(engine: engine, afterCommit: { _ in })
+        committer.start()
+        let threads = 4, batches = 6, perBatch = 400
+        let unseen = Mutex<[String]>([])
+        onThreads(threads) { t in
+            let answered = DispatchGroup()
+            for b in 0..<batches {
+                let subject = "t\(t)-b\(b)"
+                answered.enter()
+                committer.submit(visits(subject, perBatch)) { r in
+                    // Runs on the answering thread: what a query would see right after the answer.
+                    let last = ((try? r.get()) ?? []).map(\.position).max() ?? 0
+                    let folded = engine.projectionStats.position
+                    let count = (try? engine.patient(id: subject))??.counts[Int(EventType.webVisit.rawValue)]
+                    if last == 0 || folded < last || count != perBatch {
+                        unseen.withLock { $0.append("\(subject): last \(last), folded \(folded), count \(count.map(String.init) ?? "nil")") }
+                    }
+                    answered.leave()
+                }
+            }
+            answered.wait()
+        }
+        committer.stop()
+        #expect(unseen.withLock { $0 } == [])
+        #expect(engine.projectionStats.position == UInt64(threads * batches * perBatch))
     }
 
     @Test func aGroupWithAConflictCommitsWhileThePreviousGroupIsStillUnfolded() throws {
