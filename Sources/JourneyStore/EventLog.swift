@@ -400,7 +400,7 @@ public final class EventLog: Sendable {
 
     /// Appends `batch` in `txn`; its index entries are put at once, or, with `deferred`, looked
     /// up there and gathered for the end of the write (after the checks LMDB would make).
-    private func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
+    func appendInTransaction(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch,
                                      deferring deferred: inout Deferred?) throws -> [AppendOutcome] {
         defer { deferred?.base += batch.count }
         let maxKey = deferred == nil ? 0 : env.maxKeySize

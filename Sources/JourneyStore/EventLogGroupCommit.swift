@@ -14,23 +14,75 @@ extension EventLog {
     ///   (a conflict, an invalid event). When the store fails (disk full, I/O, at any point
     ///   until the commit is durable), every batch fails with that error and nothing is written.
     public func appendGroup(_ batches: [[Event]], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
+        appendGroup(encoded: batches.map(Self.encode), audit: audit)
+    }
+
+    /// Encodes a batch for `appendGroup(encoded:)`: fails when the store cannot take one of its
+    /// events (that batch then fails alone).
+    public static func encode(_ events: [Event]) -> Result<EncodedBatch, StoreError> {
+        var batch = EncodedBatch(reservingEvents: events.count)
+        do throws(StoreError) {
+            for e in events { try batch.append(e) }
+            return .success(batch)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// `appendGroup` of batches already encoded (e.g. by the threads that parsed them); a batch
+    /// given as a failure fails with that error and takes no part.
+    ///
+    /// The group is written as one run of the batches with every index entry put in key order
+    /// at the end of the transaction (as `appendEncoded(_:)` for batches does); when a batch
+    /// fails on its own, that transaction is dropped and the group is written again with each
+    /// batch in a nested transaction, so that only the failing batches are left out.
+    public func appendGroup(encoded: [Result<EncodedBatch, StoreError>], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
         var results: [Result<[AppendOutcome], StoreError>] = []
-        var encoded: [EncodedBatch?] = []
+        var batches: [EncodedBatch?] = []
         var bytes = audit.reduce(0) { $0 + $1.count }
-        for events in batches {
-            var batch = EncodedBatch(reservingEvents: events.count)
-            do throws(StoreError) {
-                for e in events { try batch.append(e) }
-                encoded.append(batch)
+        for r in encoded {
+            switch r {
+            case .success(let batch):
+                batches.append(batch)
                 results.append(.success([]))
                 bytes += batch.bytes.count * 2 + batch.count * 64
-            } catch {
-                encoded.append(nil)
+            case .failure(let error):
+                batches.append(nil)
                 results.append(.failure(error))
             }
         }
+        let encodedBatches = batches
+        let runs = encodedBatches.compactMap { $0 }.filter { $0.count > 0 }
+        var batchFailed = false
+        do throws(StoreError) {
+            let outcomes = try write(estimatedBytes: bytes) { txn in
+                var all: [[AppendOutcome]] = []
+                all.reserveCapacity(runs.count)
+                var deferred: Deferred? = Deferred(ids: try IdLookups(txn, self.ids, runs))
+                for batch in runs {
+                    do { all.append(try self.appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
+                        throw e // the store's failure, not the batch's
+                    } catch {
+                        batchFailed = true
+                        throw error
+                    }
+                }
+                try deferred!.ids.putNew(txn, self.ids)
+                try deferred!.subjects.put(txn, self.subjects)
+                try self.appendAudit(txn, audit)
+                return all
+            }
+            var out = results, k = 0
+            for (i, batch) in encodedBatches.enumerated() {
+                guard let batch, batch.count > 0 else { continue }
+                out[i] = .success(outcomes[k])
+                k += 1
+            }
+            return out
+        } catch {
+            guard batchFailed else { return encoded.map { _ in .failure(error) } }
+        }
         let pending = results
-        let encodedBatches = encoded
         do {
             return try write(estimatedBytes: bytes) { txn in
                 var out = pending
@@ -55,7 +107,7 @@ extension EventLog {
                 return out
             }
         } catch {
-            return batches.map { _ in .failure(error) }
+            return encoded.map { _ in .failure(error) }
         }
     }
 

@@ -26,6 +26,33 @@ struct GroupCommitTests {
         #expect(try log.verify().isClean)
     }
 
+    @Test("a group without a failing batch: duplicates across batches and of the store, indexes in order")
+    func groupWithoutFailures() throws {
+        let dir = StoreTestDirectory()
+        let log = try EventLog(directory: dir.path)
+        _ = try log.append([storeEvent("old", "s2")])
+        let refused = StoreError(.invalidArgument, "refused before the write")
+        let results = log.appendGroup(encoded: [
+            EventLog.encode([storeEvent("b", "s3"), storeEvent("a", "s1")]),
+            .failure(refused),  // fails alone, with its own error
+            EventLog.encode([]),
+            EventLog.encode([storeEvent("c", "s2"), storeEvent("b", "s3"), storeEvent("old", "s2"), storeEvent("c", "s2")]),
+        ], audit: [[9]])
+        #expect(try results[0].get() == [.appended(2), .appended(3)])
+        #expect(throws: StoreError.self) { try results[1].get() }
+        #expect(try results[2].get() == [])
+        #expect(try results[3].get() == [.appended(4), .duplicate(2), .duplicate(1), .duplicate(4)])
+        #expect(log.lastPosition == 4)
+        #expect(try log.positions(subject: "s1") == [3])
+        #expect(try log.positions(subject: "s2") == [1, 4])
+        #expect(try log.positions(subject: "s3") == [2])
+        #expect(try log.auditEntries().map(\.1) == [[9]])
+        #expect(try log.verify().isClean)
+        // The ids are indexed: the same ids again are duplicates, another content a conflict.
+        #expect(try log.append([storeEvent("a", "s1"), storeEvent("c", "s2")]) == [.duplicate(3), .duplicate(4)])
+        #expect(throws: StoreError.self) { try log.append([storeEvent("b", "s1")]) }
+    }
+
     @Test("a group larger than the map grows it and commits whole, with its audit entries")
     func groupMapGrowth() throws {
         let dir = StoreTestDirectory()

@@ -5,7 +5,8 @@ import Synchronization
 /// The engine: the event log plus the projections kept live over it.
 ///
 /// Appends go to the log first (durable, atomic) and are folded into the projector in commit
-/// order under one write lock, so a query right after an append sees it. On open the projector
+/// order (each commit queues its batches to fold before the next commit starts), so a query
+/// right after an append returns sees it. On open the projector
 /// resumes from its checkpoint (saved with the log position it reflects, in one transaction) and
 /// folds only what came after; a checkpoint written by another projector version is ignored and
 /// the projections are rebuilt from position 1.
@@ -32,8 +33,20 @@ public final class JourneyEngine: Sendable {
     }
 
     private let live: Mutex<Live>
-    /// Serializes append + fold, so the projector sees events in commit order.
+    /// Serializes appends; a commit queues its events to fold (`unfolded`) before it lets go.
     private let writer = Mutex<Void>(())
+
+    /// Appended events waiting to be folded, in commit order.
+    enum Unfolded: Sendable {
+        case events([Event], [EventLog.AppendOutcome])
+        case encoded(EventLog.EncodedBatch, [EventLog.AppendOutcome])
+    }
+
+    /// Committed batches not yet folded, queued under `writer` in commit order.
+    private let unfolded = Mutex<[Unfolded]>([])
+    /// Held while folding what `unfolded` held: whoever takes it folds everything queued, so
+    /// once a caller has taken and released it, everything it had queued before is folded.
+    private let folding = Mutex<Void>(())
 
     /// Opens (or creates) the store at `directory` and brings the projections up to date.
     ///
@@ -101,21 +114,25 @@ public final class JourneyEngine: Sendable {
     /// Returns one outcome per event: `.appended(position)` or `.duplicate(existing position)`.
     /// A conflicting id fails the whole batch and appends nothing.
     public func append(_ events: [Event]) throws(StoreError) -> [EventLog.AppendOutcome] {
-        try writer.withLock { _ throws(StoreError) in
+        let outcomes = try writer.withLock { _ throws(StoreError) in
             let outcomes = try log.append(events)
-            applyAppended(events, outcomes)
+            queue([.events(events, outcomes)])
             return outcomes
         }
+        foldCommitted()
+        return outcomes
     }
 
     /// Appends events already encoded (see `append`), e.g. by an import's parser thread; folds
     /// them into the projections from their records before returning.
     public func appendEncoded(_ batch: EventLog.EncodedBatch) throws(StoreError) -> [EventLog.AppendOutcome] {
-        try writer.withLock { _ throws(StoreError) in
+        let outcomes = try writer.withLock { _ throws(StoreError) in
             let outcomes = try log.appendEncoded(batch)
-            applyAppended(batch, outcomes)
+            queue([.encoded(batch, outcomes)])
             return outcomes
         }
+        foldCommitted()
+        return outcomes
     }
 
     /// Appends batches already encoded in one transaction, up to the first that fails on its
@@ -125,11 +142,13 @@ public final class JourneyEngine: Sendable {
     /// them with their outcomes to `foldAppended`, in commit order, before anything else is
     /// appended and before a checkpoint (a bulk import folds on another thread meanwhile).
     public func appendEncoded(_ batches: [EventLog.EncodedBatch], fold: Bool = true) throws(StoreError) -> (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?) {
-        try writer.withLock { _ throws(StoreError) in
+        let r = try writer.withLock { _ throws(StoreError) in
             let r = try log.appendEncoded(batches)
-            if fold { foldAppended(batches, r.outcomes) }
+            if fold { queue(zip(batches, r.outcomes).map { .encoded($0, $1) }) }
             return r
         }
+        if fold { foldCommitted() }
+        return r
     }
 
     /// Folds batches appended by `appendEncoded(_:fold: false)`, with their outcomes.
@@ -139,15 +158,59 @@ public final class JourneyEngine: Sendable {
 
     /// Appends several independent batches (group commit): each batch is atomic on its own
     /// (a conflict fails only its batch) and all that succeed share one durable commit.
-    /// `audit` records are written in the same transaction.
+    /// `audit` records are written in the same transaction. Folds the appended batches before
+    /// returning.
     public func appendGroup(_ batches: [[Event]], audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
-        writer.withLock { _ in
-            let results = log.appendGroup(batches, audit: audit.map(\.encoded))
+        let results = commitGroup(batches, audit: audit)
+        foldCommitted()
+        return results
+    }
+
+    /// Commits a group as `appendGroup` does, but leaves the appended batches queued to fold:
+    /// the caller answers them only after a later `foldCommitted()` returns (a writer commits
+    /// the next group while another thread folds this one). Queries do not see the batches
+    /// until then; a checkpoint saves only what is folded, with its position.
+    ///
+    /// `encoded` holds the batches encoded (`EventLog.encode`), when the caller encoded them.
+    public func commitGroup(_ batches: [[Event]], encoded: [Result<EventLog.EncodedBatch, StoreError>]? = nil,
+                            audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
+        let encoded = encoded ?? batches.map(EventLog.encode)
+        precondition(encoded.count == batches.count, "one encoded batch per batch")
+        return writer.withLock { _ in
+            let results = log.appendGroup(encoded: encoded, audit: audit.map(\.encoded))
+            var appended: [Unfolded] = []
             for (batch, r) in zip(batches, results) {
-                if case .success(let outcomes) = r { applyAppended(batch, outcomes) }
+                if case .success(let outcomes) = r, !outcomes.isEmpty { appended.append(.events(batch, outcomes)) }
             }
+            queue(appended)
             return results
         }
+    }
+
+    /// Folds every committed batch not yet folded, in commit order. When it returns, every
+    /// batch whose commit returned before this call began is folded.
+    public func foldCommitted() {
+        folding.withLock { _ in
+            while true {
+                let next = unfolded.withLock { q -> [Unfolded] in
+                    defer { q.removeAll(keepingCapacity: true) }
+                    return q
+                }
+                if next.isEmpty { return }
+                for item in next {
+                    switch item {
+                    case .events(let events, let outcomes): applyAppended(events, outcomes)
+                    case .encoded(let batch, let outcomes): applyAppended(batch, outcomes)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues appended batches to fold; called under `writer`, so the queue is in commit order.
+    private func queue(_ items: [Unfolded]) {
+        guard !items.isEmpty else { return }
+        unfolded.withLock { $0.append(contentsOf: items) }
     }
 
     /// Events folded per hold of the projection lock: a large group commit never makes a
@@ -162,9 +225,10 @@ public final class JourneyEngine: Sendable {
             let stop = live.withLock { l -> Bool in
                 guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
                 for i in start..<end {
-                    if case .appended(let p) = outcomes[i] {
+                    // At or below `position`: a rebuild folded it from the log before switching over.
+                    if case .appended(let p) = outcomes[i], p > l.position {
                         l.projector.apply(events[i])
-                        l.position = Swift.max(l.position, p)
+                        l.position = p
                     }
                 }
                 return false
@@ -182,12 +246,13 @@ public final class JourneyEngine: Sendable {
                 let stop = live.withLock { l -> Bool in
                     guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
                     for i in start..<end {
-                        guard case .appended(let p) = outcomes[i] else { continue }
+                        // At or below `position`: a rebuild folded it from the log before switching over.
+                        guard case .appended(let p) = outcomes[i], p > l.position else { continue }
                         // The log accepted this record, so it is well formed; its strings are valid
                         // UTF-8 (an EncodedBatch holds only records encoded from Events).
                         guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])),
                               (try? l.projector.apply(view)) != nil else { continue }
-                        l.position = Swift.max(l.position, p)
+                        l.position = p
                     }
                     return false
                 }
@@ -238,13 +303,16 @@ public final class JourneyEngine: Sendable {
             }
         } catch {
             // The previous state may be stale: restore synchronously from the checkpoint and log.
-            var l = Live()
-            _ = try? Self.restore(log, into: &l, deferRebuild: false)
-            let restored = l.projector, position = l.position
-            live.withLock { x in
-                x.projector = restored
-                x.position = position
-                x.rebuild = nil
+            // Under the writer lock, so nothing is appended between the fold and the switch.
+            writer.withLock { _ in
+                var l = Live()
+                _ = try? Self.restore(log, into: &l, deferRebuild: false)
+                let restored = l.projector, position = l.position
+                live.withLock { x in
+                    x.projector = restored
+                    x.position = position
+                    x.rebuild = nil
+                }
             }
             throw error
         }

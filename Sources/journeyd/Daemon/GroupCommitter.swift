@@ -8,11 +8,17 @@ import Synchronization
 /// so one fsync serves many (group commit). Each request stays atomic on its own: a conflict
 /// fails only that request. A request's completion runs only after the commit holding its events
 /// is durable, and after the projections have folded them.
+///
+/// Three stages, each in commit order: the writer thread commits a group, the fold queue folds
+/// it into the projections while the writer commits the next, and the answer queue runs the
+/// group's completions while the next is folded.
 final class GroupCommitter: Sendable {
     typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
 
     private struct Pending {
         var batches: [[Event]] = []
+        /// Each batch encoded, on the thread that submitted it.
+        var encoded: [Result<EventLog.EncodedBatch, StoreError>] = []
         var completions: [Completion] = []
         var audit: [AuditRecord] = []
         var stopping = false
@@ -27,8 +33,11 @@ final class GroupCommitter: Sendable {
     /// Called once, on the writer thread, when the store stops accepting writes.
     private let writesStopped: @Sendable (StoreError) -> Void
     private let reportedStop = Atomic<Bool>(false)
-    /// Runs each group's completions (they encode and queue the answers) while the writer goes
-    /// on with the next commit: one hand-off per group, in commit order.
+    /// Folds each committed group (`engine.foldCommitted`) while the writer goes on with the
+    /// next commit: one hand-off per group, in commit order.
+    private let folds = DispatchQueue(label: "journeyd.fold")
+    /// Runs each folded group's completions (they encode and queue the answers) while the next
+    /// group is folded: one hand-off per group, in commit order.
     private let answers = DispatchQueue(label: "journeyd.answers")
     /// Most events gathered into one commit.
     private let maxEventsPerCommit = 100_000
@@ -44,12 +53,15 @@ final class GroupCommitter: Sendable {
         startThread { [self] in self.run() }
     }
 
-    /// Queues a batch; `completion` runs once it is durable (or failed), on the thread that
-    /// answers the groups (one at a time, in commit order), never on the writer thread.
+    /// Queues a batch; `completion` runs once it is durable and folded (or failed), on the
+    /// thread that answers the groups (one at a time, in commit order), never on the writer thread.
     func submit(_ events: [Event], completion: @escaping Completion) {
+        // Encoded here, on the submitting thread, so the writer only writes.
+        let encoded = EventLog.encode(events)
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
             p.batches.append(events)
+            p.encoded.append(encoded)
             p.completions.append(completion)
             return true
         }
@@ -71,6 +83,7 @@ final class GroupCommitter: Sendable {
         pending.withLock { $0.stopping = true }
         wake.signal()
         done.wait()
+        folds.sync {}
         answers.sync {}
     }
 
@@ -78,32 +91,38 @@ final class GroupCommitter: Sendable {
         while true {
             wake.wait()
             while true {
-                let (batches, completions, audit, stopping) = pending.withLock { p in
+                let (batches, encoded, completions, audit, stopping) = pending.withLock { p in
                     var n = 0, k = 0
                     while k < p.batches.count && (k == 0 || n + p.batches[k].count <= maxEventsPerCommit) {
                         n += p.batches[k].count
                         k += 1
                     }
-                    let b = Array(p.batches.prefix(k)), c = Array(p.completions.prefix(k))
+                    let b = Array(p.batches.prefix(k)), e = Array(p.encoded.prefix(k)), c = Array(p.completions.prefix(k))
                     p.batches.removeFirst(k)
+                    p.encoded.removeFirst(k)
                     p.completions.removeFirst(k)
                     let a = p.audit
                     p.audit.removeAll()
-                    return (b, c, a, p.stopping)
+                    return (b, e, c, a, p.stopping)
                 }
                 if batches.isEmpty && audit.isEmpty {
                     if stopping { done.signal(); return }
                     break
                 }
-                let results = engine.appendGroup(batches, audit: audit)
+                let results = engine.commitGroup(batches, encoded: encoded, audit: audit)
                 // Reported before the refusals are answered, so the log explains them. Requests
                 // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,
                    !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
                     writesStopped(failure)
                 }
-                answers.async {
-                    for (c, r) in zip(completions, results) { c(r) }
+                folds.async { [engine, answers] in
+                    // Folds this group (and any committed after it); answers only then, so a
+                    // query sent after an answer sees the batch.
+                    engine.foldCommitted()
+                    answers.async {
+                        for (c, r) in zip(completions, results) { c(r) }
+                    }
                 }
                 afterCommit(engine.log.lastPosition)
             }

@@ -1,0 +1,213 @@
+import Dispatch
+import Foundation
+import Glibc
+import JourneyCore
+import JourneyStore
+import Synchronization
+import Testing
+@testable import journeyd
+
+// The group commit pipeline: the writer commits a group while the previous one is folded, and
+// a batch is answered only once durable and folded.
+
+/// `count` web visits of `subject`, ids `<subject>-v<i>`.
+private func visits(_ subject: String, _ count: Int, at: Int64 = 1_767_261_600_000) -> [Event] {
+    (0..<count).map { Event(id: "\(subject)-v\($0)", type: .webVisit, subject: subject, at: at + Int64($0)) }
+}
+
+/// Everything the engine answers for `ids`, as JSON text, for comparing two states.
+private func answers(_ e: JourneyEngine, ids: [String]) throws -> [String] {
+    let asOf: Int64 = 1_800_000_000_000
+    var out: [String] = []
+    for id in ids {
+        out.append(try e.patient(id: id, asOf: asOf)?.json ?? "nil")
+        out.append(try e.handoff(id: id, asOf: asOf)?.json ?? "nil")
+    }
+    out.append(try e.funnel(FunnelQuery()).json)
+    out.append(try e.contacts().json)
+    out.append(try e.atRisk(asOf: asOf, limit: 1000).json)
+    return out
+}
+
+@Suite("Group commit pipeline", .serialized)
+struct GroupFoldTests {
+    init() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    @Test func aQueryRightAfterEachAnswerSeesTheAcknowledgedBatch() throws {
+        let d = try RunningDaemon()
+        let socket = d.directory.socketPath
+        let clients = 4, requests = 30, perRequest = 50
+        let mismatches = Mutex<[String]>([])
+        let failures = Mutex<[String]>([])
+        onThreads(clients) { t in
+            do {
+                let appends = try JourneyConnection(socketPath: socket, timeout: .seconds(5))
+                let queries = try JourneyConnection(socketPath: socket, timeout: .seconds(5))
+                defer { appends.close(); queries.close() }
+                // Every request written before any answer is read: they are pipelined.
+                for i in 0..<requests {
+                    let events = visits("c\(t)-r\(i)", perRequest).map { e in
+                        #"{"id":"\#(e.id)","type":"web_visit","subject":"\#(e.subject)","at":\#(e.at)}"#
+                    }
+                    try appends.send(appendRequest(events))
+                }
+                for i in 0..<requests {
+                    let answer = try parse(try appends.receive())
+                    guard answer["ok"]?.boolValue == true else {
+                        failures.withLock { $0.append("c\(t) r\(i): \(answer)") }
+                        continue
+                    }
+                    let p = try parse(try queries.request(#"{"op":"patient","id":"c\#(t)-r\#(i)"}"#))
+                    let seen = p["counts"]?["web_visit"]?.int64Value
+                    if seen != Int64(perRequest) {
+                        mismatches.withLock { $0.append("c\(t)-r\(i): \(seen.map(String.init) ?? "\(p)")") }
+                    }
+                }
+            } catch {
+                failures.withLock { $0.append("client \(t): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(mismatches.withLock { $0 } == [])
+        let stats = try d.ask(#"{"op":"stats"}"#)
+        #expect(stats["events"]?.int64Value == Int64(clients * requests * perRequest))
+        #expect(stats["projected_position"]?.int64Value == Int64(clients * requests * perRequest))
+        try d.stop()
+    }
+
+    @Test func everyCompletionRunsAfterItsBatchIsFolded() throws {
+        let directory = try TemporaryDirectory()
+        let engine = try JourneyEngine(directory: directory.path)
+        let committer = GroupCommitter(engine: engine, afterCommit: { _ in })
+        committer.start()
+        let threads = 4, batches = 6, perBatch = 400
+        let unseen = Mutex<[String]>([])
+        onThreads(threads) { t in
+            let answered = DispatchGroup()
+            for b in 0..<batches {
+                let subject = "t\(t)-b\(b)"
+                answered.enter()
+                committer.submit(visits(subject, perBatch)) { r in
+                    // Runs on the answering thread: what a query would see right after the answer.
+                    let last = ((try? r.get()) ?? []).map(\.position).max() ?? 0
+                    let folded = engine.projectionStats.position
+                    let count = (try? engine.patient(id: subject))??.counts[Int(EventType.webVisit.rawValue)]
+                    if last == 0 || folded < last || count != perBatch {
+                        unseen.withLock { $0.append("\(subject): last \(last), folded \(folded), count \(count.map(String.init) ?? "nil")") }
+                    }
+                    answered.leave()
+                }
+            }
+            answered.wait()
+        }
+        committer.stop()
+        #expect(unseen.withLock { $0 } == [])
+        #expect(engine.projectionStats.position == UInt64(threads * batches * perBatch))
+    }
+
+    @Test func aGroupWithAConflictCommitsWhileThePreviousGroupIsStillUnfolded() throws {
+        let directory = try TemporaryDirectory()
+        let e = try JourneyEngine(directory: directory.path)
+        // Group 1: committed, not folded yet.
+        let first = e.commitGroup([visits("a", 3), visits("b", 2)])
+        #expect(first.map { (try? $0.get()) ?? [] } == [[.appended(1), .appended(2), .appended(3)], [.appended(4), .appended(5)]])
+        #expect(e.projectionStats.position == 0)
+        #expect(try e.patient(id: "a") == nil)
+        // Group 2: its first batch conflicts with a's first event (another instant) and fails
+        // alone; the second commits after group 1's events.
+        var changed = visits("a", 1)[0]
+        changed.at += 1
+        let second = e.commitGroup([visits("c", 1) + [changed], visits("d", 2)])
+        guard case .failure(let conflict) = second[0] else {
+            Issue.record("a conflicting batch was appended: \(second[0])")
+            return
+        }
+        #expect(conflict.code == .conflict)
+        #expect((try? second[1].get()) == [.appended(6), .appended(7)])
+        #expect(e.log.lastPosition == 7)
+        // One fold takes both groups, in commit order; a second finds nothing left.
+        e.foldCommitted()
+        e.foldCommitted()
+        #expect(e.projectionStats.position == 7)
+        #expect(e.projectionStats.events == 7)
+        #expect(try e.patient(id: "a")?.counts[Int(EventType.webVisit.rawValue)] == 3)
+        #expect(try e.patient(id: "b")?.counts[Int(EventType.webVisit.rawValue)] == 2)
+        #expect(try e.patient(id: "c") == nil)
+        #expect(try e.patient(id: "d")?.counts[Int(EventType.webVisit.rawValue)] == 2)
+    }
+
+    @Test func aRebuildThatSwitchesOverBeforeAGroupIsFoldedFoldsItOnce() throws {
+        let directory = try TemporaryDirectory()
+        let e = try JourneyEngine(directory: directory.path)
+        _ = e.appendGroup([visits("a", 2)])
+        _ = e.commitGroup([visits("b", 3)])
+        // The rebuild reads the whole log, group 2 included, and switches over.
+        try e.rebuild()
+        #expect(e.projectionStats.position == 5)
+        e.foldCommitted()
+        #expect(e.projectionStats.position == 5)
+        #expect(e.projectionStats.events == 5)
+        #expect(try e.patient(id: "b")?.counts[Int(EventType.webVisit.rawValue)] == 3)
+    }
+
+    @Test func aCheckpointTakenUnderConcurrentAppendsRestoresLikeAFreshReplay() throws {
+        let directory = try TemporaryDirectory()
+        let events = Array(PracticeGenerator(.init(events: 3000, seed: 11, patientsPerDay: 20)))
+        let ids = Array(Set(events.map(\.subject))).sorted().prefix(40).map { $0 }
+        let perThread = 4, batch = 10
+        let checkpoints = Mutex<[UInt64]>([])
+        var expected: [String] = []
+        do {
+            let engine = try JourneyEngine(directory: directory.path)
+            let committer = GroupCommitter(engine: engine, afterCommit: { _ in })
+            committer.start()
+            let appending = Atomic<Int>(perThread)
+            let errors = Mutex<[String]>([])
+            // Each thread submits its share (every perThread-th batch) without waiting, then
+            // waits for every answer; a checkpoint thread saves checkpoints meanwhile.
+            onThreads(perThread + 1) { t in
+                if t == perThread {
+                    repeat {
+                        do {
+                            try engine.checkpoint()
+                            let saved = try engine.log.loadCheckpoint(name: JourneyEngine.checkpointName)
+                            checkpoints.withLock { $0.append(saved?.position ?? 0) }
+                        } catch {
+                            errors.withLock { $0.append("checkpoint: \(error)") }
+                        }
+                    } while appending.load(ordering: .acquiring) > 0
+                    return
+                }
+                let answered = DispatchGroup()
+                for start in stride(from: t * batch, to: events.count, by: perThread * batch) {
+                    answered.enter()
+                    committer.submit(Array(events[start..<min(events.count, start + batch)])) { r in
+                        if case .failure(let e) = r { errors.withLock { $0.append("append: \(e)") } }
+                        answered.leave()
+                    }
+                }
+                answered.wait()
+                appending.subtract(1, ordering: .releasing)
+            }
+            committer.stop()
+            #expect(errors.withLock { $0 } == [])
+            #expect(engine.log.lastPosition == UInt64(events.count))
+            #expect(engine.projectionStats.position == UInt64(events.count))
+            expected = try answers(engine, ids: ids)
+        }
+        let saved = checkpoints.withLock { $0 }
+        #expect(!saved.isEmpty)
+        #expect(saved == saved.sorted())
+        // Reopened: the last checkpoint taken under the appends plus the log after it.
+        let reopened = try JourneyEngine(directory: directory.path)
+        #expect(reopened.projectionStats.position == UInt64(events.count))
+        #expect(reopened.projectionStats.events == events.count)
+        #expect(try answers(reopened, ids: ids) == expected)
+        // A fresh replay from position 1 answers the same.
+        try reopened.rebuild()
+        #expect(reopened.projectionStats.events == events.count)
+        #expect(try answers(reopened, ids: ids) == expected)
+    }
+}
