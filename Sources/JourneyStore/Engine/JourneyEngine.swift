@@ -248,10 +248,14 @@ public final class JourneyEngine: Sendable {
                     for i in start..<end {
                         // At or below `position`: a rebuild folded it from the log before switching over.
                         guard case .appended(let p) = outcomes[i], p > l.position else { continue }
-                        // The log accepted this record, so it is well formed; its strings are valid
-                        // UTF-8 (an EncodedBatch holds only records encoded from Events).
-                        guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])),
-                              (try? l.projector.apply(view)) != nil else { continue }
+                        // An EncodedBatch holds only records encoded from validated Events, so each
+                        // reads back; one that does not is a codec bug, and folding on without it
+                        // would leave the projections silently short of the log.
+                        do {
+                            try l.projector.apply(EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
+                        } catch {
+                            preconditionFailure("the record appended at position \(p) does not read back: \(error)")
+                        }
                         l.position = p
                     }
                     return false
