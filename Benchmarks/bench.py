@@ -370,6 +370,13 @@ def write_report(a, n, started, load_before):
     L.append("## Results vs targets\n")
     table(L, ["what", "measured (p50 of runs; latency percentiles over all requests)", "target", "met"], targets)
 
+    # The analysis of what bounds the targets not met is written by hand (profiles, what was
+    # tried) and kept in Benchmarks/bounds.md, so a new run keeps it next to its numbers.
+    bounds = os.path.join(ROOT, "Benchmarks", "bounds.md")
+    if os.path.exists(bounds):
+        L.append("## What bounds the targets not met\n")
+        L.append(open(bounds).read().strip() + "\n")
+
     L.append("## All results\n")
     L.append("| scenario | figure | p50 | spread / detail |")
     L.append("| --- | --- | --- | --- |")
