@@ -18,6 +18,9 @@ struct CrashLoopOptions: Sendable {
     var clients = 4
     /// Events per append request, 1 to this.
     var maxBatch = 20
+    /// Append requests every other appending client keeps in flight (pipelining); the others
+    /// wait for each answer.
+    var window = 8
     /// How long a cycle appends before the kill, in ms: drawn from `minLoadMs…maxLoadMs`.
     var minLoadMs = 0
     var maxLoadMs = 2000
@@ -211,7 +214,8 @@ struct CrashLoop {
                     if k == options.clients {
                         Self.query(socket: socket, ledger: ledger, seed: seed, stop: stop)
                     } else {
-                        Self.append(socket: socket, ledger: ledger, seed: seed, maxBatch: options.maxBatch, stop: stop)
+                        Self.append(socket: socket, ledger: ledger, seed: seed, maxBatch: options.maxBatch,
+                                    window: k % 2 == 1 ? max(1, options.window) : 1, stop: stop)
                     }
                 }
                 thread.stackSize = 1 << 20
@@ -288,40 +292,49 @@ struct CrashLoop {
 
     // MARK: load
 
-    /// Appends batches until the connection fails (the kill) or `stop`; now and then resends an
-    /// acknowledged batch, which must answer duplicates at the same positions.
-    static func append(socket: String, ledger: Ledger, seed: UInt64, maxBatch: Int, stop: StopFlag) {
+    /// Appends batches until the connection fails (the kill) or `stop`, with up to `window`
+    /// requests in flight; now and then resends an acknowledged batch, which must answer
+    /// duplicates at the same positions. Batches sent and not answered stay pending.
+    static func append(socket: String, ledger: Ledger, seed: UInt64, maxBatch: Int, window: Int, stop: StopFlag) {
         var rng = SplitMix64(seed: seed)
         guard let c = try? JourneyConnection(socketPath: socket, timeout: .seconds(30)) else { return }
         defer { c.close() }
-        while !stop.flag.load(ordering: .acquiring) {
-            if rng.next() % 25 == 0, let old = ledger.recentBatch(rng.next()) {
-                guard let v = send(c, old.events, ledger) else { return }
-                let positions = (v["positions"]?.arrayValue ?? []).compactMap(\.int64Value).map { UInt64($0) }
-                let duplicates = (v["duplicates"]?.arrayValue ?? []).compactMap(\.int64Value)
-                if positions != old.positions || duplicates.count != old.events.count {
-                    ledger.fail("a resent batch answered positions \(positions) duplicates \(duplicates), expected \(old.positions), all duplicate")
+        /// A request sent and not yet answered: a new batch (its ledger id), or a resent one.
+        struct InFlight {
+            var id: Int?
+            var events: [Event]
+            var resentPositions: [UInt64]
+        }
+        var inFlight: [InFlight] = []
+        var next = 0
+        while true {
+            while inFlight.count - next < window && !stop.flag.load(ordering: .acquiring) {
+                if rng.next() % 25 == 0, let old = ledger.recentBatch(rng.next()) {
+                    guard (try? c.sendBytes(EventJSON.appendRequest(old.events))) != nil else { return }
+                    inFlight.append(InFlight(id: nil, events: old.events, resentPositions: old.positions))
+                } else {
+                    let (id, events) = ledger.take(1 + Int(rng.next() % UInt64(max(1, maxBatch))))
+                    guard (try? c.sendBytes(EventJSON.appendRequest(events))) != nil else { return }
+                    inFlight.append(InFlight(id: id, events: events, resentPositions: []))
                 }
-                continue
             }
-            let (id, events) = ledger.take(1 + Int(rng.next() % UInt64(max(1, maxBatch))))
-            guard let v = send(c, events, ledger) else { return }
+            guard next < inFlight.count else { return }
+            let f = inFlight[next]
+            next += 1
+            if next == inFlight.count { inFlight.removeAll(keepingCapacity: true); next = 0 }
+            guard let answer = try? c.receiveBytes() else { return }
+            guard let v = try? JSONParser.parse(answer), v["ok"]?.boolValue == true else {
+                ledger.fail("append refused: \(String(decoding: answer.prefix(300), as: UTF8.self))")
+                return
+            }
             let positions = (v["positions"]?.arrayValue ?? []).compactMap(\.int64Value).map { UInt64($0) }
             let duplicates = (v["duplicates"]?.arrayValue ?? []).compactMap(\.int64Value).map { Int($0) }
-            ledger.acknowledge(id, events, positions: positions, duplicates: duplicates)
+            if let id = f.id {
+                ledger.acknowledge(id, f.events, positions: positions, duplicates: duplicates)
+            } else if positions != f.resentPositions || duplicates.count != f.events.count {
+                ledger.fail("a resent batch answered positions \(positions) duplicates \(duplicates), expected \(f.resentPositions), all duplicate")
+            }
         }
-    }
-
-    /// Sends one append; nil when the connection failed (the batch stays pending) or the daemon
-    /// refused it (recorded as a failure).
-    private static func send(_ c: JourneyConnection, _ events: [Event], _ ledger: Ledger) -> JSONValue? {
-        let request = EventJSON.appendRequest(events)
-        guard let answer = try? c.requestBytes(request) else { return nil }
-        guard let v = try? JSONParser.parse(answer), v["ok"]?.boolValue == true else {
-            ledger.fail("append refused: \(String(decoding: answer.prefix(300), as: UTF8.self))")
-            return nil
-        }
-        return v
     }
 
     /// Queries until the connection fails or `stop`: every answer is ok, or `rebuilding`.

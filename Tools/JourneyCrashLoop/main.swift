@@ -8,11 +8,13 @@ import JourneyStore
 // fold of the log. Exits 0 when every cycle passed, 1 otherwise (the work directory is kept).
 
 let usage = """
-    usage: JourneyCrashLoop [--cycles N] [--seed S] [--clients N] [--max-load-ms MS]
+    usage: JourneyCrashLoop [--cycles N] [--seed S] [--clients N] [--window W] [--max-load-ms MS]
                             [--journeyd PATH] [--dir DIR] [--keep]
       --cycles N        kill/restart cycles (default 20)
       --seed S          seed of the kill moments, batch sizes and events (default 1)
       --clients N       concurrent appending clients (default 4; one more queries)
+      --window W        append requests every other client keeps in flight (default 8; the
+                        others wait for each answer)
       --max-load-ms MS  the longest a cycle appends before its kill (default 2000)
       --journeyd PATH   the journeyd executable (default: next to this program)
       --dir DIR         work directory (default: a new one under /tmp, removed when clean)
@@ -25,7 +27,7 @@ func fail(_ message: String) -> Never {
 }
 
 var arguments = CommandLine.arguments.dropFirst()
-var cycles = 20, seed: UInt64 = 1, clients = 4, maxLoadMs = 2000
+var cycles = 20, seed: UInt64 = 1, clients = 4, window = 8, maxLoadMs = 2000
 var journeyd: String?
 var directory: String?
 var keep = false
@@ -46,6 +48,7 @@ while let flag = arguments.popFirst() {
         guard let s = UInt64(v) else { fail("--seed: \"\(v)\" is not an unsigned integer") }
         seed = s
     case "--clients": clients = number(1...64)
+    case "--window": window = number(1...128)
     case "--max-load-ms": maxLoadMs = number(0...600_000)
     case "--journeyd": journeyd = value()
     case "--dir": directory = value()
@@ -71,8 +74,9 @@ var options = CrashLoopOptions(journeyd: binary, directory: work)
 options.cycles = cycles
 options.seed = seed
 options.clients = clients
+options.window = window
 options.maxLoadMs = maxLoadMs
-print("crash loop: \(cycles) cycles, seed \(seed), \(clients) clients, work directory \(work)")
+print("crash loop: \(cycles) cycles, seed \(seed), \(clients) clients (every other one with \(window) requests in flight), work directory \(work)")
 let started = ContinuousClock.now
 let report: CrashLoopReport
 do {
