@@ -10,8 +10,7 @@ import Synchronization
 /// `maxThreads`), and lets threads beyond `keepThreads` exit after a while idle.
 final class HandlerPool: Sendable {
     private struct State {
-        var jobs: [@Sendable () -> Void] = []
-        var head = 0
+        var jobs = ArrayQueue<@Sendable () -> Void>(compactAfter: 1024)
         var threads = 0
         var idle = 0
         /// Jobs signalled to idle workers but not yet taken.
@@ -33,7 +32,7 @@ final class HandlerPool: Sendable {
     /// Runs `job` on a pool thread, starting one if all are busy.
     func submit(_ job: @escaping @Sendable () -> Void) {
         let spawn = state.withLock { state -> Bool in
-            state.jobs.append(job)
+            state.jobs.push(job)
             if state.idle > state.signalled {
                 state.signalled += 1
                 return false
@@ -64,11 +63,11 @@ final class HandlerPool: Sendable {
         while true {
             // Take queued work first; wait only when there is none.
             let job = state.withLock { state -> (@Sendable () -> Void)? in
-                guard state.head < state.jobs.count else {
+                guard !state.jobs.isEmpty else {
                     state.idle += 1
                     return nil
                 }
-                return Self.pop(&state)
+                return state.jobs.pop()
             }
             if let job {
                 job()
@@ -78,7 +77,7 @@ final class HandlerPool: Sendable {
             let next = state.withLock { state -> (job: (@Sendable () -> Void)?, exit: Bool) in
                 state.idle -= 1
                 if woken { state.signalled -= 1 }
-                if state.head < state.jobs.count { return (Self.pop(&state), false) }
+                if !state.jobs.isEmpty { return (state.jobs.pop(), false) }
                 if state.shuttingDown || (!woken && state.threads > keepThreads) {
                     state.threads -= 1
                     return (nil, true)
@@ -88,18 +87,5 @@ final class HandlerPool: Sendable {
             if next.exit { return }
             next.job?()
         }
-    }
-
-    private static func pop(_ state: inout State) -> @Sendable () -> Void {
-        let job = state.jobs[state.head]
-        state.head += 1
-        if state.head == state.jobs.count {
-            state.jobs.removeAll(keepingCapacity: true)
-            state.head = 0
-        } else if state.head >= 1024 && state.head * 2 >= state.jobs.count {
-            state.jobs.removeSubrange(0..<state.head)
-            state.head = 0
-        }
-        return job
     }
 }

@@ -34,10 +34,9 @@ final class ServerConnection: Sendable {
         var held: [UInt64: [UInt8]] = [:]
         /// Work waiting for every request before `current` to be answered (`whenCaughtUp`).
         var deferred: (@Sendable () -> Void)?
-        /// The line sizes of the unanswered requests, oldest first from `sizesHead` (answers go
-        /// out in request order, so the oldest is always the next answered).
-        var sizes: [Int] = []
-        var sizesHead = 0
+        /// The line sizes of the unanswered requests, oldest first (answers go out in request
+        /// order, so the oldest is always the next answered).
+        var sizes = ArrayQueue<Int>(compactAfter: 64)
         /// Bytes of request lines dispatched and not yet answered.
         var inFlightBytes = 0
         /// The handler turned the connection into a one-way stream.
@@ -291,15 +290,7 @@ final class ServerConnection: Sendable {
     /// Counts the oldest unanswered request as answered.
     private static func emitted(_ state: inout State) {
         state.emitTicket += 1
-        state.inFlightBytes -= state.sizes[state.sizesHead]
-        state.sizesHead += 1
-        if state.sizesHead == state.sizes.count {
-            state.sizes.removeAll(keepingCapacity: true)
-            state.sizesHead = 0
-        } else if state.sizesHead >= 64 && state.sizesHead * 2 >= state.sizes.count {
-            state.sizes.removeSubrange(0..<state.sizesHead)
-            state.sizesHead = 0
-        }
+        state.inFlightBytes -= state.sizes.pop()
     }
 
     /// Appends a line under the cap; past it, marks the connection for closing.
@@ -341,7 +332,7 @@ final class ServerConnection: Sendable {
             guard !state.closeRequested, !state.streaming, !state.awaiting else { return false }
             state.current = state.nextTicket
             state.nextTicket += 1
-            state.sizes.append(bytes)
+            state.sizes.push(bytes)
             state.inFlightBytes += bytes
             return true
         }
