@@ -227,20 +227,7 @@ public final class EventLog: Sendable {
             let estimate = prefix.reduce(0) { $0 + $1.bytes.count * 2 + $1.count * 64 }
             do {
                 let outcomes = try write(estimatedBytes: estimate) { txn in
-                    var all: [[AppendOutcome]] = []
-                    all.reserveCapacity(prefix.count)
-                    var deferred: Deferred? = Deferred(ids: try IdLookups(txn, self.ids, Array(prefix)))
-                    for (i, batch) in prefix.enumerated() {
-                        do { all.append(try self.appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
-                            throw e  // the store's failure, not the batch's
-                        } catch {
-                            failedAt = i
-                            throw error
-                        }
-                    }
-                    try deferred!.ids.putNew(txn, self.ids)
-                    try deferred!.subjects.put(txn, self.subjects)
-                    return all
+                    try self.appendRun(txn, Array(prefix), failedAt: &failedAt)
                 }
                 return (outcomes, failure)
             } catch {
@@ -251,6 +238,29 @@ public final class EventLog: Sendable {
             }
         }
         return ([], failure)
+    }
+
+    /// Appends `batches` in `txn` as one run, each with the semantics of `append`: their ids are
+    /// looked up in key order first, and every new index entry is put in key order at the end,
+    /// so a large write visits each leaf of the indexes once. A batch that fails for a reason of
+    /// its own (a conflict, an invalid event) sets `failedAt` to its index and throws its error;
+    /// the store's failures (`LMDBError`) leave `failedAt` nil. Either way the caller must drop
+    /// the transaction.
+    func appendRun(_ txn: borrowing LMDBTransaction, _ batches: [EncodedBatch], failedAt: inout Int?) throws -> [[AppendOutcome]] {
+        var all: [[AppendOutcome]] = []
+        all.reserveCapacity(batches.count)
+        var deferred: Deferred? = Deferred(ids: try IdLookups(txn, ids, batches))
+        for (i, batch) in batches.enumerated() {
+            do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
+                throw e  // the store's failure, not the batch's
+            } catch {
+                failedAt = i
+                throw error
+            }
+        }
+        try deferred!.ids.putNew(txn, ids)
+        try deferred!.subjects.put(txn, subjects)
+        return all
     }
 
     /// Entries of the `subjects` index gathered during a write and put at its end in key

@@ -53,22 +53,10 @@ extension EventLog {
         }
         let encodedBatches = batches
         let runs = encodedBatches.compactMap { $0 }.filter { $0.count > 0 }
-        var batchFailed = false
+        var failedAt: Int?
         do throws(StoreError) {
             let outcomes = try write(estimatedBytes: bytes) { txn in
-                var all: [[AppendOutcome]] = []
-                all.reserveCapacity(runs.count)
-                var deferred: Deferred? = Deferred(ids: try IdLookups(txn, self.ids, runs))
-                for batch in runs {
-                    do { all.append(try self.appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
-                        throw e // the store's failure, not the batch's
-                    } catch {
-                        batchFailed = true
-                        throw error
-                    }
-                }
-                try deferred!.ids.putNew(txn, self.ids)
-                try deferred!.subjects.put(txn, self.subjects)
+                let all = try self.appendRun(txn, runs, failedAt: &failedAt)
                 try self.appendAudit(txn, audit)
                 return all
             }
@@ -80,7 +68,7 @@ extension EventLog {
             }
             return out
         } catch {
-            guard batchFailed else { return encoded.map { _ in .failure(error) } }
+            guard failedAt != nil else { return encoded.map { _ in .failure(error) } }
         }
         let pending = results
         do {
