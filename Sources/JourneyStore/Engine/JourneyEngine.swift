@@ -219,50 +219,43 @@ public final class JourneyEngine: Sendable {
     static let foldChunk = 256
 
     private func applyAppended(_ events: [Event], _ outcomes: [EventLog.AppendOutcome]) {
+        applyAppended(outcomes) { projector, i, _ in projector.apply(events[i]) }
+    }
+
+    private func applyAppended(_ batch: EventLog.EncodedBatch, _ outcomes: [EventLog.AppendOutcome]) {
+        batch.bytes.withUnsafeBytes { all in
+            applyAppended(outcomes) { projector, i, position in
+                // An EncodedBatch holds only records encoded from validated Events, so each
+                // reads back; one that does not is a codec bug, and folding on without it
+                // would leave the projections silently short of the log.
+                do {
+                    try projector.apply(EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
+                } catch {
+                    preconditionFailure("the record appended at position \(position) does not read back: \(error)")
+                }
+            }
+        }
+    }
+
+    /// Folds the appended events of a batch (`fold(projector, i, position)` folds event `i`,
+    /// appended at `position`), `foldChunk` of them per hold of the projection lock; stops when a
+    /// rebuild is running (it folds them when it catches up).
+    private func applyAppended(_ outcomes: [EventLog.AppendOutcome], _ fold: (inout Projector, Int, UInt64) -> Void) {
         var start = 0
-        while start < events.count {
-            let end = Swift.min(events.count, start + Self.foldChunk)
+        while start < outcomes.count {
+            let end = Swift.min(outcomes.count, start + Self.foldChunk)
             let stop = live.withLock { l -> Bool in
-                guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
+                guard l.rebuild == nil else { return true }
                 for i in start..<end {
                     // At or below `position`: a rebuild folded it from the log before switching over.
-                    if case .appended(let p) = outcomes[i], p > l.position {
-                        l.projector.apply(events[i])
-                        l.position = p
-                    }
+                    guard case .appended(let p) = outcomes[i], p > l.position else { continue }
+                    fold(&l.projector, i, p)
+                    l.position = p
                 }
                 return false
             }
             if stop { return }
             start = end
-        }
-    }
-
-    private func applyAppended(_ batch: EventLog.EncodedBatch, _ outcomes: [EventLog.AppendOutcome]) {
-        batch.bytes.withUnsafeBytes { all in
-            var start = 0
-            while start < batch.count {
-                let end = Swift.min(batch.count, start + Self.foldChunk)
-                let stop = live.withLock { l -> Bool in
-                    guard l.rebuild == nil else { return true } // the rebuild folds them when it catches up
-                    for i in start..<end {
-                        // At or below `position`: a rebuild folded it from the log before switching over.
-                        guard case .appended(let p) = outcomes[i], p > l.position else { continue }
-                        // An EncodedBatch holds only records encoded from validated Events, so each
-                        // reads back; one that does not is a codec bug, and folding on without it
-                        // would leave the projections silently short of the log.
-                        do {
-                            try l.projector.apply(EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
-                        } catch {
-                            preconditionFailure("the record appended at position \(p) does not read back: \(error)")
-                        }
-                        l.position = p
-                    }
-                    return false
-                }
-                if stop { return }
-                start = end
-            }
         }
     }
 
