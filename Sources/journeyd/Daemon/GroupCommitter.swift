@@ -15,11 +15,16 @@ import Synchronization
 final class GroupCommitter: Sendable {
     typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
 
+    /// A submitted batch: its events, encoded on the thread that submitted it, and what to run
+    /// once it is durable and folded.
+    private struct Submission {
+        var events: [Event]
+        var encoded: Result<EventLog.EncodedBatch, StoreError>
+        var completion: Completion
+    }
+
     private struct Pending {
-        var batches: [[Event]] = []
-        /// Each batch encoded, on the thread that submitted it.
-        var encoded: [Result<EventLog.EncodedBatch, StoreError>] = []
-        var completions: [Completion] = []
+        var submissions: [Submission] = []
         var audit: [AuditRecord] = []
         var stopping = false
     }
@@ -60,9 +65,7 @@ final class GroupCommitter: Sendable {
         let encoded = EventLog.encode(events)
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
-            p.batches.append(events)
-            p.encoded.append(encoded)
-            p.completions.append(completion)
+            p.submissions.append(Submission(events: events, encoded: encoded, completion: completion))
             return true
         }
         if accepted {
@@ -91,25 +94,23 @@ final class GroupCommitter: Sendable {
         while true {
             wake.wait()
             while true {
-                let (batches, encoded, completions, audit, stopping) = pending.withLock { p in
+                let (group, audit, stopping) = pending.withLock { p in
                     var n = 0, k = 0
-                    while k < p.batches.count && (k == 0 || n + p.batches[k].count <= maxEventsPerCommit) {
-                        n += p.batches[k].count
+                    while k < p.submissions.count && (k == 0 || n + p.submissions[k].events.count <= maxEventsPerCommit) {
+                        n += p.submissions[k].events.count
                         k += 1
                     }
-                    let b = Array(p.batches.prefix(k)), e = Array(p.encoded.prefix(k)), c = Array(p.completions.prefix(k))
-                    p.batches.removeFirst(k)
-                    p.encoded.removeFirst(k)
-                    p.completions.removeFirst(k)
+                    let g = Array(p.submissions.prefix(k))
+                    p.submissions.removeFirst(k)
                     let a = p.audit
                     p.audit.removeAll()
-                    return (b, e, c, a, p.stopping)
+                    return (g, a, p.stopping)
                 }
-                if batches.isEmpty && audit.isEmpty {
+                if group.isEmpty && audit.isEmpty {
                     if stopping { done.signal(); return }
                     break
                 }
-                let results = engine.commitGroup(batches, encoded: encoded, audit: audit)
+                let results = engine.commitGroup(group.map(\.events), encoded: group.map(\.encoded), audit: audit)
                 // Reported before the refusals are answered, so the log explains them. Requests
                 // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,
@@ -121,7 +122,7 @@ final class GroupCommitter: Sendable {
                     // query sent after an answer sees the batch.
                     engine.foldCommitted()
                     answers.async {
-                        for (c, r) in zip(completions, results) { c(r) }
+                        for (s, r) in zip(group, results) { s.completion(r) }
                     }
                 }
                 afterCommit(engine.log.lastPosition)
