@@ -39,8 +39,36 @@ enum Gateway {
 
 }
 
+/// Counts of events appended and of duplicates skipped.
+protocol OutcomeCounts {
+    var appended: Int { get set }
+    var duplicates: Int { get set }
+}
+
+extension OutcomeCounts {
+    /// Counts each outcome as appended or duplicate.
+    mutating func count(_ outcomes: [EventLog.AppendOutcome]) {
+        for o in outcomes {
+            if case .duplicate = o { duplicates += 1 } else { appended += 1 }
+        }
+    }
+}
+
+/// How the import reports what the store refused.
+enum ImportRefusal {
+    /// The command failure for a batch the store refused as a whole.
+    static func failure(_ e: OpError) -> CommandFailure {
+        CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
+    }
+
+    /// The rejection of one event, appended alone after its batch conflicted.
+    static func rejection(_ e: OpError, id: String, line: Int) -> EventError {
+        EventError(EventError.Code(rawValue: e.code), "id already stored with other content", field: "id", value: id, line: line)
+    }
+}
+
 /// The result of appending one import batch.
-struct AppendTally {
+struct AppendTally: OutcomeCounts {
     var appended = 0
     var duplicates = 0
     /// Events refused by the store (an id stored with other content), with their line.
@@ -60,25 +88,18 @@ extension Appender {
     func appendSplittingConflicts(_ events: [Event], lines: [Int],
                                   _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], OpError>) throws -> AppendTally {
         var t = AppendTally()
-        func count(_ outcomes: [EventLog.AppendOutcome]) {
-            for o in outcomes {
-                if case .duplicate = o { t.duplicates += 1 } else { t.appended += 1 }
-            }
-        }
         switch try send(events) {
         case .success(let outcomes):
-            count(outcomes)
+            t.count(outcomes)
         case .failure(let e) where e.code == "conflict":
             for (i, e) in events.enumerated() {
                 switch try send([e]) {
-                case .success(let outcomes): count(outcomes)
-                case .failure(let err):
-                    t.rejected.append(EventError(EventError.Code(rawValue: err.code), "id already stored with other content",
-                                                 field: "id", value: e.id, line: lines[i]))
+                case .success(let outcomes): t.count(outcomes)
+                case .failure(let err): t.rejected.append(ImportRefusal.rejection(err, id: e.id, line: lines[i]))
                 }
             }
         case .failure(let e):
-            throw CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
+            throw ImportRefusal.failure(e)
         }
         return t
     }

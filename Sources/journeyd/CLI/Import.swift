@@ -5,7 +5,7 @@ import JourneyStore
 import Synchronization
 
 /// What an import did: events appended, duplicates skipped, lines rejected.
-struct ImportTally: Sendable, Hashable {
+struct ImportTally: Sendable, Hashable, OutcomeCounts {
     var appended = 0
     var duplicates = 0
     var rejected = 0
@@ -115,18 +115,13 @@ struct Importer {
             tally.rejected += 1
             reject(e)
         }
-        func count(_ outcomes: [EventLog.AppendOutcome]) {
-            for o in outcomes {
-                if case .duplicate = o { tally.duplicates += 1 } else { tally.appended += 1 }
-            }
-        }
         // Batches that end the import (unreadable input, an event the store cannot take) go alone.
         let plain = group.prefix { $0.readFailure == nil && $0.encodeFailure == nil }
         guard !plain.isEmpty else {
             let batch = group[0]
             batch.errors.forEach(report)
             if let failure = batch.readFailure { throw failure }
-            if let e = batch.encodeFailure, batch.eventCount > 0 { throw Self.failure(Ops.storeError(e)) }
+            if let e = batch.encodeFailure, batch.eventCount > 0 { throw ImportRefusal.failure(Ops.storeError(e)) }
             return 1
         }
         let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
@@ -137,17 +132,17 @@ struct Importer {
         } catch {
             // Nothing of the group was stored: report as if its first batch failed alone.
             plain[0].errors.forEach(report)
-            throw Self.failure(Ops.storeError(error))
+            throw ImportRefusal.failure(Ops.storeError(error))
         }
         for (batch, outcomes) in zip(plain, r.outcomes) {
             batch.errors.forEach(report)
-            count(outcomes)
+            tally.count(outcomes)
         }
         guard let failure = r.failure else { return plain.count }
         // The batch after the appended ones failed on its own.
         let batch = plain[r.outcomes.count]
         batch.errors.forEach(report)
-        guard failure.code == .conflict else { throw Self.failure(Ops.storeError(failure)) }
+        guard failure.code == .conflict else { throw ImportRefusal.failure(Ops.storeError(failure)) }
         // As `Appender.appendSplittingConflicts`: event by event, rejecting only what fails;
         // but the events go as one-event batches of one transaction, cut at each rejection.
         // These fold as they are appended, so everything before them is folded first.
@@ -155,20 +150,18 @@ struct Importer {
         let singles = (0..<batch.records.count).map { batch.records.single($0) }
         var next = 0
         func rejectEvent(_ i: Int, _ error: StoreError) {
-            let op = Ops.storeError(error)
-            report(EventError(EventError.Code(rawValue: op.code), "id already stored with other content",
-                              field: "id", value: batch.records.id(at: i), line: batch.lines[i]))
+            report(ImportRefusal.rejection(Ops.storeError(error), id: batch.records.id(at: i), line: batch.lines[i]))
         }
         while next < singles.count {
             let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
             do { r = try engine.appendEncoded(Array(singles[next...])) } catch {
                 // The store failed: one transaction per event, exactly as the batch-by-batch import.
                 for i in next..<singles.count {
-                    do { count(try engine.appendEncoded(singles[i])) } catch { rejectEvent(i, error) }
+                    do { tally.count(try engine.appendEncoded(singles[i])) } catch { rejectEvent(i, error) }
                 }
                 break
             }
-            r.outcomes.forEach(count)
+            r.outcomes.forEach { tally.count($0) }
             next += r.outcomes.count
             if let failure = r.failure {
                 rejectEvent(next, failure)
@@ -176,11 +169,6 @@ struct Importer {
             }
         }
         return r.outcomes.count + 1
-    }
-
-    /// The command failure for a batch the store refused as a whole.
-    private static func failure(_ e: OpError) -> CommandFailure {
-        CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
     }
 
     /// Reads up to `chunk.count` bytes, retrying on EINTR; 0 at the end of input.
