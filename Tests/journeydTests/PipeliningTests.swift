@@ -30,6 +30,22 @@ final class DetachingHandler: RequestHandler {
     }
 }
 
+/// Writes every line to a server with `config` whose handler echoes each line after a delay,
+/// before reading any answer; returns the answers and the most requests the handler held at once.
+private func pipelineThroughDetachingServer(_ lines: [String], config: ServerConfig) throws -> (answers: [String], most: Int) {
+    let directory = try TemporaryDirectory()
+    let handler = DetachingHandler()
+    let server = UnixSocketServer(path: directory.socketPath, config: config, handler: handler)
+    try server.start()
+    defer { server.stop() }
+    let client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(10))
+    defer { client.close() }
+    for line in lines { try client.send(line) }
+    var answers: [String] = []
+    for _ in lines { answers.append(try client.receive()) }
+    return (answers, handler.held.withLock { $0.most })
+}
+
 @Suite("Pipelining")
 struct PipeliningTests {
     init() {
@@ -37,41 +53,22 @@ struct PipeliningTests {
     }
 
     @Test func detachedAnswersGoOutInRequestOrderUnderTheInFlightBound() throws {
-        let directory = try TemporaryDirectory()
         var config = ServerConfig()
         config.maxRequestsInFlight = 4
-        let handler = DetachingHandler()
-        let server = UnixSocketServer(path: directory.socketPath, config: config, handler: handler)
-        try server.start()
-        defer { server.stop() }
-        let client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(10))
-        for i in 0..<300 { try client.send("r\(i)") }
-        var answers: [String] = []
-        for _ in 0..<300 { answers.append(try client.receive()) }
-        #expect(answers == (0..<300).map { "r\($0)" })
-        let most = handler.held.withLock { $0.most }
+        let lines = (0..<300).map { "r\($0)" }
+        let (answers, most) = try pipelineThroughDetachingServer(lines, config: config)
+        #expect(answers == lines)
         #expect(most >= 1 && most <= 4, "held at once: \(most)")
-        client.close()
     }
 
     @Test func theInFlightByteBudgetBoundsRequestsToo() throws {
-        let directory = try TemporaryDirectory()
         var config = ServerConfig()
         config.maxInFlightBytes = 35
-        let handler = DetachingHandler()
-        let server = UnixSocketServer(path: directory.socketPath, config: config, handler: handler)
-        try server.start()
-        defer { server.stop() }
-        let client = try JourneyConnection(socketPath: directory.socketPath, timeout: .seconds(10))
         // 10-byte lines: dispatching stops once 35 bytes are in flight, so at most 4 at once.
         let lines = (0..<200).map { String("line-\($0)".padding(toLength: 10, withPad: ".", startingAt: 0)) }
-        for line in lines { try client.send(line) }
-        var answers: [String] = []
-        for _ in lines { answers.append(try client.receive()) }
+        let (answers, most) = try pipelineThroughDetachingServer(lines, config: config)
         #expect(answers == lines)
-        let most = handler.held.withLock { $0.most }
         #expect(most >= 1 && most <= 4, "held at once: \(most)")
-        client.close()
     }
 
     @Test func pipelinedAppendsAreAnsweredInOrderWithDensePositions() throws {
