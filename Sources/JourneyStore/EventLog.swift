@@ -272,10 +272,7 @@ public final class EventLog: Sendable {
         private var entries: [Entry] = []
 
         mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
-            // The first 8 bytes, zero-padded, big-endian: unequal prefixes order as the bytes do.
-            var prefix: UInt64 = 0
-            for k in 0..<8 { prefix = prefix << 8 | UInt64(k < subject.count ? subject[k] : 0) }
-            entries.append((prefix, bytes.count, subject.count, position))
+            entries.append((keyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
         }
 
@@ -288,11 +285,8 @@ public final class EventLog: Sendable {
                 }
                 let sorted = entries.sorted { a, b in
                     if a.prefix != b.prefix { return a.prefix < b.prefix }
-                    let n = Swift.min(a.count, b.count)
-                    let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
-                    if c != 0 { return c < 0 }
-                    if a.count != b.count { return a.count < b.count }
-                    return a.position < b.position
+                    let c = compareKeys(all, a.start, a.count, b.start, b.count)
+                    return c != 0 ? c < 0 : a.position < b.position
                 }
                 for e in sorted {
                     try withUnsafeBytes(of: e.position.bigEndian) { value in
@@ -338,9 +332,7 @@ public final class EventLog: Sendable {
                         // A malformed record gets an empty id here; the append refuses it in order.
                         let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
                         let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                        var prefix: UInt64 = 0
-                        for k in 0..<8 { prefix = prefix << 8 | UInt64(k < id.count ? id[k] : 0) }
-                        entries.append((prefix, bytes.count, id.count, record))
+                        entries.append((keyPrefix(id), bytes.count, id.count, record))
                         bytes.append(contentsOf: id)
                         record += 1
                     }
@@ -384,9 +376,7 @@ public final class EventLog: Sendable {
         }
 
         private static func compare(_ all: UnsafeRawBufferPointer, _ a: Entry, _ b: Entry) -> Int32 {
-            let n = Swift.min(a.count, b.count)
-            let c = n == 0 ? 0 : memcmp(all.baseAddress! + a.start, all.baseAddress! + b.start, n)
-            return c != 0 ? c : (a.count == b.count ? 0 : (a.count < b.count ? -1 : 1))
+            compareKeys(all, a.start, a.count, b.start, b.count)
         }
 
         /// Puts the id of every record appended, in key order.
@@ -826,4 +816,20 @@ public final class EventLog: Sendable {
 @inline(never)
 func blackHole(_ x: UInt64) {
     if x == 0x5EED_5EED_5EED_5EED { print("", terminator: "") }
+}
+
+/// The first 8 bytes of an index key, zero-padded, big-endian: keys whose prefixes differ order
+/// as these numbers do, so a sort compares bytes only within a prefix.
+private func keyPrefix(_ key: UnsafeRawBufferPointer) -> UInt64 {
+    var prefix: UInt64 = 0
+    for k in 0..<8 { prefix = prefix << 8 | UInt64(k < key.count ? key[k] : 0) }
+    return prefix
+}
+
+/// LMDB's default order of two keys held in `all` (by bytes, then the shorter first):
+/// negative, zero or positive.
+private func compareKeys(_ all: UnsafeRawBufferPointer, _ aStart: Int, _ aCount: Int, _ bStart: Int, _ bCount: Int) -> Int32 {
+    let n = Swift.min(aCount, bCount)
+    let c = n == 0 ? 0 : memcmp(all.baseAddress! + aStart, all.baseAddress! + bStart, n)
+    return c != 0 ? c : (aCount == bCount ? 0 : (aCount < bCount ? -1 : 1))
 }
