@@ -220,21 +220,20 @@ public struct EventView {
         let base = raw.baseAddress!
         let flags = base.load(fromByteOffset: 2, as: UInt8.self)
         let ints = base.load(fromByteOffset: 3, as: UInt8.self)
-        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ valid: (UInt8) -> Bool) -> Bool {
+        // Raw values run from 0 without gaps, so "has a case" is "below the case count" (as in
+        // `check`).
+        @inline(__always) func enumOK(_ offset: Int, _ flag: UInt8, _ cases: Int) -> Bool {
             let v = base.load(fromByteOffset: offset, as: UInt8.self)
-            return flags & flag != 0 ? valid(v) : v == 0
+            return flags & flag != 0 ? Int(v) < cases : v == 0
         }
         // Non-short-circuit `&` keeps this mostly free of branches.
         let versionOK: Bool = base.load(as: UInt8.self) == R.formatVersion
-        // Raw values run from 0 without gaps, so "has a case" is "below the case count".
-        let typeOK: Bool = EventType(rawValue: base.load(fromByteOffset: 1, as: UInt8.self)) != nil
+        let typeOK: Bool = Int(base.load(fromByteOffset: 1, as: UInt8.self)) < typeCount
         let flagsOK: Bool = flags & 0x80 == 0 && (flags & R.flagResolved != 0 || flags & R.flagResolvedValue == 0)
         let intsOK: Bool = ints & ~0x07 == 0
-        let enums1: Bool = enumOK(4, R.flagChannel, { Channel(rawValue: $0) != nil })
-            & enumOK(5, R.flagDirection, { Direction(rawValue: $0) != nil })
-        let enums2: Bool = enumOK(6, R.flagOutcome, { CallOutcome(rawValue: $0) != nil })
-            & enumOK(7, R.flagToChannel, { Channel(rawValue: $0) != nil })
-        let enums3: Bool = enumOK(8, R.flagStatus, { EligibilityStatus(rawValue: $0) != nil })
+        let enums1: Bool = enumOK(4, R.flagChannel, channelCount) & enumOK(5, R.flagDirection, directionCount)
+        let enums2: Bool = enumOK(6, R.flagOutcome, outcomeCount) & enumOK(7, R.flagToChannel, channelCount)
+        let enums3: Bool = enumOK(8, R.flagStatus, statusCount)
         let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enums3
         guard headerOK else { return nil }
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
