@@ -215,7 +215,8 @@ def socket_window(a, per):
     return getattr(a, "window", None) or SOCKET_WINDOWS[per]
 
 EXPECTED = ["generate", "raw_scan", "replay", "memory", "import", "funnel_default", "at_risk_list",
-            "at_risk_page", "handoff_inprocess", "patient_inprocess", "socket_ingest", "handoff_socket", "patient_socket"]
+            "at_risk_page", "handoff_inprocess", "patient_inprocess", "socket_ingest", "handoff_socket", "patient_socket",
+            "ping_socket"]
 
 
 def check(a):
@@ -301,7 +302,7 @@ def write_report(a, n, started, load_before):
     ingest = sorted((r for r in RESULTS if r.get("scenario") == "socket_ingest"),
                     key=lambda r: (r.get("window", 1), r["events_per_request"]))
     h_in, p_in = find("handoff_inprocess"), find("patient_inprocess")
-    h_so, p_so = find("handoff_socket"), find("patient_socket")
+    h_so, p_so, ping = find("handoff_socket"), find("patient_socket"), find("ping_socket")
     funnel, risk, page = find("funnel_default"), find("at_risk_list"), find("at_risk_page")
     pj, pd = find("peer_import", engine="journeyd"), find("peer_import", engine="duckdb")
     rates = scaling_rates()
@@ -397,7 +398,8 @@ def write_report(a, n, started, load_before):
                      f"{fmt(s['p50_events_per_s'])} | {fmt(s['min_events_per_s'])}–{fmt(s['max_events_per_s'])}, "
                      f"{s['runs']} runs of {fmt(s['events'])} events; CPU cores used: clients {s['client_cpu_cores']}, "
                      f"daemon {s['daemon_cpu_cores']} (of {s['cores']}); failed requests {s['failed_requests']} |")
-    for q, where in ((h_in, "in-process"), (p_in, "in-process"), (h_so, "socket"), (p_so, "socket")):
+    for q, where in ((h_in, "in-process"), (p_in, "in-process"), (h_so, "socket"), (p_so, "socket"),
+                     (ping, "socket (the round-trip floor: no projection read)")):
         if q:
             name = q["scenario"].split("_")[0]
             L.append(f"| `{name}` {where}, while appends run | µs | {fmt(q['p50_us'])} | p99 {fmt(q['p99_us'])}, "

@@ -235,6 +235,9 @@ func socketQueriesScenario(_ args: Arguments) throws {
     }
     let handoffRequests = ids.map { query("handoff", $0) }
     let patientRequests = ids.map { query("patient", $0) }
+    // The floor of a round trip over the same path: `ping` is answered on the I/O thread like
+    // `handoff`, without reading the projections (or writing an audit record).
+    let pingRequest = Array(#"{"op":"ping"}"#.utf8)
 
     let daemon = try Daemon(journeyd: journeyd, dir: dir)
     defer { daemon.stop() }
@@ -252,24 +255,32 @@ func socketQueriesScenario(_ args: Arguments) throws {
 
     var handoff: [Double] = []
     var patient: [Double] = []
+    var ping: [Double] = []
     var picker = Picker()
     var failures = 0
     let started = now()
     var i = 0
     while !appendsDone.load(ordering: .acquiring) && now() - started < maxSeconds {
+        // handoff, patient, handoff, ping, … (half the requests are handoffs)
+        let kind = i & 3 == 3 ? 2 : i & 1
         let k = picker.next(ids.count)
+        let request = kind == 0 ? handoffRequests[k] : kind == 1 ? patientRequests[k] : pingRequest
         let a = now()
-        let answer = try connection.requestBytes(i & 1 == 0 ? handoffRequests[k] : patientRequests[k])
+        let answer = try connection.requestBytes(request)
         let t = now() - a
         if !isOK(answer) { failures += 1 }
-        if i & 1 == 0 { handoff.append(t) } else { patient.append(t) }
+        switch kind {
+        case 0: handoff.append(t)
+        case 1: patient.append(t)
+        default: ping.append(t)
+        }
         i += 1
     }
     let appended = run.eventsDone.load(ordering: .relaxed)
     let appendSeconds = now() - started
     run.stop.store(true, ordering: .relaxed)
     while !appendsDone.load(ordering: .acquiring) { usleep(1000) }
-    for (name, samples) in [("handoff_socket", handoff), ("patient_socket", patient)] {
+    for (name, samples) in [("handoff_socket", handoff), ("patient_socket", patient), ("ping_socket", ping)] {
         var q = Result(name)
         q.setLatencies(samples)
         q.set("concurrent_append_events_per_s", Double(appended) / Swift.max(1e-9, appendSeconds), digits: 0)
