@@ -166,6 +166,15 @@ public final class EventLog: Sendable {
             ends.append(bytes.count)
         }
 
+        /// Parses one event's JSON text straight into its record and adds it; false, adding
+        /// nothing, when the text needs the general path (`EventParser.parse`, then `append`),
+        /// which then gives the same record or the error (see `EventRecord.appendParsing`).
+        public mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard EventRecord.appendParsing(text, to: &bytes) else { return false }
+            ends.append(bytes.count)
+            return true
+        }
+
         /// Removes every event, keeping the memory for the next batch.
         public mutating func removeAll() {
             bytes.removeAll(keepingCapacity: true)

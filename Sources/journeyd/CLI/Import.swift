@@ -282,8 +282,16 @@ private struct Source: Sendable {
             case .tooLong(let e):
                 batch.errors.append(e)
             case .line(let number, let bytes):
+                let text = NDJSONLine.content(number: number, bytes)
+                // Most lines go straight to their record; the rest (and every bad line) take
+                // the general path, which names what is wrong.
+                if batch.encodeFailure == nil, batch.records.appendParsing(text) {
+                    batch.eventCount += 1
+                    batch.lines.append(number)
+                    return
+                }
                 do {
-                    let event = try EventParser.parse(NDJSONLine.content(number: number, bytes))
+                    let event = try EventParser.parse(text)
                     batch.eventCount += 1
                     guard batch.encodeFailure == nil else { return }
                     do {
