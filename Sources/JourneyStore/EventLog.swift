@@ -148,6 +148,10 @@ public final class EventLog: Sendable {
         public private(set) var bytes: [UInt8] = []
         /// The end offset of each record in `bytes`.
         public private(set) var ends: [Int] = []
+        /// The record indices in id order and in subject order (LMDB's key order, ties in
+        /// record order) once `sortKeys()` computed them; empty otherwise.
+        public private(set) var idOrder: [Int32] = []
+        public private(set) var subjectOrder: [Int32] = []
 
         public init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
@@ -164,6 +168,7 @@ public final class EventLog: Sendable {
                                  context: .init(id: e.id, batchIndex: ends.count))
             }
             ends.append(bytes.count)
+            forgetOrder()
         }
 
         /// Parses one event's JSON text straight into its record and adds it; false, adding
@@ -172,13 +177,51 @@ public final class EventLog: Sendable {
         public mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
             guard EventRecord.appendParsing(text, to: &bytes) else { return false }
             ends.append(bytes.count)
+            forgetOrder()
             return true
+        }
+
+        /// Sorts the records' ids and subjects (into `idOrder`, `subjectOrder`), so that a write
+        /// of many batches merges their sorted runs rather than sorting every key itself. Can
+        /// run on any thread before the write; adding a record forgets the order. A batch with
+        /// a malformed record gets no order (its write refuses it anyway).
+        public mutating func sortKeys() {
+            typealias Key = (prefix: UInt64, start: Int, count: Int, record: Int32)
+            var idKeys: [Key] = [], subjectKeys: [Key] = []
+            idKeys.reserveCapacity(count)
+            subjectKeys.reserveCapacity(count)
+            let ok = bytes.withUnsafeBytes { all -> Bool in
+                for i in 0..<count {
+                    guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[range(i)])) else { return false }
+                    let id = view.id, subject = view.subject
+                    idKeys.append((keyPrefix(id), id.baseAddress! - all.baseAddress!, id.count, Int32(i)))
+                    subjectKeys.append((keyPrefix(subject), subject.baseAddress! - all.baseAddress!, subject.count, Int32(i)))
+                }
+                let less = { (a: Key, b: Key) -> Bool in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let c = compareKeys(all, a.start, a.count, b.start, b.count)
+                    return c != 0 ? c < 0 : a.record < b.record
+                }
+                idKeys.sort(by: less)
+                subjectKeys.sort(by: less)
+                return true
+            }
+            idOrder = ok ? idKeys.map(\.record) : []
+            subjectOrder = ok ? subjectKeys.map(\.record) : []
+        }
+
+        private mutating func forgetOrder() {
+            if !idOrder.isEmpty {
+                idOrder = []
+                subjectOrder = []
+            }
         }
 
         /// Removes every event, keeping the memory for the next batch.
         public mutating func removeAll() {
             bytes.removeAll(keepingCapacity: true)
             ends.removeAll(keepingCapacity: true)
+            forgetOrder()
         }
 
         /// A batch of the one record at `i`.
@@ -260,12 +303,14 @@ public final class EventLog: Sendable {
         all.reserveCapacity(batches.count)
         var deferred: Deferred? = Deferred(ids: try IdLookups(txn, ids, batches))
         for (i, batch) in batches.enumerated() {
+            deferred!.subjects.beginBatch(batch.count)
             do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
                 throw e  // the store's failure, not the batch's
             } catch {
                 failedAt = i
                 throw error
             }
+            deferred!.subjects.endBatch(order: batch.subjectOrder)
         }
         try deferred!.ids.putNew(txn, ids)
         try deferred!.subjects.put(txn, subjects)
@@ -279,10 +324,33 @@ public final class EventLog: Sendable {
         private typealias Entry = (prefix: UInt64, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
         private var entries: [Entry] = []
+        /// The current batch's first entry, and each of its records' entry (-1: none).
+        private var batchStart = 0
+        private var batchEntries: [Int32] = []
 
-        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
+        mutating func beginBatch(_ count: Int) {
+            batchStart = entries.count
+            batchEntries = Array(repeating: -1, count: count)
+        }
+
+        /// Adds the entry of the current batch's record `record`.
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
+            batchEntries[record] = Int32(entries.count)
             entries.append((keyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
+        }
+
+        /// Puts the current batch's entries in its subject `order` (see `EncodedBatch.sortKeys`),
+        /// a sorted run that the final sort merges.
+        mutating func endBatch(order: [Int32]) {
+            guard order.count == batchEntries.count, entries.count > batchStart + 1 else { return }
+            var run: [Entry] = []
+            run.reserveCapacity(entries.count - batchStart)
+            for r in order {
+                let e = batchEntries[Int(r)]
+                if e >= 0 { run.append(entries[Int(e)]) }
+            }
+            entries.replaceSubrange(batchStart..., with: run)
         }
 
         /// Puts every entry, by subject (LMDB's byte order) then position.
@@ -339,16 +407,19 @@ public final class EventLog: Sendable {
             var bytes: [UInt8] = []
             var record = 0
             for batch in batches {
+                // In id order when the batch knows it: sorted runs, which the sort below merges.
+                let ordered = batch.idOrder.count == batch.count
                 batch.bytes.withUnsafeBytes { all in
-                    for i in 0..<batch.count {
+                    for k in 0..<batch.count {
+                        let i = ordered ? Int(batch.idOrder[k]) : k
                         // A malformed record gets an empty id here; the append refuses it in order.
                         let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
                         let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                        entries.append((keyPrefix(id), bytes.count, id.count, record))
+                        entries.append((keyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
-                        record += 1
                     }
                 }
+                record += batch.count
             }
             var stored = [Stored](repeating: .absent, count: record)
             var earlier = [Int?](repeating: nil, count: record)
@@ -486,7 +557,7 @@ public final class EventLog: Sendable {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
                             guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
-                            deferred!.subjects.add(view.subject, next)
+                            deferred!.subjects.add(view.subject, next, record: i)
                             deferred!.ids.assigned[deferred!.base + i] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {

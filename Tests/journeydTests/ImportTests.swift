@@ -247,6 +247,35 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(pipelined.log[1].contains(#""attrs":{"a":"1","b":"2"}"#))
     }
 
+    @Test func takeIfReadyAnswersOnlyWhatWaits() {
+        let queue = HandOff<Int>(capacity: 2)
+        #expect(queue.takeIfReady() == nil)
+        queue.put(1)
+        queue.put(2)
+        #expect(queue.takeIfReady() == 1)
+        #expect(queue.take() == 2)
+        #expect(queue.takeIfReady() == nil)
+    }
+
+    @Test(arguments: [1, 4, 1000])
+    func groupsOfAnySizeFromWhatIsReadyMatchTheBatchByBatchImport(minGroupLines: Int) throws {
+        var lines: [String] = []
+        for i in 0..<50 { lines.append(event("e-\(i % 40)", "s\(i % 40 % 6)", minute: i % 40 == 3 && i >= 40 ? 59 : i % 40)) }
+        lines.insert(#"{"id":"bad"}"#, at: 17)
+        let sequential = try importLines(lines, pipelined: false, batchSize: 3, chunkSize: 200)
+        let store = try TemporaryDirectory()
+        let pipelined = try withInput(lines) { fd, path in
+            let importer = Importer(fd: fd, path: path, batchSize: 3, chunkSize: 200) { _ in }
+            let engine = try JourneyEngine(directory: store.path)
+            let tally = try importer.runPipelined(engine: engine, groupLines: 12, minGroupLines: minGroupLines)
+            #expect(try engine.log.verify().problems.isEmpty)
+            return (tally, try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" })
+        }
+        #expect(pipelined.0 == sequential.tally && pipelined.1 == sequential.log)
+        // 40 new, 9 repeats of which e-3 changed (a conflict), one bad line.
+        #expect(pipelined.0 == ImportTally(appended: 40, duplicates: 9, rejected: 2))
+    }
+
     @Test func handOffKeepsOrderAndBoundsWhatWaits() throws {
         final class Counter: Sendable { let value = Atomic<Int>(0) }
         let queue = HandOff<Int>(capacity: 3)
