@@ -152,6 +152,9 @@ public final class EventLog: Sendable {
         /// record order) once `sortKeys()` computed them; empty otherwise.
         public private(set) var idOrder: [Int32] = []
         public private(set) var subjectOrder: [Int32] = []
+        /// With `idOrder`: where each id is in `bytes`, in id order (offset << 16 | length), so
+        /// a write reads the ids without decoding the records again.
+        private(set) var idSpans: [UInt64] = []
 
         public init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
@@ -208,12 +211,15 @@ public final class EventLog: Sendable {
             }
             idOrder = ok ? idKeys.map(\.record) : []
             subjectOrder = ok ? subjectKeys.map(\.record) : []
+            // An id is at most 64 scalars (256 bytes): its length fits the low 16 bits.
+            idSpans = ok ? idKeys.map { UInt64($0.start) << 16 | UInt64($0.count) } : []
         }
 
         private mutating func forgetOrder() {
             if !idOrder.isEmpty {
                 idOrder = []
                 subjectOrder = []
+                idSpans = []
             }
         }
 
@@ -408,13 +414,20 @@ public final class EventLog: Sendable {
             var record = 0
             for batch in batches {
                 // In id order when the batch knows it: sorted runs, which the sort below merges.
-                let ordered = batch.idOrder.count == batch.count
+                let ordered = batch.idOrder.count == batch.count && batch.idSpans.count == batch.count
                 batch.bytes.withUnsafeBytes { all in
                     for k in 0..<batch.count {
                         let i = ordered ? Int(batch.idOrder[k]) : k
-                        // A malformed record gets an empty id here; the append refuses it in order.
-                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
-                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                        let id: UnsafeRawBufferPointer
+                        if ordered {
+                            // Found by `sortKeys` in a record it validated.
+                            let start = Int(batch.idSpans[k] >> 16)
+                            id = UnsafeRawBufferPointer(rebasing: all[start..<start + Int(batch.idSpans[k] & 0xFFFF)])
+                        } else {
+                            // A malformed record gets an empty id here; the append refuses it in order.
+                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
+                            id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                        }
                         entries.append((keyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
                     }
