@@ -3,7 +3,8 @@
 // `EventParser.parse` (the byte-level import path) and `JSONParser` + `EventParser.validate(object:)`
 // (the socket path) must agree: both accept the same events (up to the 4 KiB limit, which each
 // measures differently), and an accepted event round-trips through export JSON and the binary
-// record unchanged.
+// record unchanged. `EventRecord.appendParsing` (the import's straight-to-record path) may
+// decline anything, but what it accepts the general path accepts too, with the same record.
 import JourneyCore
 
 @_cdecl("LLVMFuzzerInitialize")
@@ -41,7 +42,26 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
     }
     if case .success(let event) = direct { roundTrip(event) }
+    checkFastRecord(bytes, direct)
     return 0
+}
+
+/// The fast path accepts only what `EventParser.parse` accepts, and writes the same record.
+func checkFastRecord(_ bytes: UnsafeBufferPointer<UInt8>, _ direct: Result<Event, EventError>) {
+    var out: [UInt8] = [7]
+    let accepted = EventRecord.appendParsing(bytes, to: &out)
+    guard accepted else {
+        check(out == [7], "the fast path declined but changed its output")
+        return
+    }
+    switch direct {
+    case .failure(let e):
+        check(false, "the fast path accepted a text the general path rejects: \(e)")
+    case .success(let event):
+        check(out.first == 7, "the fast path changed the bytes before its record")
+        let expected = try? EventRecord.encode(event)
+        check(expected != nil && Array(out.dropFirst()) == expected!, "the fast path wrote another record than the general path")
+    }
 }
 
 /// An accepted event survives export JSON and the stored record unchanged.

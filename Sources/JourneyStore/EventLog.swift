@@ -148,6 +148,13 @@ public final class EventLog: Sendable {
         public private(set) var bytes: [UInt8] = []
         /// The end offset of each record in `bytes`.
         public private(set) var ends: [Int] = []
+        /// The record indices in id order and in subject order (LMDB's key order, ties in
+        /// record order) once `sortKeys()` computed them; empty otherwise.
+        public private(set) var idOrder: [Int32] = []
+        public private(set) var subjectOrder: [Int32] = []
+        /// With `idOrder`: where each id is in `bytes`, in id order (offset << 16 | length), so
+        /// a write reads the ids without decoding the records again.
+        private(set) var idSpans: [UInt64] = []
 
         public init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
@@ -164,12 +171,63 @@ public final class EventLog: Sendable {
                                  context: .init(id: e.id, batchIndex: ends.count))
             }
             ends.append(bytes.count)
+            forgetOrder()
+        }
+
+        /// Parses one event's JSON text straight into its record and adds it; false, adding
+        /// nothing, when the text needs the general path (`EventParser.parse`, then `append`),
+        /// which then gives the same record or the error (see `EventRecord.appendParsing`).
+        public mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard EventRecord.appendParsing(text, to: &bytes) else { return false }
+            ends.append(bytes.count)
+            forgetOrder()
+            return true
+        }
+
+        /// Sorts the records' ids and subjects (into `idOrder`, `subjectOrder`), so that a write
+        /// of many batches merges their sorted runs rather than sorting every key itself. Can
+        /// run on any thread before the write; adding a record forgets the order. A batch with
+        /// a malformed record gets no order (its write refuses it anyway).
+        public mutating func sortKeys() {
+            typealias Key = (prefix: UInt64, start: Int, count: Int, record: Int32)
+            var idKeys: [Key] = [], subjectKeys: [Key] = []
+            idKeys.reserveCapacity(count)
+            subjectKeys.reserveCapacity(count)
+            let ok = bytes.withUnsafeBytes { all -> Bool in
+                for i in 0..<count {
+                    guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[range(i)])) else { return false }
+                    let id = view.id, subject = view.subject
+                    idKeys.append((keyPrefix(id), id.baseAddress! - all.baseAddress!, id.count, Int32(i)))
+                    subjectKeys.append((keyPrefix(subject), subject.baseAddress! - all.baseAddress!, subject.count, Int32(i)))
+                }
+                let less = { (a: Key, b: Key) -> Bool in
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let c = compareKeys(all, a.start, a.count, b.start, b.count)
+                    return c != 0 ? c < 0 : a.record < b.record
+                }
+                idKeys.sort(by: less)
+                subjectKeys.sort(by: less)
+                return true
+            }
+            idOrder = ok ? idKeys.map(\.record) : []
+            subjectOrder = ok ? subjectKeys.map(\.record) : []
+            // An id is at most 64 scalars (256 bytes): its length fits the low 16 bits.
+            idSpans = ok ? idKeys.map { UInt64($0.start) << 16 | UInt64($0.count) } : []
+        }
+
+        private mutating func forgetOrder() {
+            if !idOrder.isEmpty {
+                idOrder = []
+                subjectOrder = []
+                idSpans = []
+            }
         }
 
         /// Removes every event, keeping the memory for the next batch.
         public mutating func removeAll() {
             bytes.removeAll(keepingCapacity: true)
             ends.removeAll(keepingCapacity: true)
+            forgetOrder()
         }
 
         /// A batch of the one record at `i`.
@@ -251,12 +309,14 @@ public final class EventLog: Sendable {
         all.reserveCapacity(batches.count)
         var deferred: Deferred? = Deferred(ids: try IdLookups(txn, ids, batches))
         for (i, batch) in batches.enumerated() {
+            deferred!.subjects.beginBatch(batch.count)
             do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
                 throw e  // the store's failure, not the batch's
             } catch {
                 failedAt = i
                 throw error
             }
+            deferred!.subjects.endBatch(order: batch.subjectOrder)
         }
         try deferred!.ids.putNew(txn, ids)
         try deferred!.subjects.put(txn, subjects)
@@ -270,10 +330,33 @@ public final class EventLog: Sendable {
         private typealias Entry = (prefix: UInt64, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
         private var entries: [Entry] = []
+        /// The current batch's first entry, and each of its records' entry (-1: none).
+        private var batchStart = 0
+        private var batchEntries: [Int32] = []
 
-        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
+        mutating func beginBatch(_ count: Int) {
+            batchStart = entries.count
+            batchEntries = Array(repeating: -1, count: count)
+        }
+
+        /// Adds the entry of the current batch's record `record`.
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
+            batchEntries[record] = Int32(entries.count)
             entries.append((keyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
+        }
+
+        /// Puts the current batch's entries in its subject `order` (see `EncodedBatch.sortKeys`),
+        /// a sorted run that the final sort merges.
+        mutating func endBatch(order: [Int32]) {
+            guard order.count == batchEntries.count, entries.count > batchStart + 1 else { return }
+            var run: [Entry] = []
+            run.reserveCapacity(entries.count - batchStart)
+            for r in order {
+                let e = batchEntries[Int(r)]
+                if e >= 0 { run.append(entries[Int(e)]) }
+            }
+            entries.replaceSubrange(batchStart..., with: run)
         }
 
         /// Puts every entry, by subject (LMDB's byte order) then position.
@@ -288,9 +371,12 @@ public final class EventLog: Sendable {
                     let c = compareKeys(all, a.start, a.count, b.start, b.count)
                     return c != 0 ? c < 0 : a.position < b.position
                 }
-                for e in sorted {
-                    try withUnsafeBytes(of: e.position.bigEndian) { value in
-                        try txn.put(db, key: key(e), value: value, flags: .noDupData)
+                // One cursor: each key is searched from the leaf of the one before.
+                try txn.withCursor(db) { c in
+                    for e in sorted {
+                        try withUnsafeBytes(of: e.position.bigEndian) { value in
+                            try c.put(key: key(e), value: value, flags: .noDupData)
+                        }
                     }
                 }
             }
@@ -327,16 +413,26 @@ public final class EventLog: Sendable {
             var bytes: [UInt8] = []
             var record = 0
             for batch in batches {
+                // In id order when the batch knows it: sorted runs, which the sort below merges.
+                let ordered = batch.idOrder.count == batch.count && batch.idSpans.count == batch.count
                 batch.bytes.withUnsafeBytes { all in
-                    for i in 0..<batch.count {
-                        // A malformed record gets an empty id here; the append refuses it in order.
-                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
-                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                        entries.append((keyPrefix(id), bytes.count, id.count, record))
+                    for k in 0..<batch.count {
+                        let i = ordered ? Int(batch.idOrder[k]) : k
+                        let id: UnsafeRawBufferPointer
+                        if ordered {
+                            // Found by `sortKeys` in a record it validated.
+                            let start = Int(batch.idSpans[k] >> 16)
+                            id = UnsafeRawBufferPointer(rebasing: all[start..<start + Int(batch.idSpans[k] & 0xFFFF)])
+                        } else {
+                            // A malformed record gets an empty id here; the append refuses it in order.
+                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
+                            id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
+                        }
+                        entries.append((keyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
-                        record += 1
                     }
                 }
+                record += batch.count
             }
             var stored = [Stored](repeating: .absent, count: record)
             var earlier = [Int?](repeating: nil, count: record)
@@ -347,7 +443,8 @@ public final class EventLog: Sendable {
                     return c != 0 ? c < 0 : a.record < b.record
                 }
             }
-            try bytes.withUnsafeBytes { all in
+            // One cursor: each key is searched from the leaf of the one before.
+            try bytes.withUnsafeBytes { all in try txn.withCursor(db) { c in
                 var first: Entry? = nil
                 var firstStored = Stored.absent
                 for e in sorted {
@@ -361,13 +458,13 @@ public final class EventLog: Sendable {
                     let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
                     firstStored = .absent
                     if e.count >= 1, e.count <= 511 {
-                        firstStored = try txn.withValue(db, forKey: key) { v in
+                        firstStored = try c.get(.set, key: key) { _, v in
                             EventLog.position(from: v).map { Stored.position($0) } ?? .malformed
                         } ?? .absent
                     }
                     stored[e.record] = firstStored
                 }
-            }
+            } }
             self.bytes = bytes
             self.sorted = sorted
             self.stored = stored
@@ -381,12 +478,15 @@ public final class EventLog: Sendable {
 
         /// Puts the id of every record appended, in key order.
         func putNew(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+            // One cursor: each key is searched from the leaf of the one before.
             try bytes.withUnsafeBytes { all in
-                for e in sorted {
-                    guard let p = assigned[e.record] else { continue }
-                    try withUnsafeBytes(of: p.bigEndian) { value in
-                        try txn.put(db, key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
-                                    value: value, flags: .noOverwrite)
+                try txn.withCursor(db) { c in
+                    for e in sorted {
+                        guard let p = assigned[e.record] else { continue }
+                        try withUnsafeBytes(of: p.bigEndian) { value in
+                            try c.put(key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
+                                      value: value, flags: .noOverwrite)
+                        }
                     }
                 }
             }
@@ -410,7 +510,8 @@ public final class EventLog: Sendable {
         outcomes.reserveCapacity(batch.count)
         // The batch index of each appended position, to name in-batch conflicts.
         var appendedIndex: [Int] = []
-        try batch.bytes.withUnsafeBytes { all in
+        // The log's keys only grow: one cursor appends them without searching the tree.
+        try batch.bytes.withUnsafeBytes { all in try txn.withCursor(log) { logCursor in
             for i in 0..<batch.count {
                 let record = UnsafeRawBufferPointer(rebasing: all[batch.range(i)])
                 let view: EventView
@@ -464,12 +565,12 @@ public final class EventLog: Sendable {
                 }
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
-                        try txn.put(log, key: key, value: record, flags: .append)
+                        try logCursor.put(key: key, value: record, flags: .append)
                         if deferred == nil {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
                             guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
-                            deferred!.subjects.add(view.subject, next)
+                            deferred!.subjects.add(view.subject, next, record: i)
                             deferred!.ids.assigned[deferred!.base + i] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {
@@ -480,7 +581,7 @@ public final class EventLog: Sendable {
                 appendedIndex.append(i)
                 next += 1
             }
-        }
+        } }
         return outcomes
     }
 

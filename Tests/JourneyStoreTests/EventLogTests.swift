@@ -357,3 +357,51 @@ struct EventLogTests {
         #expect(log.count == 1)
     }
 }
+
+@Suite("EncodedBatch key order")
+struct EncodedBatchOrderTests {
+    private func batch(_ pairs: [(String, String)]) throws -> EventLog.EncodedBatch {
+        var b = EventLog.EncodedBatch()
+        for (id, subject) in pairs { try b.append(storeEvent(id, subject)) }
+        return b
+    }
+
+    @Test("sortKeys orders ids and subjects by LMDB's byte order, ties by record; adding forgets it")
+    func order() throws {
+        // Prefixes of 8 bytes shared ("subject-…"), a key that is a prefix of another, a tie.
+        var b = try batch([("e-10", "subject-b"), ("e-1", "subject-"), ("e-100000002", "p"),
+                           ("e-100000001", "subject-b"), ("E", "subject-a")])
+        #expect(b.idOrder.isEmpty && b.subjectOrder.isEmpty)
+        b.sortKeys()
+        #expect(b.idOrder == [4, 1, 0, 3, 2])
+        #expect(b.subjectOrder == [2, 1, 4, 0, 3])
+        try b.append(storeEvent("a"))
+        #expect(b.idOrder.isEmpty && b.subjectOrder.isEmpty)
+    }
+
+    @Test("batches with and without key order write the same store")
+    func sameStore() throws {
+        func run(sorted: Bool) throws -> ([[EventLog.AppendOutcome]], [[UInt64]], [String]) {
+            let dir = StoreTestDirectory()
+            let log = try EventLog(directory: dir.path)
+            _ = try log.append([storeEvent("x3", "s2")])
+            var batches = [
+                try batch([("x9", "s3"), ("x1", "s2"), ("x3", "s2"), ("x1", "s2")]),
+                try batch([("x0", "s1"), ("x9", "s3"), ("x5", "s10"), ("x2", "s1")]),
+            ]
+            if sorted { for i in batches.indices { batches[i].sortKeys() } }
+            let r = try log.appendEncoded(batches)
+            #expect(r.failure == nil)
+            #expect(try log.verify().problems.isEmpty)
+            let positions = try ["s1", "s2", "s3", "s10"].map { try log.positions(subject: $0) }
+            return (r.outcomes, positions, try log.events().map(\.1.id))
+        }
+        let plain = try run(sorted: false)
+        let sorted = try run(sorted: true)
+        #expect(sorted.0 == plain.0 && sorted.1 == plain.1 && sorted.2 == plain.2)
+        // x3 stored at 1; then x9 2, x1 3, x3 dup 1, x1 dup 3; x0 4, x9 dup 2, x5 5, x2 6.
+        #expect(sorted.0 == [[.appended(2), .appended(3), .duplicate(1), .duplicate(3)],
+                             [.appended(4), .duplicate(2), .appended(5), .appended(6)]])
+        #expect(sorted.1 == [[4, 6], [1, 3], [2], [5]])
+    }
+}

@@ -217,6 +217,65 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         }
     }
 
+    @Test func linesTheFastParserDeclinesAndBadLinesAmidFastOnesMatchTheBatchByBatchImport() throws {
+        // Lines parsed straight to records, lines with escapes (the general path's), attributes
+        // in any order, and bad lines between them, all within the same batches.
+        let lines = [
+            "\u{FEFF}" + event("e1", "s1", minute: 1),
+            event("e2", "s1", minute: 2, extra: #","attrs":{"b":"2","a":"1"}"#),
+            event("e3", "s\\u0031", minute: 3),
+            #"{"id":"e4","type":"call","subject":"s2","at":"2026-02-01T10:04:00Z","source":"x"#,
+            event("e5", "s2", minute: 5, extra: #","agent":"a\"b""#),
+            event("e6", "s2", minute: 6, extra: #","duration_s":-1"#),
+            event("e7", "s3", minute: 7, extra: #","attrs":{"k":"v","k":"w"}"#),
+            "  " + event("e8", "s3", minute: 8, extra: #" , "channel" : "sms" "#) + "  ",
+            event("e2", "s1", minute: 2, extra: #","attrs":{"a":"1","b":"2"}"#),
+            event("e1", "s1", minute: 1, extra: #","source":null"#),
+            event("e9", "s3", minute: 9, type: "referral"),
+            event("e1", "s1", minute: 11),
+        ]
+        let sequential = try importLines(lines, pipelined: false, batchSize: 100, chunkSize: 1 << 20)
+        let pipelined = try importLines(lines, pipelined: true, batchSize: 100, chunkSize: 1 << 20)
+        #expect(pipelined == sequential)
+        // Appended: e1, e2, e3, e5, e8; duplicates: e2 (attributes reordered), e1 (null source);
+        // rejected: lines 4 (JSON), 6 (duration), 7 (attrs key twice), 11 (referrer), 12 (conflict).
+        #expect(pipelined.tally == ImportTally(appended: 5, duplicates: 2, rejected: 5))
+        #expect(pipelined.rejected.map { $0.prefix(8) } == ["line 4: ", "line 6: ", "line 7: ", "line 11:", "line 12:"])
+        #expect(pipelined.log.map { $0.split(separator: "\"")[3] } == ["e1", "e2", "e3", "e5", "e8"])
+        #expect(pipelined.log[2].contains(#""subject":"s1""#))
+        #expect(pipelined.log[3].contains(#""agent":"a\"b""#))
+        #expect(pipelined.log[1].contains(#""attrs":{"a":"1","b":"2"}"#))
+    }
+
+    @Test func takeIfReadyAnswersOnlyWhatWaits() {
+        let queue = HandOff<Int>(capacity: 2)
+        #expect(queue.takeIfReady() == nil)
+        queue.put(1)
+        queue.put(2)
+        #expect(queue.takeIfReady() == 1)
+        #expect(queue.take() == 2)
+        #expect(queue.takeIfReady() == nil)
+    }
+
+    @Test(arguments: [1, 4, 1000])
+    func groupsOfAnySizeFromWhatIsReadyMatchTheBatchByBatchImport(minGroupLines: Int) throws {
+        var lines: [String] = []
+        for i in 0..<50 { lines.append(event("e-\(i % 40)", "s\(i % 40 % 6)", minute: i % 40 == 3 && i >= 40 ? 59 : i % 40)) }
+        lines.insert(#"{"id":"bad"}"#, at: 17)
+        let sequential = try importLines(lines, pipelined: false, batchSize: 3, chunkSize: 200)
+        let store = try TemporaryDirectory()
+        let pipelined = try withInput(lines) { fd, path in
+            let importer = Importer(fd: fd, path: path, batchSize: 3, chunkSize: 200) { _ in }
+            let engine = try JourneyEngine(directory: store.path)
+            let tally = try importer.runPipelined(engine: engine, groupLines: 12, minGroupLines: minGroupLines)
+            #expect(try engine.log.verify().problems.isEmpty)
+            return (tally, try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" })
+        }
+        #expect(pipelined.0 == sequential.tally && pipelined.1 == sequential.log)
+        // 40 new, 9 repeats of which e-3 changed (a conflict), one bad line.
+        #expect(pipelined.0 == ImportTally(appended: 40, duplicates: 9, rejected: 2))
+    }
+
     @Test func handOffKeepsOrderAndBoundsWhatWaits() throws {
         final class Counter: Sendable { let value = Atomic<Int>(0) }
         let queue = HandOff<Int>(capacity: 3)

@@ -3,8 +3,13 @@ import CLMDB
 /// A cursor over one database, lent by `LMDBTransaction.withCursor` and closed after it.
 package struct LMDBCursor: ~Copyable {
     private let handle: OpaquePointer
+    /// For the faults `put` injects.
+    private let environment: LMDBEnvironment
 
-    init(handle: OpaquePointer) { self.handle = handle }
+    init(handle: OpaquePointer, environment: LMDBEnvironment) {
+        self.handle = handle
+        self.environment = environment
+    }
 
     deinit { mdb_cursor_close(handle) }
 
@@ -47,6 +52,19 @@ package struct LMDBCursor: ~Copyable {
         return try body(
             UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
             UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// Stores `value` under `key` and leaves the cursor on it, as `LMDBTransaction.put` does.
+    /// Keys put in order through one cursor are cheaper than through `LMDBTransaction.put`:
+    /// LMDB searches from the cursor's leaf page when the key falls inside it, and appends
+    /// (`.append`) without any search once the cursor is at the end.
+    /// The corresponding C function is `mdb_cursor_put`.
+    @inline(__always)
+    package func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, flags: LMDBWriteFlags = []) throws(LMDBError) {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try lmdbCheck(environment.injectedFault(.put))
+        try lmdbCheck(mdb_cursor_put(handle, &k, &v, flags.rawValue))
     }
 
     /// Deletes the entry the cursor is on. The corresponding C function is `mdb_cursor_del`.

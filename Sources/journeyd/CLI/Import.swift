@@ -64,12 +64,15 @@ struct Importer {
     /// Imports into a local engine on two threads: a parser thread reads, parses, validates
     /// and encodes the next batches while this thread appends and folds the previous ones.
     /// Consecutive batches share one transaction (one fsync) up to `groupLines` lines, each
-    /// batch still atomic on its own; a batch counts once its transaction is durable. At most
+    /// batch still atomic on its own; a batch counts once its transaction is durable. A
+    /// transaction takes the batches that are ready once it has `minGroupLines` lines (or the
+    /// last batch), so appending starts early and never waits on a full group. At most
     /// about two groups of parsed batches wait in between, so memory stays bounded. Counts,
     /// rejections (in the same order) and the resulting log are those of `run(appender:)`
     /// with a `LocalAppender`.
-    func runPipelined(engine: JourneyEngine, groupLines: Int = 400_000) throws -> ImportTally {
+    func runPipelined(engine: JourneyEngine, groupLines: Int = 400_000, minGroupLines: Int = 50_000) throws -> ImportTally {
         let groupBatches = Swift.max(1, Swift.min(64, groupLines / batchSize))
+        let minBatches = Swift.max(1, Swift.min(groupBatches, minGroupLines / batchSize))
         let queue = HandOff<ParsedBatch>(capacity: 2 * groupBatches)
         let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
         startThread { source.parse(into: queue) }
@@ -86,7 +89,15 @@ struct Importer {
                 // Gather a group, then append as much of it as one transaction can take.
                 var lines = pending.reduce(0) { $0 + $1.lineCount }
                 while !tookLast && (pending.count < groupBatches && lines < groupLines || pending.isEmpty) {
-                    let batch = queue.take()
+                    // Wait for the batches a group needs at least; then take only those ready.
+                    let batch: ParsedBatch
+                    if pending.count < minBatches && lines < minGroupLines {
+                        batch = queue.take()
+                    } else if let ready = queue.takeIfReady() {
+                        batch = ready
+                    } else {
+                        break
+                    }
                     tookLast = batch.isLast
                     lines += batch.lineCount
                     pending.append(batch)
@@ -264,7 +275,8 @@ struct ParsedBatch: Sendable {
     var lineCount: Int { eventCount + errors.count }
 }
 
-/// The parser thread's side of a pipelined import.
+/// The parser thread's side of a pipelined import. It also sorts each batch's keys, work
+/// taken off the thread that writes.
 private struct Source: Sendable {
     var fd: Int32
     var path: String
@@ -282,8 +294,16 @@ private struct Source: Sendable {
             case .tooLong(let e):
                 batch.errors.append(e)
             case .line(let number, let bytes):
+                let text = NDJSONLine.content(number: number, bytes)
+                // Most lines go straight to their record; the rest (and every bad line) take
+                // the general path, which names what is wrong.
+                if batch.encodeFailure == nil, batch.records.appendParsing(text) {
+                    batch.eventCount += 1
+                    batch.lines.append(number)
+                    return
+                }
                 do {
-                    let event = try EventParser.parse(NDJSONLine.content(number: number, bytes))
+                    let event = try EventParser.parse(text)
                     batch.eventCount += 1
                     guard batch.encodeFailure == nil else { return }
                     do {
@@ -308,11 +328,13 @@ private struct Source: Sendable {
             if n == 0 { break }
             chunk.withUnsafeBufferPointer { splitter.feed(UnsafeBufferPointer(rebasing: $0[0..<n]), handle) }
             if batch.lineCount >= batchSize {
+                batch.records.sortKeys()
                 queue.put(batch)
                 batch = ParsedBatch(reserving: batchSize)
             }
         }
         splitter.finish(handle)
+        batch.records.sortKeys()
         batch.isLast = true
         queue.put(batch)
     }
@@ -344,6 +366,16 @@ final class HandOff<T: Sendable>: Sendable {
 
     func take() -> T {
         waiting.wait()
+        return removeFirst()
+    }
+
+    /// The first item when one is waiting, else nil at once.
+    func takeIfReady() -> T? {
+        guard waiting.wait(timeout: .now()) == .success else { return nil }
+        return removeFirst()
+    }
+
+    private func removeFirst() -> T {
         let item = items.withLock { $0.removeFirst() }
         room.signal()
         return item
