@@ -288,9 +288,12 @@ public final class EventLog: Sendable {
                     let c = compareKeys(all, a.start, a.count, b.start, b.count)
                     return c != 0 ? c < 0 : a.position < b.position
                 }
-                for e in sorted {
-                    try withUnsafeBytes(of: e.position.bigEndian) { value in
-                        try txn.put(db, key: key(e), value: value, flags: .noDupData)
+                // One cursor for the run: each put searches from where the last one landed.
+                try txn.withCursor(db) { c in
+                    for e in sorted {
+                        try withUnsafeBytes(of: e.position.bigEndian) { value in
+                            try c.put(key: key(e), value: value, flags: .noDupData)
+                        }
                     }
                 }
             }
@@ -347,7 +350,8 @@ public final class EventLog: Sendable {
                     return c != 0 ? c < 0 : a.record < b.record
                 }
             }
-            try bytes.withUnsafeBytes { all in
+            // One cursor for the lookups, in key order: each searches from where the last landed.
+            try bytes.withUnsafeBytes { all in try txn.withCursor(db) { c in
                 var first: Entry? = nil
                 var firstStored = Stored.absent
                 for e in sorted {
@@ -361,13 +365,13 @@ public final class EventLog: Sendable {
                     let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
                     firstStored = .absent
                     if e.count >= 1, e.count <= 511 {
-                        firstStored = try txn.withValue(db, forKey: key) { v in
+                        firstStored = try c.get(.set, key: key) { _, v in
                             EventLog.position(from: v).map { Stored.position($0) } ?? .malformed
                         } ?? .absent
                     }
                     stored[e.record] = firstStored
                 }
-            }
+            } }
             self.bytes = bytes
             self.sorted = sorted
             self.stored = stored
@@ -382,11 +386,14 @@ public final class EventLog: Sendable {
         /// Puts the id of every record appended, in key order.
         func putNew(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
             try bytes.withUnsafeBytes { all in
-                for e in sorted {
-                    guard let p = assigned[e.record] else { continue }
-                    try withUnsafeBytes(of: p.bigEndian) { value in
-                        try txn.put(db, key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
-                                    value: value, flags: .noOverwrite)
+                // One cursor for the run: each put searches from where the last one landed.
+                try txn.withCursor(db) { c in
+                    for e in sorted {
+                        guard let p = assigned[e.record] else { continue }
+                        try withUnsafeBytes(of: p.bigEndian) { value in
+                            try c.put(key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
+                                      value: value, flags: .noOverwrite)
+                        }
                     }
                 }
             }
@@ -410,7 +417,8 @@ public final class EventLog: Sendable {
         outcomes.reserveCapacity(batch.count)
         // The batch index of each appended position, to name in-batch conflicts.
         var appendedIndex: [Int] = []
-        try batch.bytes.withUnsafeBytes { all in
+        // One cursor for the batch's records: an append from where the last one landed.
+        try batch.bytes.withUnsafeBytes { all in try txn.withCursor(log) { logCursor in
             for i in 0..<batch.count {
                 let record = UnsafeRawBufferPointer(rebasing: all[batch.range(i)])
                 let view: EventView
@@ -464,7 +472,7 @@ public final class EventLog: Sendable {
                 }
                 try withUnsafeBytes(of: next.bigEndian) { key in
                     do {
-                        try txn.put(log, key: key, value: record, flags: .append)
+                        try logCursor.put(key: key, value: record, flags: .append)
                         if deferred == nil {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
@@ -480,7 +488,7 @@ public final class EventLog: Sendable {
                 appendedIndex.append(i)
                 next += 1
             }
-        }
+        } }
         return outcomes
     }
 

@@ -189,7 +189,7 @@ package struct LMDBTransaction: ~Copyable {
     package func withCursor<R>(_ db: LMDBDatabase, _ body: (borrowing LMDBCursor) throws -> R) throws -> R {
         var cursor: OpaquePointer?
         try lmdbCheck(mdb_cursor_open(txn, db.dbi, &cursor))
-        let c = LMDBCursor(handle: cursor!)
+        let c = LMDBCursor(handle: cursor!, environment: environment)
         return try body(c)
     }
 }
