@@ -12,6 +12,51 @@ struct LMDBTests {
         #expect(LMDBError(rawValue: 12345).name == "12345")
     }
 
+    @Test("a cursor's puts in key order store what put would, with the same flags and armed faults")
+    func cursorPuts() throws {
+        let dir = StoreTestDirectory()
+        let env = try LMDBEnvironment(path: dir.path, maxDatabases: 2, mapSize: 1 << 24)
+        let txn = try env.begin(readOnly: false)
+        let ids = try txn.openDatabase("ids", flags: .create)
+        let dups = try txn.openDatabase("dups", flags: [.create, .dupSort])
+        // 3,000 keys of 4 bytes, enough for several leaf pages; every third one stored first,
+        // so the run's puts land both inside a page and on the pages after it.
+        let keys = (0..<3000).map { i -> [UInt8] in withUnsafeBytes(of: UInt32(i).bigEndian) { Array($0) } }
+        for k in stride(from: 0, to: keys.count, by: 3) { try txn.put(ids, key: keys[k], value: [1]) }
+        _ = try txn.withCursor(ids) { c in
+            for (i, k) in keys.enumerated() where i % 3 != 0 {
+                try k.withUnsafeBytes { key in try [UInt8(2)].withUnsafeBytes { try c.put(key: key, value: $0, flags: .noOverwrite) } }
+            }
+            // A key already stored is refused as by `put`, and keeps its value.
+            #expect(throws: LMDBError.keyExists) {
+                try keys[6].withUnsafeBytes { key in try [UInt8(9)].withUnsafeBytes { try c.put(key: key, value: $0, flags: .noOverwrite) } }
+            }
+        }
+        for (i, k) in keys.enumerated() {
+            #expect(try txn.withValue(ids, forKey: k) { Array($0) } == [i % 3 == 0 ? 1 : 2])
+        }
+        #expect(try txn.stat(ids).entries == 3000)
+        // Dupsort: the values of one key in order; an existing pair is refused with noDupData.
+        _ = try txn.withCursor(dups) { c in
+            for v: UInt8 in [1, 2, 3] {
+                try [UInt8(7)].withUnsafeBytes { key in try [v].withUnsafeBytes { try c.put(key: key, value: $0, flags: .noDupData) } }
+            }
+            #expect(throws: LMDBError.keyExists) {
+                try [UInt8(7)].withUnsafeBytes { key in try [UInt8(2)].withUnsafeBytes { try c.put(key: key, value: $0, flags: .noDupData) } }
+            }
+        }
+        #expect(try txn.stat(dups).entries == 3)
+        // A fault armed for puts fails a cursor's put too, before it reaches LMDB.
+        env.inject(LMDBFault(.put, .mapFull))
+        _ = try txn.withCursor(ids) { c in
+            #expect(throws: LMDBError.mapFull) {
+                try [UInt8(0xFF)].withUnsafeBytes { key in try [UInt8(3)].withUnsafeBytes { try c.put(key: key, value: $0) } }
+            }
+        }
+        #expect(env.injectedFailures(.put) == 1)
+        #expect(try txn.withValue(ids, forKey: [0xFF]) { Array($0) } == nil)
+    }
+
     @Test("a dropped transaction aborts; a committed one is visible; a child abort keeps the parent")
     func transactions() throws {
         let dir = StoreTestDirectory()

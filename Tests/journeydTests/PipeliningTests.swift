@@ -211,6 +211,11 @@ struct AppendRequestTests {
         for line in lines {
             let fast = try #require(AppendRequest.events(Array(line.utf8)), "\(line)")
             #expect(fast == (try general(line)))
+            // Encoded as they are parsed: the records `EventLog.encode` makes of those events.
+            let encoded = try #require(AppendRequest.encoded(Array(line.utf8)), "\(line)")
+            let expected = try EventLog.encode(try general(line)).get()
+            #expect(encoded.bytes == expected.bytes)
+            #expect(encoded.ends == expected.ends)
         }
         #expect(AppendRequest.events(Array(appendRequest(journey).utf8))?.map(\.id) == (1...9).map { "e\($0)" })
     }
@@ -239,6 +244,7 @@ struct AppendRequestTests {
         ]
         for line in lines {
             #expect(AppendRequest.events(Array(line.utf8)) == nil, "\(line)")
+            #expect(AppendRequest.encoded(Array(line.utf8)) == nil, "\(line)")
         }
     }
 }

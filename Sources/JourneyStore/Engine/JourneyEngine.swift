@@ -176,11 +176,20 @@ public final class JourneyEngine: Sendable {
                             audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
         let encoded = encoded ?? batches.map(EventLog.encode)
         precondition(encoded.count == batches.count, "one encoded batch per batch")
-        return writer.withLock { _ in
+        return commitGroup(encoded: encoded, audit: audit)
+    }
+
+    /// `commitGroup` of batches given only encoded (a batch given as a failure fails with that
+    /// error): the appended ones are folded from their records.
+    public func commitGroup(encoded: [Result<EventLog.EncodedBatch, StoreError>],
+                            audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
+        writer.withLock { _ in
             let results = log.appendGroup(encoded: encoded, audit: audit.map(\.encoded))
             var appended: [Unfolded] = []
-            for (batch, r) in zip(batches, results) {
-                if case .success(let outcomes) = r, !outcomes.isEmpty { appended.append(.events(batch, outcomes)) }
+            for (batch, r) in zip(encoded, results) {
+                if case .success(let b) = batch, case .success(let outcomes) = r, !outcomes.isEmpty {
+                    appended.append(.encoded(b, outcomes))
+                }
             }
             queue(appended)
             return results

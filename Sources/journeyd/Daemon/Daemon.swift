@@ -142,8 +142,8 @@ final class Daemon: RequestHandler {
     /// requests are answered (`whenCaughtUp`), so it sees their effects.
     func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
         guard line.count <= 4096 else { return { self.handle(line: line, connection: connection) } }
-        if let events = AppendRequest.events(line) {
-            submit(events, connection, onIOThread: true)
+        if let batch = AppendRequest.encoded(line) {
+            submit(.success(batch), connection, onIOThread: true)
             return nil
         }
         guard let (op, request) = parse(line, connection) else { return nil }
@@ -159,8 +159,8 @@ final class Daemon: RequestHandler {
     }
 
     func handle(line: [UInt8], connection: ServerConnection) {
-        if let events = AppendRequest.events(line) {
-            submit(events, connection, onIOThread: false)
+        if let batch = AppendRequest.encoded(line) {
+            submit(.success(batch), connection, onIOThread: false)
             return
         }
         guard let (op, request) = parse(line, connection) else { return }
@@ -181,15 +181,16 @@ final class Daemon: RequestHandler {
             _ = connection.send(error.json)
             return
         }
-        submit(events, connection, onIOThread: onIOThread)
+        submit(EventLog.encode(events), connection, onIOThread: onIOThread)
     }
 
     /// Submits the current request's events to the group committer, then releases the
     /// connection for its next request; the answer goes out in its place once durable.
-    private func submit(_ events: [Event], _ connection: ServerConnection, onIOThread: Bool) {
+    private func submit(_ batch: Result<EventLog.EncodedBatch, StoreError>, _ connection: ServerConnection,
+                        onIOThread: Bool) {
         // Nil only if the connection closed meanwhile; the batch is still committed.
         let ticket = connection.ticket
-        committer.submit(events) { result in
+        committer.submit(encoded: batch) { result in
             guard let ticket else { return }
             switch result {
             case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)

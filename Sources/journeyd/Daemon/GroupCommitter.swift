@@ -15,12 +15,17 @@ import Synchronization
 final class GroupCommitter: Sendable {
     typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
 
-    /// A submitted batch: its events, encoded on the thread that submitted it, and what to run
-    /// once it is durable and folded.
+    /// A submitted batch, encoded on the thread that submitted it, and what to run once it is
+    /// durable and folded.
     private struct Submission {
-        var events: [Event]
         var encoded: Result<EventLog.EncodedBatch, StoreError>
         var completion: Completion
+
+        /// Its events, counted towards a commit's size (a batch that failed to encode counts one).
+        var count: Int {
+            if case .success(let batch) = encoded { return batch.count }
+            return 1
+        }
     }
 
     private struct Pending {
@@ -62,10 +67,14 @@ final class GroupCommitter: Sendable {
     /// thread that answers the groups (one at a time, in commit order), never on the writer thread.
     func submit(_ events: [Event], completion: @escaping Completion) {
         // Encoded here, on the submitting thread, so the writer only writes.
-        let encoded = EventLog.encode(events)
+        submit(encoded: EventLog.encode(events), completion: completion)
+    }
+
+    /// Queues a batch already encoded (a failure fails alone with that error), as `submit`.
+    func submit(encoded: Result<EventLog.EncodedBatch, StoreError>, completion: @escaping Completion) {
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
-            p.submissions.append(Submission(events: events, encoded: encoded, completion: completion))
+            p.submissions.append(Submission(encoded: encoded, completion: completion))
             return true
         }
         if accepted {
@@ -96,8 +105,8 @@ final class GroupCommitter: Sendable {
             while true {
                 let (group, audit, stopping) = pending.withLock { p in
                     var n = 0, k = 0
-                    while k < p.submissions.count && (k == 0 || n + p.submissions[k].events.count <= maxEventsPerCommit) {
-                        n += p.submissions[k].events.count
+                    while k < p.submissions.count && (k == 0 || n + p.submissions[k].count <= maxEventsPerCommit) {
+                        n += p.submissions[k].count
                         k += 1
                     }
                     let g = Array(p.submissions.prefix(k))
@@ -110,7 +119,7 @@ final class GroupCommitter: Sendable {
                     if stopping { done.signal(); return }
                     break
                 }
-                let results = engine.commitGroup(group.map(\.events), encoded: group.map(\.encoded), audit: audit)
+                let results = engine.commitGroup(encoded: group.map(\.encoded), audit: audit)
                 // Reported before the refusals are answered, so the log explains them. Requests
                 // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,

@@ -1,4 +1,5 @@
 import JourneyCore
+import JourneyStore
 
 /// The fast path for the commonest request, `{"op":"append","events":[…]}`: the events are
 /// parsed straight from the line's bytes by `EventParser` (as `journeyd import` does), with no
@@ -12,7 +13,20 @@ import JourneyCore
 enum AppendRequest {
     /// The events of an append request, or nil to take the general path.
     static func events(_ line: [UInt8]) -> [Event]? {
-        line.withUnsafeBufferPointer { events(in: $0) }
+        var events: [Event] = []
+        let ok = line.withUnsafeBufferPointer { b in walk(b) { events.append($0); return true } }
+        return ok ? events : nil
+    }
+
+    /// The events of an append request encoded for the log as they are parsed (no array of
+    /// events is kept), or nil to take the general path: also when an event cannot be encoded
+    /// (too large), so that the general path answers its error.
+    static func encoded(_ line: [UInt8]) -> EventLog.EncodedBatch? {
+        var batch = EventLog.EncodedBatch(reservingEvents: line.count / 160 + 1)
+        let ok = line.withUnsafeBufferPointer { b in
+            walk(b) { e in (try? batch.append(e)) != nil }
+        }
+        return ok ? batch : nil
     }
 
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
@@ -20,7 +34,10 @@ enum AppendRequest {
     private static let openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
     private static let comma = UInt8(ascii: ","), colon = UInt8(ascii: ":")
 
-    private static func events(in b: UnsafeBufferPointer<UInt8>) -> [Event]? {
+    /// Checks the whole request and passes each of its events, in order, to `sink` (false stops
+    /// the walk); true when the request is a valid append of at least one event and `sink`
+    /// accepted every event.
+    private static func walk(_ b: UnsafeBufferPointer<UInt8>, _ sink: (Event) -> Bool) -> Bool {
         var i = 0
         func skipSpace() {
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
@@ -34,48 +51,48 @@ enum AppendRequest {
             return true
         }
         skipSpace()
-        guard i < b.count, b[i] == openBrace else { return nil }
+        guard i < b.count, b[i] == openBrace else { return false }
         i += 1
         var sawOp = false
-        var events: [Event]?
+        var sawEvents = false
         while true {
             skipSpace()
             if take(#""op""#) {
-                guard !sawOp else { return nil }
+                guard !sawOp else { return false }
                 skipSpace()
-                guard i < b.count, b[i] == colon else { return nil }
+                guard i < b.count, b[i] == colon else { return false }
                 i += 1
                 skipSpace()
-                guard take(#""append""#) else { return nil }
+                guard take(#""append""#) else { return false }
                 sawOp = true
             } else if take(#""events""#) {
-                guard events == nil else { return nil }
+                guard !sawEvents else { return false }
                 skipSpace()
-                guard i < b.count, b[i] == colon else { return nil }
+                guard i < b.count, b[i] == colon else { return false }
                 i += 1
                 skipSpace()
-                guard let list = eventList(b, &i) else { return nil }
-                events = list
+                guard let count = eventList(b, &i, sink), count > 0 else { return false }
+                sawEvents = true
             } else {
-                return nil
+                return false
             }
             skipSpace()
-            guard i < b.count else { return nil }
+            guard i < b.count else { return false }
             let c = b[i]
             i += 1
             if c == closeBrace { break }
-            guard c == comma else { return nil }
+            guard c == comma else { return false }
         }
         skipSpace()
-        guard i == b.count, sawOp, let events, !events.isEmpty else { return nil }
-        return events
+        return i == b.count && sawOp && sawEvents
     }
 
-    /// Parses the array at `i` (its `[`), each element an event object; leaves `i` after `]`.
-    private static func eventList(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> [Event]? {
+    /// Parses the array at `i` (its `[`), each element an event object passed to `sink`;
+    /// leaves `i` after `]` and answers the number of events (nil when `sink` refused one).
+    private static func eventList(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ sink: (Event) -> Bool) -> Int? {
         guard i < b.count, b[i] == openBracket else { return nil }
         i += 1
-        var events: [Event] = []
+        var count = 0
         while true {
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
             guard i < b.count, b[i] == openBrace else { return nil }
@@ -84,14 +101,16 @@ enum AppendRequest {
             // The general path checks the 4 KiB limit on the compact encoding; an escape such
             // as `\b` grows by four bytes there, so text this close to the limit goes that way.
             guard end - start + 4 * escapes <= EventLimits.maxEventBytes else { return nil }
-            guard let event = try? EventParser.parse(UnsafeBufferPointer(rebasing: b[start..<end])) else { return nil }
-            events.append(event)
+            guard let event = try? EventParser.parse(UnsafeBufferPointer(rebasing: b[start..<end])), sink(event) else {
+                return nil
+            }
+            count += 1
             i = end
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
             guard i < b.count else { return nil }
             let c = b[i]
             i += 1
-            if c == closeBracket { return events }
+            if c == closeBracket { return count }
             guard c == comma else { return nil }
         }
     }
