@@ -6,7 +6,7 @@
 // `Ops.parseRequest` and the op's own field parsing (`appendEvents`, `from`, and `Ops.answer`
 // on an empty store for the query ops), and every answer or error must be one valid JSON object.
 // The append fast path (`AppendRequest`) must accept only lines the general path accepts as an
-// append, with the same events.
+// append, with the same events, and its encoded form the records of those events.
 import Glibc
 import JourneyCore
 import JourneyStore
@@ -105,6 +105,16 @@ func answer(_ line: [UInt8]) {
             if op == "append" { general = try Ops.appendEvents(request) }
         } catch {}
         check(general == fast, "the append fast path accepted what the general path answers otherwise: \(String(decoding: line, as: UTF8.self))")
+    }
+    // The daemon's form of the fast path: the same acceptance, and the records of those events.
+    let fast = AppendRequest.events(line)
+    let encoded = AppendRequest.encoded(line)
+    check((encoded == nil) == (fast == nil) || (encoded == nil && (try? EventLog.encode(fast!).get()) == nil),
+          "the encoded fast path accepts otherwise than the event fast path: \(String(decoding: line, as: UTF8.self))")
+    if let encoded, let fast {
+        let expected = try? EventLog.encode(fast).get()
+        check(expected?.bytes == encoded.bytes && expected?.ends == encoded.ends,
+              "the encoded fast path gave other records: \(String(decoding: line, as: UTF8.self))")
     }
     let reply: [UInt8]
     do throws(OpError) {

@@ -2,31 +2,45 @@ import JourneyCore
 import JourneyStore
 
 /// The fast path for the commonest request, `{"op":"append","events":[…]}`: the events are
-/// parsed straight from the line's bytes by `EventParser` (as `journeyd import` does), with no
-/// `JSONValue` tree in between.
+/// parsed straight from the line's bytes (to their records, or by `EventParser`, as `journeyd
+/// import` does), with no `JSONValue` tree in between.
 ///
 /// It only ever accepts: anything it does not handle, or any error, answers nil and the request
 /// takes the general path (`Ops.parseRequest` then `Ops.appendEvents`), which gives the same
 /// events for a good request and the error messages for a bad one. So it must be at least as
 /// strict as that path: the whole line must be valid JSON made of pieces each checked here or by
-/// `EventParser.parse`, with no key it does not know and no key twice.
+/// the event parsers, with no key it does not know and no key twice.
 enum AppendRequest {
     /// The events of an append request, or nil to take the general path.
     static func events(_ line: [UInt8]) -> [Event]? {
         var events: [Event] = []
-        let ok = line.withUnsafeBufferPointer { b in walk(b) { events.append($0); return true } }
+        let ok = line.withUnsafeBufferPointer { b in
+            walk(b) { text in
+                guard let event = try? EventParser.parse(text) else { return false }
+                events.append(event)
+                return true
+            }
+        }
         return ok ? events : nil
     }
 
-    /// The events of an append request encoded for the log as they are parsed (no array of
-    /// events is kept), or nil to take the general path: also when an event cannot be encoded
-    /// (too large), so that the general path answers its error.
+    /// The events of an append request encoded for the log as they are parsed, with their keys
+    /// sorted for the writer (`EncodedBatch.sortKeys`), or nil to take the general path: also
+    /// when an event cannot be encoded (too large), so that the general path answers its error.
+    /// Most events go straight from their text to their record (`EncodedBatch.appendParsing`,
+    /// as `journeyd import` does); the others through `EventParser`, with the same record.
     static func encoded(_ line: [UInt8]) -> EventLog.EncodedBatch? {
         var batch = EventLog.EncodedBatch(reservingEvents: line.count / 160 + 1)
         let ok = line.withUnsafeBufferPointer { b in
-            walk(b) { e in (try? batch.append(e)) != nil }
+            walk(b) { text in
+                if batch.appendParsing(text) { return true }
+                guard let event = try? EventParser.parse(text) else { return false }
+                return (try? batch.append(event)) != nil
+            }
         }
-        return ok ? batch : nil
+        guard ok else { return nil }
+        batch.sortKeys()
+        return batch
     }
 
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
@@ -34,10 +48,10 @@ enum AppendRequest {
     private static let openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
     private static let comma = UInt8(ascii: ","), colon = UInt8(ascii: ":")
 
-    /// Checks the whole request and passes each of its events, in order, to `sink` (false stops
-    /// the walk); true when the request is a valid append of at least one event and `sink`
-    /// accepted every event.
-    private static func walk(_ b: UnsafeBufferPointer<UInt8>, _ sink: (Event) -> Bool) -> Bool {
+    /// Checks the whole request and passes the text of each of its events, in order, to `sink`,
+    /// which must parse it (false stops the walk: a bad event); true when the request is a
+    /// valid append of at least one event and `sink` accepted every event.
+    private static func walk(_ b: UnsafeBufferPointer<UInt8>, _ sink: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         var i = 0
         func skipSpace() {
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
@@ -89,7 +103,7 @@ enum AppendRequest {
 
     /// Parses the array at `i` (its `[`), each element an event object passed to `sink`;
     /// leaves `i` after `]` and answers the number of events (nil when `sink` refused one).
-    private static func eventList(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ sink: (Event) -> Bool) -> Int? {
+    private static func eventList(_ b: UnsafeBufferPointer<UInt8>, _ i: inout Int, _ sink: (UnsafeBufferPointer<UInt8>) -> Bool) -> Int? {
         guard i < b.count, b[i] == openBracket else { return nil }
         i += 1
         var count = 0
@@ -101,9 +115,7 @@ enum AppendRequest {
             // The general path checks the 4 KiB limit on the compact encoding; an escape such
             // as `\b` grows by four bytes there, so text this close to the limit goes that way.
             guard end - start + 4 * escapes <= EventLimits.maxEventBytes else { return nil }
-            guard let event = try? EventParser.parse(UnsafeBufferPointer(rebasing: b[start..<end])), sink(event) else {
-                return nil
-            }
+            guard sink(UnsafeBufferPointer(rebasing: b[start..<end])) else { return nil }
             count += 1
             i = end
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
