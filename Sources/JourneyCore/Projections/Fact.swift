@@ -59,19 +59,22 @@ struct Fact: Sendable {
 
 /// The stored form of a fact inside a cluster's byte log.
 ///
-/// A cluster's records follow each other in timeline order (by `at`, then id bytes). One record:
+/// A non-empty log starts with its *base id*: a varint length and the bytes of the id of the
+/// first event the log received. Records follow, in timeline order (by `at`, then id bytes). One
+/// record:
 ///
 /// | bytes | content |
 /// | --- | --- |
 /// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
 /// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
 /// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
-/// | varint + n | event id length and bytes (for timeline ties) |
+/// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` (≤ 15) bytes of the base id followed by the suffix |
 /// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value. A record takes its id plus a few bytes per present field, a small
-/// fraction of a decoded `Fact`.
+/// `amount` a zigzag value. Event ids are kept whole (timeline ties compare them), but the
+/// events of one cluster usually share a long id prefix, stored once in the base id. A record
+/// takes its id's suffix plus a few bytes per present field, a small fraction of a decoded `Fact`.
 enum FactRecord {
     /// The optional fields, in stored order (raw values are bit numbers of the presence mask).
     enum Field: Int, CaseIterable {
@@ -117,20 +120,114 @@ enum FactRecord {
         return nil
     }
 
-    /// One decoded record: the fact, where its id bytes are, and where its body (everything
-    /// after the `at` delta) lies in the log.
+    /// The longest id prefix a record takes from its log's base id (it must fit the low four
+    /// bits of the id varint).
+    static let maxShared = 15
+
+    /// The base id of a non-empty log and where its first record starts; nil when malformed.
+    @inline(__always)
+    static func base(_ b: UnsafeRawBufferPointer) -> (id: UnsafeRawBufferPointer, recordsStart: Int)? {
+        var p = 0
+        guard let n = readVarint(b, &p), n <= UInt64(b.count - p) else { return nil }
+        return (UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(n))]), p + Int(n))
+    }
+
+    /// Where the records of a log start (0 for an empty log). The log must be well formed.
+    @inline(__always)
+    static func recordsStart(_ b: UnsafeRawBufferPointer) -> Int {
+        b.isEmpty ? 0 : base(b)!.recordsStart
+    }
+
+    /// Appends the base id header of a log that is to hold a first record with id `id`.
+    static func appendBase(_ id: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        appendVarint(UInt64(id.count), to: &out)
+        if let start = id.baseAddress, id.count > 0 {
+            out.append(contentsOf: UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: id.count))
+        }
+    }
+
+    /// The number of leading bytes `id` shares with `base`, at most `maxShared`.
+    @inline(__always)
+    static func sharedPrefix(_ id: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer) -> Int {
+        let n = Swift.min(id.count, base.count, maxShared)
+        var i = 0
+        if n >= 8 {
+            // Eight bytes at once: the first differing byte is the lowest set byte of the xor.
+            let x = UInt64(littleEndian: id.loadUnaligned(as: UInt64.self))
+                ^ UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            if x != 0 { return x.trailingZeroBitCount >> 3 }
+            i = 8
+        }
+        while i < n && id[i] == base[i] { i += 1 }
+        return i
+    }
+
+    /// An event id as a record keeps it: the first `shared` bytes of `base`, then `suffix`.
+    struct SplitID {
+        var base: UnsafeRawBufferPointer
+        var shared: Int
+        var suffix: UnsafeRawBufferPointer
+
+        /// A whole id.
+        init(_ id: UnsafeRawBufferPointer) {
+            base = id
+            shared = 0
+            suffix = id
+        }
+
+        init(base: UnsafeRawBufferPointer, shared: Int, suffix: UnsafeRawBufferPointer) {
+            self.base = base
+            self.shared = shared
+            self.suffix = suffix
+        }
+
+        var count: Int { shared + suffix.count }
+
+        @inline(__always) subscript(i: Int) -> UInt8 { i < shared ? base[i] : suffix[i - shared] }
+
+        /// Byte-wise order of the ids.
+        func precedes(_ other: SplitID) -> Bool {
+            let n = Swift.min(count, other.count)
+            var i = 0
+            while i < n {
+                let x = self[i], y = other[i]
+                if x != y { return x < y }
+                i += 1
+            }
+            return count < other.count
+        }
+
+        /// Appends the id's bytes.
+        func append(to out: inout [UInt8]) {
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: base[0..<shared]))
+            out.append(contentsOf: suffix)
+        }
+    }
+
+    /// One decoded record: the fact, where its id (the id varint) and its suffix bytes are, how
+    /// much of the base id it shares, and where its body (everything after the `at` delta) lies
+    /// in the log.
     struct Decoded {
         var fact: Fact
         var idStart: Int
-        var idEnd: Int
+        var shared: Int
+        var suffixStart: Int
+        var suffixEnd: Int
         var bodyStart: Int
         var end: Int
+
+        /// The record's id, given its log's base id.
+        func id(in b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer) -> SplitID {
+            SplitID(base: base, shared: shared, suffix: UnsafeRawBufferPointer(rebasing: b[suffixStart..<suffixEnd]))
+        }
     }
 
     /// The limits a record is checked against when decoded from untrusted bytes (snapshots).
     struct Limits {
         var ids: UInt32
         var values: UInt32
+        /// The length of the log's base id.
+        var baseLength = 0
     }
 
     /// Decodes the record at `pos` that follows a record at `previousAt`; nil when the bytes
@@ -155,9 +252,12 @@ enum FactRecord {
         } else {
             f.channel = type.defaultChannel?.rawValue ?? Fact.noChannel
         }
-        guard let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
         let idStart = p
-        p += Int(idLength)
+        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let shared = Int(idCode & 0x0F)
+        if let limits { guard shared <= limits.baseLength else { return nil } }
+        let suffixStart = p
+        p += Int(idCode >> 4)
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p), mask < 1 << 16 else { return nil }
             var m = mask
@@ -194,20 +294,21 @@ enum FactRecord {
                 }
             }
         }
-        return Decoded(fact: f, idStart: idStart, idEnd: idStart + Int(idLength), bodyStart: bodyStart, end: p)
+        return Decoded(fact: f, idStart: idStart, shared: shared, suffixStart: suffixStart, suffixEnd: suffixStart + Int(idCode >> 4),
+                       bodyStart: bodyStart, end: p)
     }
 
-    /// The `at`, id bytes and end of the record at `pos`, skipping its fields undecoded; nil
-    /// when the bytes are malformed.
+    /// The `at`, id and end of the record at `pos` (in a log with base id `base`), skipping its
+    /// fields undecoded; nil when the bytes are malformed.
     @inline(__always)
-    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idStart: Int, idEnd: Int, end: Int)? {
+    static func skim(_ b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, id: SplitID, end: Int)? {
         var p = pos
         guard let delta = readVarint(b, &p), p < b.count else { return nil }
         let header = b[p]
         p += header & channelBit != 0 ? 2 : 1
-        guard p <= b.count, let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
-        let idStart = p
-        p += Int(idLength)
+        guard p <= b.count, let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let id = SplitID(base: base, shared: Int(idCode & 0x0F), suffix: UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(idCode >> 4))]))
+        p += Int(idCode >> 4)
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p) else { return nil }
             var fields = mask.nonzeroBitCount
@@ -217,14 +318,14 @@ enum FactRecord {
                 p += 1
             }
         }
-        return (previousAt &+ unzigzag(delta), idStart, idStart + Int(idLength), p)
+        return (previousAt &+ unzigzag(delta), id, p)
     }
 
-    /// Timeline order of (at, id bytes) pairs.
+    /// Timeline order of (at, id) pairs.
     @inline(__always)
-    static func less(_ a: Int64, _ aID: UnsafeRawBufferPointer, _ b: Int64, _ bID: UnsafeRawBufferPointer) -> Bool {
+    static func less(_ a: Int64, _ aID: SplitID, _ b: Int64, _ bID: SplitID) -> Bool {
         if a != b { return a < b }
-        return aID.lexicographicallyPrecedes(bID)
+        return aID.precedes(bID)
     }
 }
 
@@ -260,7 +361,7 @@ struct Cluster: Sendable {
     func decodeFacts(into out: inout [Fact]) {
         out.removeAll(keepingCapacity: true)
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let d = FactRecord.decode(b, at: pos, previousAt: at)!
@@ -274,7 +375,7 @@ struct Cluster: Sendable {
     /// Calls `body` with each fact in timeline order.
     func forEachFact(_ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let d = FactRecord.decode(b, at: pos, previousAt: at)!
@@ -289,7 +390,7 @@ struct Cluster: Sendable {
     /// records after reading their header.
     func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let start = pos
@@ -305,8 +406,8 @@ struct Cluster: Sendable {
                 at = at &+ FactRecord.unzigzag(delta)
                 pos += 1
                 if header & FactRecord.channelBit != 0 { pos += 1 }
-                let idLength = FactRecord.readVarint(b, &pos)!
-                pos += Int(idLength)
+                let idCode = FactRecord.readVarint(b, &pos)!
+                pos += Int(idCode >> 4)
                 if header & FactRecord.fieldsBit != 0 {
                     var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
                     while fields > 0 {
@@ -324,8 +425,16 @@ struct Cluster: Sendable {
     /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
     static let headroom = 10
 
-    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
-    /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
+    /// Calls `body` with the log's base id, nil while the log is empty (the first record's id
+    /// becomes the base).
+    @inline(__always)
+    func withBaseId<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        log.withUnsafeBytes { b in b.isEmpty ? body(nil) : body(FactRecord.base(b)!.id) }
+    }
+
+    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta, its
+    /// id encoded against the log's base id, or against the id itself when the log is empty, at
+    /// `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
     /// timeline order; a record equal to one present goes after it. The usual
     /// late-arriving-last case is an append. Answers whether the record went last.
     @discardableResult
@@ -343,15 +452,18 @@ struct Cluster: Sendable {
                 p += 1
             }
             record[p] = UInt8(x)
-            lastStart = UInt32(log.count)
-            lastAt = at
             // A typed buffer appends with one copy (a raw one would go byte by byte).
             let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
             let count = bodyEnd - (Cluster.headroom - size)
-            if log.capacity - log.count < count {
+            if log.isEmpty {
+                log.reserveCapacity(Swift.max(FactRecord.varintSize(UInt64(id.count)) + id.count + count, Cluster.firstCapacity))
+                FactRecord.appendBase(id, to: &log)
+            } else if log.capacity - log.count < count {
                 // Doubling, from a first size that holds a few records rather than one.
                 log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
             }
+            lastStart = UInt32(log.count)
+            lastAt = at
             log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
             return true
         }
@@ -359,10 +471,12 @@ struct Cluster: Sendable {
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
         var found = false
         log.withUnsafeBytes { b in
+            let (base, recordsStart) = FactRecord.base(b)!
+            let newID = FactRecord.SplitID(id)
+            pos = recordsStart
             while pos < b.count {
-                let d = FactRecord.skim(b, at: pos, previousAt: previousAt)!
-                let recordID = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
-                if FactRecord.less(at, id, d.at, recordID) {
+                let d = FactRecord.skim(b, base: base, at: pos, previousAt: previousAt)!
+                if FactRecord.less(at, newID, d.at, d.id) {
                     successorAt = d.at
                     found = true
                     return
@@ -392,12 +506,13 @@ struct Cluster: Sendable {
     /// Whether the last record's id sorts after `id` (both at `lastAt`).
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
-            let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
-            return id.lexicographicallyPrecedes(UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd]))
+            let d = FactRecord.skim(b, base: FactRecord.base(b)!.id, at: Int(lastStart), previousAt: 0)!
+            return FactRecord.SplitID(id).precedes(d.id)
         }
     }
 
-    /// Merges another cluster's records into ours, in timeline order.
+    /// Merges another cluster's records into ours, in timeline order (re-encoding their ids
+    /// against our base id).
     mutating func mergeLog(_ other: Cluster) {
         guard !other.log.isEmpty else { return }
         if log.isEmpty {
@@ -412,34 +527,50 @@ struct Cluster: Sendable {
         var outLastStart = 0
         log.withUnsafeBytes { a in
             other.log.withUnsafeBytes { b in
-                var (pa, atA, pb, atB) = (0, Int64(0), 0, Int64(0))
-                var da = FactRecord.decode(a, at: 0, previousAt: 0)
-                var db = FactRecord.decode(b, at: 0, previousAt: 0)
-                func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer) {
+                let (baseA, startA) = FactRecord.base(a)!
+                let (baseB, startB) = FactRecord.base(b)!
+                merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: a[0..<startA]))
+                let sameBase = baseA.elementsEqual(baseB)
+                var whole: [UInt8] = []
+                func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer, ours: Bool) {
                     outLastStart = merged.count
                     FactRecord.appendVarint(FactRecord.zigzag(d.fact.at &- outAt), to: &merged)
-                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
                     outAt = d.fact.at
+                    if ours || sameBase {
+                        merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
+                        return
+                    }
+                    // The header (and channel) bytes, the id against our base, then the fields.
+                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.idStart]))
+                    whole.removeAll(keepingCapacity: true)
+                    d.id(in: bytes, base: baseB).append(to: &whole)
+                    whole.withUnsafeBytes { id in
+                        let shared = FactRecord.sharedPrefix(id, baseA)
+                        FactRecord.appendVarint(UInt64(id.count - shared) << 4 | UInt64(shared), to: &merged)
+                        merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: id[shared...]))
+                    }
+                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.suffixEnd..<d.end]))
                 }
+                var (pa, atA, pb, atB) = (startA, Int64(0), startB, Int64(0))
+                var da = FactRecord.decode(a, at: startA, previousAt: 0)
+                var db = FactRecord.decode(b, at: startB, previousAt: 0)
                 while let x = da, let y = db {
                     // Ties keep ours first, like an insert after equal records.
-                    let yFirst = FactRecord.less(
-                        y.fact.at, UnsafeRawBufferPointer(rebasing: b[y.idStart..<y.idEnd]),
-                        x.fact.at, UnsafeRawBufferPointer(rebasing: a[x.idStart..<x.idEnd]))
+                    let yFirst = FactRecord.less(y.fact.at, y.id(in: b, base: baseB), x.fact.at, x.id(in: a, base: baseA))
                     if yFirst {
-                        emit(y, b); atB = y.fact.at; pb = y.end
+                        emit(y, b, ours: false); atB = y.fact.at; pb = y.end
                         db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
                     } else {
-                        emit(x, a); atA = x.fact.at; pa = x.end
+                        emit(x, a, ours: true); atA = x.fact.at; pa = x.end
                         da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
                     }
                 }
                 while let x = da {
-                    emit(x, a); atA = x.fact.at; pa = x.end
+                    emit(x, a, ours: true); atA = x.fact.at; pa = x.end
                     da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
                 }
                 while let y = db {
-                    emit(y, b); atB = y.fact.at; pb = y.end
+                    emit(y, b, ours: false); atB = y.fact.at; pb = y.end
                     db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
                 }
             }

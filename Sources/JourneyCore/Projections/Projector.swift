@@ -88,7 +88,9 @@ public struct Projector: Sendable {
             let needed = Cluster.headroom + id.count + 200
             if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
             return buffer.withUnsafeMutableBytes { out in
-                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
+                let end = clusters[Int(root)].withBaseId { base in
+                    Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, base: base ?? id, into: out)
+                }
                 return clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
             }
         }
@@ -143,12 +145,13 @@ public struct Projector: Sendable {
         }
     }
 
-    /// Writes the record body of `e` (everything after the `at` delta) into `out` from
-    /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    /// Writes the record body of `e` (everything after the `at` delta, its id encoded against
+    /// `base`) into `out` from `Cluster.headroom` on, and answers where it ends. `out` has room
+    /// for any body.
     @inline(__always)
     private static func encodeBody<E: FoldInput>(
         _ e: E, type: EventType, subject: UInt32, other: UInt32, values: FieldValues,
-        id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+        id: UnsafeRawBufferPointer, base idBase: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
     ) -> Int {
         typealias R = FactRecord
         let base = out.baseAddress!
@@ -179,9 +182,11 @@ public struct Projector: Sendable {
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
         if channel != byDefault { byte(channel) }
-        varint(UInt64(id.count))
-        if id.count > 0 { (base + p).copyMemory(from: id.baseAddress!, byteCount: id.count) }
-        p += id.count
+        let shared = R.sharedPrefix(id, idBase)
+        let suffix = id.count - shared
+        varint(UInt64(suffix) << 4 | UInt64(shared))
+        if suffix > 0 { (base + p).copyMemory(from: id.baseAddress! + shared, byteCount: suffix) }
+        p += suffix
         guard mask != 0 else { return p }
         varint(mask)
         // The 32-bit fields in bit order, then the two times and amounts.
