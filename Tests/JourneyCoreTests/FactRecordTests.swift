@@ -12,6 +12,8 @@ struct FactRecordTests {
         #expect(shared("e-12345678", "e-12345679") == 9)  // past the first eight bytes
         #expect(shared("e-1x345678", "e-12345678") == 3)  // inside the first eight bytes
         #expect(shared("abcdefgh", "abcdefgh") == 8)
+        #expect(shared("abcdefghijklmno", "abcdefghijkZmno") == 11)  // in the last eight of fifteen
+        #expect(shared("abcdefghijklmnopq", "abcdefghijklmnoZq") == 15)
         #expect(shared("abc", "abcdef") == 3)
         #expect(shared("", "abc") == 0)
         #expect(shared("xyz", "abc") == 0)

@@ -59,17 +59,17 @@ struct Fact: Sendable {
 
 /// The stored form of a fact inside a cluster's byte log.
 ///
-/// A non-empty log starts with its *base id*: a varint length and the bytes of the id of the
-/// first event the log received. Records follow, in timeline order (by `at`, then id bytes). One
-/// record:
+/// A non-empty log starts with its *base id*: a varint length and the first (up to 15) bytes of
+/// the id of the first event the log received. Records follow, in timeline order (by `at`, then
+/// id bytes). One record:
 ///
 /// | bytes | content |
 /// | --- | --- |
 /// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
 /// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
 /// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
-/// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` (≤ 15) bytes of the base id followed by the suffix |
 /// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
+/// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
 /// `amount` a zigzag value. Event ids are kept whole (timeline ties compare them), but the
@@ -127,6 +127,11 @@ enum FactRecord {
     /// The base id of a non-empty log and where its first record starts; nil when malformed.
     @inline(__always)
     static func base(_ b: UnsafeRawBufferPointer) -> (id: UnsafeRawBufferPointer, recordsStart: Int)? {
+        // The usual one-byte length first, read unchecked: `b` is not empty and the count is checked.
+        let first = Int(b.load(as: UInt8.self))
+        if first < 0x80, first < b.count {
+            return (UnsafeRawBufferPointer(start: b.baseAddress! + 1, count: first), 1 + first)
+        }
         var p = 0
         guard let n = readVarint(b, &p), n <= UInt64(b.count - p) else { return nil }
         return (UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(n))]), p + Int(n))
@@ -138,26 +143,23 @@ enum FactRecord {
         b.isEmpty ? 0 : base(b)!.recordsStart
     }
 
-    /// Appends the base id header of a log that is to hold a first record with id `id`.
-    static func appendBase(_ id: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        appendVarint(UInt64(id.count), to: &out)
-        if let start = id.baseAddress, id.count > 0 {
-            out.append(contentsOf: UnsafeBufferPointer(start: start.assumingMemoryBound(to: UInt8.self), count: id.count))
-        }
-    }
-
     /// The number of leading bytes `id` shares with `base`, at most `maxShared`.
     @inline(__always)
     static func sharedPrefix(_ id: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer) -> Int {
         let n = Swift.min(id.count, base.count, maxShared)
-        var i = 0
+        @inline(__always) func differences(_ at: Int) -> UInt64 {
+            UInt64(littleEndian: id.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+        }
         if n >= 8 {
             // Eight bytes at once: the first differing byte is the lowest set byte of the xor.
-            let x = UInt64(littleEndian: id.loadUnaligned(as: UInt64.self))
-                ^ UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            let x = differences(0)
             if x != 0 { return x.trailingZeroBitCount >> 3 }
-            i = 8
+            // Then the last eight (n ≤ 15: they cover every byte from 8 on).
+            let y = differences(n - 8)
+            return y == 0 ? n : n - 8 + y.trailingZeroBitCount >> 3
         }
+        var i = 0
         while i < n && id[i] == base[i] { i += 1 }
         return i
     }
@@ -252,12 +254,6 @@ enum FactRecord {
         } else {
             f.channel = type.defaultChannel?.rawValue ?? Fact.noChannel
         }
-        let idStart = p
-        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
-        let shared = Int(idCode & 0x0F)
-        if let limits { guard shared <= limits.baseLength else { return nil } }
-        let suffixStart = p
-        p += Int(idCode >> 4)
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p), mask < 1 << 16 else { return nil }
             var m = mask
@@ -294,21 +290,24 @@ enum FactRecord {
                 }
             }
         }
-        return Decoded(fact: f, idStart: idStart, shared: shared, suffixStart: suffixStart, suffixEnd: suffixStart + Int(idCode >> 4),
-                       bodyStart: bodyStart, end: p)
+        let idStart = p
+        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let shared = Int(idCode & 0x0F)
+        if let limits { guard shared <= limits.baseLength else { return nil } }
+        let suffixStart = p
+        p += Int(idCode >> 4)
+        return Decoded(fact: f, idStart: idStart, shared: shared, suffixStart: suffixStart, suffixEnd: p, bodyStart: bodyStart, end: p)
     }
 
     /// The `at`, id and end of the record at `pos` (in a log with base id `base`), skipping its
     /// fields undecoded; nil when the bytes are malformed.
     @inline(__always)
-    static func skim(_ b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, id: SplitID, end: Int)? {
+    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idCode: UInt64, suffixStart: Int, end: Int)? {
         var p = pos
         guard let delta = readVarint(b, &p), p < b.count else { return nil }
         let header = b[p]
         p += header & channelBit != 0 ? 2 : 1
-        guard p <= b.count, let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
-        let id = SplitID(base: base, shared: Int(idCode & 0x0F), suffix: UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(idCode >> 4))]))
-        p += Int(idCode >> 4)
+        guard p <= b.count else { return nil }
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p) else { return nil }
             var fields = mask.nonzeroBitCount
@@ -318,7 +317,17 @@ enum FactRecord {
                 p += 1
             }
         }
-        return (previousAt &+ unzigzag(delta), id, p)
+        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let suffixStart = p
+        p += Int(idCode >> 4)
+        return (previousAt &+ unzigzag(delta), idCode, suffixStart, p)
+    }
+
+    /// The id of a record skimmed with id varint `idCode` and suffix at `suffixStart` of `b`, in a
+    /// log with base id `base`.
+    @inline(__always)
+    static func id(_ b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, idCode: UInt64, suffixStart: Int) -> SplitID {
+        SplitID(base: base, shared: Int(idCode & 0x0F), suffix: UnsafeRawBufferPointer(rebasing: b[suffixStart..<(suffixStart + Int(idCode >> 4))]))
     }
 
     /// Timeline order of (at, id) pairs.
@@ -406,8 +415,6 @@ struct Cluster: Sendable {
                 at = at &+ FactRecord.unzigzag(delta)
                 pos += 1
                 if header & FactRecord.channelBit != 0 { pos += 1 }
-                let idCode = FactRecord.readVarint(b, &pos)!
-                pos += Int(idCode >> 4)
                 if header & FactRecord.fieldsBit != 0 {
                     var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
                     while fields > 0 {
@@ -415,6 +422,8 @@ struct Cluster: Sendable {
                         pos += 1
                     }
                 }
+                let idCode = FactRecord.readVarint(b, &pos)!
+                pos += Int(idCode >> 4)
             }
         }
     }
@@ -422,27 +431,42 @@ struct Cluster: Sendable {
     /// The capacity of a log's first allocation.
     static let firstCapacity = 48
 
-    /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
-    static let headroom = 10
+    /// Free bytes before a record body in the buffer handed to `insert`: room for the base id
+    /// header of a new log (1 + 15 bytes) and the `at` delta (10).
+    static let headroom = 26
 
-    /// Calls `body` with the log's base id, nil while the log is empty (the first record's id
-    /// becomes the base).
-    @inline(__always)
-    func withBaseId<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
-        log.withUnsafeBytes { b in b.isEmpty ? body(nil) : body(FactRecord.base(b)!.id) }
-    }
+    /// Free bytes `insert` needs after a record body, besides the id's length: the id varint.
+    static let idRoom = 10
 
-    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta, its
-    /// id encoded against the log's base id, or against the id itself when the log is empty, at
-    /// `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
-    /// timeline order; a record equal to one present goes after it. The usual
-    /// late-arriving-last case is an append. Answers whether the record went last.
+    /// Inserts a record, given its `at`, id bytes and body without its id (the bytes after the
+    /// `at` delta up to the id, at `record[headroom..<bodyEnd]`; the headroom before it and the
+    /// id's length plus `idRoom` bytes after it are scratch space), keeping timeline order; a
+    /// record equal to one present goes after it. The usual late-arriving-last case is an
+    /// append. Answers whether the record went last.
     @discardableResult
     mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) -> Bool {
-        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
-        if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
-            let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
-            // Write the delta varint just before the body, then append both at once.
+        // The id ends the body: the bytes it shares with the base id (an empty log takes its
+        // first bytes as base), then the rest.
+        let isEmpty = log.isEmpty
+        let shared = isEmpty ? Swift.min(id.count, FactRecord.maxShared)
+            : log.withUnsafeBytes { b in FactRecord.sharedPrefix(id, FactRecord.base(b)!.id) }
+        let suffix = id.count - shared
+        var end = bodyEnd
+        var code = UInt64(suffix) << 4 | UInt64(shared)
+        while code >= 0x80 {
+            record[end] = UInt8(truncatingIfNeeded: code) | 0x80
+            code >>= 7
+            end += 1
+        }
+        record[end] = UInt8(code)
+        end += 1
+        if suffix > 0 { (record.baseAddress! + end).copyMemory(from: id.baseAddress! + shared, byteCount: suffix) }
+        end += suffix
+        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<end])
+        if isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
+            let delta = FactRecord.zigzag(isEmpty ? at : at &- lastAt)
+            // Write the delta varint just before the body (and a new log's base id header
+            // before it), then append all at once.
             let size = FactRecord.varintSize(delta)
             var p = Cluster.headroom - size
             var x = delta
@@ -452,17 +476,21 @@ struct Cluster: Sendable {
                 p += 1
             }
             record[p] = UInt8(x)
+            var first = Cluster.headroom - size
+            if isEmpty {
+                // `shared` is the base's length here, under 16: a one-byte varint.
+                first -= 1 + shared
+                record[first] = UInt8(shared)
+                if shared > 0 { (record.baseAddress! + first + 1).copyMemory(from: id.baseAddress!, byteCount: shared) }
+            }
             // A typed buffer appends with one copy (a raw one would go byte by byte).
-            let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
-            let count = bodyEnd - (Cluster.headroom - size)
-            if log.isEmpty {
-                log.reserveCapacity(Swift.max(FactRecord.varintSize(UInt64(id.count)) + id.count + count, Cluster.firstCapacity))
-                FactRecord.appendBase(id, to: &log)
-            } else if log.capacity - log.count < count {
+            let start = record.baseAddress!.advanced(by: first).assumingMemoryBound(to: UInt8.self)
+            let count = end - first
+            if log.capacity - log.count < count {
                 // Doubling, from a first size that holds a few records rather than one.
                 log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
             }
-            lastStart = UInt32(log.count)
+            lastStart = UInt32(log.count + (Cluster.headroom - size - first))
             lastAt = at
             log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
             return true
@@ -475,8 +503,8 @@ struct Cluster: Sendable {
             let newID = FactRecord.SplitID(id)
             pos = recordsStart
             while pos < b.count {
-                let d = FactRecord.skim(b, base: base, at: pos, previousAt: previousAt)!
-                if FactRecord.less(at, newID, d.at, d.id) {
+                let d = FactRecord.skim(b, at: pos, previousAt: previousAt)!
+                if at < d.at || (at == d.at && newID.precedes(FactRecord.id(b, base: base, idCode: d.idCode, suffixStart: d.suffixStart))) {
                     successorAt = d.at
                     found = true
                     return
@@ -506,8 +534,8 @@ struct Cluster: Sendable {
     /// Whether the last record's id sorts after `id` (both at `lastAt`).
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
-            let d = FactRecord.skim(b, base: FactRecord.base(b)!.id, at: Int(lastStart), previousAt: 0)!
-            return FactRecord.SplitID(id).precedes(d.id)
+            let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
+            return FactRecord.SplitID(id).precedes(FactRecord.id(b, base: FactRecord.base(b)!.id, idCode: d.idCode, suffixStart: d.suffixStart))
         }
     }
 
@@ -540,7 +568,7 @@ struct Cluster: Sendable {
                         merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
                         return
                     }
-                    // The header (and channel) bytes, the id against our base, then the fields.
+                    // The header, channel and field bytes, then the id against our base.
                     merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.idStart]))
                     whole.removeAll(keepingCapacity: true)
                     d.id(in: bytes, base: baseB).append(to: &whole)
@@ -549,7 +577,6 @@ struct Cluster: Sendable {
                         FactRecord.appendVarint(UInt64(id.count - shared) << 4 | UInt64(shared), to: &merged)
                         merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: id[shared...]))
                     }
-                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.suffixEnd..<d.end]))
                 }
                 var (pa, atA, pb, atB) = (startA, Int64(0), startB, Int64(0))
                 var da = FactRecord.decode(a, at: startA, previousAt: 0)

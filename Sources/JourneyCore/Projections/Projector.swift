@@ -85,12 +85,10 @@ public struct Projector: Sendable {
         swap(&buffer, &scratch)
         let appended = event.withField(.id) { idBytes in
             let id = idBytes!
-            let needed = Cluster.headroom + id.count + 200
+            let needed = Cluster.headroom + 200 + Cluster.idRoom + id.count
             if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
             return buffer.withUnsafeMutableBytes { out in
-                let end = clusters[Int(root)].withBaseId { base in
-                    Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, base: base ?? id, into: out)
-                }
+                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, into: out)
                 return clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
             }
         }
@@ -145,13 +143,12 @@ public struct Projector: Sendable {
         }
     }
 
-    /// Writes the record body of `e` (everything after the `at` delta, its id encoded against
-    /// `base`) into `out` from `Cluster.headroom` on, and answers where it ends. `out` has room
-    /// for any body.
+    /// Writes the record body of `e` (everything after the `at` delta, up to its id) into `out`
+    /// from `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
     @inline(__always)
     private static func encodeBody<E: FoldInput>(
         _ e: E, type: EventType, subject: UInt32, other: UInt32, values: FieldValues,
-        id: UnsafeRawBufferPointer, base idBase: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+        into out: UnsafeMutableRawBufferPointer
     ) -> Int {
         typealias R = FactRecord
         let base = out.baseAddress!
@@ -182,11 +179,6 @@ public struct Projector: Sendable {
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
         if channel != byDefault { byte(channel) }
-        let shared = R.sharedPrefix(id, idBase)
-        let suffix = id.count - shared
-        varint(UInt64(suffix) << 4 | UInt64(shared))
-        if suffix > 0 { (base + p).copyMemory(from: id.baseAddress! + shared, byteCount: suffix) }
-        p += suffix
         guard mask != 0 else { return p }
         varint(mask)
         // The 32-bit fields in bit order, then the two times and amounts.
