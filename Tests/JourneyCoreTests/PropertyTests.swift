@@ -199,6 +199,12 @@ struct PropertyTests {
         var restored = try Projector(deserializing: PJ.fold(Array(events[..<cut])).serialize())
         for e in events[cut...].reversed() { restored.apply(e) }
         #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), reference) == nil)
+        // A copy (as queries and checkpoints take) is not changed by folds into the original.
+        let half = PJ.fold(Array(events[..<cut]))
+        var grown = half
+        for e in events[cut...] { grown.apply(e) }
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(half, ids: ids), PropertyTests.dump(PJ.fold(Array(events[..<cut])), ids: ids)) == nil)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(grown, ids: ids), reference) == nil)
     }
 
     static func expectMatchesReference(_ events: [Event]) {

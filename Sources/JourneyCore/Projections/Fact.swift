@@ -59,7 +59,7 @@ struct Fact: Sendable {
 
 /// The stored form of a fact inside a cluster's byte log.
 ///
-/// A non-empty log starts with its *base id*: a varint length and the first (up to 15) bytes of
+/// A non-empty log starts with its *base id*: a length byte and the first (up to 15) bytes of
 /// the id of the first event the log received. Records follow, in timeline order (by `at`, then
 /// id bytes). One record:
 ///
@@ -124,23 +124,25 @@ enum FactRecord {
     /// bits of the id varint).
     static let maxShared = 15
 
-    /// The base id of a non-empty log and where its first record starts; nil when malformed.
-    @inline(__always)
-    static func base(_ b: UnsafeRawBufferPointer) -> (id: UnsafeRawBufferPointer, recordsStart: Int)? {
-        // The usual one-byte length first, read unchecked: `b` is not empty and the count is checked.
-        let first = Int(b.load(as: UInt8.self))
-        if first < 0x80, first < b.count {
-            return (UnsafeRawBufferPointer(start: b.baseAddress! + 1, count: first), 1 + first)
-        }
-        var p = 0
-        guard let n = readVarint(b, &p), n <= UInt64(b.count - p) else { return nil }
-        return (UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(n))]), p + Int(n))
+    /// The base id of a non-empty log and where its first record starts; nil when malformed
+    /// (a base over `maxShared` bytes included, so that checked logs hold a one-byte length).
+    static func checkedBase(_ b: UnsafeRawBufferPointer) -> (id: UnsafeRawBufferPointer, recordsStart: Int)? {
+        guard !b.isEmpty else { return nil }
+        let n = Int(b[0])
+        guard n <= maxShared, n < b.count else { return nil }
+        return (UnsafeRawBufferPointer(rebasing: b[1..<(1 + n)]), 1 + n)
     }
 
-    /// Where the records of a log start (0 for an empty log). The log must be well formed.
+    /// The base id of a non-empty, well-formed log (its first byte is the base's length).
+    @inline(__always)
+    static func base(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: b.baseAddress! + 1, count: Int(b.load(as: UInt8.self)))
+    }
+
+    /// Where the records of a well-formed log start (0 for an empty log).
     @inline(__always)
     static func recordsStart(_ b: UnsafeRawBufferPointer) -> Int {
-        b.isEmpty ? 0 : base(b)!.recordsStart
+        b.isEmpty ? 0 : 1 + Int(b.load(as: UInt8.self))
     }
 
     /// The number of leading bytes `id` shares with `base`, at most `maxShared`.
@@ -343,7 +345,7 @@ enum FactRecord {
 /// Members are not stored here: the projector links each cluster's ids in a ring.
 struct Cluster: Sendable {
     /// The records, in timeline order.
-    var log: [UInt8] = []
+    var log = ByteLog()
     /// `at` of the last record (valid when `log` is not empty).
     var lastAt: Int64 = 0
     /// Byte offset of the last record in `log`.
@@ -428,9 +430,6 @@ struct Cluster: Sendable {
         }
     }
 
-    /// The capacity of a log's first allocation.
-    static let firstCapacity = 48
-
     /// Free bytes before a record body in the buffer handed to `insert`: room for the base id
     /// header of a new log (1 + 15 bytes) and the `at` delta (10).
     static let headroom = 26
@@ -449,7 +448,7 @@ struct Cluster: Sendable {
         // first bytes as base), then the rest.
         let isEmpty = log.isEmpty
         let shared = isEmpty ? Swift.min(id.count, FactRecord.maxShared)
-            : log.withUnsafeBytes { b in FactRecord.sharedPrefix(id, FactRecord.base(b)!.id) }
+            : log.withUnsafeBytes { b in FactRecord.sharedPrefix(id, FactRecord.base(b)) }
         let suffix = id.count - shared
         var end = bodyEnd
         var code = UInt64(suffix) << 4 | UInt64(shared)
@@ -483,23 +482,17 @@ struct Cluster: Sendable {
                 record[first] = UInt8(shared)
                 if shared > 0 { (record.baseAddress! + first + 1).copyMemory(from: id.baseAddress!, byteCount: shared) }
             }
-            // A typed buffer appends with one copy (a raw one would go byte by byte).
-            let start = record.baseAddress!.advanced(by: first).assumingMemoryBound(to: UInt8.self)
             let count = end - first
-            if log.capacity - log.count < count {
-                // Doubling, from a first size that holds a few records rather than one.
-                log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
-            }
             lastStart = UInt32(log.count + (Cluster.headroom - size - first))
             lastAt = at
-            log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
+            log.append(UnsafeRawBufferPointer(start: record.baseAddress! + first, count: count))
             return true
         }
         // Find the first record that sorts after the new one.
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
         var found = false
         log.withUnsafeBytes { b in
-            let (base, recordsStart) = FactRecord.base(b)!
+            let base = FactRecord.base(b), recordsStart = FactRecord.recordsStart(b)
             let newID = FactRecord.SplitID(id)
             pos = recordsStart
             while pos < b.count {
@@ -522,7 +515,7 @@ struct Cluster: Sendable {
         splice.append(contentsOf: body)
         let recordLength = splice.count
         FactRecord.appendVarint(FactRecord.zigzag(successorAt &- at), to: &splice)
-        log.replaceSubrange(pos..<(pos + oldDeltaLength), with: splice)
+        splice.withUnsafeBytes { log.replaceSubrange(pos..<(pos + oldDeltaLength), with: $0) }
         if Int(lastStart) == pos {
             lastStart = UInt32(pos + recordLength)
         } else {
@@ -535,7 +528,7 @@ struct Cluster: Sendable {
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
             let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
-            return FactRecord.SplitID(id).precedes(FactRecord.id(b, base: FactRecord.base(b)!.id, idCode: d.idCode, suffixStart: d.suffixStart))
+            return FactRecord.SplitID(id).precedes(FactRecord.id(b, base: FactRecord.base(b), idCode: d.idCode, suffixStart: d.suffixStart))
         }
     }
 
@@ -555,8 +548,8 @@ struct Cluster: Sendable {
         var outLastStart = 0
         log.withUnsafeBytes { a in
             other.log.withUnsafeBytes { b in
-                let (baseA, startA) = FactRecord.base(a)!
-                let (baseB, startB) = FactRecord.base(b)!
+                let (baseA, startA) = (FactRecord.base(a), FactRecord.recordsStart(a))
+                let (baseB, startB) = (FactRecord.base(b), FactRecord.recordsStart(b))
                 merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: a[0..<startA]))
                 let sameBase = baseA.elementsEqual(baseB)
                 var whole: [UInt8] = []
@@ -602,7 +595,7 @@ struct Cluster: Sendable {
                 }
             }
         }
-        log = merged
+        log = ByteLog(merged)
         lastAt = outAt
         lastStart = UInt32(outLastStart)
     }

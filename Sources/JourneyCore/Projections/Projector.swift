@@ -393,7 +393,7 @@ public struct Projector: Sendable {
         let arrayHeader = 32
         var logs = 0, records = 0
         for c in clusters where c.log.capacity > 0 {
-            logs += c.log.capacity + arrayHeader
+            logs += c.log.capacity + ByteLog.overhead
             records += c.log.count
         }
         var referrals = 0

@@ -109,7 +109,7 @@ extension Projector {
             w.varint(Int(c.memberCount))
             forEachMember(of: c) { w.varint($0) }
             w.varint(c.log.count)
-            w.bytes.append(contentsOf: c.log)
+            c.log.withUnsafeBytes { w.bytes.append(contentsOf: $0) }
         }
         return w.bytes
     }
@@ -158,12 +158,12 @@ extension Projector {
             nextMember[Int(previous)] = c.head
             c.memberCount = UInt32(memberCount)
             let logLength = try r.count()
-            c.log = Array(try r.take(logLength))
+            c.log = ByteLog(Array(try r.take(logLength)))
             var records = 0
             var identified: [UInt32] = []
             let problem: String? = c.log.withUnsafeBytes { b in
                 guard !b.isEmpty else { return nil }
-                guard let (base, recordsStart) = FactRecord.base(b), recordsStart < b.count else {
+                guard let (base, recordsStart) = FactRecord.checkedBase(b), recordsStart < b.count else {
                     return "bad base id or no events in a cluster's records"
                 }
                 var checks = limits
