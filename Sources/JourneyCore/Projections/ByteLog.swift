@@ -46,9 +46,8 @@ struct ByteLog: @unchecked Sendable {
     @inline(__always)
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         guard let storage else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return storage.withUnsafeMutablePointers { h, e in
-            body(UnsafeRawBufferPointer(start: e, count: Int(h.pointee.count)))
-        }
+        let n = storage.withUnsafeMutablePointerToHeader { Int($0.pointee.count) }
+        return storage.withUnsafeMutablePointerToElements { body(UnsafeRawBufferPointer(start: $0, count: n)) }
     }
 
     /// A new storage for at least `capacity` bytes (the allocator's rounding is used too), empty.
@@ -79,24 +78,25 @@ struct ByteLog: @unchecked Sendable {
     /// The capacity of a log's first allocation: a few records rather than one.
     static let firstCapacity = 48
 
-    /// Appends bytes, doubling the capacity (from `firstCapacity`) when they do not fit.
-    @inline(__always)
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0 else { return }
+    /// Appends bytes, doubling the capacity (from `firstCapacity`) when they do not fit, and
+    /// answers the offset they start at (the count before).
+    @inline(__always) @discardableResult
+    mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard bytes.count > 0 else { return count }
         if storage != nil, isKnownUniquelyReferenced(&storage!) {
-            let fitted = storage.unsafelyUnwrapped.withUnsafeMutablePointers { h, e -> Bool in
+            let offset = storage.unsafelyUnwrapped.withUnsafeMutablePointers { h, e -> Int in
                 let n = Int(h.pointee.count)
-                guard Int(h.pointee.capacity) - n >= bytes.count else { return false }
+                guard Int(h.pointee.capacity) - n >= bytes.count else { return -1 }
                 (UnsafeMutableRawPointer(e) + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
                 h.pointee.count = UInt32(n + bytes.count)
-                return true
+                return n
             }
-            if fitted { return }
+            if offset >= 0 { return offset }
         }
-        growAndAppend(bytes)
+        return growAndAppend(bytes)
     }
 
-    private mutating func growAndAppend(_ bytes: UnsafeRawBufferPointer) {
+    private mutating func growAndAppend(_ bytes: UnsafeRawBufferPointer) -> Int {
         // (Also the way to a unique copy of a shared log: at the same capacity when it fits.)
         let n = count
         let needed = n + bytes.count
@@ -107,6 +107,7 @@ struct ByteLog: @unchecked Sendable {
             (UnsafeMutableRawPointer(e) + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             h.pointee.count = UInt32(n + bytes.count)
         }
+        return n
     }
 
     /// Replaces the bytes in `range` with `bytes`, moving the bytes after it.

@@ -99,10 +99,14 @@ enum FactRecord {
         out.append(UInt8(x))
     }
 
-    static func varintSize(_ v: UInt64) -> Int {
-        var n = 1, x = v
-        while x >= 0x80 { x >>= 7; n += 1 }
-        return n
+    /// Appends bytes with one copy (a raw buffer appended as a sequence goes byte by byte).
+    @inline(__always) static func append(_ b: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: b.baseAddress?.assumingMemoryBound(to: UInt8.self), count: b.count))
+    }
+
+    @inline(__always) static func varintSize(_ v: UInt64) -> Int {
+        // Seven bits a byte: ceil(significant bits / 7), at least one byte.
+        (64 - (v | 1).leadingZeroBitCount + 6) / 7
     }
 
     /// Reads a varint at `pos`, nil when it runs past the end or over 64 bits.
@@ -203,8 +207,8 @@ enum FactRecord {
 
         /// Appends the id's bytes.
         func append(to out: inout [UInt8]) {
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: base[0..<shared]))
-            out.append(contentsOf: suffix)
+            FactRecord.append(UnsafeRawBufferPointer(rebasing: base[0..<shared]), to: &out)
+            FactRecord.append(suffix, to: &out)
         }
     }
 
@@ -461,7 +465,6 @@ struct Cluster: Sendable {
         end += 1
         if suffix > 0 { (record.baseAddress! + end).copyMemory(from: id.baseAddress! + shared, byteCount: suffix) }
         end += suffix
-        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<end])
         if isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
             let delta = FactRecord.zigzag(isEmpty ? at : at &- lastAt)
             // Write the delta varint just before the body (and a new log's base id header
@@ -483,11 +486,12 @@ struct Cluster: Sendable {
                 if shared > 0 { (record.baseAddress! + first + 1).copyMemory(from: id.baseAddress!, byteCount: shared) }
             }
             let count = end - first
-            lastStart = UInt32(log.count + (Cluster.headroom - size - first))
+            let offset = log.append(UnsafeRawBufferPointer(start: record.baseAddress! + first, count: count))
+            lastStart = UInt32(offset + (Cluster.headroom - size - first))
             lastAt = at
-            log.append(UnsafeRawBufferPointer(start: record.baseAddress! + first, count: count))
             return true
         }
+        let body = UnsafeRawBufferPointer(start: record.baseAddress! + Cluster.headroom, count: end - Cluster.headroom)
         // Find the first record that sorts after the new one.
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
         var found = false
@@ -550,7 +554,7 @@ struct Cluster: Sendable {
             other.log.withUnsafeBytes { b in
                 let (baseA, startA) = (FactRecord.base(a), FactRecord.recordsStart(a))
                 let (baseB, startB) = (FactRecord.base(b), FactRecord.recordsStart(b))
-                merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: a[0..<startA]))
+                FactRecord.append(UnsafeRawBufferPointer(rebasing: a[0..<startA]), to: &merged)
                 let sameBase = baseA.elementsEqual(baseB)
                 var whole: [UInt8] = []
                 func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer, ours: Bool) {
@@ -558,17 +562,17 @@ struct Cluster: Sendable {
                     FactRecord.appendVarint(FactRecord.zigzag(d.fact.at &- outAt), to: &merged)
                     outAt = d.fact.at
                     if ours || sameBase {
-                        merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
+                        FactRecord.append(UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]), to: &merged)
                         return
                     }
                     // The header, channel and field bytes, then the id against our base.
-                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.idStart]))
+                    FactRecord.append(UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.idStart]), to: &merged)
                     whole.removeAll(keepingCapacity: true)
                     d.id(in: bytes, base: baseB).append(to: &whole)
                     whole.withUnsafeBytes { id in
                         let shared = FactRecord.sharedPrefix(id, baseA)
                         FactRecord.appendVarint(UInt64(id.count - shared) << 4 | UInt64(shared), to: &merged)
-                        merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: id[shared...]))
+                        FactRecord.append(UnsafeRawBufferPointer(rebasing: id[shared...]), to: &merged)
                     }
                 }
                 var (pa, atA, pb, atB) = (startA, Int64(0), startB, Int64(0))
