@@ -96,17 +96,23 @@ struct ByteLog: @unchecked Sendable {
         return growAndAppend(bytes)
     }
 
+    /// Appends to a new storage: twice the capacity (at least `firstCapacity`), or the same
+    /// capacity for a unique copy of a shared log the bytes fit in.
     private mutating func growAndAppend(_ bytes: UnsafeRawBufferPointer) -> Int {
-        // (Also the way to a unique copy of a shared log: at the same capacity when it fits.)
-        let n = count
+        let (n, capacity) = storage.map { s in
+            s.withUnsafeMutablePointerToHeader { (Int($0.pointee.count), Int($0.pointee.capacity)) }
+        } ?? (0, 0)
         let needed = n + bytes.count
         precondition(needed <= Int(UInt32.max), "a byte log over 4 GiB")
-        let grown = Swift.min(Swift.max(needed, 2 * capacity, ByteLog.firstCapacity), Int(UInt32.max))
-        reallocate(capacity: needed <= capacity ? capacity : grown)
-        storage.unsafelyUnwrapped.withUnsafeMutablePointers { h, e in
-            (UnsafeMutableRawPointer(e) + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-            h.pointee.count = UInt32(n + bytes.count)
+        let s = ByteLog.allocate(capacity: needed <= capacity ? capacity
+            : Swift.min(Swift.max(needed, 2 * capacity, ByteLog.firstCapacity), Int(UInt32.max)))
+        s.withUnsafeMutablePointers { h, e in
+            let to = UnsafeMutableRawPointer(e)
+            if let old = storage { old.withUnsafeMutablePointerToElements { to.copyMemory(from: $0, byteCount: n) } }
+            (to + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            h.pointee.count = UInt32(needed)
         }
+        storage = s
         return n
     }
 
