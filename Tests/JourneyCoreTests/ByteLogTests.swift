@@ -28,6 +28,12 @@ struct ByteLogTests {
         #expect(log.capacity >= 2 * first)
         #expect(log.count == first + 1)
         #expect(bytes(log) == [1, 2, 3] + [UInt8](repeating: 7, count: first - 3) + [9])
+        // Large logs grow by half.
+        var large = ByteLog([UInt8](repeating: 1, count: 1000))
+        let full = large.capacity
+        append(&large, [UInt8](repeating: 2, count: full - 1000 + 1))
+        #expect(large.capacity >= full + full / 2 && large.capacity < 2 * full)
+        #expect(bytes(large) == [UInt8](repeating: 1, count: 1000) + [UInt8](repeating: 2, count: full - 1000 + 1))
     }
 
     @Test func aCopyIsNotChangedByWritesToTheOriginal() {

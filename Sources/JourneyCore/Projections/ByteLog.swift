@@ -78,7 +78,10 @@ struct ByteLog: @unchecked Sendable {
     /// The capacity of a log's first allocation: a few records rather than one.
     static let firstCapacity = 48
 
-    /// Appends bytes, doubling the capacity (from `firstCapacity`) when they do not fit, and
+    /// The capacity from which a log grows by half rather than doubling.
+    static let halfGrowthFrom = 192
+
+    /// Appends bytes, growing the capacity when they do not fit (see `growAndAppend`), and
     /// answers the offset they start at (the count before).
     @inline(__always) @discardableResult
     mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -96,8 +99,10 @@ struct ByteLog: @unchecked Sendable {
         return growAndAppend(bytes)
     }
 
-    /// Appends to a new storage: twice the capacity (at least `firstCapacity`), or the same
-    /// capacity for a unique copy of a shared log the bytes fit in.
+    /// Appends to a new storage: twice the capacity for small logs (at least `firstCapacity`),
+    /// half as much again from `halfGrowthFrom` bytes on (most logs are small: doubling spares
+    /// them reallocations, and the large ones keep less slack), or the same capacity for a
+    /// unique copy of a shared log the bytes fit in.
     private mutating func growAndAppend(_ bytes: UnsafeRawBufferPointer) -> Int {
         let (n, capacity) = storage.map { s in
             s.withUnsafeMutablePointerToHeader { (Int($0.pointee.count), Int($0.pointee.capacity)) }
@@ -105,7 +110,7 @@ struct ByteLog: @unchecked Sendable {
         let needed = n + bytes.count
         precondition(needed <= Int(UInt32.max), "a byte log over 4 GiB")
         let s = ByteLog.allocate(capacity: needed <= capacity ? capacity
-            : Swift.min(Swift.max(needed, 2 * capacity, ByteLog.firstCapacity), Int(UInt32.max)))
+            : Swift.min(Swift.max(needed, capacity < ByteLog.halfGrowthFrom ? 2 * capacity : capacity + capacity / 2, ByteLog.firstCapacity), Int(UInt32.max)))
         s.withUnsafeMutablePointers { h, e in
             let to = UnsafeMutableRawPointer(e)
             if let old = storage { old.withUnsafeMutablePointerToElements { to.copyMemory(from: $0, byteCount: n) } }
