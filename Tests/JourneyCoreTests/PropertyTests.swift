@@ -175,7 +175,39 @@ struct PropertyTests {
 
     @Test(arguments: [(11, false), (12, false), (13, false), (14, false), (21, true), (22, true), (23, true)] as [(UInt64, Bool)])
     func matchesTheNaiveReference(seed: UInt64, dense: Bool) {
-        let events = PropertyPractice.make(seed: seed, patients: 40, dense: dense)
+        PropertyTests.expectMatchesReference(PropertyPractice.make(seed: seed, patients: 40, dense: dense))
+    }
+
+    /// Event ids sharing prefixes shorter and longer than the 15 bytes a record takes from its
+    /// cluster's base id, with ties on `at` everywhere: timelines still order by whole id
+    /// bytes, in any fold order and across a snapshot.
+    @Test(arguments: [31, 32] as [UInt64])
+    func longSharedIdPrefixes(seed: UInt64) throws {
+        let prefixes = ["", "evt-", "evt-2026-11-27-", "evt-2026-11-27-0", "evt-2026-11-27-000000000-", "evt-2026-11-27-000000001-"]
+        var rng = PropertyPractice.RNG(state: seed)
+        let events = PropertyPractice.make(seed: seed, patients: 40, dense: true).map { e in
+            var e = e
+            e.id = prefixes[Int.random(in: 0..<prefixes.count, using: &rng)] + e.id
+            return e
+        }
+        #expect(Set(events.map(\.id)).count == events.count)
+        PropertyTests.expectMatchesReference(events)
+        let ids = PropertyTests.ids(events)
+        let reference = PropertyTests.dump(PJ.fold(events), ids: ids)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(PJ.fold(events.shuffled(using: &rng)), ids: ids), reference) == nil)
+        let cut = events.count / 2
+        var restored = try Projector(deserializing: PJ.fold(Array(events[..<cut])).serialize())
+        for e in events[cut...].reversed() { restored.apply(e) }
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), reference) == nil)
+        // A copy (as queries and checkpoints take) is not changed by folds into the original.
+        let half = PJ.fold(Array(events[..<cut]))
+        var grown = half
+        for e in events[cut...] { grown.apply(e) }
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(half, ids: ids), PropertyTests.dump(PJ.fold(Array(events[..<cut])), ids: ids)) == nil)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(grown, ids: ids), reference) == nil)
+    }
+
+    static func expectMatchesReference(_ events: [Event]) {
         let p = PJ.fold(events)
         let r = PropertyReference(events)
         #expect(p.clusterCount == r.members.count)

@@ -59,19 +59,22 @@ struct Fact: Sendable {
 
 /// The stored form of a fact inside a cluster's byte log.
 ///
-/// A cluster's records follow each other in timeline order (by `at`, then id bytes). One record:
+/// A non-empty log starts with its *base id*: a length byte and the first (up to 15) bytes of
+/// the id of the first event the log received. Records follow, in timeline order (by `at`, then
+/// id bytes). One record:
 ///
 /// | bytes | content |
 /// | --- | --- |
 /// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
 /// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
 /// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
-/// | varint + n | event id length and bytes (for timeline ties) |
 /// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
+/// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value. A record takes its id plus a few bytes per present field, a small
-/// fraction of a decoded `Fact`.
+/// `amount` a zigzag value. Event ids are kept whole (timeline ties compare them), but the
+/// events of one cluster usually share a long id prefix, stored once in the base id. A record
+/// takes its id's suffix plus a few bytes per present field, a small fraction of a decoded `Fact`.
 enum FactRecord {
     /// The optional fields, in stored order (raw values are bit numbers of the presence mask).
     enum Field: Int, CaseIterable {
@@ -96,10 +99,14 @@ enum FactRecord {
         out.append(UInt8(x))
     }
 
-    static func varintSize(_ v: UInt64) -> Int {
-        var n = 1, x = v
-        while x >= 0x80 { x >>= 7; n += 1 }
-        return n
+    /// Appends bytes with one copy (a raw buffer appended as a sequence goes byte by byte).
+    @inline(__always) static func append(_ b: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: b.baseAddress?.assumingMemoryBound(to: UInt8.self), count: b.count))
+    }
+
+    @inline(__always) static func varintSize(_ v: UInt64) -> Int {
+        // Seven bits a byte: ceil(significant bits / 7), at least one byte.
+        (64 - (v | 1).leadingZeroBitCount + 6) / 7
     }
 
     /// Reads a varint at `pos`, nil when it runs past the end or over 64 bits.
@@ -117,20 +124,118 @@ enum FactRecord {
         return nil
     }
 
-    /// One decoded record: the fact, where its id bytes are, and where its body (everything
-    /// after the `at` delta) lies in the log.
+    /// The longest id prefix a record takes from its log's base id (it must fit the low four
+    /// bits of the id varint).
+    static let maxShared = 15
+
+    /// The base id of a non-empty log and where its first record starts; nil when malformed
+    /// (a base over `maxShared` bytes included, so that checked logs hold a one-byte length).
+    static func checkedBase(_ b: UnsafeRawBufferPointer) -> (id: UnsafeRawBufferPointer, recordsStart: Int)? {
+        guard !b.isEmpty else { return nil }
+        let n = Int(b[0])
+        guard n <= maxShared, n < b.count else { return nil }
+        return (UnsafeRawBufferPointer(rebasing: b[1..<(1 + n)]), 1 + n)
+    }
+
+    /// The base id of a non-empty, well-formed log (its first byte is the base's length).
+    @inline(__always)
+    static func base(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: b.baseAddress! + 1, count: Int(b.load(as: UInt8.self)))
+    }
+
+    /// Where the records of a well-formed log start (0 for an empty log).
+    @inline(__always)
+    static func recordsStart(_ b: UnsafeRawBufferPointer) -> Int {
+        b.isEmpty ? 0 : 1 + Int(b.load(as: UInt8.self))
+    }
+
+    /// The number of leading bytes `id` shares with `base`, at most `maxShared`.
+    @inline(__always)
+    static func sharedPrefix(_ id: UnsafeRawBufferPointer, _ base: UnsafeRawBufferPointer) -> Int {
+        let n = Swift.min(id.count, base.count, maxShared)
+        @inline(__always) func differences(_ at: Int) -> UInt64 {
+            UInt64(littleEndian: id.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                ^ UInt64(littleEndian: base.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+        }
+        if n >= 8 {
+            // Eight bytes at once: the first differing byte is the lowest set byte of the xor.
+            let x = differences(0)
+            if x != 0 { return x.trailingZeroBitCount >> 3 }
+            // Then the last eight (n ≤ 15: they cover every byte from 8 on).
+            let y = differences(n - 8)
+            return y == 0 ? n : n - 8 + y.trailingZeroBitCount >> 3
+        }
+        var i = 0
+        while i < n && id[i] == base[i] { i += 1 }
+        return i
+    }
+
+    /// An event id as a record keeps it: the first `shared` bytes of `base`, then `suffix`.
+    struct SplitID {
+        var base: UnsafeRawBufferPointer
+        var shared: Int
+        var suffix: UnsafeRawBufferPointer
+
+        /// A whole id.
+        init(_ id: UnsafeRawBufferPointer) {
+            base = id
+            shared = 0
+            suffix = id
+        }
+
+        init(base: UnsafeRawBufferPointer, shared: Int, suffix: UnsafeRawBufferPointer) {
+            self.base = base
+            self.shared = shared
+            self.suffix = suffix
+        }
+
+        var count: Int { shared + suffix.count }
+
+        @inline(__always) subscript(i: Int) -> UInt8 { i < shared ? base[i] : suffix[i - shared] }
+
+        /// Byte-wise order of the ids.
+        func precedes(_ other: SplitID) -> Bool {
+            let n = Swift.min(count, other.count)
+            var i = 0
+            while i < n {
+                let x = self[i], y = other[i]
+                if x != y { return x < y }
+                i += 1
+            }
+            return count < other.count
+        }
+
+        /// Appends the id's bytes.
+        func append(to out: inout [UInt8]) {
+            FactRecord.append(UnsafeRawBufferPointer(rebasing: base[0..<shared]), to: &out)
+            FactRecord.append(suffix, to: &out)
+        }
+    }
+
+    /// One decoded record: the fact, where its id (the id varint) and its suffix bytes are, how
+    /// much of the base id it shares, and where its body (everything after the `at` delta) lies
+    /// in the log.
     struct Decoded {
         var fact: Fact
         var idStart: Int
-        var idEnd: Int
+        var shared: Int
+        var suffixStart: Int
+        var suffixEnd: Int
         var bodyStart: Int
         var end: Int
+
+        /// The record's id, given its log's base id.
+        func id(in b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer) -> SplitID {
+            SplitID(base: base, shared: shared, suffix: UnsafeRawBufferPointer(rebasing: b[suffixStart..<suffixEnd]))
+        }
     }
 
     /// The limits a record is checked against when decoded from untrusted bytes (snapshots).
     struct Limits {
         var ids: UInt32
         var values: UInt32
+        /// The length of the log's base id.
+        var baseLength = 0
     }
 
     /// Decodes the record at `pos` that follows a record at `previousAt`; nil when the bytes
@@ -155,9 +260,6 @@ enum FactRecord {
         } else {
             f.channel = type.defaultChannel?.rawValue ?? Fact.noChannel
         }
-        guard let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
-        let idStart = p
-        p += Int(idLength)
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p), mask < 1 << 16 else { return nil }
             var m = mask
@@ -194,20 +296,24 @@ enum FactRecord {
                 }
             }
         }
-        return Decoded(fact: f, idStart: idStart, idEnd: idStart + Int(idLength), bodyStart: bodyStart, end: p)
+        let idStart = p
+        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let shared = Int(idCode & 0x0F)
+        if let limits { guard shared <= limits.baseLength else { return nil } }
+        let suffixStart = p
+        p += Int(idCode >> 4)
+        return Decoded(fact: f, idStart: idStart, shared: shared, suffixStart: suffixStart, suffixEnd: p, bodyStart: bodyStart, end: p)
     }
 
-    /// The `at`, id bytes and end of the record at `pos`, skipping its fields undecoded; nil
-    /// when the bytes are malformed.
+    /// The `at`, id and end of the record at `pos` (in a log with base id `base`), skipping its
+    /// fields undecoded; nil when the bytes are malformed.
     @inline(__always)
-    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idStart: Int, idEnd: Int, end: Int)? {
+    static func skim(_ b: UnsafeRawBufferPointer, at pos: Int, previousAt: Int64) -> (at: Int64, idCode: UInt64, suffixStart: Int, end: Int)? {
         var p = pos
         guard let delta = readVarint(b, &p), p < b.count else { return nil }
         let header = b[p]
         p += header & channelBit != 0 ? 2 : 1
-        guard p <= b.count, let idLength = readVarint(b, &p), idLength <= UInt64(b.count - p) else { return nil }
-        let idStart = p
-        p += Int(idLength)
+        guard p <= b.count else { return nil }
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p) else { return nil }
             var fields = mask.nonzeroBitCount
@@ -217,14 +323,24 @@ enum FactRecord {
                 p += 1
             }
         }
-        return (previousAt &+ unzigzag(delta), idStart, idStart + Int(idLength), p)
+        guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
+        let suffixStart = p
+        p += Int(idCode >> 4)
+        return (previousAt &+ unzigzag(delta), idCode, suffixStart, p)
     }
 
-    /// Timeline order of (at, id bytes) pairs.
+    /// The id of a record skimmed with id varint `idCode` and suffix at `suffixStart` of `b`, in a
+    /// log with base id `base`.
     @inline(__always)
-    static func less(_ a: Int64, _ aID: UnsafeRawBufferPointer, _ b: Int64, _ bID: UnsafeRawBufferPointer) -> Bool {
+    static func id(_ b: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, idCode: UInt64, suffixStart: Int) -> SplitID {
+        SplitID(base: base, shared: Int(idCode & 0x0F), suffix: UnsafeRawBufferPointer(rebasing: b[suffixStart..<(suffixStart + Int(idCode >> 4))]))
+    }
+
+    /// Timeline order of (at, id) pairs.
+    @inline(__always)
+    static func less(_ a: Int64, _ aID: SplitID, _ b: Int64, _ bID: SplitID) -> Bool {
         if a != b { return a < b }
-        return aID.lexicographicallyPrecedes(bID)
+        return aID.precedes(bID)
     }
 }
 
@@ -233,7 +349,7 @@ enum FactRecord {
 /// Members are not stored here: the projector links each cluster's ids in a ring.
 struct Cluster: Sendable {
     /// The records, in timeline order.
-    var log: [UInt8] = []
+    var log = ByteLog()
     /// `at` of the last record (valid when `log` is not empty).
     var lastAt: Int64 = 0
     /// Byte offset of the last record in `log`.
@@ -260,7 +376,7 @@ struct Cluster: Sendable {
     func decodeFacts(into out: inout [Fact]) {
         out.removeAll(keepingCapacity: true)
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let d = FactRecord.decode(b, at: pos, previousAt: at)!
@@ -274,7 +390,7 @@ struct Cluster: Sendable {
     /// Calls `body` with each fact in timeline order.
     func forEachFact(_ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let d = FactRecord.decode(b, at: pos, previousAt: at)!
@@ -289,7 +405,7 @@ struct Cluster: Sendable {
     /// records after reading their header.
     func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
-            var pos = 0
+            var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 let start = pos
@@ -305,8 +421,6 @@ struct Cluster: Sendable {
                 at = at &+ FactRecord.unzigzag(delta)
                 pos += 1
                 if header & FactRecord.channelBit != 0 { pos += 1 }
-                let idLength = FactRecord.readVarint(b, &pos)!
-                pos += Int(idLength)
                 if header & FactRecord.fieldsBit != 0 {
                     var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
                     while fields > 0 {
@@ -314,26 +428,47 @@ struct Cluster: Sendable {
                         pos += 1
                     }
                 }
+                let idCode = FactRecord.readVarint(b, &pos)!
+                pos += Int(idCode >> 4)
             }
         }
     }
 
-    /// The capacity of a log's first allocation.
-    static let firstCapacity = 48
+    /// Free bytes before a record body in the buffer handed to `insert`: room for the base id
+    /// header of a new log (1 + 15 bytes) and the `at` delta (10).
+    static let headroom = 26
 
-    /// Free bytes before a record body in the buffer handed to `insert`, for its `at` delta.
-    static let headroom = 10
+    /// Free bytes `insert` needs after a record body, besides the id's length: the id varint.
+    static let idRoom = 10
 
-    /// Inserts a record, given its `at`, id bytes and body (the bytes after the `at` delta,
-    /// at `record[headroom..<bodyEnd]`; the headroom before it is scratch space), keeping
-    /// timeline order; a record equal to one present goes after it. The usual
-    /// late-arriving-last case is an append. Answers whether the record went last.
+    /// Inserts a record, given its `at`, id bytes and body without its id (the bytes after the
+    /// `at` delta up to the id, at `record[headroom..<bodyEnd]`; the headroom before it and the
+    /// id's length plus `idRoom` bytes after it are scratch space), keeping timeline order; a
+    /// record equal to one present goes after it. The usual late-arriving-last case is an
+    /// append. Answers whether the record went last.
     @discardableResult
     mutating func insert(at: Int64, id: UnsafeRawBufferPointer, record: UnsafeMutableRawBufferPointer, bodyEnd: Int) -> Bool {
-        let body = UnsafeRawBufferPointer(rebasing: record[Cluster.headroom..<bodyEnd])
-        if log.isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
-            let delta = FactRecord.zigzag(log.isEmpty ? at : at &- lastAt)
-            // Write the delta varint just before the body, then append both at once.
+        // The id ends the body: the bytes it shares with the base id (an empty log takes its
+        // first bytes as base), then the rest.
+        let isEmpty = log.isEmpty
+        let shared = isEmpty ? Swift.min(id.count, FactRecord.maxShared)
+            : log.withUnsafeBytes { b in FactRecord.sharedPrefix(id, FactRecord.base(b)) }
+        let suffix = id.count - shared
+        var end = bodyEnd
+        var code = UInt64(suffix) << 4 | UInt64(shared)
+        while code >= 0x80 {
+            record[end] = UInt8(truncatingIfNeeded: code) | 0x80
+            code >>= 7
+            end += 1
+        }
+        record[end] = UInt8(code)
+        end += 1
+        if suffix > 0 { (record.baseAddress! + end).copyMemory(from: id.baseAddress! + shared, byteCount: suffix) }
+        end += suffix
+        if isEmpty || at > lastAt || (at == lastAt && !lastIdGreater(than: id)) {
+            let delta = FactRecord.zigzag(isEmpty ? at : at &- lastAt)
+            // Write the delta varint just before the body (and a new log's base id header
+            // before it), then append all at once.
             let size = FactRecord.varintSize(delta)
             var p = Cluster.headroom - size
             var x = delta
@@ -343,26 +478,30 @@ struct Cluster: Sendable {
                 p += 1
             }
             record[p] = UInt8(x)
-            lastStart = UInt32(log.count)
-            lastAt = at
-            // A typed buffer appends with one copy (a raw one would go byte by byte).
-            let start = record.baseAddress!.advanced(by: Cluster.headroom - size).assumingMemoryBound(to: UInt8.self)
-            let count = bodyEnd - (Cluster.headroom - size)
-            if log.capacity - log.count < count {
-                // Doubling, from a first size that holds a few records rather than one.
-                log.reserveCapacity(Swift.max(log.count + count, 2 * log.capacity, Cluster.firstCapacity))
+            var first = Cluster.headroom - size
+            if isEmpty {
+                // `shared` is the base's length here, under 16: a one-byte varint.
+                first -= 1 + shared
+                record[first] = UInt8(shared)
+                if shared > 0 { (record.baseAddress! + first + 1).copyMemory(from: id.baseAddress!, byteCount: shared) }
             }
-            log.append(contentsOf: UnsafeBufferPointer(start: start, count: count))
+            let count = end - first
+            let offset = log.append(UnsafeRawBufferPointer(start: record.baseAddress! + first, count: count))
+            lastStart = UInt32(offset + (Cluster.headroom - size - first))
+            lastAt = at
             return true
         }
+        let body = UnsafeRawBufferPointer(start: record.baseAddress! + Cluster.headroom, count: end - Cluster.headroom)
         // Find the first record that sorts after the new one.
         var (pos, previousAt, successorAt) = (0, Int64(0), Int64(0))
         var found = false
         log.withUnsafeBytes { b in
+            let base = FactRecord.base(b), recordsStart = FactRecord.recordsStart(b)
+            let newID = FactRecord.SplitID(id)
+            pos = recordsStart
             while pos < b.count {
                 let d = FactRecord.skim(b, at: pos, previousAt: previousAt)!
-                let recordID = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
-                if FactRecord.less(at, id, d.at, recordID) {
+                if at < d.at || (at == d.at && newID.precedes(FactRecord.id(b, base: base, idCode: d.idCode, suffixStart: d.suffixStart))) {
                     successorAt = d.at
                     found = true
                     return
@@ -380,7 +519,7 @@ struct Cluster: Sendable {
         splice.append(contentsOf: body)
         let recordLength = splice.count
         FactRecord.appendVarint(FactRecord.zigzag(successorAt &- at), to: &splice)
-        log.replaceSubrange(pos..<(pos + oldDeltaLength), with: splice)
+        splice.withUnsafeBytes { log.replaceSubrange(pos..<(pos + oldDeltaLength), with: $0) }
         if Int(lastStart) == pos {
             lastStart = UInt32(pos + recordLength)
         } else {
@@ -393,11 +532,12 @@ struct Cluster: Sendable {
     private func lastIdGreater(than id: UnsafeRawBufferPointer) -> Bool {
         log.withUnsafeBytes { b in
             let d = FactRecord.skim(b, at: Int(lastStart), previousAt: 0)!
-            return id.lexicographicallyPrecedes(UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd]))
+            return FactRecord.SplitID(id).precedes(FactRecord.id(b, base: FactRecord.base(b), idCode: d.idCode, suffixStart: d.suffixStart))
         }
     }
 
-    /// Merges another cluster's records into ours, in timeline order.
+    /// Merges another cluster's records into ours, in timeline order (re-encoding their ids
+    /// against our base id).
     mutating func mergeLog(_ other: Cluster) {
         guard !other.log.isEmpty else { return }
         if log.isEmpty {
@@ -412,39 +552,54 @@ struct Cluster: Sendable {
         var outLastStart = 0
         log.withUnsafeBytes { a in
             other.log.withUnsafeBytes { b in
-                var (pa, atA, pb, atB) = (0, Int64(0), 0, Int64(0))
-                var da = FactRecord.decode(a, at: 0, previousAt: 0)
-                var db = FactRecord.decode(b, at: 0, previousAt: 0)
-                func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer) {
+                let (baseA, startA) = (FactRecord.base(a), FactRecord.recordsStart(a))
+                let (baseB, startB) = (FactRecord.base(b), FactRecord.recordsStart(b))
+                FactRecord.append(UnsafeRawBufferPointer(rebasing: a[0..<startA]), to: &merged)
+                let sameBase = baseA.elementsEqual(baseB)
+                var whole: [UInt8] = []
+                func emit(_ d: FactRecord.Decoded, _ bytes: UnsafeRawBufferPointer, ours: Bool) {
                     outLastStart = merged.count
                     FactRecord.appendVarint(FactRecord.zigzag(d.fact.at &- outAt), to: &merged)
-                    merged.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]))
                     outAt = d.fact.at
+                    if ours || sameBase {
+                        FactRecord.append(UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.end]), to: &merged)
+                        return
+                    }
+                    // The header, channel and field bytes, then the id against our base.
+                    FactRecord.append(UnsafeRawBufferPointer(rebasing: bytes[d.bodyStart..<d.idStart]), to: &merged)
+                    whole.removeAll(keepingCapacity: true)
+                    d.id(in: bytes, base: baseB).append(to: &whole)
+                    whole.withUnsafeBytes { id in
+                        let shared = FactRecord.sharedPrefix(id, baseA)
+                        FactRecord.appendVarint(UInt64(id.count - shared) << 4 | UInt64(shared), to: &merged)
+                        FactRecord.append(UnsafeRawBufferPointer(rebasing: id[shared...]), to: &merged)
+                    }
                 }
+                var (pa, atA, pb, atB) = (startA, Int64(0), startB, Int64(0))
+                var da = FactRecord.decode(a, at: startA, previousAt: 0)
+                var db = FactRecord.decode(b, at: startB, previousAt: 0)
                 while let x = da, let y = db {
                     // Ties keep ours first, like an insert after equal records.
-                    let yFirst = FactRecord.less(
-                        y.fact.at, UnsafeRawBufferPointer(rebasing: b[y.idStart..<y.idEnd]),
-                        x.fact.at, UnsafeRawBufferPointer(rebasing: a[x.idStart..<x.idEnd]))
+                    let yFirst = FactRecord.less(y.fact.at, y.id(in: b, base: baseB), x.fact.at, x.id(in: a, base: baseA))
                     if yFirst {
-                        emit(y, b); atB = y.fact.at; pb = y.end
+                        emit(y, b, ours: false); atB = y.fact.at; pb = y.end
                         db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
                     } else {
-                        emit(x, a); atA = x.fact.at; pa = x.end
+                        emit(x, a, ours: true); atA = x.fact.at; pa = x.end
                         da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
                     }
                 }
                 while let x = da {
-                    emit(x, a); atA = x.fact.at; pa = x.end
+                    emit(x, a, ours: true); atA = x.fact.at; pa = x.end
                     da = pa < a.count ? FactRecord.decode(a, at: pa, previousAt: atA) : nil
                 }
                 while let y = db {
-                    emit(y, b); atB = y.fact.at; pb = y.end
+                    emit(y, b, ours: false); atB = y.fact.at; pb = y.end
                     db = pb < b.count ? FactRecord.decode(b, at: pb, previousAt: atB) : nil
                 }
             }
         }
-        log = merged
+        log = ByteLog(merged)
         lastAt = outAt
         lastStart = UInt32(outLastStart)
     }

@@ -85,10 +85,10 @@ public struct Projector: Sendable {
         swap(&buffer, &scratch)
         let appended = event.withField(.id) { idBytes in
             let id = idBytes!
-            let needed = Cluster.headroom + id.count + 200
+            let needed = Cluster.headroom + 200 + Cluster.idRoom + id.count
             if buffer.count < needed { buffer = [UInt8](repeating: 0, count: needed) }
             return buffer.withUnsafeMutableBytes { out in
-                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, id: id, into: out)
+                let end = Projector.encodeBody(event, type: type, subject: subject, other: other, values: v, into: out)
                 return clusters[Int(root)].insert(at: event.at, id: id, record: out, bodyEnd: end)
             }
         }
@@ -143,12 +143,12 @@ public struct Projector: Sendable {
         }
     }
 
-    /// Writes the record body of `e` (everything after the `at` delta) into `out` from
-    /// `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
+    /// Writes the record body of `e` (everything after the `at` delta, up to its id) into `out`
+    /// from `Cluster.headroom` on, and answers where it ends. `out` has room for any body.
     @inline(__always)
     private static func encodeBody<E: FoldInput>(
         _ e: E, type: EventType, subject: UInt32, other: UInt32, values: FieldValues,
-        id: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+        into out: UnsafeMutableRawBufferPointer
     ) -> Int {
         typealias R = FactRecord
         let base = out.baseAddress!
@@ -179,9 +179,6 @@ public struct Projector: Sendable {
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
         if channel != byDefault { byte(channel) }
-        varint(UInt64(id.count))
-        if id.count > 0 { (base + p).copyMemory(from: id.baseAddress!, byteCount: id.count) }
-        p += id.count
         guard mask != 0 else { return p }
         varint(mask)
         // The 32-bit fields in bit order, then the two times and amounts.
@@ -396,7 +393,7 @@ public struct Projector: Sendable {
         let arrayHeader = 32
         var logs = 0, records = 0
         for c in clusters where c.log.capacity > 0 {
-            logs += c.log.capacity + arrayHeader
+            logs += c.log.capacity + ByteLog.overhead
             records += c.log.count
         }
         var referrals = 0

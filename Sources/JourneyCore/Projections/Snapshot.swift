@@ -85,7 +85,7 @@ private struct SnapshotReader {
 
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
-    public static let formatVersion: UInt32 = 2
+    public static let formatVersion: UInt32 = 3
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
     /// A versioned binary snapshot of the whole state, for checkpoints.
@@ -109,7 +109,7 @@ extension Projector {
             w.varint(Int(c.memberCount))
             forEachMember(of: c) { w.varint($0) }
             w.varint(c.log.count)
-            w.bytes.append(contentsOf: c.log)
+            c.log.withUnsafeBytes { w.bytes.append(contentsOf: $0) }
         }
         return w.bytes
     }
@@ -158,18 +158,24 @@ extension Projector {
             nextMember[Int(previous)] = c.head
             c.memberCount = UInt32(memberCount)
             let logLength = try r.count()
-            c.log = Array(try r.take(logLength))
+            c.log = ByteLog(Array(try r.take(logLength)))
             var records = 0
             var identified: [UInt32] = []
             let problem: String? = c.log.withUnsafeBytes { b in
-                var pos = 0
+                guard !b.isEmpty else { return nil }
+                guard let (base, recordsStart) = FactRecord.checkedBase(b), recordsStart < b.count else {
+                    return "bad base id or no events in a cluster's records"
+                }
+                var checks = limits
+                checks.baseLength = base.count
+                var pos = recordsStart
                 var at: Int64 = 0
-                var previousID: UnsafeRawBufferPointer?
+                var previousID: FactRecord.SplitID?
                 while pos < b.count {
-                    guard let d = FactRecord.decode(b, at: pos, previousAt: at, limits: limits) else {
+                    guard let d = FactRecord.decode(b, at: pos, previousAt: at, limits: checks) else {
                         return "bad event record at byte \(pos) of a cluster"
                     }
-                    let id = UnsafeRawBufferPointer(rebasing: b[d.idStart..<d.idEnd])
+                    let id = d.id(in: b, base: base)
                     if let previousID, FactRecord.less(d.fact.at, id, at, previousID) {
                         return "events out of timeline order in a cluster"
                     }
