@@ -5,7 +5,7 @@ import Testing
 struct ByteLogTests {
     func bytes(_ log: ByteLog) -> [UInt8] { log.withUnsafeBytes { Array($0) } }
 
-    func append(_ log: inout ByteLog, _ xs: [UInt8]) { xs.withUnsafeBytes { log.append($0) } }
+    func append(_ log: inout ByteLog, _ xs: [UInt8]) { _ = xs.withUnsafeBytes { log.append($0) } }
 
     func replace(_ log: inout ByteLog, _ range: Range<Int>, _ xs: [UInt8]) { xs.withUnsafeBytes { log.replaceSubrange(range, with: $0) } }
 
