@@ -189,20 +189,28 @@ public final class EventLog: Sendable {
         /// run on any thread before the write; adding a record forgets the order. A batch with
         /// a malformed record gets no order (its write refuses it anyway).
         public mutating func sortKeys() {
-            typealias Key = (prefix: UInt64, start: Int, count: Int, record: Int32)
+            // The first 16 bytes as two numbers (zero-padded, so their order is the keys' order
+            // whenever they differ): most comparisons end there without reading the keys.
+            typealias Key = (prefix: UInt64, prefix2: UInt64, start: Int, count: Int, record: Int32)
             var idKeys: [Key] = [], subjectKeys: [Key] = []
             idKeys.reserveCapacity(count)
             subjectKeys.reserveCapacity(count)
+            func key(_ k: UnsafeRawBufferPointer, _ all: UnsafeRawBufferPointer, _ record: Int) -> Key {
+                let rest = k.count > 8 ? keyPrefix(UnsafeRawBufferPointer(rebasing: k[8...])) : 0
+                return (keyPrefix(k), rest, k.baseAddress! - all.baseAddress!, k.count, Int32(record))
+            }
             let ok = bytes.withUnsafeBytes { all -> Bool in
                 for i in 0..<count {
                     guard let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[range(i)])) else { return false }
-                    let id = view.id, subject = view.subject
-                    idKeys.append((keyPrefix(id), id.baseAddress! - all.baseAddress!, id.count, Int32(i)))
-                    subjectKeys.append((keyPrefix(subject), subject.baseAddress! - all.baseAddress!, subject.count, Int32(i)))
+                    idKeys.append(key(view.id, all, i))
+                    subjectKeys.append(key(view.subject, all, i))
                 }
                 let less = { (a: Key, b: Key) -> Bool in
                     if a.prefix != b.prefix { return a.prefix < b.prefix }
-                    let c = compareKeys(all, a.start, a.count, b.start, b.count)
+                    if a.prefix2 != b.prefix2 { return a.prefix2 < b.prefix2 }
+                    let c = a.count <= 16 && b.count <= 16
+                        ? (a.count == b.count ? 0 : (a.count < b.count ? -1 : 1))
+                        : compareKeys(all, a.start, a.count, b.start, b.count)
                     return c != 0 ? c < 0 : a.record < b.record
                 }
                 idKeys.sort(by: less)

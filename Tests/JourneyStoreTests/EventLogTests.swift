@@ -379,6 +379,18 @@ struct EncodedBatchOrderTests {
         #expect(b.idOrder.isEmpty && b.subjectOrder.isEmpty)
     }
 
+    @Test("sortKeys past 16 shared bytes, and keys that differ only by length")
+    func orderOfLongAndPaddedKeys() throws {
+        // Ids sharing their first 16 bytes ("visit-2026-01-01"), one ending there; subjects of
+        // up to 16 bytes where one is another plus a trailing "0" or a longer run of bytes.
+        var b = try batch([("visit-2026-01-01T10", "anon-0000000000"), ("visit-2026-01-01", "anon-00000000000"),
+                           ("visit-2026-01-01T09", "anon-0000000000"), ("visit-2026-01-01T1", "anon-000000000"),
+                           ("visit-2026-01-01T09:30", "anon-0000000000000")])
+        b.sortKeys()
+        #expect(b.idOrder == [1, 2, 4, 3, 0])  // "0" (0x30) sorts before "1"
+        #expect(b.subjectOrder == [3, 0, 2, 1, 4])
+    }
+
     @Test("batches with and without key order write the same store")
     func sameStore() throws {
         func run(sorted: Bool) throws -> ([[EventLog.AppendOutcome]], [[UInt64]], [String]) {
