@@ -929,7 +929,10 @@ func blackHole(_ x: UInt64) {
 
 /// The first 8 bytes of an index key, zero-padded, big-endian: keys whose prefixes differ order
 /// as these numbers do, so a sort compares bytes only within a prefix.
+@inline(__always)
 private func keyPrefix(_ key: UnsafeRawBufferPointer) -> UInt64 {
+    // Eight bytes or more: one load, the first byte made the most significant.
+    if key.count >= 8 { return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) }
     var prefix: UInt64 = 0
     for k in 0..<8 { prefix = prefix << 8 | UInt64(k < key.count ? key[k] : 0) }
     return prefix
