@@ -189,15 +189,12 @@ public final class EventLog: Sendable {
         /// run on any thread before the write; adding a record forgets the order. A batch with
         /// a malformed record gets no order (its write refuses it anyway).
         public mutating func sortKeys() {
-            // The first 16 bytes as two numbers (zero-padded, so their order is the keys' order
-            // whenever they differ): most comparisons end there without reading the keys.
-            typealias Key = (prefix: UInt64, prefix2: UInt64, start: Int, count: Int, record: Int32)
+            typealias Key = (prefix: KeyPrefix, start: Int, count: Int, record: Int32)
             var idKeys: [Key] = [], subjectKeys: [Key] = []
             idKeys.reserveCapacity(count)
             subjectKeys.reserveCapacity(count)
             func key(_ k: UnsafeRawBufferPointer, _ all: UnsafeRawBufferPointer, _ record: Int) -> Key {
-                let rest = k.count > 8 ? keyPrefix(UnsafeRawBufferPointer(rebasing: k[8...])) : 0
-                return (keyPrefix(k), rest, k.baseAddress! - all.baseAddress!, k.count, Int32(record))
+                (KeyPrefix(k), k.baseAddress! - all.baseAddress!, k.count, Int32(record))
             }
             let ok = bytes.withUnsafeBytes { all -> Bool in
                 for i in 0..<count {
@@ -206,11 +203,7 @@ public final class EventLog: Sendable {
                     subjectKeys.append(key(view.subject, all, i))
                 }
                 let less = { (a: Key, b: Key) -> Bool in
-                    if a.prefix != b.prefix { return a.prefix < b.prefix }
-                    if a.prefix2 != b.prefix2 { return a.prefix2 < b.prefix2 }
-                    let c = a.count <= 16 && b.count <= 16
-                        ? (a.count == b.count ? 0 : (a.count < b.count ? -1 : 1))
-                        : compareKeys(all, a.start, a.count, b.start, b.count)
+                    let c = compareKeys(all, a.prefix, a.start, a.count, b.prefix, b.start, b.count)
                     return c != 0 ? c < 0 : a.record < b.record
                 }
                 idKeys.sort(by: less)
@@ -335,7 +328,7 @@ public final class EventLog: Sendable {
     /// order, so that a large write visits each leaf of the index once, in order, rather than
     /// at random.
     struct SubjectEntries {
-        private typealias Entry = (prefix: UInt64, start: Int, count: Int, position: UInt64)
+        private typealias Entry = (prefix: KeyPrefix, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
         private var entries: [Entry] = []
         /// The current batch's first entry, and each of its records' entry (-1: none).
@@ -350,7 +343,7 @@ public final class EventLog: Sendable {
         /// Adds the entry of the current batch's record `record`.
         mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
             batchEntries[record] = Int32(entries.count)
-            entries.append((keyPrefix(subject), bytes.count, subject.count, position))
+            entries.append((KeyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
         }
 
@@ -375,8 +368,7 @@ public final class EventLog: Sendable {
                     UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
                 }
                 let sorted = entries.sorted { a, b in
-                    if a.prefix != b.prefix { return a.prefix < b.prefix }
-                    let c = compareKeys(all, a.start, a.count, b.start, b.count)
+                    let c = compareKeys(all, a.prefix, a.start, a.count, b.prefix, b.start, b.count)
                     return c != 0 ? c < 0 : a.position < b.position
                 }
                 // One cursor: each key is searched from the leaf of the one before.
@@ -405,7 +397,7 @@ public final class EventLog: Sendable {
     /// record order.
     struct IdLookups {
         enum Stored { case absent, position(UInt64), malformed }
-        private typealias Entry = (prefix: UInt64, start: Int, count: Int, record: Int)
+        private typealias Entry = (prefix: KeyPrefix, start: Int, count: Int, record: Int)
         private var bytes: [UInt8] = []
         /// By id, then record.
         private var sorted: [Entry] = []
@@ -436,7 +428,7 @@ public final class EventLog: Sendable {
                             let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
                             id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
                         }
-                        entries.append((keyPrefix(id), bytes.count, id.count, record + i))
+                        entries.append((KeyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
                     }
                 }
@@ -446,7 +438,6 @@ public final class EventLog: Sendable {
             var earlier = [Int?](repeating: nil, count: record)
             let sorted = bytes.withUnsafeBytes { all in
                 entries.sorted { a, b in
-                    if a.prefix != b.prefix { return a.prefix < b.prefix }
                     let c = IdLookups.compare(all, a, b)
                     return c != 0 ? c < 0 : a.record < b.record
                 }
@@ -456,7 +447,7 @@ public final class EventLog: Sendable {
                 var first: Entry? = nil
                 var firstStored = Stored.absent
                 for e in sorted {
-                    if let f = first, f.prefix == e.prefix, IdLookups.compare(all, f, e) == 0 {
+                    if let f = first, IdLookups.compare(all, f, e) == 0 {
                         earlier[e.record] = f.record
                         stored[e.record] = firstStored
                         continue
@@ -481,7 +472,7 @@ public final class EventLog: Sendable {
         }
 
         private static func compare(_ all: UnsafeRawBufferPointer, _ a: Entry, _ b: Entry) -> Int32 {
-            compareKeys(all, a.start, a.count, b.start, b.count)
+            compareKeys(all, a.prefix, a.start, a.count, b.prefix, b.start, b.count)
         }
 
         /// Puts the id of every record appended, in key order.
@@ -927,21 +918,39 @@ func blackHole(_ x: UInt64) {
     if x == 0x5EED_5EED_5EED_5EED { print("", terminator: "") }
 }
 
-/// The first 8 bytes of an index key, zero-padded, big-endian: keys whose prefixes differ order
-/// as these numbers do, so a sort compares bytes only within a prefix.
-@inline(__always)
-private func keyPrefix(_ key: UnsafeRawBufferPointer) -> UInt64 {
-    // Eight bytes or more: one load, the first byte made the most significant.
-    if key.count >= 8 { return UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)) }
-    var prefix: UInt64 = 0
-    for k in 0..<8 { prefix = prefix << 8 | UInt64(k < key.count ? key[k] : 0) }
-    return prefix
+/// The first 16 bytes of an index key as two numbers, zero-padded, the first byte the most
+/// significant: keys whose prefixes differ order as these pairs do, so the sorts of index keys
+/// read key bytes only for keys longer than 16 bytes that share all 16.
+struct KeyPrefix: Equatable {
+    var high: UInt64
+    var low: UInt64
+
+    @inline(__always)
+    init(_ key: UnsafeRawBufferPointer) {
+        high = KeyPrefix.word(key, from: 0)
+        low = key.count > 8 ? KeyPrefix.word(key, from: 8) : 0
+    }
+
+    /// Bytes `from..<from + 8` of `key` (zero past its end) as a big-endian number.
+    @inline(__always)
+    private static func word(_ key: UnsafeRawBufferPointer, from: Int) -> UInt64 {
+        // Eight bytes there: one load, the first byte made the most significant.
+        if key.count - from >= 8 { return UInt64(bigEndian: key.loadUnaligned(fromByteOffset: from, as: UInt64.self)) }
+        var w: UInt64 = 0
+        for k in from..<from + 8 { w = w << 8 | UInt64(k < key.count ? key[k] : 0) }
+        return w
+    }
 }
 
-/// LMDB's default order of two keys held in `all` (by bytes, then the shorter first):
-/// negative, zero or positive.
-private func compareKeys(_ all: UnsafeRawBufferPointer, _ aStart: Int, _ aCount: Int, _ bStart: Int, _ bCount: Int) -> Int32 {
+/// LMDB's default order of two keys held in `all` (by bytes, then the shorter first), given
+/// their prefixes: negative, zero or positive.
+@inline(__always)
+private func compareKeys(_ all: UnsafeRawBufferPointer, _ aPrefix: KeyPrefix, _ aStart: Int, _ aCount: Int,
+                         _ bPrefix: KeyPrefix, _ bStart: Int, _ bCount: Int) -> Int32 {
+    if aPrefix.high != bPrefix.high { return aPrefix.high < bPrefix.high ? -1 : 1 }
+    if aPrefix.low != bPrefix.low { return aPrefix.low < bPrefix.low ? -1 : 1 }
+    // Equal prefixes: keys of at most 16 bytes are equal up to the shorter one's length.
     let n = Swift.min(aCount, bCount)
-    let c = n == 0 ? 0 : memcmp(all.baseAddress! + aStart, all.baseAddress! + bStart, n)
+    let c = n <= 16 ? 0 : memcmp(all.baseAddress! + aStart + 16, all.baseAddress! + bStart + 16, n - 16)
     return c != 0 ? c : (aCount == bCount ? 0 : (aCount < bCount ? -1 : 1))
 }

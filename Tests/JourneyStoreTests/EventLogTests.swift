@@ -391,21 +391,23 @@ struct EncodedBatchOrderTests {
         #expect(b.subjectOrder == [3, 0, 2, 1, 4])
     }
 
-    @Test("batches with and without key order write the same store")
-    func sameStore() throws {
+    /// Ids and subjects as given, and again behind a shared 17-byte prefix (so that keys tie on
+    /// their first 16 bytes and the sorts and duplicate checks compare the bytes after them).
+    @Test("batches with and without key order write the same store", arguments: ["", "visit-2026-01-01T"])
+    func sameStore(prefix p: String) throws {
         func run(sorted: Bool) throws -> ([[EventLog.AppendOutcome]], [[UInt64]], [String]) {
             let dir = StoreTestDirectory()
             let log = try EventLog(directory: dir.path)
-            _ = try log.append([storeEvent("x3", "s2")])
+            _ = try log.append([storeEvent(p + "x3", p + "s2")])
             var batches = [
-                try batch([("x9", "s3"), ("x1", "s2"), ("x3", "s2"), ("x1", "s2")]),
-                try batch([("x0", "s1"), ("x9", "s3"), ("x5", "s10"), ("x2", "s1")]),
+                try batch([(p + "x9", p + "s3"), (p + "x1", p + "s2"), (p + "x3", p + "s2"), (p + "x1", p + "s2")]),
+                try batch([(p + "x0", p + "s1"), (p + "x9", p + "s3"), (p + "x5", p + "s10"), (p + "x2", p + "s1")]),
             ]
             if sorted { for i in batches.indices { batches[i].sortKeys() } }
             let r = try log.appendEncoded(batches)
             #expect(r.failure == nil)
             #expect(try log.verify().problems.isEmpty)
-            let positions = try ["s1", "s2", "s3", "s10"].map { try log.positions(subject: $0) }
+            let positions = try ["s1", "s2", "s3", "s10"].map { try log.positions(subject: p + $0) }
             return (r.outcomes, positions, try log.events().map(\.1.id))
         }
         let plain = try run(sorted: false)
