@@ -170,13 +170,8 @@ public final class JourneyEngine: Sendable {
     /// the caller answers them only after a later `foldCommitted()` returns (a writer commits
     /// the next group while another thread folds this one). Queries do not see the batches
     /// until then; a checkpoint saves only what is folded, with its position.
-    ///
-    /// `encoded` holds the batches encoded (`EventLog.encode`), when the caller encoded them.
-    public func commitGroup(_ batches: [[Event]], encoded: [Result<EventLog.EncodedBatch, StoreError>]? = nil,
-                            audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
-        let encoded = encoded ?? batches.map(EventLog.encode)
-        precondition(encoded.count == batches.count, "one encoded batch per batch")
-        return commitGroup(encoded: encoded, audit: audit)
+    public func commitGroup(_ batches: [[Event]], audit: [AuditRecord] = []) -> [Result<[EventLog.AppendOutcome], StoreError>] {
+        commitGroup(encoded: batches.map(EventLog.encode), audit: audit)
     }
 
     /// `commitGroup` of batches given only encoded (a batch given as a failure fails with that
