@@ -68,21 +68,26 @@ private func decodeOrThrow(_ bytes: [UInt8]) -> Bool {
     }
 }
 
+/// The record of `{"id":"a","type":"call","subject":"p","at":258,"duration_s":7}`, by hand:
+/// header 20 + one int 8 + table 32 + "a" + "p" = 62 bytes.
+func expectMinimalLayout(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(bytes.count == 62, sourceLocation: sourceLocation)
+    #expect(Array(bytes[0..<4]) == [1, 2, 0, 1], sourceLocation: sourceLocation)
+    #expect(Array(bytes[10..<14]) == [0b11, 0, 0x02, 0x01], sourceLocation: sourceLocation)
+    #expect(bytes[20] == 7, sourceLocation: sourceLocation)
+    // id ends at 61, subject at 62, then every other field is empty at 62.
+    #expect(Array(bytes[28..<32]) == [61, 0, 62, 0], sourceLocation: sourceLocation)
+    #expect(Array(bytes[58..<60]) == [62, 0], sourceLocation: sourceLocation)
+    #expect(Array(bytes[60...]) == [UInt8(ascii: "a"), UInt8(ascii: "p")], sourceLocation: sourceLocation)
+}
+
 @Suite("EventRecord codec")
 struct CodecTests {
     @Test("a minimal event has the documented layout")
     func minimalLayout() throws {
         let e = Event(id: "a", type: .call, subject: "p", at: 0x0102, durationS: 7)
         let bytes = try EventRecord.encode(e)
-        // header 20 + one int 8 + table 32 + "a" + "p" = 62 bytes.
-        #expect(bytes.count == 62)
-        #expect(Array(bytes[0..<4]) == [1, 2, 0, 1])
-        #expect(Array(bytes[10..<14]) == [0b11, 0, 0x02, 0x01])
-        #expect(bytes[20] == 7)
-        // id ends at 61, subject at 62, then every other field is empty at 62.
-        #expect(Array(bytes[28..<32]) == [61, 0, 62, 0])
-        #expect(Array(bytes[58..<60]) == [62, 0])
-        #expect(Array(bytes[60...]) == [UInt8(ascii: "a"), UInt8(ascii: "p")])
+        expectMinimalLayout(bytes)
         #expect(try EventRecord.decode(bytes) == e)
     }
 

@@ -29,14 +29,7 @@ struct FastRecordParseTests {
     @Test("a minimal event gives the documented layout")
     func minimalLayout() throws {
         let bytes = try #require(fast(#"{"id":"a","type":"call","subject":"p","at":258,"duration_s":7}"#))
-        // As CodecTests.minimalLayout: header 20 + one int 8 + table 32 + "a" + "p" = 62 bytes.
-        #expect(bytes.count == 62)
-        #expect(Array(bytes[0..<4]) == [1, 2, 0, 1])
-        #expect(Array(bytes[10..<14]) == [0b11, 0, 0x02, 0x01])
-        #expect(bytes[20] == 7)
-        #expect(Array(bytes[28..<32]) == [61, 0, 62, 0])
-        #expect(Array(bytes[58..<60]) == [62, 0])
-        #expect(Array(bytes[60...]) == [UInt8(ascii: "a"), UInt8(ascii: "p")])
+        expectMinimalLayout(bytes)
     }
 
     @Test("every field, attributes out of order: the general path's bytes")
