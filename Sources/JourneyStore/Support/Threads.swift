@@ -1,0 +1,63 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// Starts a detached thread running `body` (for long-lived loops that must not occupy a
+/// Dispatch worker).
+package func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var tid = pthread_t()
+    let rc = pthread_create(&tid, nil, { arg in
+        let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue()
+        (b as! Box).body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    pthread_detach(tid)
+}
+
+/// A bounded first-in, first-out hand-off from one thread to another: `put` waits while
+/// `capacity` items are waiting.
+package final class HandOff<T: Sendable>: Sendable {
+    private let items = Mutex<[T]>([])
+    private let waiting = DispatchSemaphore(value: 0)
+    private let room: DispatchSemaphore
+    private let cancelled = Atomic<Bool>(false)
+
+    package init(capacity: Int) {
+        precondition(capacity >= 1, "capacity must be at least 1")
+        room = DispatchSemaphore(value: capacity)
+    }
+
+    package func put(_ item: T) {
+        room.wait()
+        items.withLock { $0.append(item) }
+        waiting.signal()
+    }
+
+    /// Tells the producer to stop early (it still ends with its last item).
+    package func cancel() { cancelled.store(true, ordering: .relaxed) }
+
+    package var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+
+    package func take() -> T {
+        waiting.wait()
+        return removeFirst()
+    }
+
+    /// The first item when one is waiting, else nil at once.
+    package func takeIfReady() -> T? {
+        guard waiting.wait(timeout: .now()) == .success else { return nil }
+        return removeFirst()
+    }
+
+    private func removeFirst() -> T {
+        let item = items.withLock { $0.removeFirst() }
+        room.signal()
+        return item
+    }
+}
