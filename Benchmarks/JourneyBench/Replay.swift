@@ -65,10 +65,8 @@ func replayScenario(_ args: Arguments) throws {
         var projector = Projector()
         let first = run == 0
         let tr = try seconds {
-            try log.scan(from: 1) { pos, view in
-                try projector.apply(view)
-                if first && pos & 0xFFFF == 0 { anonPeak = Swift.max(anonPeak, statusBytes("RssAnon")) }
-                return true
+            _ = try log.fold(after: 0, into: &projector) { _ in
+                if first { anonPeak = Swift.max(anonPeak, statusBytes("RssAnon")) }
             }
         }
         replayRates.append(Double(n) / tr)

@@ -771,27 +771,30 @@ public final class EventLog: Sendable {
     ///   `body` throws.
     public func scan(from position: UInt64 = 1, _ body: (UInt64, EventView) throws -> Bool) throws {
         do {
-            try env.withReadTransaction { txn in
-                try txn.withCursor(log) { c in
-                    try withUnsafeBytes(of: position.bigEndian) { start in
-                        var op = LMDBCursor.Operation.setRange
-                        while true {
-                            let more = try c.get(op, key: start) { k, v -> Bool in
-                                let p = try Self.logPosition(k)
-                                let view: EventView
-                                do { view = try EventView(validating: v) } catch {
-                                    throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
-                                }
-                                return try body(p, view)
-                            }
-                            guard more == true else { return }
-                            op = .next
-                        }
-                    }
-                }
-            }
+            try env.withReadTransaction { txn in try scan(txn, from: position, body) }
         } catch let e as LMDBError {
             throw Self.storeError(e, "scan", path: directory)
+        }
+    }
+
+    /// `scan` in a transaction of the caller's (LMDB's errors are not translated here).
+    func scan(_ txn: borrowing LMDBTransaction, from position: UInt64, _ body: (UInt64, EventView) throws -> Bool) throws {
+        try txn.withCursor(log) { c in
+            try withUnsafeBytes(of: position.bigEndian) { start in
+                var op = LMDBCursor.Operation.setRange
+                while true {
+                    let more = try c.get(op, key: start) { k, v -> Bool in
+                        let p = try Self.logPosition(k)
+                        let view: EventView
+                        do { view = try EventView(validating: v) } catch {
+                            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+                        }
+                        return try body(p, view)
+                    }
+                    guard more == true else { return }
+                    op = .next
+                }
+            }
         }
     }
 

@@ -44,27 +44,51 @@ public struct Projector: Sendable {
     /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8 (the check
     ///   `view.event()` makes); the projection is then unchanged.
     public mutating func apply(_ view: EventView) throws(EventRecord.DecodeError) {
-        try view.validateUTF8()
-        fold(view)
+        fold(try CheckedEventView(view).view)
     }
 
-    private mutating func fold<E: FoldInput>(_ event: E) {
+    /// Folds a stored event already checked for folding (on any thread), allocating nothing on
+    /// the usual path; the answers are the same as for `apply(checked.view.event())`.
+    public mutating func apply(_ checked: CheckedEventView) { fold(checked.view) }
+
+    /// Folds a stored event whose strings `FoldPreparation.prepare` interned (see
+    /// `beginPreparation`).
+    package mutating func apply(_ prepared: PreparedEventView) {
+        // Ids new to the table take the next numbers, in the order they were prepared: the
+        // clusters of those this event brings are made now, before it is folded.
+        if prepared.subject == clusterOf.count { addCluster(prepared.subject) }
+        if prepared.other == clusterOf.count { addCluster(prepared.other) }
+        fold(prepared.view, prepared: prepared)
+    }
+
+    /// Moves the string tables (ids and values) out of the projector, so that another thread
+    /// can intern the strings of the events to fold (`FoldPreparation.prepare`) while this one
+    /// folds them. Until `endPreparation` gives them back, the projector may fold only prepared
+    /// events, in the order they were prepared in, and answer no query.
+    package mutating func beginPreparation() -> FoldPreparation {
+        var p = FoldPreparation(ids: Interner(reservingZero: false), values: Interner(reservingZero: true))
+        swap(&p.ids, &ids)
+        swap(&p.values, &values)
+        return p
+    }
+
+    /// Gives back the string tables `beginPreparation` took, with every string prepared since.
+    package mutating func endPreparation(_ preparation: FoldPreparation) {
+        ids = preparation.ids
+        values = preparation.values
+    }
+
+    private mutating func fold<E: FoldInput>(_ event: E, prepared: PreparedEventView? = nil) {
         eventCount += 1
         let type = event.type
-        let present = event.presentStrings
-        let subject = event.withField(.subject) { internId($0!) }
-        var other = Fact.none
-        if type == .identify { other = event.withField(.patient) { $0.map { internId($0) } ?? Fact.none } }
-        if type == .referral { other = event.withField(.referrer) { $0.map { internId($0) } ?? Fact.none } }
-
-        // Intern the values first (this may grow the tables), then encode into the scratch buffer.
-        // Only the fields present are visited.
-        var v = FieldValues()
-        var fields = present & FieldValues.stringFields
-        while fields != 0 {
-            let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
-            fields &= fields &- 1
-            v.set(FieldValues.bit(of: field), event.withField(field) { values.intern($0!) })
+        // Intern the strings first (this may grow the tables), then encode into the scratch buffer.
+        let subject: UInt32, other: UInt32, v: FieldValues
+        if let prepared {
+            (subject, other, v) = (prepared.subject, prepared.other, prepared.values)
+        } else {
+            subject = event.withField(.subject) { internId($0!) }
+            other = Projector.otherId(event) { internId($0) }
+            v = FieldValues(event, values: &values)
         }
 
         var root = clusterOf[Int(subject)]
@@ -109,9 +133,22 @@ public struct Projector: Sendable {
 
     /// The interned values of one event's optional record fields, by `FactRecord.Field` bit,
     /// with the bits of those present.
-    struct FieldValues {
+    struct FieldValues: Sendable {
         var mask: UInt64 = 0
         var byBit = SIMD16<UInt32>()
+
+        init() {}
+
+        /// Interns the values of `event` in `values`, visiting only the fields present.
+        @inline(__always)
+        init<E: FoldInput>(_ event: E, values: inout Interner) {
+            var fields = event.presentStrings & FieldValues.stringFields
+            while fields != 0 {
+                let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
+                fields &= fields &- 1
+                set(FieldValues.bit(of: field), event.withField(field) { values.intern($0!) })
+            }
+        }
 
         /// The string fields held here, as presence bits: `source` (2) through `message` (12).
         static var stringFields: UInt16 { 0x1FFC }
@@ -212,19 +249,32 @@ public struct Projector: Sendable {
 
     private mutating func internId(_ s: UnsafeRawBufferPointer) -> UInt32 {
         let i = ids.intern(s)
-        if Int(i) == clusterOf.count {
-            nextMember.append(i)
-            let c = Cluster(head: i, memberCount: 1, canonical: i)
-            if let slot = freeSlots.popLast() {
-                clusters[Int(slot)] = c
-                clusterOf.append(slot)
-            } else {
-                clusterOf.append(UInt32(clusters.count))
-                clusters.append(c)
-            }
-            clusterCount += 1
-        }
+        if Int(i) == clusterOf.count { addCluster(i) }
         return i
+    }
+
+    /// The interned `patient` of an identify or `referrer` of a referral, else `Fact.none`.
+    @inline(__always)
+    static func otherId<E: FoldInput>(_ event: E, _ intern: (UnsafeRawBufferPointer) -> UInt32) -> UInt32 {
+        switch event.type {
+        case .identify: event.withField(.patient) { $0.map(intern) ?? Fact.none }
+        case .referral: event.withField(.referrer) { $0.map(intern) ?? Fact.none }
+        default: Fact.none
+        }
+    }
+
+    /// Makes the one-id cluster of id `i`, the next id (`clusterOf.count`).
+    private mutating func addCluster(_ i: UInt32) {
+        nextMember.append(i)
+        let c = Cluster(head: i, memberCount: 1, canonical: i)
+        if let slot = freeSlots.popLast() {
+            clusters[Int(slot)] = c
+            clusterOf.append(slot)
+        } else {
+            clusterOf.append(UInt32(clusters.count))
+            clusters.append(c)
+        }
+        clusterCount += 1
     }
 
     /// Joins two clusters (fewer ids into more) and answers the surviving slot.
@@ -412,5 +462,48 @@ public struct Projector: Sendable {
     /// Roots of all clusters.
     var roots: some Sequence<UInt32> {
         clusters.indices.lazy.filter { self.clusters[$0].isRoot }.map { UInt32($0) }
+    }
+}
+
+/// A stored event checked for folding: a well-formed record (`EventView(validating:)`) whose
+/// strings are valid UTF-8 (`validateUTF8()`), the two checks `Projector.apply(_: EventView)`
+/// makes. Checking can run on one thread and folding on another (a replay reads and checks
+/// records ahead of the fold); the view is valid as long as the bytes it views.
+public struct CheckedEventView {
+    let view: EventView
+
+    /// Checks the strings of a well-formed record.
+    ///
+    /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8.
+    @inline(__always)
+    public init(_ view: EventView) throws(EventRecord.DecodeError) {
+        try view.validateUTF8()
+        self.view = view
+    }
+}
+
+/// A checked stored event with its strings interned ahead of the fold (by
+/// `FoldPreparation.prepare`), for `Projector.apply(_: PreparedEventView)`.
+package struct PreparedEventView {
+    let view: EventView
+    let subject: UInt32
+    /// `Fact.none` when the event names no patient or referrer.
+    let other: UInt32
+    let values: Projector.FieldValues
+}
+
+/// The string tables of a projector, moved out of it (`Projector.beginPreparation`) so that one
+/// thread interns the strings of the events another thread folds.
+package struct FoldPreparation: Sendable {
+    var ids: Interner
+    var values: Interner
+
+    /// Interns the strings of a checked event, in the order the events will be folded.
+    @inline(__always)
+    package mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
+        let e = checked.view
+        let subject = e.withField(.subject) { ids.intern($0!) }
+        let other = Projector.otherId(e) { ids.intern($0) }
+        return PreparedEventView(view: e, subject: subject, other: other, values: Projector.FieldValues(e, values: &values))
     }
 }

@@ -95,16 +95,7 @@ public final class JourneyEngine: Sendable {
     /// Folds every log event after `position` into `projector`; returns the last position folded.
     private static func fold(_ log: EventLog, into projector: inout Projector, after position: UInt64,
                              progress: ((UInt64) -> Void)? = nil) throws -> UInt64 {
-        var last = position
-        try log.scan(from: position + 1) { pos, view in
-            do { try projector.apply(view) } catch {
-                throw StoreError(.corrupt, "record at position \(pos): \(error)", context: .init(position: pos))
-            }
-            last = pos
-            if pos & 0xFFFF == 0 { progress?(pos) }
-            return true
-        }
-        return last
+        try log.fold(after: position, into: &projector, progress: progress)
     }
 
     // MARK: writing
