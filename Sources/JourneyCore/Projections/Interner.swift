@@ -190,13 +190,32 @@ struct Interner: Sendable {
         var next = [UInt32](repeating: 0, count: slots.count * 2)
         let nextTagMask = Interner.tagMask(slotCount: next.count)
         let mask = next.count - 1
-        for old in slots where old != 0 {
-            let id = old & ~tagMask
-            let r = range(id - 1)
-            let h = arena.withUnsafeBytes { a in Interner.hash(UnsafeRawBufferPointer(rebasing: a[r])) }
+        @inline(__always) func place(_ id: UInt32, _ string: UnsafeRawBufferPointer) {
+            let h = Interner.hash(string)
             var i = Int(truncatingIfNeeded: h) & mask
             while next[i] != 0 { i = (i + 1) & mask }
-            next[i] = UInt32(truncatingIfNeeded: h >> 32) & nextTagMask | id
+            next[i] = UInt32(truncatingIfNeeded: h >> 32) & nextTagMask | (id + 1)
+        }
+        let first: UInt32 = reservesZero ? 1 : 0
+        if distinctCount == ends.count - Int(first) {
+            // Every string is indexed: rehash them in id order, reading the arena and the
+            // offsets front to back rather than in slot order, at random.
+            ends.withUnsafeBufferPointer { ends in
+                arena.withUnsafeBytes { a in
+                    var start = first == 0 ? 0 : Int(ends[0])
+                    for id in Int(first)..<ends.count {
+                        let end = Int(ends[id])
+                        place(UInt32(id), UnsafeRawBufferPointer(rebasing: a[start..<end]))
+                        start = end
+                    }
+                }
+            }
+        } else {
+            // Some ids are duplicates left unindexed by a load: rehash what the slots index.
+            for old in slots where old != 0 {
+                let id = old & ~tagMask
+                arena.withUnsafeBytes { a in place(id - 1, UnsafeRawBufferPointer(rebasing: a[range(id - 1)])) }
+            }
         }
         slots = next
         tagMask = nextTagMask
