@@ -14,7 +14,8 @@ let package = Package(
             pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"])]
         ),
-        .target(name: "JourneyCore", linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "CPrefetch"),
+        .target(name: "JourneyCore", dependencies: ["CPrefetch"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "JourneyStore", dependencies: ["JourneyCore", "CLMDB"]),
         .executableTarget(name: "journeyd", dependencies: ["JourneyCore", "JourneyStore"]),
         .executableTarget(

@@ -39,7 +39,13 @@ extension EventLog {
         var last = position
         while true {
             let batch = queue.take()
-            for i in batch.views.indices {
+            let n = batch.views.count
+            for i in 0..<n {
+                // What the next events' folds will read, staged a few events ahead (see
+                // `Projector.prefetch`).
+                if i + 12 < n { projector.prefetch(batch.views[i + 12], .slot) }
+                if i + 8 < n { projector.prefetch(batch.views[i + 8], .cluster) }
+                if i + 4 < n { projector.prefetch(batch.views[i + 4], .log) }
                 projector.apply(batch.views[i])
                 let p = batch.positions[i]
                 last = p

@@ -16,6 +16,26 @@ struct ByteLogTests {
         #expect(ByteLog([]).capacity == 0)
     }
 
+    /// `ByteLog.prefetch` reads a log's bits without retaining it: they must be its storage's
+    /// address (zero when empty), and its bytes must start `elementsOffset` after it.
+    @Test func aLogIsOnePointerToItsStorage() {
+        #expect(MemoryLayout<ByteLog>.size == MemoryLayout<UInt>.size)
+        var log = ByteLog()
+        withUnsafeBytes(of: &log) { #expect($0.load(as: UInt.self) == 0) }
+        ByteLog.prefetch(withUnsafeBytes(of: &log) { $0.baseAddress! }, at: 0)  // empty: nothing to fetch
+        append(&log, [1, 2, 3])
+        let bits = withUnsafeBytes(of: &log) { $0.load(as: UInt.self) }
+        let start = log.withUnsafeBytes { UInt(bitPattern: $0.baseAddress!) }
+        #expect(bits != 0 && bits + UInt(ByteLog.elementsOffset) == start)
+        withUnsafeBytes(of: &log) { ByteLog.prefetch($0.baseAddress!, at: 1 << 20) }  // a hint: any offset
+        #expect(bytes(log) == [1, 2, 3])
+        // The cluster's log field is where `Cluster.logOffset` says.
+        var c = Cluster()
+        c.log = log
+        let fieldBits = withUnsafeBytes(of: &c) { $0.load(fromByteOffset: Cluster.logOffset, as: UInt.self) }
+        #expect(fieldBits == bits)
+    }
+
     @Test func appendsGrowFromTheFirstCapacityByDoubling() {
         var log = ByteLog()
         append(&log, [1, 2, 3])

@@ -1,7 +1,7 @@
 import Testing
 @testable import JourneyCore
 
-@Suite("Fact records: event ids against a cluster's base id")
+@Suite("Fact records: event ids against a cluster's base id, inline fields")
 struct FactRecordTests {
     func shared(_ id: String, _ base: String) -> Int {
         Array(id.utf8).withUnsafeBytes { i in Array(base.utf8).withUnsafeBytes { b in FactRecord.sharedPrefix(i, b) } }
@@ -42,5 +42,55 @@ struct FactRecordTests {
         // Bytes, not characters: "Z" (0x5A) < "a" (0x61) < "é" (0xC3 0xA9).
         #expect(less(("xZ", 2, ""), ("xa", 2, "")))
         #expect(less(("x", 1, "a"), ("x", 1, "é")))
+    }
+    /// The log of one cluster, as bytes.
+    func logBytes(_ p: Projector, _ id: String) -> [UInt8] {
+        p.clusters[Int(p.root(of: id)!)].log.withUnsafeBytes { Array($0) }
+    }
+
+    @Test func inlineFieldsKeepTheirBytesInTheRecord() {
+        let p = PJ.fold([PJ.ev("e1", .messageSent, "p", PJ.t0, message: "m-1")])
+        // Worked out by hand: base id "e1" (length 2), then the record. `at` delta: zigzag of
+        // 1,767,225,600,000 = 3,534,451,200,000 as a varint; header 0x85 (type 5, message_sent,
+        // fields follow; email is its default channel); mask 1 << 10 (message) = 0x80 0x08; the
+        // message inline: length 3 and "m-1"; the id: no suffix, 2 bytes shared with the base.
+        #expect(logBytes(p, "p") == [0x02, 0x65, 0x31, 0x80, 0xA0, 0xD5, 0xED, 0xEE, 0x66, 0x85, 0x80, 0x08,
+                                     0x03, 0x6D, 0x2D, 0x31, 0x02])
+        // Nothing of it went to the value table.
+        #expect(p.values.count == 0)
+        let f = p.clusters[Int(p.root(of: "p")!)].facts[0]
+        #expect(f.message == 13)  // token: 1 + the offset of the length varint
+        #expect(p.clusters[Int(p.root(of: "p")!)].inlineString(f.message) == "m-1")
+    }
+
+    @Test func equalInlineStringsSettleToOneTokenPastTheLinearLimit() {
+        // 40 conversations of two events each in one cluster (past the 16 compared one by one),
+        // the second event of each on another alias merged in: each conversation counts once.
+        var events: [Event] = []
+        for i in 0..<40 {
+            events.append(PJ.ev("a\(i)", .chat, "p", PJ.t0 + Int64(i) * 10, conversation: "conv-\(i)"))
+            events.append(PJ.ev("b\(i)", .chat, "q", PJ.t0 + Int64(i) * 10 + 1, conversation: "conv-\(i)", resolved: i % 2 == 0))
+        }
+        events.append(PJ.identify("i", "q", "p", PJ.t0 + 1000))
+        let p = PJ.fold(events.shuffled())
+        let report = p.contacts()
+        #expect(report.channels == [.init(channel: .chat, conversations: 40, resolved: 20, firstContactResolved: 0, handoffs: 0)])
+        let h = p.handoff(id: "q", asOf: PJ.t0)!
+        #expect(h.conversation == "conv-39")
+        #expect(h.contacts == 2)
+        #expect(h.conversationStatus == "open")
+    }
+
+    @Test func aSnapshotWithBadInlineBytesIsRefused() throws {
+        let p = PJ.fold([PJ.ev("e1", .chat, "p", PJ.t0, conversation: "conv-zz")])
+        let bytes = p.serialize()
+        #expect(try Projector(deserializing: bytes).handoff(id: "p", asOf: PJ.t0)?.conversation == "conv-zz")
+        let at = try #require(bytes.indices.first { Array(bytes[$0..<min($0 + 7, bytes.count)]) == Array("conv-zz".utf8) })
+        var bad = bytes
+        bad[at] = 0xFF  // invalid UTF-8
+        #expect(throws: SnapshotError.self) { try Projector(deserializing: bad) }
+        bad = bytes
+        bad[at - 1] = 0x7F  // a length past the end of the record
+        #expect(throws: SnapshotError.self) { try Projector(deserializing: bad) }
     }
 }

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// A growable byte buffer with value semantics (copy on write), for the many small cluster logs
 ///
 /// It does what `[UInt8]` does for a log at less cost: a 32-bit count and capacity (an 8-byte
@@ -18,6 +20,25 @@ struct ByteLog: @unchecked Sendable {
 
     /// Bytes an allocation spends before the log's bytes: the object header and `Header`.
     static let overhead = 24
+
+    /// Where the bytes start, from the storage object's address (measured once, not assumed).
+    static let elementsOffset: Int = {
+        let s = Storage.create(minimumCapacity: 1) { _ in Header(count: 0, capacity: 0) }
+        let object = UnsafeRawPointer(Unmanaged.passUnretained(s).toOpaque())
+        return s.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) - object }
+    }()
+
+    /// Hints the CPU to start loading the header of the log stored at `log` and its cache line
+    /// at byte `offset` (see `journey_prefetch`). The storage reference is read as plain bits,
+    /// not retained: retaining would write its object's header, the very line being fetched.
+    @inline(__always)
+    static func prefetch(_ log: UnsafeRawPointer, at offset: Int) {
+        // A `ByteLog` is its optional storage reference: one pointer, zero when empty (checked
+        // by the tests: `MemoryLayout<ByteLog>.size` is a pointer's).
+        guard let object = UnsafeRawPointer(bitPattern: log.load(as: UInt.self)) else { return }
+        journey_prefetch(object)
+        journey_prefetch(object + elementsOffset + offset)
+    }
 
     init() {}
 

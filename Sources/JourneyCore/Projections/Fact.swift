@@ -68,11 +68,12 @@ struct Fact: Sendable {
 /// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
 /// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
 /// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
-/// | varint | with bit 7: presence mask of `Field`s, then one varint per present field, in order |
+/// | varint | with bit 7: presence mask of `Field`s, then each present field in order: a varint, or for an inline field (`inlineFields`) a varint length and that many UTF-8 bytes |
 /// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value. Event ids are kept whole (timeline ties compare them), but the
+/// `amount` a zigzag value. Conversation, message and appointment ids are kept inline: nearly
+/// unique to one patient, an entry in a shared table would cost more than their bytes. Event ids are kept whole (timeline ties compare them), but the
 /// events of one cluster usually share a long id prefix, stored once in the base id. A record
 /// takes its id's suffix plus a few bytes per present field, a small fraction of a decoded `Fact`.
 enum FactRecord {
@@ -80,6 +81,28 @@ enum FactRecord {
     enum Field: Int, CaseIterable {
         case status = 0, subject, other, source, medium, campaign, term, agent, conversation
         case concern, message, appointment, location, provider, scheduledFor, amount
+    }
+
+    /// The fields kept inline, as a length and their bytes, rather than interned.
+    static let inlineFields: UInt64 = 1 << UInt64(Field.conversation.rawValue) | 1 << UInt64(Field.message.rawValue)
+        | 1 << UInt64(Field.appointment.rawValue)
+
+    /// A decoded inline field is a *token*: 1 + the offset in its log of the field's length
+    /// varint (0 stays "absent"). Tokens of equal strings differ until `InlineTokens` makes them
+    /// equal; `inlineBytes` reads a token's string back.
+    @inline(__always)
+    static func inlineBytes(_ b: UnsafeRawBufferPointer, token: UInt32) -> UnsafeRawBufferPointer {
+        var p = Int(token) - 1
+        let n = Int(readVarint(b, &p)!)
+        return UnsafeRawBufferPointer(rebasing: b[p..<(p + n)])
+    }
+
+    /// Whether `b` is valid UTF-8 (for inline strings read from untrusted bytes).
+    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
+        if b.allSatisfy({ $0 < 0x80 }) { return true }
+        var s = String(decoding: b, as: UTF8.self)
+        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
+        return s.withUTF8 { $0.count == b.count && $0.elementsEqual(b) }
     }
 
     static let inquiryBit: UInt8 = 1 << 4
@@ -266,7 +289,21 @@ enum FactRecord {
             while m != 0 {
                 let bit = m.trailingZeroBitCount
                 m &= m - 1
+                let fieldStart = p
                 guard let v = readVarint(b, &p) else { return nil }
+                if inlineFields & (1 << UInt64(bit)) != 0 {
+                    guard v <= UInt64(b.count - p) else { return nil }
+                    let bytes = UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(v))])
+                    p += Int(v)
+                    if limits != nil { guard isValidUTF8(bytes) else { return nil } }
+                    let token = UInt32(fieldStart + 1)
+                    switch bit {
+                    case Field.conversation.rawValue: f.conversation = token
+                    case Field.message.rawValue: f.message = token
+                    default: f.appointment = token
+                    }
+                    continue
+                }
                 if bit == Field.scheduledFor.rawValue { f.scheduledFor = at &+ unzigzag(v); continue }
                 if bit == Field.amount.rawValue { f.amountCents = unzigzag(v); continue }
                 guard v <= UInt64(UInt32.max) else { return nil }
@@ -315,18 +352,39 @@ enum FactRecord {
         p += header & channelBit != 0 ? 2 : 1
         guard p <= b.count else { return nil }
         if header & fieldsBit != 0 {
-            guard let mask = readVarint(b, &p) else { return nil }
-            var fields = mask.nonzeroBitCount
-            while fields > 0 {
-                guard p < b.count else { return nil }
-                if b[p] < 0x80 { fields -= 1 }
-                p += 1
-            }
+            guard let mask = readVarint(b, &p), skipFields(b, &p, mask: mask) else { return nil }
         }
         guard let idCode = readVarint(b, &p), idCode >> 4 <= UInt64(b.count - p) else { return nil }
         let suffixStart = p
         p += Int(idCode >> 4)
         return (previousAt &+ unzigzag(delta), idCode, suffixStart, p)
+    }
+
+    /// Moves `p` past the fields of presence mask `mask`; false when they run past the end.
+    @inline(__always)
+    static func skipFields(_ b: UnsafeRawBufferPointer, _ p: inout Int, mask: UInt64) -> Bool {
+        var m = mask & ~inlineFields
+        if m == mask {
+            // Varints only: count the bytes that end one.
+            var fields = m.nonzeroBitCount
+            while fields > 0 {
+                guard p < b.count else { return false }
+                if b[p] < 0x80 { fields -= 1 }
+                p += 1
+            }
+            return true
+        }
+        m = mask
+        while m != 0 {
+            let bit = UInt64(m.trailingZeroBitCount)
+            m &= m - 1
+            guard let v = readVarint(b, &p) else { return false }
+            if inlineFields & (1 << bit) != 0 {
+                guard v <= UInt64(b.count - p) else { return false }
+                p += Int(v)
+            }
+        }
+        return true
     }
 
     /// The id of a record skimmed with id varint `idCode` and suffix at `suffixStart` of `b`, in a
@@ -365,6 +423,9 @@ struct Cluster: Sendable {
 
     var isRoot: Bool { memberCount > 0 }
 
+    /// Where `log` lies in a `Cluster` (for `ByteLog.prefetch`).
+    static let logOffset = MemoryLayout<Cluster>.offset(of: \.log)!
+
     /// Every fact, decoded, in timeline order.
     var facts: [Fact] {
         var out: [Fact] = []
@@ -376,10 +437,12 @@ struct Cluster: Sendable {
     func decodeFacts(into out: inout [Fact]) {
         out.removeAll(keepingCapacity: true)
         log.withUnsafeBytes { b in
+            var tokens = InlineTokens()
             var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
-                let d = FactRecord.decode(b, at: pos, previousAt: at)!
+                var d = FactRecord.decode(b, at: pos, previousAt: at)!
+                tokens.settle(&d.fact, b)
                 out.append(d.fact)
                 at = d.fact.at
                 pos = d.end
@@ -390,10 +453,12 @@ struct Cluster: Sendable {
     /// Calls `body` with each fact in timeline order.
     func forEachFact(_ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
+            var tokens = InlineTokens()
             var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
-                let d = FactRecord.decode(b, at: pos, previousAt: at)!
+                var d = FactRecord.decode(b, at: pos, previousAt: at)!
+                tokens.settle(&d.fact, b)
                 body(d.fact)
                 at = d.fact.at
                 pos = d.end
@@ -401,8 +466,16 @@ struct Cluster: Sendable {
         }
     }
 
+    /// The inline string (conversation, message or appointment id) of a token in a fact this
+    /// cluster's log gave, until the log next changes; nil for 0 (absent).
+    func inlineString(_ token: UInt32) -> String? {
+        guard token != 0 else { return nil }
+        return log.withUnsafeBytes { b in String(decoding: FactRecord.inlineBytes(b, token: token), as: UTF8.self) }
+    }
+
     /// Calls `body` with each fact of type `type`, in timeline order, skipping the other
-    /// records after reading their header.
+    /// records after reading their header. (Its inline tokens are not settled: equal strings
+    /// may have different tokens.)
     func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
             var pos = FactRecord.recordsStart(b)
@@ -422,11 +495,8 @@ struct Cluster: Sendable {
                 pos += 1
                 if header & FactRecord.channelBit != 0 { pos += 1 }
                 if header & FactRecord.fieldsBit != 0 {
-                    var fields = FactRecord.readVarint(b, &pos)!.nonzeroBitCount
-                    while fields > 0 {
-                        if b[pos] < 0x80 { fields -= 1 }
-                        pos += 1
-                    }
+                    let mask = FactRecord.readVarint(b, &pos)!
+                    _ = FactRecord.skipFields(b, &pos, mask: mask)
                 }
                 let idCode = FactRecord.readVarint(b, &pos)!
                 pos += Int(idCode >> 4)
@@ -602,5 +672,44 @@ struct Cluster: Sendable {
         log = ByteLog(merged)
         lastAt = outAt
         lastStart = UInt32(outLastStart)
+    }
+}
+
+/// Settles the inline tokens of one pass over a log (`FactRecord.inlineBytes`): every
+/// occurrence of a string takes the token of the first one met, so that facts compare their
+/// conversation, message and appointment ids as the values they are.
+struct InlineTokens {
+    /// The first token of each distinct string met, in order.
+    private var firsts: [UInt32] = []
+    /// Past `linearLimit` strings: the first tokens by hash of their bytes.
+    private var byHash: [UInt64: [UInt32]] = [:]
+    static let linearLimit = 16
+
+    /// Replaces the fact's inline tokens by settled ones.
+    @inline(__always)
+    mutating func settle(_ f: inout Fact, _ b: UnsafeRawBufferPointer) {
+        if f.conversation != 0 { f.conversation = settled(f.conversation, b) }
+        if f.message != 0 { f.message = settled(f.message, b) }
+        if f.appointment != 0 { f.appointment = settled(f.appointment, b) }
+    }
+
+    private mutating func settled(_ token: UInt32, _ b: UnsafeRawBufferPointer) -> UInt32 {
+        let s = FactRecord.inlineBytes(b, token: token)
+        @inline(__always) func same(_ t: UInt32) -> Bool {
+            let x = FactRecord.inlineBytes(b, token: t)
+            return x.count == s.count && (s.isEmpty || Interner.bytesEqual(x, s))
+        }
+        if firsts.count < InlineTokens.linearLimit {
+            for t in firsts where same(t) { return t }
+            firsts.append(token)
+            if firsts.count == InlineTokens.linearLimit {
+                for t in firsts { byHash[Interner.hash(FactRecord.inlineBytes(b, token: t)), default: []].append(t) }
+            }
+            return token
+        }
+        let h = Interner.hash(s)
+        if let list = byHash[h] { for t in list where same(t) { return t } }
+        byHash[h, default: []].append(token)
+        return token
     }
 }

@@ -110,7 +110,8 @@ extension Projector {
     /// The warm-handoff context of the cluster holding `id` at `asOf`; nil for an id never seen.
     public func handoff(id: String, asOf: Int64) -> HandoffContext? {
         guard let root = root(of: id) else { return nil }
-        let facts = clusters[Int(root)].facts
+        let cluster = clusters[Int(root)]
+        let facts = cluster.facts
         let life = LifecycleFacts(facts)
 
         var eligibility = "unknown"
@@ -171,7 +172,7 @@ extension Projector {
             stage: life.stage(facts, asOf: asOf),
             acquisitionChannel: acquisition,
             eligibility: eligibility,
-            conversation: values.optional(conversation),
+            conversation: cluster.inlineString(conversation),
             conversationStatus: hasConversation ? (resolved ? "resolved" : "open") : nil,
             concern: values.optional(concern),
             channels: channels,
@@ -179,7 +180,7 @@ extension Projector {
             lastAgent: values.optional(lastAgent),
             handoffs: handoffs,
             upcoming: next.map {
-                .init(appointment: values.optional($0.appointment), scheduledFor: $0.scheduledFor,
+                .init(appointment: cluster.inlineString($0.appointment), scheduledFor: $0.scheduledFor,
                       location: values.optional($0.location), provider: values.optional($0.provider))
             },
             recent: recent)
