@@ -93,4 +93,36 @@ struct FactRecordTests {
         bad[at - 1] = 0x7F  // a length past the end of the record
         #expect(throws: SnapshotError.self) { try Projector(deserializing: bad) }
     }
+    /// A log: base id "e1", then "e1" at 10 and "e2" at 110, the second's time delta (200
+    /// zigzagged) written as a three-byte varint where two suffice when `overlong`.
+    func twoRecords(overlong: Bool) -> [UInt8] {
+        [0x02, 0x65, 0x31, 0x14, 0x01, 0x02] + (overlong ? [0xC8, 0x81, 0x00] : [0xC8, 0x01]) + [0x01, 0x11, 0x32]
+    }
+
+    @Test func anInsertMeasuresTheSuccessorsDeltaAsStored() {
+        var c = Cluster(log: ByteLog(twoRecords(overlong: true)), lastAt: 110, lastStart: 6, head: 0, memberCount: 1, canonical: 0)
+        // A web visit "e3" at 50, between the two.
+        var record = [UInt8](repeating: 0, count: Cluster.headroom + 1 + Cluster.idRoom + 2)
+        record[Cluster.headroom] = 0x01
+        let last = record.withUnsafeMutableBytes { r in
+            Array("e3".utf8).withUnsafeBytes { c.insert(at: 50, id: $0, record: r, bodyEnd: Cluster.headroom + 1) }
+        }
+        #expect(!last)
+        #expect(c.facts.map(\.at) == [10, 50, 110])
+        // "e2" keeps a minimal delta from 50: zigzag(60) = 120.
+        #expect(c.log.withUnsafeBytes { Array($0) } == [0x02, 0x65, 0x31, 0x14, 0x01, 0x02, 0x50, 0x01, 0x11, 0x33, 0x78, 0x01, 0x11, 0x32])
+    }
+
+    @Test func aSnapshotWithAnOverlongTimeDeltaIsRefused() throws {
+        let p = PJ.fold([PJ.ev("e1", .webVisit, "p", 10), PJ.ev("e2", .webVisit, "p", 110)])
+        let log = p.clusters[Int(p.root(of: "p")!)].log.withUnsafeBytes { Array($0) }
+        #expect(log == twoRecords(overlong: false))
+        // The one cluster's log ends the snapshot, after its length (one byte here).
+        let bytes = p.serialize()
+        #expect(Array(bytes.suffix(log.count + 1)) == [UInt8(log.count)] + log)
+        let prefix = Array(bytes.dropLast(log.count + 1))
+        #expect(try Projector(deserializing: prefix + [UInt8(log.count)] + log).eventCount == 2)
+        let overlong = twoRecords(overlong: true)
+        #expect(throws: SnapshotError.self) { try Projector(deserializing: prefix + [UInt8(overlong.count)] + overlong) }
+    }
 }

@@ -584,7 +584,12 @@ struct Cluster: Sendable {
         // New record, then the successor's `at` delta re-based on the new record.
         var splice: [UInt8] = []
         splice.reserveCapacity(body.count + 12)
-        let oldDeltaLength = FactRecord.varintSize(FactRecord.zigzag(successorAt &- previousAt))
+        // The successor's delta as stored (measured, not assumed minimal).
+        let oldDeltaLength = log.withUnsafeBytes { b in
+            var q = pos
+            _ = FactRecord.readVarint(b, &q)
+            return q - pos
+        }
         FactRecord.appendVarint(FactRecord.zigzag(at &- previousAt), to: &splice)
         splice.append(contentsOf: body)
         let recordLength = splice.count

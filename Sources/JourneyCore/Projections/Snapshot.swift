@@ -175,6 +175,11 @@ extension Projector {
                     guard let d = FactRecord.decode(b, at: pos, previousAt: at, limits: checks) else {
                         return "bad event record at byte \(pos) of a cluster"
                     }
+                    // Records are stored in one form only (a fold writes minimal varints), so
+                    // that the same events give the same bytes.
+                    guard d.bodyStart - pos == FactRecord.varintSize(FactRecord.zigzag(d.fact.at &- at)) else {
+                        return "an overlong time delta at byte \(pos) of a cluster"
+                    }
                     let id = d.id(in: b, base: base)
                     if let previousID, FactRecord.less(d.fact.at, id, at, previousID) {
                         return "events out of timeline order in a cluster"
