@@ -39,17 +39,10 @@ extension EventLog {
         var last = position
         while true {
             let batch = queue.take()
-            let n = batch.views.count
-            for i in 0..<n {
-                // What the next events' folds will read, staged a few events ahead (see
-                // `Projector.prefetch`).
-                if i + 12 < n { projector.prefetch(batch.views[i + 12], .slot) }
-                if i + 8 < n { projector.prefetch(batch.views[i + 8], .cluster) }
-                if i + 4 < n { projector.prefetch(batch.views[i + 4], .log) }
-                projector.apply(batch.views[i])
-                let p = batch.positions[i]
-                last = p
-                if p & 0xFFFF == 0 { progress?(p) }
+            projector.apply(batch.views)
+            if let p = batch.positions.last { last = p }
+            if let progress {
+                for p in batch.positions where p & 0xFFFF == 0 { progress(p) }
             }
             guard batch.isLast else { continue }
             projector.endPreparation(batch.preparation!)
