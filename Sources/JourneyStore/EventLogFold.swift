@@ -97,6 +97,10 @@ extension EventLog {
                       holdingUntil released: DispatchSemaphore) {
         var tables: FoldPreparation? = handedOver.take()
         var batch = ReadAhead()
+        // Checked records waiting to be prepared as one batch (so that the strings of the next
+        // ones can be fetched while one is interned).
+        var checked: [CheckedEventView] = []
+        checked.reserveCapacity(Self.foldBatch)
         var handedLast = false
         do {
             try env.withReadTransaction { txn in
@@ -105,13 +109,13 @@ extension EventLog {
                 defer { if handedLast { released.wait() } }
                 do {
                     try scan(txn, from: position + 1) { p, view in
-                        let checked: CheckedEventView
-                        do { checked = try CheckedEventView(view) } catch {
+                        do { checked.append(try CheckedEventView(view)) } catch {
                             throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
                         }
                         batch.positions.append(p)
-                        batch.views.append(tables!.prepare(checked))
-                        if batch.views.count == Self.foldBatch {
+                        if checked.count == Self.foldBatch {
+                            batch.views = tables!.prepare(checked)
+                            checked.removeAll(keepingCapacity: true)
                             queue.put(batch)
                             batch = ReadAhead()
                         }
@@ -120,6 +124,7 @@ extension EventLog {
                 } catch {
                     batch.failure = Self.storeError(error, "scan", path: directory)
                 }
+                batch.views = tables!.prepare(checked)
                 batch.isLast = true
                 batch.preparation = tables.take()
                 handedLast = true

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// A string table mapping each distinct byte string to a dense `UInt32`, so the hot path compares
 /// and stores small integers instead of strings.
 ///
@@ -102,6 +104,41 @@ struct Interner: Sendable {
                         i = (i + 1) & mask
                     }
                 }
+            }
+        }
+    }
+
+    /// The stages of `prefetch`, each run after the previous one's line has had time to arrive.
+    enum PrefetchStage {
+        /// The hash slot of the string.
+        case slot
+        /// The offsets of the string the slot names (the slot read).
+        case entry
+        /// The bytes of that string (the offsets read).
+        case bytes
+    }
+
+    /// Hints the CPU to start loading what interning `b` will read at `stage`, following the
+    /// string's home slot only; a hint, nothing changes.
+    @inline(__always)
+    func prefetch(_ b: UnsafeRawBufferPointer, _ stage: PrefetchStage) {
+        let h = Interner.hash(b)
+        slots.withUnsafeBufferPointer { slots in
+            let i = Int(truncatingIfNeeded: h) & (slots.count - 1)
+            if stage == .slot {
+                journey_prefetch(slots.baseAddress! + i)
+                return
+            }
+            let s = slots[i]
+            guard s != 0, s & tagMask == UInt32(truncatingIfNeeded: h >> 32) & tagMask else { return }
+            let id = Int(s & ~tagMask) - 1
+            ends.withUnsafeBufferPointer { ends in
+                if stage == .entry {
+                    journey_prefetch(ends.baseAddress! + Swift.max(id - 1, 0))
+                    return
+                }
+                let start = id == 0 ? 0 : Int(ends[id - 1])
+                arena.withUnsafeBytes { a in if let base = a.baseAddress { journey_prefetch(base + start) } }
             }
         }
     }

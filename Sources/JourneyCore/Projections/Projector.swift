@@ -581,6 +581,27 @@ package struct FoldPreparation: Sendable {
     var ids: Interner
     var values: Interner
 
+    /// Interns the strings of checked events, in the order they will be folded, starting the
+    /// loads the subject's lookup will wait for a few events ahead (`Interner.prefetch`): its
+    /// hash slot 8 events ahead, its entry 4 ahead, its bytes 2 ahead.
+    package mutating func prepare(_ batch: [CheckedEventView]) -> [PreparedEventView] {
+        var out: [PreparedEventView] = []
+        out.reserveCapacity(batch.count)
+        batch.withUnsafeBufferPointer { events in
+            let n = events.count
+            @inline(__always) func ahead(_ k: Int, _ stage: Interner.PrefetchStage) {
+                events[k].view.withField(.subject) { ids.prefetch($0!, stage) }
+            }
+            for i in 0..<n {
+                if i + 8 < n { ahead(i + 8, .slot) }
+                if i + 4 < n { ahead(i + 4, .entry) }
+                if i + 2 < n { ahead(i + 2, .bytes) }
+                out.append(prepare(events[i]))
+            }
+        }
+        return out
+    }
+
     /// Interns the strings of a checked event, in the order the events will be folded.
     @inline(__always)
     package mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
