@@ -83,10 +83,7 @@ extension EventLog {
         var preparation: FoldPreparation?
         var isLast = false
 
-        init() {
-            positions.reserveCapacity(EventLog.foldBatch)
-            views.reserveCapacity(EventLog.foldBatch)
-        }
+        init() { positions.reserveCapacity(EventLog.foldBatch) }
     }
 
     /// The reader of `fold`: hands every record after `position` to `queue` in batches, checked

@@ -49,10 +49,6 @@ public struct Projector: Sendable {
         fold(try CheckedEventView(view).view)
     }
 
-    /// Folds a stored event already checked for folding (on any thread), allocating nothing on
-    /// the usual path; the answers are the same as for `apply(checked.view.event())`.
-    public mutating func apply(_ checked: CheckedEventView) { fold(checked.view) }
-
     /// Folds a stored event whose strings `FoldPreparation.prepare` interned (see
     /// `beginPreparation`).
     package mutating func apply(_ prepared: PreparedEventView) {
@@ -552,14 +548,14 @@ public struct Projector: Sendable {
 /// strings are valid UTF-8 (`validateUTF8()`), the two checks `Projector.apply(_: EventView)`
 /// makes. Checking can run on one thread and folding on another (a replay reads and checks
 /// records ahead of the fold); the view is valid as long as the bytes it views.
-public struct CheckedEventView {
+package struct CheckedEventView {
     let view: EventView
 
     /// Checks the strings of a well-formed record.
     ///
     /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8.
     @inline(__always)
-    public init(_ view: EventView) throws(EventRecord.DecodeError) {
+    package init(_ view: EventView) throws(EventRecord.DecodeError) {
         try view.validateUTF8()
         self.view = view
     }
