@@ -20,7 +20,9 @@ struct Fact: Sendable {
     var subject: UInt32
     /// Interned `patient` (identify) or `referrer` (referral) id, else `Fact.none`.
     var other: UInt32
-    // Interned values (0 = absent).
+    // Interned values (0 = absent); `conversation`, `message` and `appointment` are inline
+    // tokens instead (`FactRecord.inlineBytes`), equal for equal strings once `InlineTokens`
+    // settled them.
     var source: UInt32
     var medium: UInt32
     var campaign: UInt32

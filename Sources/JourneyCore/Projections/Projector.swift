@@ -9,7 +9,8 @@ import CPrefetch
 public struct Projector: Sendable {
     /// Subject, patient and referrer ids.
     var ids = Interner(reservingZero: false)
-    /// Every other string a query reads (source, agent, conversation, …); 0 = absent.
+    /// Every other string a query reads (source, agent, concern, …) but the conversation,
+    /// message and appointment ids, which records keep inline; 0 = absent.
     var values = Interner(reservingZero: true)
     /// Cluster slot of each interned id.
     var clusterOf: [UInt32] = []
