@@ -25,7 +25,8 @@ extension EventLog {
     ///   the projector then holds every event before that record.
     public func fold(after position: UInt64, into projector: inout Projector,
                      progress: ((UInt64) -> Void)? = nil) throws(StoreError) -> UInt64 {
-        if lastPosition &- position < Self.foldAloneBelow {
+        let end = lastPosition
+        if end <= position || end - position < Self.foldAloneBelow {
             return try foldAlone(after: position, into: &projector, progress: progress)
         }
         let queue = HandOff<ReadAhead>(capacity: Self.foldReadAhead)

@@ -87,6 +87,9 @@ struct LogFoldTests {
         var p = expected
         #expect(try log.fold(after: UInt64(events.count), into: &p) == UInt64(events.count))
         #expect(p.serialize() == expected.serialize())
+        // Past the last position: the same.
+        #expect(try log.fold(after: UInt64(events.count) + 5, into: &p) == UInt64(events.count) + 5)
+        #expect(p.serialize() == expected.serialize())
     }
 
     @Test("a record with invalid UTF-8 stops the fold at its position, with every event before it folded",
