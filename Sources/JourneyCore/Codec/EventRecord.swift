@@ -499,13 +499,17 @@ public struct EventView {
     }
 
     private func check(_ b: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
-        if EventView.isASCII(b) { return }
-        var s = String(decoding: b, as: UTF8.self)
-        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
-        let same = s.withUTF8 { u in u.count == b.count && u.elementsEqual(b) }
-        guard same else {
+        guard EventView.isValidUTF8(b) else {
             throw .init(offset: b.baseAddress.map { $0 - raw.baseAddress! } ?? 0, reason: "invalid UTF-8")
         }
+    }
+
+    /// Whether `b` is valid UTF-8 (ASCII checked eight bytes at a time first).
+    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
+        if isASCII(b) { return true }
+        var s = String(decoding: b, as: UTF8.self)
+        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
+        return s.withUTF8 { u in u.count == b.count && u.elementsEqual(b) }
     }
 
     /// True when every byte is below 0x80.

@@ -99,14 +99,6 @@ enum FactRecord {
         return UnsafeRawBufferPointer(rebasing: b[p..<(p + n)])
     }
 
-    /// Whether `b` is valid UTF-8 (for inline strings read from untrusted bytes).
-    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
-        if b.allSatisfy({ $0 < 0x80 }) { return true }
-        var s = String(decoding: b, as: UTF8.self)
-        // Decoding repairs invalid UTF-8, which shows as a change of bytes.
-        return s.withUTF8 { $0.count == b.count && $0.elementsEqual(b) }
-    }
-
     static let inquiryBit: UInt8 = 1 << 4
     static let resolvedBit: UInt8 = 1 << 5
     static let channelBit: UInt8 = 1 << 6
@@ -297,7 +289,7 @@ enum FactRecord {
                     guard v <= UInt64(b.count - p) else { return nil }
                     let bytes = UnsafeRawBufferPointer(rebasing: b[p..<(p + Int(v))])
                     p += Int(v)
-                    if limits != nil { guard isValidUTF8(bytes) else { return nil } }
+                    if limits != nil { guard EventView.isValidUTF8(bytes) else { return nil } }
                     let token = UInt32(fieldStart + 1)
                     switch bit {
                     case Field.conversation.rawValue: f.conversation = token
