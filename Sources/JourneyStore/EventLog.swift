@@ -787,7 +787,7 @@ public final class EventLog: Sendable {
                         let p = try Self.logPosition(k)
                         let view: EventView
                         do { view = try EventView(validating: v) } catch {
-                            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+                            throw Self.corruptRecord(p, error)
                         }
                         return try body(p, view)
                     }
@@ -894,15 +894,20 @@ public final class EventLog: Sendable {
         return p
     }
 
+    /// The error for the unreadable record at position `p`.
+    static func corruptRecord(_ p: UInt64, _ error: any Error) -> StoreError {
+        StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+    }
+
     static func view(_ raw: UnsafeRawBufferPointer, _ p: UInt64) throws(StoreError) -> EventView {
         do { return try EventView(validating: raw) } catch {
-            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+            throw Self.corruptRecord(p, error)
         }
     }
 
     static func decode(_ view: EventView, _ p: UInt64) throws(StoreError) -> Event {
         do { return try view.event() } catch {
-            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+            throw Self.corruptRecord(p, error)
         }
     }
 

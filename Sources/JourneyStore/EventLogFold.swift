@@ -61,7 +61,7 @@ extension EventLog {
         do {
             try scan(from: position + 1) { p, view in
                 do { try projector.apply(view) } catch {
-                    throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+                    throw Self.corruptRecord(p, error)
                 }
                 last = p
                 if p & 0xFFFF == 0 { progress?(p) }
@@ -108,7 +108,7 @@ extension EventLog {
                 do {
                     try scan(txn, from: position + 1) { p, view in
                         do { checked.append(try CheckedEventView(view)) } catch {
-                            throw StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
+                            throw Self.corruptRecord(p, error)
                         }
                         batch.positions.append(p)
                         if checked.count == Self.foldBatch {
