@@ -85,17 +85,11 @@ public final class JourneyEngine: Sendable {
             l.rebuild = RebuildProgress(done: 0, total: last, eventsPerSecond: 0, startedAt: Clock.nowMs())
             return true
         }
-        let folded = try fold(log, into: &projector, after: start)
+        let folded = try log.fold(after: start, into: &projector)
         l.projector = projector
         l.position = folded
         l.rebuild = nil
         return false
-    }
-
-    /// Folds every log event after `position` into `projector`; returns the last position folded.
-    private static func fold(_ log: EventLog, into projector: inout Projector, after position: UInt64,
-                             progress: ((UInt64) -> Void)? = nil) throws -> UInt64 {
-        try log.fold(after: position, into: &projector, progress: progress)
     }
 
     // MARK: writing
@@ -275,7 +269,7 @@ public final class JourneyEngine: Sendable {
         var projector = Projector()
         var last: UInt64 = 0
         do {
-            last = try Self.fold(log, into: &projector, after: 0) { pos in
+            last = try log.fold(after: 0, into: &projector) { pos in
                 let elapsed = Swift.max(1, Clock.nowMs() - started)
                 let p = RebuildProgress(done: pos, total: Swift.max(total, pos),
                                         eventsPerSecond: Double(pos) * 1000 / Double(elapsed), startedAt: started)
@@ -284,7 +278,7 @@ public final class JourneyEngine: Sendable {
             }
             // Catch up under the writer lock so nothing is appended between the last fold and the switch.
             try writer.withLock { _ in
-                last = try Self.fold(log, into: &projector, after: last)
+                last = try log.fold(after: last, into: &projector)
                 let final = projector
                 let position = last
                 live.withLock { l in
