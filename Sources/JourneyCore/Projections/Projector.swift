@@ -52,7 +52,7 @@ public struct Projector: Sendable {
 
     /// Folds a stored event whose strings `FoldPreparation.prepare` interned (see
     /// `beginPreparation`).
-    package mutating func apply(_ prepared: PreparedEventView) {
+    mutating func apply(_ prepared: PreparedEventView) {
         // Ids new to the table take the next numbers, in the order they were prepared: the
         // clusters of those this event brings are made now, before it is folded.
         if prepared.subject == clusterOf.count { addCluster(prepared.subject) }
@@ -77,7 +77,7 @@ public struct Projector: Sendable {
 
     /// The stages of `prefetch`, in the order a fold should run them for an event, a few events
     /// apart, each after the previous one's lines have had time to arrive.
-    package enum PrefetchStage {
+    enum PrefetchStage {
         /// The cluster slot of the event's subject.
         case slot
         /// The cluster (its slot read).
@@ -90,7 +90,7 @@ public struct Projector: Sendable {
     /// the projector is unchanged. Folding the events of a large batch in order with each one's
     /// stages run some events ahead overlaps their cache misses instead of waiting for each.
     @inline(__always)
-    package func prefetch(_ prepared: PreparedEventView, _ stage: PrefetchStage) {
+    func prefetch(_ prepared: PreparedEventView, _ stage: PrefetchStage) {
         let subject = Int(prepared.subject)
         clusterOf.withUnsafeBufferPointer { slots in
             guard subject < slots.count else { return }
@@ -601,7 +601,7 @@ package struct FoldPreparation: Sendable {
 
     /// Interns the strings of a checked event, in the order the events will be folded.
     @inline(__always)
-    package mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
+    mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
         let e = checked.view
         let subject = e.withField(.subject) { ids.intern($0!) }
         let other = Projector.otherId(e) { ids.intern($0) }
