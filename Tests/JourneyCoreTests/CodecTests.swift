@@ -173,6 +173,42 @@ struct CodecTests {
         #expect(rejected > 1000)
     }
 
+    @Test("a record's fact header, read from its bytes, is the one the event's accessors give")
+    func factHeaderFromBytesMatchesAccessors() throws {
+        for t in EventType.allCases {
+            let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * t.rawValue)) & 0xF
+            #expect(d == (t.defaultChannel?.rawValue ?? 0xF), "default channel of \(t)")
+        }
+        var rng = SplitMix(state: 77)
+        var withChannelBit = 0, inquiries = 0, resolved = 0
+        for i in 0..<3000 {
+            var e = randomEvent(&rng)
+            // Handoffs and calls often: their channel and inquiry rules have extra cases.
+            if i % 3 == 0 { e.type = i % 2 == 0 ? .handoff : .call }
+            let bytes = try EventRecord.encode(e)
+            try bytes.withUnsafeBytes { raw in
+                let view = try EventView(validating: raw)
+                let fast = view.factHeader, slow = e.headerFromAccessors
+                #expect(fast.header == slow.header && fast.channel == slow.channel, "event \(i): \(e)")
+                #expect(view.headerFromAccessors.header == slow.header, "event \(i)")
+                if slow.header & FactRecord.channelBit != 0 { withChannelBit += 1 }
+                if slow.header & FactRecord.inquiryBit != 0 { inquiries += 1 }
+                if slow.header & FactRecord.resolvedBit != 0 { resolved += 1 }
+            }
+        }
+        #expect(withChannelBit > 300 && inquiries > 300 && resolved > 300)
+    }
+
+    @Test("absent-field bits spread to whole 16-bit lanes, for every four-bit pattern")
+    func absentLanesSpreadEachBit() {
+        for a in UInt64(0)..<16 {
+            var expected: UInt64 = 0
+            for k in 0..<4 where a & (1 << UInt64(k)) != 0 { expected |= 0xFFFF << UInt64(16 * k) }
+            #expect(EventView.absentLanes(a) == expected, "bits \(a)")
+            #expect(EventView.absentLanes(a | 0xF0) == expected, "bits above the four ignored")
+        }
+    }
+
     @Test("the one-pass record check accepts exactly what the step-by-step check accepts")
     func quickCheckAgrees() throws {
         var rng = SplitMix(state: 2024)

@@ -21,6 +21,19 @@ struct FactRecordTests {
         #expect(shared("evt-2026-11-27-000001", "evt-2026-11-27-000002") == 15)  // 20 in common, capped
     }
 
+    @Test func valueFieldBitTableMatchesTheFieldMapping() {
+        // Every value field's record bit, by table and by name; the table holds nothing else.
+        var fields = 0
+        for f in EventRecord.StringField.allCases where Projector.FieldValues.stringFields & (1 << UInt16(f.rawValue)) != 0 {
+            #expect(Projector.FieldValues.bit(ofField: f.rawValue) == Projector.FieldValues.bit(of: f), "\(f)")
+            fields += 1
+        }
+        #expect(fields == 11)
+        #expect(Projector.FieldValues.bit(ofField: EventRecord.StringField.message.rawValue) == FactRecord.Field.message.rawValue)
+        #expect(Projector.FieldValues.bit(ofField: EventRecord.StringField.id.rawValue) == 0)
+        #expect(Projector.FieldValues.bit(ofField: EventRecord.StringField.referrer.rawValue) == 0)
+    }
+
     @Test func splitIdsOrderByWholeBytes() {
         func less(_ a: (String, Int, String), _ b: (String, Int, String)) -> Bool {
             Array(a.0.utf8).withUnsafeBytes { ab in Array(a.2.utf8).withUnsafeBytes { asx in

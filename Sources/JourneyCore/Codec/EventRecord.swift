@@ -259,9 +259,7 @@ public struct EventView {
                 bad |= ends & high  // an end of 2^15 or more is past n
                 bad |= (((ends | high) &- starts) & high) ^ high
                 // Absent fields (one bit each, spread to whole lanes) must be empty.
-                let a = absent & 0xF
-                let lanes = ((a & 1) | (a & 2) << 15 | (a & 4) << 30 | (a & 8) << 45) &* 0xFFFF
-                bad |= (ends ^ starts) & lanes
+                bad |= (ends ^ starts) & EventView.absentLanes(absent & 0xF)
                 absent >>= 4
                 last = ends >> 48
             }
@@ -286,6 +284,15 @@ public struct EventView {
             return previous == n ? tableStart : nil
         }
         return (try? check(raw)) == tableStart ? tableStart : nil
+    }
+
+    /// The low four bits of `a` spread to four 16-bit lanes (bit k set: lane k all ones).
+    @inline(__always)
+    static func absentLanes(_ a: UInt64) -> UInt64 {
+        // Multiplying by 1 + 2^15 + 2^30 + 2^45 puts a copy of bit k at k + 15j for each j:
+        // sixteen distinct positions for four bits, so no carries, and the copy with j = k sits
+        // at 16k, the lane's low bit, which the mask keeps. The last multiply fills each lane.
+        ((a & 0xF) &* 0x0000_2000_4000_8001 & 0x0001_0001_0001_0001) &* 0xFFFF
     }
 
     /// Checks a record step by step and answers its offset table's start.

@@ -13,9 +13,28 @@ protocol FoldInput {
     var presentStrings: UInt16 { get }
     /// Calls `body` with the UTF-8 bytes of a string field, nil when absent.
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R
+    /// The event's `FactRecord` header but the fields bit (type, inquiry, resolved and
+    /// channel bits), and its effective channel's raw value or `Fact.noChannel`.
+    var factHeader: (header: UInt8, channel: UInt8) { get }
+}
+
+extension FoldInput {
+    /// `factHeader` from the accessors.
+    @inline(__always)
+    var headerFromAccessors: (header: UInt8, channel: UInt8) {
+        let type = self.type
+        var header = type.rawValue
+        if isInquiry { header |= FactRecord.inquiryBit }
+        if resolved == true { header |= FactRecord.resolvedBit }
+        let channel = effectiveChannel?.rawValue ?? Fact.noChannel
+        if channel != type.defaultChannel?.rawValue ?? Fact.noChannel { header |= FactRecord.channelBit }
+        return (header, channel)
+    }
 }
 
 extension Event: FoldInput {
+    var factHeader: (header: UInt8, channel: UInt8) { headerFromAccessors }
+
     var presentStrings: UInt16 {
         var m: UInt16 = 0b11
         func bit(_ s: String?, _ f: EventRecord.StringField) { if s != nil { m |= 1 << UInt16(f.rawValue) } }
@@ -53,6 +72,36 @@ extension Event: FoldInput {
 }
 
 extension EventView: FoldInput {
+    /// `Event.defaultChannel` by type raw value, a nibble each; 0xF for none.
+    static var defaultChannels: UInt64 { 0xFF7F_3994_1661_7410 }
+
+    /// `headerFromAccessors` read straight from the record's header bytes, with a table for
+    /// the type's default channel (the same header; checked against it by the tests).
+    @inline(__always)
+    var factHeader: (header: UInt8, channel: UInt8) {
+        typealias R = EventRecord
+        // Inside the header `init(validating:)` checked: type, flags and enum bytes.
+        let b = raw.baseAddress!
+        let type = b.load(fromByteOffset: 1, as: UInt8.self)
+        let flags = b.load(fromByteOffset: 2, as: UInt8.self)
+        let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * (type & 15))) & 0xF
+        let byDefault = d == 0xF ? Fact.noChannel : d
+        var channel = byDefault
+        if flags & R.flagChannel != 0 {
+            channel = b.load(fromByteOffset: 4, as: UInt8.self)
+        } else if type == EventType.handoff.rawValue, flags & R.flagToChannel != 0 {
+            channel = b.load(fromByteOffset: 7, as: UInt8.self)
+        }
+        var header = type
+        let outbound = flags & R.flagDirection != 0 && b.load(fromByteOffset: 5, as: UInt8.self) == Direction.outbound.rawValue
+        if type == EventType.chat.rawValue || type == EventType.form.rawValue || (type == EventType.call.rawValue && !outbound) {
+            header |= FactRecord.inquiryBit
+        }
+        if flags & (R.flagResolved | R.flagResolvedValue) == R.flagResolved | R.flagResolvedValue { header |= FactRecord.resolvedBit }
+        if channel != byDefault { header |= FactRecord.channelBit }
+        return (header, channel)
+    }
+
     @inline(__always)
     var presentStrings: UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self)) }
 

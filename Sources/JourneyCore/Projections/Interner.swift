@@ -54,7 +54,13 @@ struct Interner: Sendable {
     /// The id of the string with these UTF-8 bytes, adding it when new.
     @inline(__always)
     mutating func intern(_ b: UnsafeRawBufferPointer) -> UInt32 {
-        let h = Interner.hash(b)
+        intern(b, hash: Interner.hash(b))
+    }
+
+    /// The id of the string with these UTF-8 bytes, whose `Interner.hash` is `h`, adding it
+    /// when new.
+    @inline(__always)
+    mutating func intern(_ b: UnsafeRawBufferPointer, hash h: UInt64) -> UInt32 {
         let (found, slot) = probe(b, hash: h)
         if found != Fact.none { return found }
         return add(b, hash: h, slot: slot)
@@ -118,11 +124,10 @@ struct Interner: Sendable {
         case bytes
     }
 
-    /// Hints the CPU to start loading what interning `b` will read at `stage`, following the
-    /// string's home slot only; a hint, nothing changes.
+    /// Hints the CPU to start loading what interning a string of hash `h` (`Interner.hash`)
+    /// will read at `stage`, following the string's home slot only; a hint, nothing changes.
     @inline(__always)
-    func prefetch(_ b: UnsafeRawBufferPointer, _ stage: PrefetchStage) {
-        let h = Interner.hash(b)
+    func prefetch(hash h: UInt64, _ stage: PrefetchStage) {
         slots.withUnsafeBufferPointer { slots in
             let i = Int(truncatingIfNeeded: h) & (slots.count - 1)
             if stage == .slot {

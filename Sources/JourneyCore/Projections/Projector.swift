@@ -57,7 +57,7 @@ public struct Projector: Sendable {
         // clusters of those this event brings are made now, before it is folded.
         if prepared.subject == clusterOf.count { addCluster(prepared.subject) }
         if prepared.other == clusterOf.count { addCluster(prepared.other) }
-        fold(prepared.view, prepared: prepared)
+        fold(prepared.view, subject: prepared.subject, other: prepared.other, values: prepared.values)
     }
 
     /// Folds prepared events in order (see `apply(_: PreparedEventView)`), starting the loads
@@ -129,19 +129,20 @@ public struct Projector: Sendable {
         values = preparation.values
     }
 
-    private mutating func fold<E: FoldInput>(_ event: E, prepared: PreparedEventView? = nil) {
+    private mutating func fold<E: FoldInput>(_ event: E) {
+        // Intern the strings first (this may grow the tables), then encode into the scratch buffer.
+        let subject = event.withField(.subject) { internId($0!) }
+        let other = Projector.otherId(event) { internId($0) }
+        let v = FieldValues(event, values: &values)
+        fold(event, subject: subject, other: other, values: v)
+    }
+
+    /// Folds an event whose subject, other id and values are interned: `subject` and `other`
+    /// (`Fact.none` when it names none) in `ids`, `v` in `values`.
+    @inline(__always)
+    private mutating func fold<E: FoldInput>(_ event: E, subject: UInt32, other: UInt32, values v: FieldValues) {
         eventCount += 1
         let type = event.type
-        // Intern the strings first (this may grow the tables), then encode into the scratch buffer.
-        let subject: UInt32, other: UInt32, v: FieldValues
-        if let prepared {
-            (subject, other, v) = (prepared.subject, prepared.other, prepared.values)
-        } else {
-            subject = event.withField(.subject) { internId($0!) }
-            other = Projector.otherId(event) { internId($0) }
-            v = FieldValues(event, values: &values)
-        }
-
         var root = clusterOf[Int(subject)]
         var merged = false
         // The merged cluster's earliest referral naming a referrer, when one side has none
@@ -199,15 +200,17 @@ public struct Projector: Sendable {
         init<E: FoldInput>(_ event: E, values: inout Interner) {
             var fields = event.presentStrings & FieldValues.stringFields
             while fields != 0 {
-                let field = EventRecord.StringField(rawValue: fields.trailingZeroBitCount)!
-                let isInline = FieldValues.inlineStrings & (1 << UInt16(field.rawValue)) != 0
+                let f = fields.trailingZeroBitCount
+                let field = EventRecord.StringField(rawValue: f).unsafelyUnwrapped
+                let isInline = FieldValues.inlineStrings & (1 << UInt16(f)) != 0
                 fields &= fields &- 1
+                let bit = FieldValues.bit(ofField: f)
                 if isInline {
-                    let n = event.withField(field) { $0!.count }
-                    set(FieldValues.bit(of: field), UInt32(n))
+                    let n = event.withField(field) { $0.unsafelyUnwrapped.count }
+                    set(bit, UInt32(n))
                     inlineBytes += n + 10
                 } else {
-                    set(FieldValues.bit(of: field), event.withField(field) { values.intern($0!) })
+                    set(bit, event.withField(field) { values.intern($0.unsafelyUnwrapped) })
                 }
             }
         }
@@ -225,8 +228,26 @@ public struct Projector: Sendable {
         @inline(__always)
         mutating func set(_ bit: Int, _ value: UInt32) {
             mask |= 1 &<< UInt64(bit)
-            byBit[bit] = value
+            // A store to the lane's bytes (a dynamic SIMD subscript moves the whole vector).
+            withUnsafeMutableBytes(of: &byBit) { $0.storeBytes(of: value, toByteOffset: 4 * (bit & 15), as: UInt32.self) }
         }
+
+        /// The value at record bit `bit`. (Mutating only to read the lane in place: the bytes of
+        /// a non-inout value are those of a copy.)
+        @inline(__always)
+        mutating func value(_ bit: Int) -> UInt32 {
+            withUnsafeBytes(of: &byBit) { $0.load(fromByteOffset: 4 * (bit & 15), as: UInt32.self) }
+        }
+
+        /// The record bit of the `stringFields` field of raw value `f`, by `bit(of:)`, as one
+        /// table lookup: four bits per field.
+        @inline(__always)
+        static func bit(ofField f: Int) -> Int {
+            Int(truncatingIfNeeded: bitTable >> UInt64(4 * (f & 15)) & 0xF)
+        }
+
+        /// `bit(of:)` by field raw value, four bits each (checked against it by the tests).
+        static var bitTable: UInt64 { 0x000A_DCB9_8765_4300 }
 
         /// The record bit of one of the `stringFields` (the record keeps `message` before `appointment`).
         @inline(__always)
@@ -266,32 +287,33 @@ public struct Projector: Sendable {
         }
         var v = values
         let at = e.at
-        if let status = e.status { v.set(R.Field.status.rawValue, UInt32(status.rawValue)) }
-        if type == .identify { v.set(R.Field.subject.rawValue, subject) }
-        if other != Fact.none { v.set(R.Field.other.rawValue, other) }
+        // Status, subject and other are the three lowest bits, below every value field.
+        let status = e.status
+        let hasSubject = type == .identify, hasOther = other != Fact.none
+        var mask = v.mask
+        if status != nil { mask |= 1 &<< UInt64(R.Field.status.rawValue) }
+        if hasSubject { mask |= 1 &<< UInt64(R.Field.subject.rawValue) }
+        if hasOther { mask |= 1 &<< UInt64(R.Field.other.rawValue) }
         let scheduled = e.scheduledFor
         let amount = e.amountCents ?? 0
-        var mask = v.mask
         if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
         if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
 
-        var header = type.rawValue
-        if e.isInquiry { header |= R.inquiryBit }
-        if e.resolved == true { header |= R.resolvedBit }
-        let channel = e.effectiveChannel?.rawValue ?? Fact.noChannel
-        let byDefault = type.defaultChannel?.rawValue ?? Fact.noChannel
-        if channel != byDefault { header |= R.channelBit }
+        var (header, channel) = e.factHeader
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
-        if channel != byDefault { byte(channel) }
+        if header & R.channelBit != 0 { byte(channel) }
         guard mask != 0 else { return p }
         varint(mask)
         // The 32-bit and inline fields in bit order, then the two times and amounts.
+        if let status { varint(UInt64(status.rawValue)) }
+        if hasSubject { varint(UInt64(subject)) }
+        if hasOther { varint(UInt64(other)) }
         var m = v.mask
         while m != 0 {
             let bit = m.trailingZeroBitCount
             m &= m &- 1
-            varint(UInt64(v.byBit[bit]))
+            varint(UInt64(v.value(bit)))
             if R.inlineFields & (1 << UInt64(bit)) != 0 {
                 let field: EventRecord.StringField = switch bit {
                 case R.Field.conversation.rawValue: .conversation
@@ -580,20 +602,27 @@ package struct FoldPreparation: Sendable {
 
     /// Interns the strings of checked events, in the order they will be folded, starting the
     /// loads the subject's lookup will wait for a few events ahead (`Interner.prefetch`): its
-    /// hash slot 8 events ahead, its entry 4 ahead, its bytes 2 ahead.
+    /// hash slot 8 events ahead, its entry 4 ahead, its bytes 2 ahead. Each subject is hashed
+    /// once, when its slot is prefetched; the later stages and the lookup reuse the hash.
     package mutating func prepare(_ batch: [CheckedEventView]) -> [PreparedEventView] {
         var out: [PreparedEventView] = []
         out.reserveCapacity(batch.count)
         batch.withUnsafeBufferPointer { events in
-            let n = events.count
-            @inline(__always) func ahead(_ k: Int, _ stage: Interner.PrefetchStage) {
-                events[k].view.withField(.subject) { ids.prefetch($0!, stage) }
-            }
-            for i in 0..<n {
-                if i + 8 < n { ahead(i + 8, .slot) }
-                if i + 4 < n { ahead(i + 4, .entry) }
-                if i + 2 < n { ahead(i + 2, .bytes) }
-                out.append(prepare(events[i]))
+            // The subject hashes of the events from i to i + 8, by event index modulo 16.
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 16) { ring in
+                let n = events.count
+                @inline(__always) func hashAhead(_ k: Int) {
+                    let h = events[k].view.withField(.subject) { Interner.hash($0!) }
+                    ring[k & 15] = h
+                    ids.prefetch(hash: h, .slot)
+                }
+                for k in 0..<Swift.min(8, n) { hashAhead(k) }
+                for i in 0..<n {
+                    if i + 8 < n { hashAhead(i + 8) }
+                    if i + 4 < n { ids.prefetch(hash: ring[(i + 4) & 15], .entry) }
+                    if i + 2 < n { ids.prefetch(hash: ring[(i + 2) & 15], .bytes) }
+                    out.append(prepare(events[i], subjectHash: ring[i & 15]))
+                }
             }
         }
         return out
@@ -602,8 +631,14 @@ package struct FoldPreparation: Sendable {
     /// Interns the strings of a checked event, in the order the events will be folded.
     @inline(__always)
     mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
+        prepare(checked, subjectHash: checked.view.withField(.subject) { Interner.hash($0!) })
+    }
+
+    /// `prepare(_:)` for an event whose subject has hash `subjectHash` (`Interner.hash`).
+    @inline(__always)
+    mutating func prepare(_ checked: CheckedEventView, subjectHash: UInt64) -> PreparedEventView {
         let e = checked.view
-        let subject = e.withField(.subject) { ids.intern($0!) }
+        let subject = e.withField(.subject) { ids.intern($0!, hash: subjectHash) }
         let other = Projector.otherId(e) { ids.intern($0) }
         return PreparedEventView(view: e, subject: subject, other: other, values: Projector.FieldValues(e, values: &values))
     }
