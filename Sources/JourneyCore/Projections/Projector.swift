@@ -198,6 +198,12 @@ public struct Projector: Sendable {
         /// visiting only the fields present.
         @inline(__always)
         init<E: FoldInput>(_ event: E, values: inout Interner) {
+            self.init(event) { values.intern($0) }
+        }
+
+        /// `init(_:values:)` with the ids the interning function `intern` gives.
+        @inline(__always)
+        init<E: FoldInput>(_ event: E, intern: (UnsafeRawBufferPointer) -> UInt32) {
             var fields = event.presentStrings & FieldValues.stringFields
             while fields != 0 {
                 let f = fields.trailingZeroBitCount
@@ -210,7 +216,7 @@ public struct Projector: Sendable {
                     set(bit, UInt32(n))
                     inlineBytes += n + 10
                 } else {
-                    set(bit, event.withField(field) { values.intern($0.unsafelyUnwrapped) })
+                    set(bit, event.withField(field) { intern($0.unsafelyUnwrapped) })
                 }
             }
         }
@@ -599,6 +605,8 @@ package struct PreparedEventView {
 package struct FoldPreparation: Sendable {
     var ids: Interner
     var values: Interner
+    /// Ids of short values, memoized (most values are few and short).
+    var shortValues = ShortStringCache()
 
     /// Interns the strings of checked events, in the order they will be folded, starting the
     /// loads the subject's lookup will wait for a few events ahead (`Interner.prefetch`): its
@@ -640,6 +648,7 @@ package struct FoldPreparation: Sendable {
         let e = checked.view
         let subject = e.withField(.subject) { ids.intern($0!, hash: subjectHash) }
         let other = Projector.otherId(e) { ids.intern($0) }
-        return PreparedEventView(view: e, subject: subject, other: other, values: Projector.FieldValues(e, values: &values))
+        let v = Projector.FieldValues(e) { shortValues.id($0, in: &values) }
+        return PreparedEventView(view: e, subject: subject, other: other, values: v)
     }
 }
