@@ -21,12 +21,11 @@ struct ByteLog: @unchecked Sendable {
     /// Bytes an allocation spends before the log's bytes: the object header and `Header`.
     static let overhead = 24
 
-    /// Where the bytes start, from the storage object's address (measured once, not assumed).
-    static let elementsOffset: Int = {
-        let s = Storage.create(minimumCapacity: 1) { _ in Header(count: 0, capacity: 0) }
-        let object = UnsafeRawPointer(Unmanaged.passUnretained(s).toOpaque())
-        return s.withUnsafeMutablePointerToElements { UnsafeRawPointer($0) - object }
-    }()
+    /// Where the bytes start, from the storage object's address: after the object header (the
+    /// metadata pointer and the reference counts, a word each) and `Header`. A constant, not a
+    /// lazily measured one, because the fold reads it for every event (the tests check it
+    /// against a log's real addresses).
+    static var elementsOffset: Int { 2 * MemoryLayout<Int>.size + MemoryLayout<Header>.size }
 
     /// Hints the CPU to start loading the header of the log stored at `log` and its cache line
     /// at byte `offset` (see `journey_prefetch`). The storage reference is read as plain bits,
