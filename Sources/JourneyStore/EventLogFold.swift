@@ -41,9 +41,9 @@ extension EventLog {
         while true {
             let batch = queue.take()
             projector.apply(batch.views)
-            if let p = batch.positions.last { last = p }
+            if let p = batch.lastPosition { last = p }
             if let progress {
-                for p in batch.positions where p & 0xFFFF == 0 { progress(p) }
+                for p in batch.progressPositions { progress(p) }
             }
             guard batch.isLast else { continue }
             projector.endPreparation(batch.preparation!)
@@ -73,18 +73,18 @@ extension EventLog {
         return last
     }
 
-    /// Checked records read ahead of a fold, their strings interned, with their positions; the
-    /// last batch of a read gives back the string tables and says why it ended early, if it did.
+    /// Checked records read ahead of a fold, their strings interned, with the position of the
+    /// last and those a progress report is due at (multiples of 65,536); the last batch of a
+    /// read gives back the string tables and says why it ended early, if it did.
     struct ReadAhead: @unchecked Sendable {
         // Unchecked: the views point into the reader's read snapshot, mapped memory no one
         // writes and that stays mapped until the fold signals the reader to end the snapshot.
-        var positions: [UInt64] = []
         var views: [PreparedEventView] = []
+        var lastPosition: UInt64?
+        var progressPositions: [UInt64] = []
         var failure: StoreError?
         var preparation: FoldPreparation?
         var isLast = false
-
-        init() { positions.reserveCapacity(EventLog.foldBatch) }
     }
 
     /// The reader of `fold`: hands every record after `position` to `queue` in batches, checked
@@ -110,7 +110,8 @@ extension EventLog {
                         do { checked.append(try CheckedEventView(view)) } catch {
                             throw Self.corruptRecord(p, error)
                         }
-                        batch.positions.append(p)
+                        batch.lastPosition = p
+                        if p & 0xFFFF == 0 { batch.progressPositions.append(p) }
                         if checked.count == Self.foldBatch {
                             batch.views = tables!.prepare(checked)
                             checked.removeAll(keepingCapacity: true)

@@ -432,9 +432,16 @@ public struct EventView {
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
     @inlinable @inline(__always)
     public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+        bytes(at: field.rawValue)
+    }
+
+    /// The UTF-8 bytes of the string field of raw value `i` (below `stringFieldCount`), nil
+    /// when absent.
+    @usableFromInline @inline(__always)
+    func bytes(at i: Int) -> UnsafeRawBufferPointer? {
         // `init(validating:)` checked the header and every table entry against the record's
-        // size, so these unchecked loads stay inside `raw`.
-        let i = field.rawValue
+        // size, so these unchecked loads stay inside `raw` (and `i` is masked to the table).
+        let i = i & (EventRecord.stringFieldCount - 1)
         let present = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
         guard present & (1 << UInt16(i)) != 0 else { return nil }
         let p = tableStart + 2 * i

@@ -13,12 +13,19 @@ protocol FoldInput {
     var presentStrings: UInt16 { get }
     /// Calls `body` with the UTF-8 bytes of a string field, nil when absent.
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R
+    /// `withField` by the field's raw value.
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R
     /// The event's `FactRecord` header but the fields bit (type, inquiry, resolved and
     /// channel bits), and its effective channel's raw value or `Fact.noChannel`.
     var factHeader: (header: UInt8, channel: UInt8) { get }
 }
 
 extension FoldInput {
+    @inline(__always)
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        withField(EventRecord.StringField(rawValue: index)!, body)
+    }
+
     /// `factHeader` from the accessors.
     @inline(__always)
     var headerFromAccessors: (header: UInt8, channel: UInt8) {
@@ -108,5 +115,10 @@ extension EventView: FoldInput {
     @inline(__always)
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         body(bytes(field))
+    }
+
+    @inline(__always)
+    func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        body(bytes(at: index))
     }
 }

@@ -207,16 +207,15 @@ public struct Projector: Sendable {
             var fields = event.presentStrings & FieldValues.stringFields
             while fields != 0 {
                 let f = fields.trailingZeroBitCount
-                let field = EventRecord.StringField(rawValue: f).unsafelyUnwrapped
                 let isInline = FieldValues.inlineStrings & (1 << UInt16(f)) != 0
                 fields &= fields &- 1
                 let bit = FieldValues.bit(ofField: f)
                 if isInline {
-                    let n = event.withField(field) { $0.unsafelyUnwrapped.count }
+                    let n = event.withField(at: f) { $0.unsafelyUnwrapped.count }
                     set(bit, UInt32(n))
                     inlineBytes += n + 10
                 } else {
-                    set(bit, event.withField(field) { intern($0.unsafelyUnwrapped) })
+                    set(bit, event.withField(at: f) { intern($0.unsafelyUnwrapped) })
                 }
             }
         }
