@@ -204,8 +204,46 @@ struct JSONParserPropertyTests {
 
 @Suite("JSON writer nesting")
 struct JSONWriterNestingTests {
+    /// The escaping of a string, byte by byte, as JSON (RFC 8259) has it: quote, backslash
+    /// and control characters escaped, every other byte as it is.
+    static func reference(_ s: String) -> [UInt8] {
+        var out: [UInt8] = [0x22]
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out += Array(#"\""#.utf8)
+            case 0x5C: out += Array(#"\\"#.utf8)
+            case 0x0A: out += Array(#"\n"#.utf8)
+            case 0x0D: out += Array(#"\r"#.utf8)
+            case 0x09: out += Array(#"\t"#.utf8)
+            case 0..<0x20: out += Array((#"\u00"# + String(b, radix: 16).leftPadded(to: 2)).utf8)
+            default: out.append(b)
+            }
+        }
+        return out + [0x22]
+    }
+
+    @Test func stringsAreEscapedExactlyAndReadBack() throws {
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", "plain text", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "≥", "🦷", " "]
+        var cases = ["", "\"", "\\", "\"leading", "trailing\\", "\u{1}\u{2}", "no escapes at all, just text"]
+        for _ in 0..<300 {
+            cases.append((0..<Int.random(in: 1...12, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined())
+        }
+        for c in cases {
+            var w = JSONWriter()
+            w.string(c)
+            // Multi-byte characters pass through whole; compare as bytes.
+            #expect(w.bytes == JSONWriterNestingTests.reference(c), "\(c.debugDescription)")
+            #expect(try JSONParser.parse(w.string).stringValue == c, "\(c.debugDescription)")
+        }
+    }
+
     @Test func emptyContainerAsKeyValueThenMoreValues() throws {
         let text = #"[{"k":{}},1,{"a":[],"b":2}]"#
         #expect(try JSONParser.parse(text).jsonText == text)
     }
+}
+
+private extension String {
+    func leftPadded(to n: Int) -> String { String(repeating: "0", count: Swift.max(0, n - count)) + self }
 }
