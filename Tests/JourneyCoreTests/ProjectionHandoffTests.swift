@@ -160,4 +160,29 @@ struct ProjectionAtRiskTests {
         #expect(exact.patients.count == 5 && exact.next == nil)
         #expect(last.json == #"{"as_of":"2027-01-02T00:00:00.000Z","patients":[{"patient":"d","stage":"lapsed","risk":["lapsed"]}],"next":null}"#)
     }
+
+    @Test func pagesFollowByteOrderForAnyCursor() {
+        // Multi-byte ids sort after ASCII by bytes; a prefix sorts before its extensions; a
+        // cursor need not be an id.
+        let names = ["é", "z", "ab", "a", "abc", "Z", "éa", "a\u{0}"]
+        let events = names.enumerated().map { P.ev("v\($0.offset)", .visit, $0.element, t) }
+        let p = P.fold(events)
+        let asOf = t + 366 * P.day
+        let sorted = names.sorted { $0.bytesLess($1) }
+        #expect(p.atRisk(asOf: asOf, limit: 100, after: nil).patients.map(\.patient) == sorted)
+        for cursor in ["", "a", "aa", "abc", "y", "zz", "é", "éa", "\u{10FFFF}"] {
+            let page = p.atRisk(asOf: asOf, limit: 100, after: cursor)
+            #expect(page.patients.map(\.patient) == sorted.filter { cursor.bytesLess($0) }, "after \(cursor.debugDescription)")
+        }
+    }
+
+    @Test func internedBytesOrderAsStringsDo() {
+        let words = ["", "a", "ab", "abc", "b", "B", "é", "e\u{301}", "z", "a\u{0}", "\u{10FFFF}", "ab\u{0}"]
+        for x in words {
+            for y in words {
+                let fast = Array(x.utf8).withUnsafeBytes { a in Array(y.utf8).withUnsafeBytes { b in Interner.bytesLess(a, b) } }
+                #expect(fast == x.bytesLess(y), "\(x.debugDescription) < \(y.debugDescription)")
+            }
+        }
+    }
 }

@@ -50,18 +50,25 @@ extension Projector {
         let limit = max(1, limit)
         // Order the clusters past the cursor by name first (cheap), then evaluate risk in that
         // order only until the page and one more entry are found: a page costs a sort of names
-        // plus the risk of the clusters it walks, not the risk of every cluster.
-        var candidates: [(name: String, root: UInt32)] = []
-        for root in roots {
-            let name = canonicalName(root)
-            if let after, !after.bytesLess(name) { continue }
-            candidates.append((name, root))
+        // plus the risk of the clusters it walks, not the risk of every cluster. Names are
+        // compared as the interned bytes they are: a `String` is made only for those listed.
+        var candidates: [(canonical: UInt32, root: UInt32)] = []
+        let afterBytes = after.map { Array($0.utf8) }
+        ids.withStrings { strings in
+            for root in roots {
+                let canonical = clusters[Int(root)].canonical
+                if let a = afterBytes {
+                    let past = a.withUnsafeBytes { Interner.bytesLess($0, strings[canonical]) }
+                    if !past { continue }
+                }
+                candidates.append((canonical, root))
+            }
+            candidates.sort { Interner.bytesLess(strings[$0.canonical], strings[$1.canonical]) }
         }
-        candidates.sort { $0.name.bytesLess($1.name) }
         var page: [AtRiskPage.Entry] = []
         var more = false
         var facts: [Fact] = []
-        for (name, root) in candidates {
+        for (canonical, root) in candidates {
             clusters[Int(root)].decodeFacts(into: &facts)
             if facts.isEmpty { continue }
             let life = LifecycleFacts(facts)
@@ -71,7 +78,7 @@ extension Projector {
                 more = true
                 break
             }
-            page.append(.init(patient: name, stage: life.stage(facts, asOf: asOf), risk: risk))
+            page.append(.init(patient: ids[canonical], stage: life.stage(facts, asOf: asOf), risk: risk))
         }
         return AtRiskPage(asOf: asOf, patients: page, next: more ? page.last?.patient : nil)
     }

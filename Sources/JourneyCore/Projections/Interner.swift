@@ -1,4 +1,9 @@
 import CPrefetch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A string table mapping each distinct byte string to a dense `UInt32`, so the hot path compares
 /// and stores small integers instead of strings.
@@ -304,6 +309,37 @@ struct Interner: Sendable {
     func withBytes<R>(_ i: UInt32, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let r = range(i)
         return arena.withUnsafeBytes { a in body(UnsafeRawBufferPointer(rebasing: a[r])) }
+    }
+
+    /// Calls `body` with a reader of every string's bytes (valid only inside `body`): for
+    /// comparing many strings without making a `String` of each.
+    func withStrings<R>(_ body: (Strings) -> R) -> R {
+        arena.withUnsafeBytes { a in ends.withUnsafeBufferPointer { e in body(Strings(arena: a, ends: e)) } }
+    }
+
+    /// The bytes of the strings of an `Interner`, by id (see `withStrings`).
+    struct Strings {
+        fileprivate let arena: UnsafeRawBufferPointer
+        fileprivate let ends: UnsafeBufferPointer<UInt32>
+
+        /// The bytes of string `i`.
+        @inline(__always)
+        subscript(_ i: UInt32) -> UnsafeRawBufferPointer {
+            let i = Int(i)
+            let start = i == 0 ? 0 : Int(ends[i - 1])
+            return UnsafeRawBufferPointer(rebasing: arena[start..<Int(ends[i])])
+        }
+    }
+
+    /// Byte-wise order of two strings (as `String.bytesLess`).
+    @inline(__always)
+    static func bytesLess(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        let n = Swift.min(a.count, b.count)
+        if n > 0 {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
+            if c != 0 { return c < 0 }
+        }
+        return a.count < b.count
     }
 
     /// The string for an optional-value id: nil for 0 in a zero-reserving table.
