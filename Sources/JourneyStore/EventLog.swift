@@ -785,11 +785,7 @@ public final class EventLog: Sendable {
                 while true {
                     let more = try c.get(op, key: start) { k, v -> Bool in
                         let p = try Self.logPosition(k)
-                        let view: EventView
-                        do { view = try EventView(validating: v) } catch {
-                            throw Self.corruptRecord(p, error)
-                        }
-                        return try body(p, view)
+                        return try body(p, try Self.view(v, p))
                     }
                     guard more == true else { return }
                     op = .next

@@ -432,18 +432,7 @@ struct Cluster: Sendable {
     /// Replaces `out` with every fact, decoded, in timeline order (reusing its storage).
     func decodeFacts(into out: inout [Fact]) {
         out.removeAll(keepingCapacity: true)
-        log.withUnsafeBytes { b in
-            var tokens = InlineTokens()
-            var pos = FactRecord.recordsStart(b)
-            var at: Int64 = 0
-            while pos < b.count {
-                var d = FactRecord.decode(b, at: pos, previousAt: at)!
-                tokens.settle(&d.fact, b)
-                out.append(d.fact)
-                at = d.fact.at
-                pos = d.end
-            }
-        }
+        forEachFact { out.append($0) }
     }
 
     /// Calls `body` with each fact in timeline order.

@@ -244,34 +244,16 @@ public struct Projector: Sendable {
             withUnsafeBytes(of: &byBit) { $0.load(fromByteOffset: 4 * (bit & 15), as: UInt32.self) }
         }
 
-        /// The record bit of the `stringFields` field of raw value `f`, by `bit(of:)`, as one
-        /// table lookup: four bits per field.
+        /// The record bit (`FactRecord.Field`) of the `stringFields` field of raw value `f`, as
+        /// one table lookup: four bits per field (the record keeps `message` before
+        /// `appointment`).
         @inline(__always)
         static func bit(ofField f: Int) -> Int {
             Int(truncatingIfNeeded: bitTable >> UInt64(4 * (f & 15)) & 0xF)
         }
 
-        /// `bit(of:)` by field raw value, four bits each (checked against it by the tests).
+        /// The record bit by field raw value, four bits each (checked field by field by the tests).
         static var bitTable: UInt64 { 0x000A_DCB9_8765_4300 }
-
-        /// The record bit of one of the `stringFields` (the record keeps `message` before `appointment`).
-        @inline(__always)
-        static func bit(of field: EventRecord.StringField) -> Int {
-            switch field {
-            case .source: FactRecord.Field.source.rawValue
-            case .medium: FactRecord.Field.medium.rawValue
-            case .campaign: FactRecord.Field.campaign.rawValue
-            case .term: FactRecord.Field.term.rawValue
-            case .agent: FactRecord.Field.agent.rawValue
-            case .conversation: FactRecord.Field.conversation.rawValue
-            case .concern: FactRecord.Field.concern.rawValue
-            case .appointment: FactRecord.Field.appointment.rawValue
-            case .location: FactRecord.Field.location.rawValue
-            case .provider: FactRecord.Field.provider.rawValue
-            case .message: FactRecord.Field.message.rawValue
-            default: preconditionFailure("not a value field")
-            }
-        }
     }
 
     /// Writes the record body of `e` (everything after the `at` delta, up to its id) into `out`
@@ -635,13 +617,8 @@ package struct FoldPreparation: Sendable {
         return out
     }
 
-    /// Interns the strings of a checked event, in the order the events will be folded.
-    @inline(__always)
-    mutating func prepare(_ checked: CheckedEventView) -> PreparedEventView {
-        prepare(checked, subjectHash: checked.view.withField(.subject) { Interner.hash($0!) })
-    }
-
-    /// `prepare(_:)` for an event whose subject has hash `subjectHash` (`Interner.hash`).
+    /// Interns the strings of a checked event, whose subject has hash `subjectHash`
+    /// (`Interner.hash`), in the order the events will be folded.
     @inline(__always)
     mutating func prepare(_ checked: CheckedEventView, subjectHash: UInt64) -> PreparedEventView {
         let e = checked.view
