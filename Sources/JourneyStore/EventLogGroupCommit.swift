@@ -13,7 +13,7 @@ extension EventLog {
     /// - Returns: one result per batch, in order. A batch fails alone for a reason of its own
     ///   (a conflict, an invalid event). When the store fails (disk full, I/O, at any point
     ///   until the commit is durable), every batch fails with that error and nothing is written.
-    public func appendGroup(_ batches: [[Event]], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
+    package func appendGroup(_ batches: [[Event]], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
         appendGroup(encoded: batches.map(Self.encode), audit: audit)
     }
 
@@ -31,17 +31,55 @@ extension EventLog {
 
     /// `appendGroup` of batches already encoded (e.g. by the threads that parsed them); a batch
     /// given as a failure fails with that error and takes no part.
+    package func appendGroup(encoded: [Result<EncodedBatch, StoreError>], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
+        appendGroup(entries: encoded.map { GroupEntry(batch: $0) }, audit: audit).map { r in
+            r.map { events in events.map { try! $0.get() } }
+        }
+    }
+
+    /// One batch of a group commit.
+    package struct GroupEntry: Sendable {
+        /// The batch, or the error it fails with.
+        package var batch: Result<EncodedBatch, StoreError>
+        /// When the batch fails on its own (a conflict), append its events one by one instead,
+        /// each in a nested transaction, so that only the events at fault are left out (an import
+        /// keeps the rest of a batch, in the order of its lines).
+        package var splitConflicts: Bool = false
+        /// A batch of a chain is refused once an earlier batch of the same chain failed, so a
+        /// stream of batches (an import) never leaves a hole behind a failure.
+        package var chain: WriteChain?
+
+        package init(batch: Result<EncodedBatch, StoreError>, splitConflicts: Bool = false, chain: WriteChain? = nil) {
+            self.batch = batch
+            self.splitConflicts = splitConflicts
+            self.chain = chain
+        }
+    }
+
+    /// What became of each event of a batch: its outcome, or, for a batch that split its
+    /// conflicts, the error of an event left out.
+    package typealias EventResults = [Result<AppendOutcome, StoreError>]
+
+    /// Appends a group of batches in one transaction (one fsync), each atomic on its own.
     ///
     /// The group is written as one run of the batches with every index entry put in key order
     /// at the end of the transaction (as `appendEncoded(_:)` for batches does); when a batch
     /// fails on its own, that transaction is dropped and the group is written again with each
-    /// batch in a nested transaction, so that only the failing batches are left out.
-    public func appendGroup(encoded: [Result<EncodedBatch, StoreError>], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
-        var results: [Result<[AppendOutcome], StoreError>] = []
+    /// batch in a nested transaction, so that only the failing batches (or, with
+    /// `splitConflicts`, the failing events) are left out. When the store fails (disk full, I/O),
+    /// every batch fails with that error and nothing is written; the chains of the failed
+    /// batches are marked failed.
+    package func appendGroup(entries: [GroupEntry], audit: [[UInt8]] = []) -> [Result<EventResults, StoreError>] {
+        var results: [Result<EventResults, StoreError>] = []
         var batches: [EncodedBatch?] = []
         var bytes = audit.reduce(0) { $0 + $1.count }
-        for r in encoded {
-            switch r {
+        for entry in entries {
+            if let chain = entry.chain, chain.hasFailed {
+                batches.append(nil)
+                results.append(.failure(StoreError(.invalidArgument, "not appended: an earlier batch of the same stream failed")))
+                continue
+            }
+            switch entry.batch {
             case .success(let batch):
                 batches.append(batch)
                 results.append(.success([]))
@@ -51,8 +89,18 @@ extension EventLog {
                 results.append(.failure(error))
             }
         }
-        let encodedBatches = batches
+        let outcome = appendGroup(entries, batches, results, audit: audit, bytes: bytes)
+        for (entry, r) in zip(entries, outcome) {
+            if case .failure = r { entry.chain?.markFailed() }
+        }
+        return outcome
+    }
+
+    private func appendGroup(_ entries: [GroupEntry], _ encodedBatches: [EncodedBatch?],
+                             _ pending: [Result<EventResults, StoreError>], audit: [[UInt8]],
+                             bytes: Int) -> [Result<EventResults, StoreError>] {
         let runs = encodedBatches.compactMap { $0 }.filter { $0.count > 0 }
+        if runs.isEmpty && audit.isEmpty { return pending }
         var failedAt: Int?
         do throws(StoreError) {
             let outcomes = try write(estimatedBytes: bytes) { txn in
@@ -60,43 +108,71 @@ extension EventLog {
                 try self.appendAudit(txn, audit)
                 return all
             }
-            var out = results, k = 0
+            var out = pending, k = 0
             for (i, batch) in encodedBatches.enumerated() {
                 guard let batch, batch.count > 0 else { continue }
-                out[i] = .success(outcomes[k])
+                out[i] = .success(outcomes[k].map { .success($0) })
                 k += 1
             }
             return out
         } catch {
-            guard failedAt != nil else { return encoded.map { _ in .failure(error) } }
+            guard failedAt != nil else { return entries.map { _ in .failure(error) } }
         }
-        let pending = results
         do {
             return try write(estimatedBytes: bytes) { txn in
                 var out = pending
                 for (i, batch) in encodedBatches.enumerated() {
                     guard let batch else { continue }
                     if batch.count == 0 { continue }
+                    if let chain = entries[i].chain, out[..<i].indices.contains(where: { j in
+                        entries[j].chain === chain && (try? out[j].get()) == nil
+                    }) {
+                        out[i] = .failure(StoreError(.invalidArgument, "not appended: an earlier batch of the same stream failed"))
+                        continue
+                    }
                     do {
-                        let child = try txn.beginChild()
-                        let outcomes = try self.appendInTransaction(child, batch)
-                        try child.commit()
-                        out[i] = .success(outcomes)
+                        out[i] = .success(try self.appendNested(txn, batch).map { .success($0) })
                     } catch let e as LMDBError {
                         // Not this batch's fault but the store's (map or disk full, I/O): the
                         // whole group fails, or grows the map and runs again.
                         throw e
                     } catch {
                         // The child was aborted: this batch left no trace.
-                        out[i] = .failure(Self.storeError(error, "append", path: self.directory))
+                        let failure = Self.storeError(error, "append", path: self.directory)
+                        guard entries[i].splitConflicts, failure.code == .conflict else {
+                            out[i] = .failure(failure)
+                            continue
+                        }
+                        var events: EventResults = []
+                        events.reserveCapacity(batch.count)
+                        for k in 0..<batch.count {
+                            do {
+                                events.append(.success(try self.appendNested(txn, batch.single(k))[0]))
+                            } catch let e as LMDBError {
+                                throw e
+                            } catch {
+                                var failure = Self.storeError(error, "append", path: self.directory)
+                                failure.context.batchIndex = k
+                                events.append(.failure(failure))
+                            }
+                        }
+                        out[i] = .success(events)
                     }
                 }
                 try self.appendAudit(txn, audit)
                 return out
             }
         } catch {
-            return encoded.map { _ in .failure(error) }
+            return entries.map { _ in .failure(error) }
         }
+    }
+
+    /// Appends `batch` in a transaction nested in `txn`: all of it, or, when it throws, nothing.
+    private func appendNested(_ txn: borrowing LMDBTransaction, _ batch: EncodedBatch) throws -> [AppendOutcome] {
+        let child = try txn.beginChild()
+        let outcomes = try appendInTransaction(child, batch)
+        try child.commit()
+        return outcomes
     }
 
     private func appendAudit(_ txn: borrowing LMDBTransaction, _ entries: [[UInt8]]) throws {
@@ -111,7 +187,7 @@ extension EventLog {
     }
 
     /// Appends audit entries (opaque bytes) in their own transaction, numbered on from the last.
-    public func appendAudit(_ entries: [[UInt8]]) throws(StoreError) {
+    package func appendAudit(_ entries: [[UInt8]]) throws(StoreError) {
         guard !entries.isEmpty else { return }
         try write(estimatedBytes: entries.reduce(0) { $0 + $1.count + 64 }) { txn in
             try self.appendAudit(txn, entries)

@@ -88,7 +88,7 @@ struct EngineTests {
         }
         let e = try JourneyEngine(directory: dir.sub("s"), deferRebuild: true)
         #expect(e.needsRebuild)
-        #expect(throws: JourneyEngine.Rebuilding.self) { try e.contacts() }
+        #expect(throws: Rebuilding.self) { try e.contacts() }
         let extra = Event(id: "late-1", type: .call, subject: "p-late", at: 1_750_000_000_000)
         #expect(try e.append([extra]) == [.appended(UInt64(events.count + 1))])
         try e.rebuild()

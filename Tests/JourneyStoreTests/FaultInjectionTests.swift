@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import Synchronization
 import Testing
 @testable import JourneyStore
 
@@ -276,8 +277,14 @@ struct EngineFaultTests {
         let lost = [Event(id: "e2", type: .call, subject: "p2", at: 1_750_000_000_000),
                     Event(id: "e3", type: .booking, subject: "p1", at: 1_750_000_001_000, appointment: "a1")]
         #expect(throws: StoreError.self) { _ = try engine.append(lost) }
-        let group = engine.appendGroup([[lost[0]], [lost[1]]])
-        #expect(group.allSatisfy { (try? $0.get()) == nil })
+        // Two batches through the pipeline, as concurrent clients send them.
+        let group = Mutex<[Result<[EventLog.AppendOutcome], StoreError>]>([])
+        for batch in [[lost[0]], [lost[1]]] {
+            engine.writes.submit(batch) { r in group.withLock { $0.append(r) } }
+        }
+        engine.writes.drain()
+        #expect(group.withLock { $0.count } == 2)
+        #expect(group.withLock { $0 }.allSatisfy { (try? $0.get()) == nil })
         #expect(engine.projectionStats.position == 1)
         #expect(engine.projectionStats.events == 1)
         #expect(try engine.patient(id: "p2", asOf: 1_800_000_000_000) == nil)

@@ -80,8 +80,6 @@ struct GroupFoldTests {
     @Test func everyCompletionRunsAfterItsBatchIsFolded() throws {
         let directory = try TemporaryDirectory()
         let engine = try JourneyEngine(directory: directory.path)
-        let committer = GroupCommitter(engine: engine, afterCommit: { _ in })
-        committer.start()
         let threads = 4, batches = 6, perBatch = 400
         let unseen = Mutex<[String]>([])
         onThreads(threads) { t in
@@ -89,7 +87,7 @@ struct GroupFoldTests {
             for b in 0..<batches {
                 let subject = "t\(t)-b\(b)"
                 answered.enter()
-                committer.submit(visits(subject, perBatch)) { r in
+                engine.writes.submit(visits(subject, perBatch)) { r in
                     // Runs on the answering thread: what a query would see right after the answer.
                     let last = ((try? r.get()) ?? []).map(\.position).max() ?? 0
                     let folded = engine.projectionStats.position
@@ -102,54 +100,116 @@ struct GroupFoldTests {
             }
             answered.wait()
         }
-        committer.stop()
+        engine.writes.drain()
         #expect(unseen.withLock { $0 } == [])
         #expect(engine.projectionStats.position == UInt64(threads * batches * perBatch))
     }
 
-    @Test func aGroupWithAConflictCommitsWhileThePreviousGroupIsStillUnfolded() throws {
+    @Test func aConflictingBatchFailsAloneAndTheOthersCommitInOrder() throws {
         let directory = try TemporaryDirectory()
         let e = try JourneyEngine(directory: directory.path)
-        // Group 1: committed, not folded yet.
-        let first = e.commitGroup([visits("a", 3), visits("b", 2)])
-        #expect(first.map { (try? $0.get()) ?? [] } == [[.appended(1), .appended(2), .appended(3)], [.appended(4), .appended(5)]])
-        #expect(e.projectionStats.position == 0)
-        #expect(try e.patient(id: "a") == nil)
-        // Group 2: its first batch conflicts with a's first event (another instant) and fails
-        // alone; the second commits after group 1's events.
         var changed = visits("a", 1)[0]
         changed.at += 1
-        let second = e.commitGroup([visits("c", 1) + [changed], visits("d", 2)])
-        guard case .failure(let conflict) = second[0] else {
-            Issue.record("a conflicting batch was appended: \(second[0])")
+        // Submitted without waiting: the writer may take them in one group or several.
+        let results = Mutex<[Int: Result<[EventLog.AppendOutcome], StoreError>]>([:])
+        let batches = [visits("a", 3) + visits("b", 2), visits("c", 1) + [changed], visits("d", 2)]
+        for (i, b) in batches.enumerated() {
+            e.writes.submit(b) { r in results.withLock { $0[i] = r } }
+        }
+        e.writes.drain()
+        let r = results.withLock { $0 }
+        #expect((try? r[0]?.get()) == [.appended(1), .appended(2), .appended(3), .appended(4), .appended(5)])
+        guard case .failure(let conflict)? = r[1] else {
+            Issue.record("a conflicting batch was appended: \(String(describing: r[1]))")
             return
         }
         #expect(conflict.code == .conflict)
-        #expect((try? second[1].get()) == [.appended(6), .appended(7)])
+        #expect((try? r[2]?.get()) == [.appended(6), .appended(7)])
         #expect(e.log.lastPosition == 7)
-        // One fold takes both groups, in commit order; a second finds nothing left.
-        e.foldCommitted()
-        e.foldCommitted()
         #expect(e.projectionStats.position == 7)
-        #expect(e.projectionStats.events == 7)
         #expect(try e.patient(id: "a")?.counts[Int(EventType.webVisit.rawValue)] == 3)
-        #expect(try e.patient(id: "b")?.counts[Int(EventType.webVisit.rawValue)] == 2)
         #expect(try e.patient(id: "c") == nil)
         #expect(try e.patient(id: "d")?.counts[Int(EventType.webVisit.rawValue)] == 2)
     }
 
-    @Test func aRebuildThatSwitchesOverBeforeAGroupIsFoldedFoldsItOnce() throws {
+    @Test func aBatchThatSplitsItsConflictsKeepsTheRestInItsPlace() throws {
         let directory = try TemporaryDirectory()
         let e = try JourneyEngine(directory: directory.path)
-        _ = e.appendGroup([visits("a", 2)])
-        _ = e.commitGroup([visits("b", 3)])
-        // The rebuild reads the whole log, group 2 included, and switches over.
-        try e.rebuild()
-        #expect(e.projectionStats.position == 5)
-        e.foldCommitted()
-        #expect(e.projectionStats.position == 5)
-        #expect(e.projectionStats.events == 5)
-        #expect(try e.patient(id: "b")?.counts[Int(EventType.webVisit.rawValue)] == 3)
+        _ = try e.append(visits("a", 2))
+        var changed = visits("a", 1)[0]
+        changed.at += 1
+        let batch = try EventLog.encode(visits("c", 1) + [changed] + visits("d", 1) + visits("a", 2)).get()
+        let results = Mutex<[Result<EventLog.EventResults, StoreError>]>([])
+        e.writes.submit(EventLog.GroupEntry(batch: .success(batch), splitConflicts: true)) { r in
+            results.withLock { $0.append(r) }
+        }
+        e.writes.drain()
+        let r = results.withLock { $0 }
+        #expect(r.count == 1)
+        guard let events = try? r.first?.get() else {
+            Issue.record("the batch failed as a whole: \(r)")
+            return
+        }
+        #expect(events.count == 5)
+        #expect((try? events[0].get()) == .appended(3))
+        #expect((try? events[1].get()) == nil)
+        if case .failure(let f) = events[1] { #expect(f.code == .conflict) }
+        #expect((try? events[2].get()) == .appended(4))
+        #expect((try? events[3].get()) == .duplicate(1))
+        #expect((try? events[4].get()) == .duplicate(2))
+        #expect(e.projectionStats.position == 4)
+        #expect(try e.patient(id: "d")?.counts[Int(EventType.webVisit.rawValue)] == 1)
+    }
+
+    @Test func aChainRefusesEverythingAfterItsFirstFailure() throws {
+        let directory = try TemporaryDirectory()
+        let e = try JourneyEngine(directory: directory.path)
+        _ = try e.append(visits("a", 1))
+        var changed = visits("a", 1)[0]
+        changed.at += 1
+        let chain = WriteChain()
+        let results = Mutex<[Result<EventLog.EventResults, StoreError>]>([])
+        for b in [visits("b", 1), [changed], visits("c", 1)] {
+            e.writes.submit(EventLog.GroupEntry(batch: EventLog.encode(b), chain: chain)) { r in
+                results.withLock { $0.append(r) }
+            }
+        }
+        e.writes.drain()
+        let r = results.withLock { $0 }
+        #expect(r.count == 3)
+        #expect((try? r[0].get())?.count == 1)
+        #expect((try? r[1].get()) == nil)
+        #expect((try? r[2].get()) == nil)
+        #expect(chain.hasFailed)
+        #expect(e.log.lastPosition == 2)
+        #expect(try e.patient(id: "c") == nil)
+    }
+
+    @Test func aRebuildThatSwitchesOverWhileAppendsRunFoldsEachEventOnce() throws {
+        let directory = try TemporaryDirectory()
+        let e = try JourneyEngine(directory: directory.path)
+        _ = try e.append(visits("a", 2))
+        let done = Atomic<Bool>(false)
+        let appender = DispatchGroup()
+        appender.enter()
+        DispatchQueue.global().async {
+            var i = 0
+            while !done.load(ordering: .acquiring) || i < 20 {
+                _ = try? e.append(visits("r\(i)", 3))
+                i += 1
+            }
+            appender.leave()
+        }
+        for _ in 0..<5 { try e.rebuild() }
+        done.store(true, ordering: .releasing)
+        appender.wait()
+        let last = e.log.lastPosition
+        #expect(e.projectionStats.position == last)
+        #expect(e.projectionStats.events == Int(last))
+        var fresh = Projector()
+        _ = try e.log.fold(after: 0, into: &fresh)
+        #expect(try e.funnel(FunnelQuery()).json == fresh.funnel(FunnelQuery()).json)
+        #expect(try e.contacts().json == fresh.contacts().json)
     }
 
     @Test func aCheckpointTakenUnderConcurrentAppendsRestoresLikeAFreshReplay() throws {
@@ -161,8 +221,6 @@ struct GroupFoldTests {
         var expected: [String] = []
         do {
             let engine = try JourneyEngine(directory: directory.path)
-            let committer = GroupCommitter(engine: engine, afterCommit: { _ in })
-            committer.start()
             let appending = Atomic<Int>(perThread)
             let errors = Mutex<[String]>([])
             // Each thread submits its share (every perThread-th batch) without waiting, then
@@ -183,7 +241,7 @@ struct GroupFoldTests {
                 let answered = DispatchGroup()
                 for start in stride(from: t * batch, to: events.count, by: perThread * batch) {
                     answered.enter()
-                    committer.submit(Array(events[start..<min(events.count, start + batch)])) { r in
+                    engine.writes.submit(Array(events[start..<min(events.count, start + batch)])) { r in
                         if case .failure(let e) = r { errors.withLock { $0.append("append: \(e)") } }
                         answered.leave()
                     }
@@ -191,7 +249,7 @@ struct GroupFoldTests {
                 answered.wait()
                 appending.subtract(1, ordering: .releasing)
             }
-            committer.stop()
+            engine.writes.drain()
             #expect(errors.withLock { $0 } == [])
             #expect(engine.log.lastPosition == UInt64(events.count))
             #expect(engine.projectionStats.position == UInt64(events.count))

@@ -60,7 +60,7 @@ private func withInput<R>(_ lines: [String], _ body: (Int32, String) throws -> R
 
 /// Imports `lines` into a fresh store, pipelined or not, and describes the result.
 private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chunkSize: Int,
-                         groupLines: Int = 100_000) throws -> Outcome {
+                         window: Int = 32) throws -> Outcome {
     let store = try TemporaryDirectory()
     return try withInput(lines) { fd, path in
         let rejected = Mutex<[String]>([])
@@ -69,7 +69,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         }
         let engine = try JourneyEngine(directory: store.path)
         let tally = pipelined
-            ? try importer.runPipelined(engine: engine, groupLines: groupLines)
+            ? try importer.runPipelined(engine: engine, window: window)
             : try importer.run(appender: LocalAppender(engine: engine))
         let log = try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" }
         let stats = engine.projectionStats
@@ -83,7 +83,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
 
 @Suite struct ImportTests {
     @Test func mixedInputGivesTheHandCountedResult() throws {
-        let r = try importLines(mixedLines, pipelined: true, batchSize: 3, chunkSize: 100, groupLines: 7)
+        let r = try importLines(mixedLines, pipelined: true, batchSize: 3, chunkSize: 100, window: 2)
         #expect(r.tally == ImportTally(appended: 7, duplicates: 2, rejected: 5))
         #expect(r.rejected.count == 5)
         for (n, what) in [(3, "JSON"), (8, "\"subject\""), (9, "other content"), (12, "other content"), (14, "\"at\"")] {
@@ -107,11 +107,11 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(r.log.count == 1 && r.log[0].contains("\"e1\""))
     }
 
-    @Test(arguments: [(1, 1, 1), (3, 100, 1), (3, 100, 7), (2, 37, 5), (4, 250, 100_000), (100, 1 << 20, 100_000)])
-    func pipelinedImportMatchesTheBatchByBatchImport(batchSize: Int, chunkSize: Int, groupLines: Int) throws {
+    @Test(arguments: [(1, 1, 1), (3, 100, 1), (3, 100, 2), (2, 37, 3), (4, 250, 32), (100, 1 << 20, 32)])
+    func pipelinedImportMatchesTheBatchByBatchImport(batchSize: Int, chunkSize: Int, window: Int) throws {
         let sequential = try importLines(mixedLines, pipelined: false, batchSize: batchSize, chunkSize: chunkSize)
         let pipelined = try importLines(mixedLines, pipelined: true, batchSize: batchSize, chunkSize: chunkSize,
-                                        groupLines: groupLines)
+                                        window: window)
         #expect(pipelined == sequential)
         #expect(pipelined.tally == ImportTally(appended: 7, duplicates: 2, rejected: 5))
     }
@@ -126,7 +126,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
             if i % 11 == 0 { lines.append(#"{"id":"bad-\#(i)"}"#) }
         }
         let sequential = try importLines(lines, pipelined: false, batchSize: 8, chunkSize: 300)
-        let pipelined = try importLines(lines, pipelined: true, batchSize: 8, chunkSize: 300, groupLines: 30)
+        let pipelined = try importLines(lines, pipelined: true, batchSize: 8, chunkSize: 300, window: 4)
         #expect(pipelined == sequential)
         // 9 conflicts (i = 0, 7, …, 56) and 6 bad lines (i = 0, 11, …, 55).
         #expect(pipelined.tally == ImportTally(appended: 60, duplicates: 51, rejected: 15))
@@ -150,7 +150,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
                 let importer = Importer(fd: fd, path: path, batchSize: 3, chunkSize: 150) { e in
                     rejected.withLock { $0.append(e.description) }
                 }
-                let tally = pipelined ? try importer.runPipelined(engine: engine, groupLines: 1000)
+                let tally = pipelined ? try importer.runPipelined(engine: engine, window: 32)
                     : try importer.run(appender: LocalAppender(engine: engine))
                 #expect(try engine.log.verify().problems.isEmpty)
                 return Outcome(tally: tally, rejected: rejected.withLock { $0 },
@@ -182,7 +182,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
                 let engine = try JourneyEngine(directory: store.path)
                 var message = "no failure"
                 do {
-                    _ = pipelined ? try importer.runPipelined(engine: engine, groupLines: 12)
+                    _ = pipelined ? try importer.runPipelined(engine: engine, window: 4)
                         : try importer.run(appender: LocalAppender(engine: engine))
                 } catch let e as CommandFailure {
                     message = "\(e.code) \(e.message)"
@@ -206,7 +206,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         try withInput(lines) { fd, path in
             let importer = Importer(fd: fd, path: path, batchSize: 5, chunkSize: 300) { _ in }
             let engine = try JourneyEngine(directory: store.path)
-            let tally = try importer.runPipelined(engine: engine, groupLines: 20)
+            let tally = try importer.runPipelined(engine: engine, window: 3)
             #expect(tally == ImportTally(appended: 42, duplicates: 0, rejected: 0))
             #expect(try engine.log.verify().problems.isEmpty)
             // Event i is at position i + 1; "subject-a" is every 7th event from 1 and from 6.
@@ -247,18 +247,8 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         #expect(pipelined.log[1].contains(#""attrs":{"a":"1","b":"2"}"#))
     }
 
-    @Test func takeIfReadyAnswersOnlyWhatWaits() {
-        let queue = HandOff<Int>(capacity: 2)
-        #expect(queue.takeIfReady() == nil)
-        queue.put(1)
-        queue.put(2)
-        #expect(queue.takeIfReady() == 1)
-        #expect(queue.take() == 2)
-        #expect(queue.takeIfReady() == nil)
-    }
-
     @Test(arguments: [1, 4, 1000])
-    func groupsOfAnySizeFromWhatIsReadyMatchTheBatchByBatchImport(minGroupLines: Int) throws {
+    func anyNumberOfBatchesInFlightMatchesTheBatchByBatchImport(window: Int) throws {
         var lines: [String] = []
         for i in 0..<50 { lines.append(event("e-\(i % 40)", "s\(i % 40 % 6)", minute: i % 40 == 3 && i >= 40 ? 59 : i % 40)) }
         lines.insert(#"{"id":"bad"}"#, at: 17)
@@ -267,7 +257,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         let pipelined = try withInput(lines) { fd, path in
             let importer = Importer(fd: fd, path: path, batchSize: 3, chunkSize: 200) { _ in }
             let engine = try JourneyEngine(directory: store.path)
-            let tally = try importer.runPipelined(engine: engine, groupLines: 12, minGroupLines: minGroupLines)
+            let tally = try importer.runPipelined(engine: engine, window: window)
             #expect(try engine.log.verify().problems.isEmpty)
             return (tally, try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" })
         }

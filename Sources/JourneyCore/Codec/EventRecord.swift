@@ -203,6 +203,18 @@ public struct EventView {
         }
     }
 
+    /// Views a record this program encoded itself and has not let out of its memory since (an
+    /// `EncodedBatch`'s records), without checking it again: a record is checked once, where it
+    /// enters the program (read from the store, or parsed from input). Checked anyway in debug
+    /// builds.
+    @inline(__always)
+    package init(trusted raw: UnsafeRawBufferPointer) {
+        assert(EventView.wellFormedTableStart(raw) != nil, "a trusted record is not well formed")
+        self.raw = raw
+        let ints = raw.load(fromByteOffset: 3, as: UInt8.self)
+        tableStart = EventRecord.headerSize + 8 * ints.nonzeroBitCount
+    }
+
     // Case counts of the enums a record stores (`allCases` builds an array on every use).
     @usableFromInline static let typeCount = EventType.allCases.count
     @usableFromInline static let channelCount = Channel.allCases.count

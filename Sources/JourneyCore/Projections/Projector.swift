@@ -50,6 +50,12 @@ public struct Projector: Sendable {
         fold(try CheckedEventView(view).view)
     }
 
+    /// Folds a record this program encoded itself (see `EventView(trusted:)`): its strings were
+    /// checked as UTF-8 where the event entered, so they are not checked again.
+    package mutating func apply(trusted view: EventView) {
+        fold(view)
+    }
+
     /// Folds a stored event whose strings `FoldPreparation.prepare` interned (see
     /// `beginPreparation`).
     mutating func apply(_ prepared: PreparedEventView) {

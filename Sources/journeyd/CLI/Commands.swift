@@ -307,7 +307,7 @@ enum CLI {
         }
         let engine = try JourneyEngine(directory: dir)
         let tty = Output.stderrIsTTY
-        var final: JourneyEngine.RebuildProgress?
+        var final: RebuildProgress?
         try engine.rebuild { p in
             let pct = p.total > 0 ? p.done * 100 / p.total : 100
             let line = "replay: \(p.done)/\(p.total) events (\(pct)%), \(Int(p.eventsPerSecond)) events/s"

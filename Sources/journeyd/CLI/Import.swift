@@ -61,125 +61,82 @@ struct Importer {
         return tally
     }
 
-    /// Imports into a local engine on two threads: a parser thread reads, parses, validates
-    /// and encodes the next batches while this thread appends and folds the previous ones.
-    /// Consecutive batches share one transaction (one fsync) up to `groupLines` lines, each
-    /// batch still atomic on its own; a batch counts once its transaction is durable. A
-    /// transaction takes the batches that are ready once it has `minGroupLines` lines (or the
-    /// last batch), so appending starts early and never waits on a full group. At most
-    /// about two groups of parsed batches wait in between, so memory stays bounded. Counts,
-    /// rejections (in the same order) and the resulting log are those of `run(appender:)`
-    /// with a `LocalAppender`.
-    func runPipelined(engine: JourneyEngine, groupLines: Int = 400_000, minGroupLines: Int = 50_000) throws -> ImportTally {
-        let groupBatches = Swift.max(1, Swift.min(64, groupLines / batchSize))
-        let minBatches = Swift.max(1, Swift.min(groupBatches, minGroupLines / batchSize))
-        let queue = HandOff<ParsedBatch>(capacity: 2 * groupBatches)
+    /// Imports into a local engine through its write pipeline: a parser thread reads, parses,
+    /// validates and encodes the next batches while up to `window` earlier ones are committed
+    /// and folded. The pipeline gathers the waiting batches into one transaction (one fsync),
+    /// each batch atomic on its own; a batch with a conflicting id is appended event by event in
+    /// its place, so only the conflicting events are rejected and the log's order is the file's.
+    /// The batches form one chain: after a failure nothing later is appended. Memory stays
+    /// bounded by the window. Counts, rejections (in the same order) and the resulting log are
+    /// those of `run(appender:)` with a `LocalAppender`.
+    func runPipelined(engine: JourneyEngine, window: Int = 32) throws -> ImportTally {
+        let queue = HandOff<ParsedBatch>(capacity: 4)
         let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
         startThread { source.parse(into: queue) }
 
-        // Folding runs on a third thread, one group behind the appends (in commit order).
-        let folder = Folder(engine: engine, capacity: 2)
-        defer { folder.finish() }
-
+        // Results come back in submission order (the pipeline answers in commit order).
+        let results = HandOff<Result<EventLog.EventResults, StoreError>>(capacity: window + 1)
+        let chain = WriteChain()
+        var waiting: [(batch: ParsedBatch, submitted: Bool)] = []
         var tally = ImportTally()
-        var pending: [ParsedBatch] = []
         var tookLast = false
-        do {
-            while !(tookLast && pending.isEmpty) {
-                // Gather a group, then append as much of it as one transaction can take.
-                var lines = pending.reduce(0) { $0 + $1.lineCount }
-                while !tookLast && (pending.count < groupBatches && lines < groupLines || pending.isEmpty) {
-                    // Wait for the batches a group needs at least; then take only those ready.
-                    let batch: ParsedBatch
-                    if pending.count < minBatches && lines < minGroupLines {
-                        batch = queue.take()
-                    } else if let ready = queue.takeIfReady() {
-                        batch = ready
-                    } else {
-                        break
-                    }
-                    tookLast = batch.isLast
-                    lines += batch.lineCount
-                    pending.append(batch)
-                }
-                let done = try appendGroup(pending, engine: engine, folder: folder, into: &tally)
-                pending.removeFirst(done)
-            }
-        } catch {
-            // Take every batch up to the parser's last one, so that the parser thread is never
-            // left blocked on a full queue and is done with `fd` when this returns.
-            queue.cancel()
-            while !tookLast { tookLast = queue.take().isLast }
-            throw error
-        }
-        folder.finish()
-        try engine.log.sync()
-        try engine.checkpoint()
-        return tally
-    }
 
-    /// Appends a prefix of `group` in one transaction and reports it; returns how many batches
-    /// it handled (at least one).
-    private func appendGroup(_ group: [ParsedBatch], engine: JourneyEngine, folder: Folder,
-                             into tally: inout ImportTally) throws -> Int {
         func report(_ e: EventError) {
             tally.rejected += 1
             reject(e)
         }
-        // Batches that end the import (unreadable input, an event the store cannot take) go alone.
-        let plain = group.prefix { $0.readFailure == nil && $0.encodeFailure == nil }
-        guard !plain.isEmpty else {
-            let batch = group[0]
+        /// Reports the oldest waiting batch once its result is in.
+        func settleOldest() throws {
+            let (batch, submitted) = waiting.removeFirst()
             batch.errors.forEach(report)
-            if let failure = batch.readFailure { throw failure }
-            if let e = batch.encodeFailure, batch.eventCount > 0 { throw ImportRefusal.failure(Ops.storeError(e)) }
-            return 1
-        }
-        let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
-        do {
-            let records = plain.map(\.records)
-            r = try engine.appendEncoded(records, fold: false)
-            folder.fold(Array(records[0..<r.outcomes.count]), r.outcomes)
-        } catch {
-            // Nothing of the group was stored: report as if its first batch failed alone.
-            plain[0].errors.forEach(report)
-            throw ImportRefusal.failure(Ops.storeError(error))
-        }
-        for (batch, outcomes) in zip(plain, r.outcomes) {
-            batch.errors.forEach(report)
-            tally.count(outcomes)
-        }
-        guard let failure = r.failure else { return plain.count }
-        // The batch after the appended ones failed on its own.
-        let batch = plain[r.outcomes.count]
-        batch.errors.forEach(report)
-        guard failure.code == .conflict else { throw ImportRefusal.failure(Ops.storeError(failure)) }
-        // As `Appender.appendSplittingConflicts`: event by event, rejecting only what fails;
-        // but the events go as one-event batches of one transaction, cut at each rejection.
-        // These fold as they are appended, so everything before them is folded first.
-        folder.wait()
-        let singles = (0..<batch.records.count).map { batch.records.single($0) }
-        var next = 0
-        func rejectEvent(_ i: Int, _ error: StoreError) {
-            report(ImportRefusal.rejection(Ops.storeError(error), id: batch.records.id(at: i), line: batch.lines[i]))
-        }
-        while next < singles.count {
-            let r: (outcomes: [[EventLog.AppendOutcome]], failure: StoreError?)
-            do { r = try engine.appendEncoded(Array(singles[next...])) } catch {
-                // The store failed: one transaction per event, exactly as the batch-by-batch import.
-                for i in next..<singles.count {
-                    do { tally.count(try engine.appendEncoded(singles[i])) } catch { rejectEvent(i, error) }
+            guard submitted else { return }
+            switch results.take() {
+            case .failure(let e):
+                throw ImportRefusal.failure(Ops.storeError(e))
+            case .success(let events):
+                for (i, r) in events.enumerated() {
+                    switch r {
+                    case .success(let o): tally.count([o])
+                    case .failure(let e):
+                        report(ImportRefusal.rejection(Ops.storeError(e), id: batch.records.id(at: i), line: batch.lines[i]))
+                    }
                 }
-                break
-            }
-            r.outcomes.forEach { tally.count($0) }
-            next += r.outcomes.count
-            if let failure = r.failure {
-                rejectEvent(next, failure)
-                next += 1
             }
         }
-        return r.outcomes.count + 1
+        do {
+            while !tookLast {
+                let batch = queue.take()
+                tookLast = batch.isLast
+                // A batch that ends the import (unreadable input, an event the store cannot
+                // take) is not appended: what came before is settled, then it is reported.
+                if batch.readFailure != nil || (batch.encodeFailure != nil && batch.eventCount > 0) {
+                    while !waiting.isEmpty { try settleOldest() }
+                    batch.errors.forEach(report)
+                    if let failure = batch.readFailure { throw failure }
+                    throw ImportRefusal.failure(Ops.storeError(batch.encodeFailure!))
+                }
+                let submit = batch.records.count > 0
+                if submit {
+                    engine.writes.submit(EventLog.GroupEntry(batch: .success(batch.records), splitConflicts: true, chain: chain)) {
+                        results.put($0)
+                    }
+                }
+                waiting.append((batch, submit))
+                while waiting.count >= window { try settleOldest() }
+            }
+            while !waiting.isEmpty { try settleOldest() }
+        } catch {
+            // Take every batch up to the parser's last one, so that the parser thread is never
+            // left blocked on a full queue and is done with `fd` when this returns; and wait for
+            // the batches in flight (the chain refuses those after the failure).
+            queue.cancel()
+            while !tookLast { tookLast = queue.take().isLast }
+            for w in waiting where w.submitted { _ = results.take() }
+            throw error
+        }
+        try engine.log.sync()
+        try engine.checkpoint()
+        return tally
     }
 
     /// Reads up to `chunk.count` bytes, retrying on EINTR; 0 at the end of input.
@@ -194,53 +151,6 @@ struct Importer {
             if errno == EINTR { continue }
             throw CommandFailure(Exit.badInput, "read error on \(path): \(String(cString: strerror(errno)))")
         }
-    }
-}
-
-/// Folds appended batches into the engine's projections on a thread of its own, in the order
-/// they are handed over.
-private final class Folder: Sendable {
-    private enum Work: Sendable {
-        case fold([EventLog.EncodedBatch], [[EventLog.AppendOutcome]])
-        /// Signals `done` once everything before it is folded; `last` also ends the thread.
-        case barrier(last: Bool)
-    }
-    private let queue: HandOff<Work>
-    private let done = DispatchSemaphore(value: 0)
-    private let finished = Atomic<Bool>(false)
-
-    init(engine: JourneyEngine, capacity: Int) {
-        queue = HandOff(capacity: capacity)
-        let (queue, done) = (queue, done)
-        startThread {
-            while true {
-                switch queue.take() {
-                case .fold(let batches, let outcomes):
-                    engine.foldAppended(batches, outcomes)
-                case .barrier(let last):
-                    done.signal()
-                    if last { return }
-                }
-            }
-        }
-    }
-
-    /// Hands over appended batches; waits while `capacity` groups are waiting.
-    func fold(_ batches: [EventLog.EncodedBatch], _ outcomes: [[EventLog.AppendOutcome]]) {
-        queue.put(.fold(batches, outcomes))
-    }
-
-    /// Returns once everything handed over is folded.
-    func wait() {
-        queue.put(.barrier(last: false))
-        done.wait()
-    }
-
-    /// Folds everything handed over and ends the thread (once; later calls return at once).
-    func finish() {
-        guard !finished.exchange(true, ordering: .relaxed) else { return }
-        queue.put(.barrier(last: true))
-        done.wait()
     }
 }
 

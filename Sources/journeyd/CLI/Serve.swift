@@ -16,7 +16,7 @@ extension CLI {
         mkdir(dir, 0o700)
         let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,
                                        deferRebuild: true)
-        let stop = Semaphore()
+        let stop = JourneyStore.Semaphore()
         let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
         Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
@@ -39,7 +39,7 @@ extension CLI {
 
     /// Blocks until SIGTERM or SIGINT, or until `stop` is signalled. The handlers run on a
     /// Dispatch queue, not in signal context.
-    static func waitForTermination(_ stop: Semaphore) {
+    static func waitForTermination(_ stop: JourneyStore.Semaphore) {
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)

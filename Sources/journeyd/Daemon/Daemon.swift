@@ -7,13 +7,14 @@ import Synchronization
 /// `journeyd serve`: the engine behind a Unix socket (SPEC §4).
 ///
 /// Short requests are parsed on the server's I/O thread, long ones (append batches) on its
-/// handler threads; appends go to the group committer (one writer, one fsync for many clients)
+/// handler threads; appends go to the store's write pipeline (one writer, one fsync for many clients)
 /// without waiting for each other and are answered once durable, in request order; queries read
 /// the live projections; subscriptions stream the log from a position and then follow it.
 final class Daemon: RequestHandler {
     let engine: JourneyEngine
     let socketPath: String
-    let committer: GroupCommitter
+    /// The store's one write pipeline (the engine's).
+    var writes: WritePipeline { engine.writes }
     let subscriptions: SubscriptionHub
     private let server: Mutex<UnixSocketServer?> = Mutex(nil)
     private let rebuilding = Atomic<Bool>(false)
@@ -48,7 +49,8 @@ final class Daemon: RequestHandler {
         self.socketPath = socketPath
         let hub = SubscriptionHub(log: engine.log, stallTimeout: subscriberStallTimeout)
         self.subscriptions = hub
-        self.committer = GroupCommitter(engine: engine, afterCommit: { last in hub.advance(to: last) }) { failure in
+        engine.writes.onCommit { last in hub.advance(to: last) }
+        engine.writes.onWritesStopped { failure in
             let message = "\(failure.message); journeyd is stopping"
             Log.error("writer", message)
             cannotGoOn(message)
@@ -61,7 +63,6 @@ final class Daemon: RequestHandler {
         let s = UnixSocketServer(path: socketPath, config: config, handler: self)
         try s.start()
         server.withLock { $0 = s }
-        committer.start()
         checkpointThreadStarted.store(true, ordering: .releasing)
         startThread { [self] in checkpointLoop() }
     }
@@ -92,7 +93,8 @@ final class Daemon: RequestHandler {
         }
         s?.stop()
         subscriptions.closeAll()
-        committer.stop()
+        // Everything acknowledged or in flight is committed, folded and answered before the checkpoint.
+        engine.writes.drain()
         if checkpointThreadStarted.exchange(false, ordering: .acquiringAndReleasing) {
             stopCheckpoints.signal()
             checkpointsEnded.wait()
@@ -130,12 +132,12 @@ final class Daemon: RequestHandler {
     }
 
     /// A short line is parsed here on the I/O thread, once: a short append goes to the group
-    /// committer from here, and `ping`, `patient` and `handoff` are answered here (they read one
+    /// pipeline from here, and `ping`, `patient` and `handoff` are answered here (they read one
     /// cluster under the projection lock, held by the writer for at most one fold chunk, and
     /// queue their audit record without waiting); the other ops take the parsed request to the
     /// pool. A long line (an append batch) is parsed there.
     ///
-    /// Pipelining (README, "The socket protocol"): an append is submitted to the committer and
+    /// Pipelining (README, "The socket protocol"): an append is submitted to the pipeline and
     /// then detached from the connection, so the connection's next request is dispatched before
     /// the commit is durable; appends are submitted in the order sent because the next request
     /// is dispatched only after that. Any other request waits until the connection's earlier
@@ -184,13 +186,13 @@ final class Daemon: RequestHandler {
         submit(EventLog.encode(events), connection, onIOThread: onIOThread)
     }
 
-    /// Submits the current request's events to the group committer, then releases the
+    /// Submits the current request's events to the write pipeline, then releases the
     /// connection for its next request; the answer goes out in its place once durable.
     private func submit(_ batch: Result<EventLog.EncodedBatch, StoreError>, _ connection: ServerConnection,
                         onIOThread: Bool) {
         // Nil only if the connection closed meanwhile; the batch is still committed.
         let ticket = connection.ticket
-        committer.submit(encoded: batch) { result in
+        writes.submit(encoded: batch) { result in
             guard let ticket else { return }
             switch result {
             case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)
@@ -237,7 +239,7 @@ final class Daemon: RequestHandler {
             let peer = connection.peer
             do {
                 let answer = try Ops(engine: engine).answer(op: op, request) { op, id in
-                    committer.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: op, id: id))
+                    writes.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: op, id: id))
                 }
                 _ = connection.send(answer)
             } catch {

@@ -32,7 +32,7 @@ struct OpError: Error {
     }
 
     /// The error for the rebuilding state, with its progress.
-    static func rebuilding(_ p: JourneyEngine.RebuildProgress) -> OpError {
+    static func rebuilding(_ p: RebuildProgress) -> OpError {
         let eta = p.eventsPerSecond > 0 ? Int64(Double(p.total - min(p.done, p.total)) / p.eventsPerSecond) : nil
         return OpError("rebuilding", "projections are being rebuilt: \(p.done) of \(p.total) events", extra: [
             JSONMember("done", .number(JSONNumber(Int64(p.done)))),
@@ -73,28 +73,30 @@ struct Ops {
                 }
                 let asOf = try Self.time(r, "as_of")
                 if op == "patient" {
-                    guard let s = try engine.patient(id: id, asOf: asOf) else { throw notFound(id) }
+                    let (s, stale) = try engine.read { $0.patient(id: id, asOf: asOf ?? Clock.nowMs()) }
+                    guard let s else { throw notFound(id) }
                     audit(op, id)
-                    return okWrapping { s.writeJSON(into: &$0) }
+                    return okWrapping(stale) { s.writeJSON(into: &$0) }
                 } else {
-                    guard let h = try engine.handoff(id: id, asOf: asOf) else { throw notFound(id) }
+                    let (h, stale) = try engine.read { $0.handoff(id: id, asOf: asOf ?? Clock.nowMs()) }
+                    guard let h else { throw notFound(id) }
                     audit(op, id)
-                    return okWrapping { h.writeJSON(into: &$0) }
+                    return okWrapping(stale) { h.writeJSON(into: &$0) }
                 }
             case "funnel":
                 let q = try Self.funnelQuery(r)
-                let report = try engine.funnel(q)
-                return okWrapping { report.writeJSON(into: &$0) }
+                let (report, stale) = try engine.readCopy { $0.funnel(q) }
+                return okWrapping(stale) { report.writeJSON(into: &$0) }
             case "contacts":
-                let report = try engine.contacts()
-                return okWrapping { report.writeJSON(into: &$0) }
+                let (report, stale) = try engine.readCopy { $0.contacts() }
+                return okWrapping(stale) { report.writeJSON(into: &$0) }
             case "at_risk":
                 let asOf = try Self.time(r, "as_of")
                 let limit = try Self.int(r, "limit") ?? 100
                 guard limit >= 1 && limit <= 10_000 else { throw OpError("bad_request", "\"limit\" must be 1 to 10000") }
                 let after = try Self.string(r, "after")
-                let page = try engine.atRisk(asOf: asOf, limit: Int(limit), after: after)
-                return okWrapping { page.writeJSON(into: &$0) }
+                let (page, stale) = try engine.readCopy { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: Int(limit), after: after) }
+                return okWrapping(stale) { page.writeJSON(into: &$0) }
             case "stats":
                 return try stats()
             default:
@@ -102,7 +104,7 @@ struct Ops {
             }
         } catch let e as OpError {
             throw e
-        } catch let e as JourneyEngine.Rebuilding {
+        } catch let e as Rebuilding {
             throw OpError.rebuilding(e.progress)
         } catch {
             throw OpError("store_error", "\(error)")
@@ -125,17 +127,9 @@ struct Ops {
             w.key("map_used"); w.int(s.mapUsed)
             w.key("file_size"); w.int(s.fileSize)
             w.key("rebuilding")
-            if let r = p.rebuild {
-                w.beginObject()
-                w.key("done"); w.int(Int64(r.done))
-                w.key("total"); w.int(Int64(r.total))
-                w.key("events_per_s"); w.int(Int64(r.eventsPerSecond))
-                w.key("eta_s")
-                if r.eventsPerSecond > 0 { w.int(Int64(Double(r.total - min(r.done, r.total)) / r.eventsPerSecond)) } else { w.null() }
-                w.endObject()
-            } else {
-                w.null()
-            }
+            if let r = p.rebuild { writeRebuildProgress(r, into: &w) } else { w.null() }
+            w.key("last_rebuild_failure")
+            if let f = engine.lastRebuildFailure { w.string(f) } else { w.null() }
         }
     }
 
@@ -265,14 +259,41 @@ func ok(_ body: (inout JSONWriter) -> Void) -> [UInt8] {
 }
 
 /// `{"ok":true, …}` with the members of the object `body` writes (SPEC §5 objects, flattened
-/// into the answer).
-func okWrapping(_ body: (inout JSONWriter) -> Void) -> [UInt8] {
+/// into the answer), and, for an answer from the projections that were live before a rebuild
+/// still running, `"stale":{"position":P,"rebuild_progress":{…}}`.
+func okWrapping(_ stale: Staleness? = nil, _ body: (inout JSONWriter) -> Void) -> [UInt8] {
     var w = JSONWriter()
     body(&w)
     let object = w.bytes
     precondition(object.first == UInt8(ascii: "{"), "an answer is a JSON object")
     var out: [UInt8] = Array(#"{"ok":true"#.utf8)
+    if let stale {
+        var s = JSONWriter()
+        writeStaleness(stale, into: &s)
+        out.append(contentsOf: Array(#","stale":"#.utf8))
+        out.append(contentsOf: s.bytes)
+    }
     if object.count > 2 { out.append(UInt8(ascii: ",")) }
     out.append(contentsOf: object.dropFirst())
     return out
+}
+
+/// `{"position":P,"rebuild_progress":{"done","total","events_per_s","eta_s"}}`.
+func writeStaleness(_ stale: Staleness, into w: inout JSONWriter) {
+    w.beginObject()
+    w.key("position"); w.int(Int64(stale.position))
+    w.key("rebuild_progress")
+    writeRebuildProgress(stale.progress, into: &w)
+    w.endObject()
+}
+
+/// `{"done","total","events_per_s","eta_s"}` of a rebuild.
+func writeRebuildProgress(_ r: RebuildProgress, into w: inout JSONWriter) {
+    w.beginObject()
+    w.key("done"); w.int(Int64(r.done))
+    w.key("total"); w.int(Int64(r.total))
+    w.key("events_per_s"); w.int(Int64(r.eventsPerSecond))
+    w.key("eta_s")
+    if r.eventsPerSecond > 0 { w.int(Int64(Double(r.total - min(r.done, r.total)) / r.eventsPerSecond)) } else { w.null() }
+    w.endObject()
 }

@@ -1,0 +1,272 @@
+import Dispatch
+import Glibc
+import JourneyCore
+import Synchronization
+
+/// The one way events enter a store: a single owner of LMDB's one writer and of the fold that
+/// follows each commit.
+///
+/// Callers submit batches from any thread; the pipeline gathers what is waiting into one
+/// transaction and one fsync (group commit), folds each commit into the live projections, and
+/// only then answers the batches, in submission order. Each batch stays atomic on its own: a
+/// conflict fails only that batch. So an answer means the events are durable and visible to
+/// every query, and nothing in the process can append without the projections seeing it.
+///
+/// Three stages run at once, each in commit order: a writer thread commits a group, a fold queue
+/// folds it while the writer commits the next, and an answer queue runs the group's completions
+/// while the next is folded. The writer thread starts with the first submission and ends with
+/// `stop()` (the engine stops it when it is released).
+///
+/// ```swift
+/// let outcomes = try engine.writes.append(events)            // blocking
+/// let outcomes = try await engine.writes.append(events)      // async
+/// ```
+public final class WritePipeline: Sendable {
+    /// Called with a batch's outcomes (one per event), or its failure.
+    public typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
+    /// Called with a batch's per-event results (see `EventLog.GroupEntry.splitConflicts`).
+    package typealias EntryCompletion = @Sendable (Result<EventLog.EventResults, StoreError>) -> Void
+
+    private struct Submission {
+        var entry: EventLog.GroupEntry
+        var completion: EntryCompletion
+
+        /// Its events, counted towards a commit's size (a batch that failed to encode counts one).
+        var count: Int {
+            if case .success(let batch) = entry.batch { return Swift.max(1, batch.count) }
+            return 1
+        }
+    }
+
+    private struct Pending {
+        var submissions: [Submission] = []
+        var audit: [AuditRecord] = []
+        var running = false
+        var stopped = false
+        /// The writer thread, once started; joined by `stop()`.
+        var thread: JoinableThread?
+    }
+
+    let log: EventLog
+    let projections: LiveProjections
+    private let pending = Mutex(Pending())
+    private let wake = Semaphore()
+    private let done = Semaphore()
+    /// Called after each commit with the log's last position (subscriptions follow it).
+    private let commitObservers = Mutex<[@Sendable (UInt64) -> Void]>([])
+    /// Called once, on the writer thread, when the store stops accepting writes.
+    private let writesStoppedObservers = Mutex<[@Sendable (StoreError) -> Void]>([])
+    private let reportedStop = Atomic<Bool>(false)
+    private let folds = DispatchQueue(label: "journey.pipeline.fold")
+    private let answers = DispatchQueue(label: "journey.pipeline.answers")
+    /// Most events gathered into one commit.
+    let maxEventsPerCommit: Int
+
+    init(log: EventLog, projections: LiveProjections, maxEventsPerCommit: Int = 200_000) {
+        self.log = log
+        self.projections = projections
+        self.maxEventsPerCommit = maxEventsPerCommit
+        folds.setSpecific(key: Self.queueKey, value: true)
+        answers.setSpecific(key: Self.queueKey, value: true)
+    }
+
+    // MARK: submitting
+
+    /// Appends a batch atomically and returns once it is durable and folded into the
+    /// projections: one outcome per event, `.appended(position)` or `.duplicate(existing)`.
+    /// A conflicting id fails the whole batch and appends nothing.
+    ///
+    /// Do not call it from a completion of `submit` (they run on the pipeline's answer queue).
+    public func append(_ events: [Event]) throws(StoreError) -> [EventLog.AppendOutcome] {
+        try appendEncoded(EventLog.encode(events))
+    }
+
+    /// `append` for `async` callers: suspends, without blocking a thread, until the batch is
+    /// durable and folded.
+    public func append(_ events: [Event]) async throws(StoreError) -> [EventLog.AppendOutcome] {
+        let encoded = EventLog.encode(events)
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<[EventLog.AppendOutcome], StoreError>, Never>) in
+            submit(encoded: encoded) { c.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// Queues a batch; `completion` runs once it is durable and folded (or failed), on the
+    /// pipeline's answer queue, one batch at a time in submission order.
+    public func submit(_ events: [Event], completion: @escaping Completion) {
+        // Encoded here, on the submitting thread, so the writer only writes.
+        submit(encoded: EventLog.encode(events), completion: completion)
+    }
+
+    /// Queues a batch already encoded (a failure fails alone with that error), as `submit`.
+    package func submit(encoded: Result<EventLog.EncodedBatch, StoreError>, completion: @escaping Completion) {
+        submit(EventLog.GroupEntry(batch: encoded)) { r in
+            completion(r.map { events in events.map { try! $0.get() } })
+        }
+    }
+
+    /// Queues one group entry (a batch with its options), as `submit`.
+    package func submit(_ entry: EventLog.GroupEntry, completion: @escaping EntryCompletion) {
+        let (accepted, start) = pending.withLock { p -> (Bool, Bool) in
+            guard !p.stopped else { return (false, false) }
+            p.submissions.append(Submission(entry: entry, completion: completion))
+            defer { p.running = true }
+            return (true, !p.running)
+        }
+        guard accepted else {
+            completion(.failure(StoreError(.io, "the store is closed for writes")))
+            return
+        }
+        if start { startWriter() }
+        wake.signal()
+    }
+
+    /// Starts the writer thread (once: the caller set `running`).
+    private func startWriter() {
+        let t = startJoinableThread { [self] in run() }
+        pending.withLock { $0.thread = t }
+    }
+
+    /// Appends an encoded batch and waits for it, as `append`.
+    package func appendEncoded(_ encoded: Result<EventLog.EncodedBatch, StoreError>) throws(StoreError) -> [EventLog.AppendOutcome] {
+        let box = ResultBox<[EventLog.AppendOutcome]>()
+        submit(encoded: encoded) { box.put($0) }
+        return try box.take().get()
+    }
+
+    /// Queues an audit record: it is written with the next commit.
+    package func audit(_ record: AuditRecord) {
+        let start = pending.withLock { p -> Bool in
+            guard !p.stopped else { return false }
+            p.audit.append(record)
+            defer { p.running = true }
+            return !p.running
+        }
+        if start { startWriter() }
+        wake.signal()
+    }
+
+    /// Returns once every batch submitted before the call is committed, folded and answered.
+    package func drain() {
+        let box = ResultBox<[EventLog.AppendOutcome]>()
+        submit(encoded: .success(EventLog.EncodedBatch())) { box.put($0) }
+        _ = box.take()
+    }
+
+    // MARK: observing
+
+    /// Calls `observer` after every commit with the log's last position, on the writer thread
+    /// (it must only schedule work).
+    package func onCommit(_ observer: @escaping @Sendable (UInt64) -> Void) {
+        commitObservers.withLock { $0.append(observer) }
+    }
+
+    /// Calls `observer` once, on the writer thread, when the store stops accepting writes (an
+    /// I/O error left the disk's content uncertain); every later batch fails with that error.
+    package func onWritesStopped(_ observer: @escaping @Sendable (StoreError) -> Void) {
+        writesStoppedObservers.withLock { $0.append(observer) }
+    }
+
+    // MARK: stopping
+
+    /// Commits, folds and answers what is queued, then ends the writer thread; later
+    /// submissions fail.
+    package func stop() {
+        let wasRunning = pending.withLock { p -> Bool in
+            p.stopped = true
+            return p.running
+        }
+        if wasRunning {
+            wake.signal()
+            done.wait()
+            // Joined, so that the thread has let go of the log when this returns: the store can
+            // be opened again at once.
+            var thread: JoinableThread?
+            while thread == nil {
+                thread = pending.withLock { $0.thread }
+                if thread == nil { sched_yield() }
+            }
+            if !thread!.isCurrent { thread!.join() }
+        }
+        // A completion may release the last reference to the engine: it then runs on these queues.
+        if DispatchQueue.getSpecific(key: Self.queueKey) == nil {
+            folds.sync {}
+            answers.sync {}
+        }
+    }
+
+    private static let queueKey = DispatchSpecificKey<Bool>()
+
+    // MARK: the writer
+
+    private func run() {
+        while true {
+            wake.wait()
+            while true {
+                let (group, audit, stopping) = pending.withLock { p in
+                    var n = 0, k = 0
+                    while k < p.submissions.count && (k == 0 || n + p.submissions[k].count <= maxEventsPerCommit) {
+                        n += p.submissions[k].count
+                        k += 1
+                    }
+                    let g = Array(p.submissions.prefix(k))
+                    p.submissions.removeFirst(k)
+                    let a = p.audit
+                    p.audit.removeAll()
+                    return (g, a, p.stopped)
+                }
+                if group.isEmpty && audit.isEmpty {
+                    if stopping { done.signal(); return }
+                    break
+                }
+                commit(group, audit)
+            }
+        }
+    }
+
+    private func commit(_ group: [Submission], _ audit: [AuditRecord]) {
+        let results = log.appendGroup(entries: group.map(\.entry), audit: audit.map(\.encoded))
+        // Reported before the refusals are answered, so a log explains them.
+        if let failure = log.writeFailure, !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
+            for o in writesStoppedObservers.withLock({ $0 }) { o(failure) }
+        }
+        folds.async { [projections, answers] in
+            for (s, r) in zip(group, results) {
+                guard case .success(let events) = r, case .success(let batch) = s.entry.batch else { continue }
+                Self.fold(batch, events, into: projections)
+            }
+            // Answered only once folded, so a query sent after an answer sees the batch.
+            answers.async {
+                for (s, r) in zip(group, results) { s.completion(r) }
+            }
+        }
+        let last = log.lastPosition
+        for o in commitObservers.withLock({ $0 }) { o(last) }
+    }
+
+    /// Folds the appended events of one committed batch from their records.
+    private static func fold(_ batch: EventLog.EncodedBatch, _ events: EventLog.EventResults, into projections: LiveProjections) {
+        batch.bytes.withUnsafeBytes { all in
+            projections.foldCommitted(events) { projector, i in
+                // Checked where it entered: an EncodedBatch holds only records this program encoded.
+                projector.apply(trusted: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
+            }
+        }
+    }
+}
+
+/// One result handed from the answer queue to a thread that waits for it.
+private final class ResultBox<T: Sendable>: Sendable {
+    private let value = Mutex<Result<T, StoreError>?>(nil)
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ r: Result<T, StoreError>) {
+        value.withLock { $0 = r }
+        ready.signal()
+    }
+
+    func take() -> Result<T, StoreError> {
+        ready.wait()
+        return value.withLock { $0! }
+    }
+}
