@@ -55,10 +55,14 @@ public final class JourneyEngine: Sendable {
     ///   - deferRebuild: when true, a missing or stale checkpoint over a non-empty log leaves the
     ///     projections marked as rebuilding (queries answer `rebuilding`) and sets `needsRebuild`,
     ///     for a caller (the daemon) that rebuilds in the background while it serves appends.
-    public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false) throws {
-        log = try EventLog(directory: directory, durability: durability)
+    ///   - access: `.readWrite` makes this process the store's one writer (or throws `.storeBusy`
+    ///     naming the writer); `.readOnly` answers queries from the checkpoint and the log as of
+    ///     the open, beside any writer, and every append or checkpoint throws `.readOnly`.
+    public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false,
+                access: EventLog.Access = .readWrite) throws {
+        log = try EventLog(directory: directory, durability: durability, access: access)
         var l = Live()
-        needsRebuild = try Self.restore(log, into: &l, deferRebuild: deferRebuild)
+        needsRebuild = try Self.restore(log, into: &l, deferRebuild: deferRebuild && access == .readWrite)
         live = Mutex(l)
     }
 
@@ -68,10 +72,12 @@ public final class JourneyEngine: Sendable {
     /// Loads the checkpoint, refusing one ahead of the log, and folds the log's tail. Returns
     /// true when it deferred a full rebuild instead.
     private static func restore(_ log: EventLog, into l: inout Live, deferRebuild: Bool) throws -> Bool {
-        let last = log.lastPosition
+        var last = log.lastPosition
         var start: UInt64 = 0
         var projector = Projector()
         if let cp = try log.loadCheckpoint(name: checkpointName) {
+            // Read-only beside a writer, the log may have grown and been checkpointed since.
+            if cp.position > last { last = log.lastPosition }
             guard cp.position <= last else {
                 throw StoreError(.corrupt, "projection checkpoint is at position \(cp.position) but the log ends at \(last): the log lost events it had acknowledged, or the checkpoint is from another store; run 'journeyd verify'")
             }

@@ -64,7 +64,7 @@ extension CLI {
     static func auditCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("audit takes no arguments") }
         let since = try time(args, "since") ?? Int64.min
-        let log = try EventLog(directory: dir)
+        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         let records = try log.auditRecords(since: since)
         if args.flag("json") {
             for r in records {
