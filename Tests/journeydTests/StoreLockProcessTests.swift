@@ -205,4 +205,53 @@ struct StoreLockProcessTests {
         #expect(EventLog.writer(of: dir.path)?.pid == getpid())
         #expect(log.count == 9)
     }
+
+    @Test func theClientFindsADaemonOnAnySocketThroughTheLockRecord() async throws {
+        let dir = try TemporaryDirectory()
+        let elsewhere = try TemporaryDirectory()
+        let engine = try JourneyEngine(directory: dir.path)
+        let daemon = Daemon(engine: engine, socketPath: elsewhere.path + "/j.sock")
+        try daemon.start(config: ServerConfig())
+        #expect(EventLog.writer(of: dir.path)?.socket == elsewhere.path + "/j.sock")
+        #expect(Gateway.connect(dir: dir.path)?.socketPath == elsewhere.path + "/j.sock")
+
+        let client = try JourneyClient(dataDirectory: dir.path, timeout: .seconds(10))
+        let outcomes = try await client.append([Event(id: "e1", type: .webVisit, subject: "v1", at: 1_767_225_600_000)])
+        #expect(outcomes == [.appended(1)])
+        client.close()
+        try daemon.stop()
+        // Stopped, the daemon no longer names a socket; its engine still holds the lock.
+        #expect(EventLog.writer(of: dir.path)?.socket == nil)
+        #expect(EventLog.writer(of: dir.path)?.pid == getpid())
+        #expect(Gateway.connect(dir: dir.path) == nil)
+        #expect(engine.log.count == 1)
+    }
+
+    @Test(binaryNeeded) func aReaderKeepsReadingWhileAWriterInAnotherProcessGrowsTheMapPastItsOwn() throws {
+        let dir = try TemporaryDirectory()
+        let store = dir.path + "/store"
+        do {
+            let log = try EventLog(directory: store)
+            _ = try log.append([Event(id: "first", type: .webVisit, subject: "v0", at: 1_767_225_600_000)])
+        }
+        // The smallest map a reader takes: the writer's growth soon passes it (MDB_MAP_RESIZED).
+        let reader = try EventLog(directory: store, mapSize: 64 << 10, access: .readOnly)
+        #expect(reader.count == 1)
+        let mapBefore = try reader.stats().mapSize
+        let n = 3_000
+        let lines = (0..<n).map { i in
+            #"{"id":"g\#(i)","type":"web_visit","subject":"visitor-\#(i % 97)","at":\#(1_767_225_600_000 + Int64(i)),"source":"a source long enough to take some room \#(i)"}"#
+        }
+        let file = dir.path + "/grow.ndjson"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let imported = try run(["import", file, "--data", store])
+        #expect(imported.status == 0, "import: \(imported.stderr)")
+        #expect(reader.lastPosition == UInt64(n + 1))
+        #expect(reader.count == n + 1)
+        #expect(try reader.events(from: UInt64(n + 1)).map(\.1.id) == ["g\(n - 1)"])
+        #expect(try reader.positions(subject: "visitor-5").count == n / 97 + 1)
+        #expect(reader.writeFailure == nil)
+        // It adopted the writer's map size on the way.
+        #expect(try reader.stats().mapSize > mapBefore)
+    }
 }
