@@ -6,7 +6,8 @@ extension EventLog {
         case readWrite
         /// Opens for reading only, never blocked by a writer, even one in another process: takes
         /// no lock, opens LMDB read-only (`MDB_RDONLY`) and writes nothing; every write (append,
-        /// checkpoint, audit) throws `.readOnly`. The store must exist.
+        /// checkpoint, audit) throws `.readOnly`. The store must exist. (Within the process
+        /// that writes the store, share its `EventLog`: LMDB opens an environment once per process.)
         case readOnly
     }
 

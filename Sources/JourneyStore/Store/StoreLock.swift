@@ -114,7 +114,7 @@ package final class StoreLock: Sendable {
         if holder.pid == getpid() {
             return StoreError(
                 .alreadyOpen,
-                "the store in \(directory) is already open for writing in this process; share that EventLog",
+                "the store in \(directory) is already open for writing in this process (\(holder)); share that EventLog",
                 context: .init(path: directory, holder: holder))
         }
         let advice = holder.socket != nil
