@@ -254,4 +254,19 @@ struct StoreLockProcessTests {
         // It adopted the writer's map size on the way.
         #expect(try reader.stats().mapSize > mapBefore)
     }
+
+    @Test func aStaleRecordNamingAnotherProcessSocketIsNotFollowed() throws {
+        // A daemon of another store listens where a dead writer of this one had its socket.
+        let other = try RunningDaemon()
+        let dir = try TemporaryDirectory()
+        let record = #"{"pid":1,"program":"journeyd serve","socket":"\#(other.directory.socketPath)","started_ms":0}"#
+        try record.write(toFile: dir.path + "/writer.lock", atomically: false, encoding: .utf8)
+        #expect(EventLog.writer(of: dir.path)?.socket == other.directory.socketPath)
+        #expect(Gateway.connect(dir: dir.path) == nil)
+        // The lock is free: a writer opens and replaces the record.
+        let log = try EventLog(directory: dir.path)
+        #expect(EventLog.writer(of: dir.path)?.pid == getpid())
+        #expect(log.count == 0)
+        try other.stop()
+    }
 }
