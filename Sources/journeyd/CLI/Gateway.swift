@@ -16,10 +16,16 @@ enum Gateway {
 
     /// The connection to the daemon serving `dir`, else nil: the socket its lock record names,
     /// when the process listening there is the one that recorded it (a record left by a daemon
-    /// killed with -9 may name a socket another daemon reuses for another store).
+    /// killed with -9 may name a socket another daemon reuses for another store). Without a
+    /// record to read (none, or the file is the daemon user's only: a member of its
+    /// `--allow-group`), the default socket.
     static func connect(dir: String) -> JourneyConnection? {
-        guard let holder = EventLog.writer(of: dir), let socket = holder.socket,
-              let c = try? JourneyConnection(socketPath: socket) else { return nil }
+        guard let holder = EventLog.writer(of: dir) else {
+            let path = socketPath(dir: dir)
+            guard access(path, F_OK) == 0 else { return nil }
+            return try? JourneyConnection(socketPath: path)
+        }
+        guard let socket = holder.socket, let c = try? JourneyConnection(socketPath: socket) else { return nil }
         guard c.peerProcessID == holder.pid else {
             c.close()
             return nil
