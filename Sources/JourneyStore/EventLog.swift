@@ -9,6 +9,8 @@ import Synchronization
 /// `checkpoints` (projection snapshots, chunked) and `audit` (sequence → opaque entry).
 /// Writes are serialized by one lock; reads may run on any thread at once, each in its own
 /// snapshot. Open a store once per process (a second open throws `.alreadyOpen`) and share it.
+/// One process writes a store at a time: opening it for writing takes the store's writer lock,
+/// and any other writer is refused (`.storeBusy`); readers open it `.readOnly`, never blocked.
 ///
 /// Do not append from inside a `scan` body: should the map need to grow, that append fails
 /// (growing waits for every open read of the process, including the caller's own).
@@ -28,6 +30,8 @@ public final class EventLog: Sendable {
     /// The store's directory.
     public let directory: String
     public let durability: Durability
+    /// Whether this process may write the store (see `Access`).
+    public let access: Access
 
     let env: LMDBEnvironment
     let log: LMDBDatabase
@@ -36,6 +40,8 @@ public final class EventLog: Sendable {
     let meta: LMDBDatabase
     let checkpoints: LMDBDatabase
     let audit: LMDBDatabase
+    /// The store's writer lock, held for the life of the environment; nil when read-only.
+    let writerLock: StoreLock?
     /// The single owner of the write path (LMDB allows one writer).
     private let writeLock = Mutex(())
     /// How many times a write found the map full and grew it (for tests and stats).
@@ -54,16 +60,28 @@ public final class EventLog: Sendable {
     ///   - durability: `.full` unless relaxed durability is wanted by name.
     ///   - mapSize: the initial map size in bytes (address space, not disk); the map doubles
     ///     whenever it fills.
-    /// - Throws: `StoreError` `.futureVersion` for a store written by a newer format,
-    ///   `.alreadyOpen` when this process has it open already, `.corrupt` or `.io` when it cannot
-    ///   be opened.
-    public init(directory: String, durability: Durability = .full, mapSize: Int = 1 << 30) throws(StoreError) {
+    ///   - access: `.readWrite` (the default) takes the store's writer lock; `.readOnly` takes
+    ///     none and writes nothing (the store must exist).
+    /// - Throws: `StoreError` `.storeBusy` (naming the holder in `context.holder`) when another
+    ///   process writes the store, `.futureVersion` for a store written by a newer format,
+    ///   `.alreadyOpen` when this process has it open already, `.notFound` when a store opened
+    ///   read-only does not exist, `.corrupt` or `.io` when it cannot be opened.
+    public init(directory: String, durability: Durability = .full, mapSize: Int = 1 << 30,
+                access: Access = .readWrite) throws(StoreError) {
         self.directory = directory
         self.durability = durability
+        self.access = access
+        // The lock comes first: a refused writer touches nothing of the store.
+        let lock = access == .readWrite ? try StoreLock(directory: directory) : nil
+        writerLock = lock
+        var flags: LMDBEnvironment.Flags = durability == .relaxed ? .noSync : []
+        if access == .readOnly { flags.insert(.readOnly) }
         do {
             env = try LMDBEnvironment(
-                path: directory, flags: durability == .relaxed ? .noSync : [], maxDatabases: 8,
-                mapSize: max(mapSize, 64 << 10))
+                path: directory, flags: flags, maxDatabases: 8, mapSize: max(mapSize, 64 << 10),
+                heldUntilClosed: lock)
+        } catch where access == .readOnly && (error.rawValue == ENOENT || error.rawValue == ENOTDIR) {
+            throw StoreError(.notFound, "there is no store in \(directory)", context: .init(path: directory, lmdb: error))
         } catch where error.rawValue == EBUSY {
             throw StoreError(
                 .alreadyOpen, "the store in \(directory) is already open in this process; share that EventLog",
@@ -72,17 +90,21 @@ public final class EventLog: Sendable {
             throw StoreError.lmdb(error, "cannot open the store in \(directory)", path: directory)
         }
         do {
-            let txn = try env.begin(readOnly: false)
-            log = try txn.openDatabase("log", flags: .create)
-            ids = try txn.openDatabase("ids", flags: .create)
-            subjects = try txn.openDatabase("subjects", flags: [.create, .dupSort, .dupFixed])
-            meta = try txn.openDatabase("meta", flags: .create)
-            checkpoints = try txn.openDatabase("checkpoints", flags: .create)
-            audit = try txn.openDatabase("audit", flags: .create)
+            let writing = access == .readWrite
+            let create: LMDBDatabase.Flags = writing ? .create : []
+            let txn = try env.begin(readOnly: !writing)
+            log = try txn.openDatabase("log", flags: create)
+            ids = try txn.openDatabase("ids", flags: create)
+            subjects = try txn.openDatabase("subjects", flags: create.union([.dupSort, .dupFixed]))
+            meta = try txn.openDatabase("meta", flags: create)
+            checkpoints = try txn.openDatabase("checkpoints", flags: create)
+            audit = try txn.openDatabase("audit", flags: create)
             let stored = try txn.withValue(meta, forKey: Self.versionKey) { raw -> UInt32? in
                 raw.count == 4 ? UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) : nil
             }
             switch stored {
+            case nil where !writing:
+                break  // a store being created: its writer records the version
             case nil:
                 var v = Self.formatVersion.littleEndian
                 try withUnsafeBytes(of: &v) { value in
@@ -101,6 +123,7 @@ public final class EventLog: Sendable {
                 break
             }
             let last = try lastPosition(txn)
+            // Committed even when read-only: LMDB keeps the databases opened by a committed transaction.
             try txn.commit()
             committedPosition.store(last, ordering: .relaxed)
         } catch {
@@ -110,14 +133,15 @@ public final class EventLog: Sendable {
 
     deinit {
         // Relaxed durability defers fsync to close.
-        if durability == .relaxed { try? env.sync(force: true) }
+        if durability == .relaxed && access == .readWrite { try? env.sync(force: true) }
     }
 
-    /// Flushes every commit to disk (a no-op cost with full durability).
+    /// Flushes every commit to disk (a no-op cost with full durability, and when read-only).
     ///
     /// - Throws: `StoreError` `.writesStopped` when the flush fails: the commits it should have
     ///   made durable may be lost, and the store refuses writes from then on.
     public func sync() throws(StoreError) {
+        guard access == .readWrite else { return }  // nothing of this process to flush
         if let stopped = writeFailure { throw stopped }
         do { try env.sync(force: true) } catch {
             throw stopWrites(after: error, "flushing commits to disk failed")
@@ -608,10 +632,12 @@ public final class EventLog: Sendable {
     ///     large blobs, so they are not written once per doubling).
     /// - Throws: `StoreError` `.diskFull` when the filesystem is full (nothing was written; retry
     ///   once space is freed), `.mapFull` when the map cannot grow enough, `.writesStopped` after
-    ///   a failure that leaves what is on disk uncertain (see `writeFailure`).
+    ///   a failure that leaves what is on disk uncertain (see `writeFailure`), `.readOnly` when
+    ///   the store was opened read-only.
     func write<R: Sendable>(
         estimatedBytes: Int, reserve: Bool = false, _ body: (borrowing LMDBTransaction) throws -> R
     ) throws(StoreError) -> R {
+        guard access == .readWrite else { throw readOnlyError("write") }
         let result: Result<R, StoreError> = writeLock.withLock { _ in
             if let stopped = stoppedWrites.withLock({ $0 }) { return .failure(stopped) }
             do {

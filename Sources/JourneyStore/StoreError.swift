@@ -9,6 +9,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case conflict, mapFull = "map_full", futureVersion = "future_version", corrupt, io
             case notFound = "not_found", invalidArgument = "invalid_argument", tooLarge = "too_large"
             case alreadyOpen = "already_open", diskFull = "disk_full", writesStopped = "writes_stopped"
+            case storeBusy = "store_busy", readOnly = "read_only"
         }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
@@ -37,6 +38,12 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let writesStopped = Code(.writesStopped)
         /// An event too large to encode.
         public static let tooLarge = Code(.tooLarge)
+        /// Another process writes the store (one writer per store): `Context.holder` names it.
+        /// Send writes through the daemon's socket, or stop that process first; reading is not
+        /// blocked (open the store read-only).
+        public static let storeBusy = Code(.storeBusy)
+        /// A write to a store opened read-only.
+        public static let readOnly = Code(.readOnly)
 
         /// The snake_case name used in protocol errors (`conflict`, `future_version`, …).
         public var description: String { raw.rawValue }
@@ -54,13 +61,17 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public var path: String?
         /// The LMDB error behind this one.
         public var lmdb: LMDBError?
+        /// The process writing the store, for `.storeBusy` (its pid, program and socket).
+        public var holder: StoreHolder?
 
-        public init(id: String? = nil, batchIndex: Int? = nil, position: UInt64? = nil, path: String? = nil, lmdb: LMDBError? = nil) {
+        public init(id: String? = nil, batchIndex: Int? = nil, position: UInt64? = nil, path: String? = nil,
+                    lmdb: LMDBError? = nil, holder: StoreHolder? = nil) {
             self.id = id
             self.batchIndex = batchIndex
             self.position = position
             self.path = path
             self.lmdb = lmdb
+            self.holder = holder
         }
     }
 

@@ -104,14 +104,14 @@ let journeydBinary: String? = {
     return candidates.first { access($0, X_OK) == 0 }
 }()
 
-private struct RunResult {
+struct RunResult {
     var status: Int32
     var stdout: String
     var stderr: String
 }
 
 /// Runs `journeyd` to completion; fails the run after `timeout`.
-private func run(_ args: [String], timeout: Duration = .seconds(20)) throws -> RunResult {
+func run(_ args: [String], timeout: Duration = .seconds(20)) throws -> RunResult {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: journeydBinary!)
     p.arguments = args
@@ -138,27 +138,29 @@ private func run(_ args: [String], timeout: Duration = .seconds(20)) throws -> R
                      stderr: String(decoding: errData, as: UTF8.self))
 }
 
-private func waitForExit(_ p: Process, timeout: Duration) -> Bool {
+func waitForExit(_ p: Process, timeout: Duration) -> Bool {
     eventually(timeout: timeout) { !p.isRunning }
 }
 
 /// A `journeyd serve` child process, killed at the end if still running.
-private final class ServeProcess {
+final class ServeProcess {
     let process = Process()
     let directory: String
+    let socketPath: String
 
-    init(directory: String) throws {
+    /// Serves `directory` on `socket` (default `DIRECTORY/journeyd.sock`).
+    init(directory: String, socket: String? = nil) throws {
         self.directory = directory
+        socketPath = socket ?? directory + "/journeyd.sock"
         process.executableURL = URL(fileURLWithPath: journeydBinary!)
-        process.arguments = ["serve", "--data", directory]
+        process.arguments = ["serve", "--data", directory] + (socket.map { ["--socket", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
     }
 
-    var socketPath: String { directory + "/journeyd.sock" }
-
-    /// Waits until the daemon answers a ping.
+    /// Waits until the daemon answers a ping and the store's lock record names its socket
+    /// (where the command line looks for it).
     func waitUntilServing() -> Bool {
         eventually(timeout: .seconds(10)) { [self] in
             guard process.isRunning, let c = try? JourneyConnection(socketPath: socketPath, timeout: .seconds(2)) else {
@@ -166,7 +168,12 @@ private final class ServeProcess {
             }
             defer { c.close() }
             return (try? c.request(#"{"op":"ping"}"#)) == #"{"ok":true}"#
+                && EventLog.writer(of: directory)?.socket.map(Self.absolute) == Self.absolute(socketPath)
         }
+    }
+
+    private static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     func signal(_ sig: Int32) {

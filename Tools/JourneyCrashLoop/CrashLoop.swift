@@ -391,14 +391,15 @@ struct CrashLoop {
             }
             if !caughtUp { c.failures.append("projections did not catch up: \(stats?.jsonText ?? "no stats")") }
 
-            // The log, read directly (the daemon holds no lock against readers).
+            // The log, read directly (read-only: the daemon is the store's one writer, and never
+            // blocks readers).
             var folded = Projector()
             var byId: [String: UInt64] = [:]
             var names: Set<String> = []
             var maxAt: Int64 = 0
             var expected: UInt64 = 1
             do {
-                let log = try EventLog(directory: options.storePath)
+                let log = try EventLog(directory: options.storePath, access: .readOnly)
                 try log.scan { p, view in
                     if p != expected { c.failures.append("positions not dense: \(p) follows \(expected - 1)") }
                     expected = p + 1

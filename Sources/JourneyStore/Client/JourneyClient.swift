@@ -53,10 +53,12 @@ public final class JourneyClient: Sendable {
         state = Mutex(State(idle: Link(socket: socket)))
     }
 
-    /// Connects to the daemon serving the data directory `dataDirectory` (its socket
-    /// `dataDirectory/journeyd.sock`, where `journeyd serve --data` puts it by default).
+    /// Connects to the daemon serving the data directory `dataDirectory`: on the socket the
+    /// store's writer recorded (`EventLog.writer(of:)`), whatever its `--socket`, else on
+    /// `dataDirectory/journeyd.sock`, where `journeyd serve --data` puts it by default.
     public convenience init(dataDirectory: String, timeout: Duration? = .seconds(30)) throws(ClientError) {
-        try self.init(socketPath: Self.socketPath(dataDirectory: dataDirectory), timeout: timeout)
+        let socket = EventLog.writer(of: dataDirectory)?.socket ?? Self.socketPath(dataDirectory: dataDirectory)
+        try self.init(socketPath: socket, timeout: timeout)
     }
 
     /// The default socket of the daemon serving `dataDirectory`.

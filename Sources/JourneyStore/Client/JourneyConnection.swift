@@ -64,6 +64,13 @@ public final class JourneyConnection {
         if !handedToStream { socket.close() }
     }
 
+    /// The process id of the daemon at the other end, as the kernel recorded it when the daemon
+    /// listened (`SO_PEERCRED`); nil when unknown.
+    package var peerProcessID: Int32? {
+        guard let pid = try? Syscall.peerCredentials(socket.fd).pid, pid > 0 else { return nil }
+        return pid
+    }
+
     /// Sends one request line and returns the response line (without its newline).
     public func request(_ line: String) throws(ClientError) -> String {
         String(decoding: try requestBytes(Array(line.utf8)), as: UTF8.self)

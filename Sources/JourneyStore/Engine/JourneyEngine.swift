@@ -32,9 +32,14 @@ public final class JourneyEngine: Sendable {
     ///   - deferRebuild: when true, a missing or stale checkpoint over a non-empty log leaves the
     ///     projections marked as rebuilding (queries throw `Rebuilding`) and sets `needsRebuild`,
     ///     for a caller (the daemon) that rebuilds in the background while it serves appends.
-    public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false) throws {
-        log = try EventLog(directory: directory, durability: durability)
-        projections = try LiveProjections.restore(log, checkpoint: Self.checkpointName, deferRebuild: deferRebuild)
+    ///   - access: `.readWrite` makes this process the store's one writer (or throws `.storeBusy`
+    ///     naming the writer); `.readOnly` answers queries from the checkpoint and the log as of
+    ///     the open, beside any writer, and every append or checkpoint throws `.readOnly`.
+    public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false,
+                access: EventLog.Access = .readWrite) throws {
+        log = try EventLog(directory: directory, durability: durability, access: access)
+        projections = try LiveProjections.restore(log, checkpoint: Self.checkpointName,
+                                                  deferRebuild: deferRebuild && access == .readWrite)
         needsRebuild = projections.stats.rebuild != nil
         writes = WritePipeline(log: log, projections: projections)
     }

@@ -79,10 +79,12 @@ final class LiveProjections: Sendable {
     private static func restoredState(_ log: EventLog, checkpoint name: String, deferRebuild: Bool) throws
         -> (Projector, UInt64, RebuildProgress?)
     {
-        let last = log.lastPosition
+        var last = log.lastPosition
         var start: UInt64 = 0
         var projector = Projector()
         if let cp = try log.loadCheckpoint(name: name) {
+            // Read-only beside a writer, the log may have grown and been checkpointed since.
+            if cp.position > last { last = log.lastPosition }
             guard cp.position <= last else {
                 throw StoreError(.corrupt, "projection checkpoint is at position \(cp.position) but the log ends at \(last): the log lost events it had acknowledged, or the checkpoint is from another store; run 'journeyd verify'")
             }

@@ -32,13 +32,16 @@ package final class LMDBEnvironment: @unchecked Sendable {
     package let path: String
     private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t>
     private let identity: FileIdentity
+    /// Released only once the environment is closed (the store's writer lock, which must not
+    /// come free while this process still has the environment open).
+    private let heldUntilClosed: (any AnyObject & Sendable)?
     /// How many transactions the current thread holds (it holds the shared lock when > 0).
     private let depthKey: pthread_key_t
     /// Whether `faultPlan` holds a fault (tests only; see `LMDBFault`).
     let faultsArmed = Atomic<Bool>(false)
     let faultPlan = Mutex(LMDBFaultPlan())
 
-    /// Creates the directory if needed and opens the environment in it.
+    /// Creates the directory if needed (unless read-only) and opens the environment in it.
     ///
     /// - Parameters:
     ///   - path: the environment's directory.
@@ -46,6 +49,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
     ///   - maxDatabases: how many named databases may be opened.
     ///   - maxReaders: how many read transactions may be open at once.
     ///   - mapSize: the initial map size in bytes; the larger of it and the file's current size is used.
+    ///   - heldUntilClosed: an object kept alive until after the environment is closed.
     ///
     /// Stale reader slots left by dead processes are cleared after opening.
     ///
@@ -53,9 +57,10 @@ package final class LMDBEnvironment: @unchecked Sendable {
     ///   forbids it (closing one handle would drop the other's file locks), so share the instance.
     /// The corresponding C functions are `mdb_env_create`, `mdb_env_open` and `mdb_reader_check`.
     package init(
-        path: String, flags: Flags = [], maxDatabases: UInt32, maxReaders: UInt32 = 510, mapSize: Int
+        path: String, flags: Flags = [], maxDatabases: UInt32, maxReaders: UInt32 = 510, mapSize: Int,
+        heldUntilClosed: (any AnyObject & Sendable)? = nil
     ) throws(LMDBError) {
-        if mkdir(path, 0o700) != 0, errno != EEXIST { throw LMDBError(rawValue: errno) }
+        if !flags.contains(.readOnly), mkdir(path, 0o700) != 0, errno != EEXIST { throw LMDBError(rawValue: errno) }
         var st = stat()
         guard stat(path, &st) == 0 else { throw LMDBError(rawValue: errno) }
         let identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
@@ -83,6 +88,7 @@ package final class LMDBEnvironment: @unchecked Sendable {
         self.handle = env
         self.path = path
         self.identity = identity
+        self.heldUntilClosed = heldUntilClosed
         resizeLock = .allocate(capacity: 1)
         // Writer-preferring, so a steady stream of readers cannot starve a map resize; nested
         // reads on one thread are made safe by the per-thread depth below.

@@ -42,7 +42,9 @@ usage: journeyd COMMAND [--data DIR] [options]
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
-When a daemon serves DIR, commands go through its socket.
+When a daemon serves DIR (on any socket), commands go through it. One process writes a store
+at a time: import and replay are refused (store_busy) while another process writes DIR without
+serving it; reading commands are never blocked.
 """
 
 enum CLI {
@@ -223,11 +225,9 @@ enum CLI {
             shownErrors += 1
         }
         let tally: ImportTally
-        if let c = Gateway.connect(dir: dir) {
-            tally = try importer.run(appender: RemoteAppender(connection: c))
-        } else {
-            let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full)
-            tally = try importer.runPipelined(engine: engine)
+        switch try Gateway.writer(dir: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full) {
+        case .daemon(let c): tally = try importer.run(appender: RemoteAppender(connection: c))
+        case .store(let engine): tally = try importer.runPipelined(engine: engine)
         }
         let (appended, duplicates, rejected) = (tally.appended, tally.duplicates, tally.rejected)
         shownErrors = Swift.min(shownErrors, 20)
@@ -251,7 +251,7 @@ enum CLI {
 
     private static func exportCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("export takes no arguments") }
-        let log = try EventLog(directory: dir)
+        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         var w = JSONWriter()
         try log.scan(from: 1) { _, view in
             let e = try view.event()
@@ -266,7 +266,7 @@ enum CLI {
     // MARK: maintenance
 
     private static func verifyCommand(_ args: Arguments, dir: String) throws -> Int32 {
-        let log = try EventLog(directory: dir)
+        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         let r = try log.verify()
         let problems = r.problems.map(\.description)
         if args.flag("json") {
@@ -290,14 +290,20 @@ enum CLI {
 
     private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.count == 1 else { throw UsageError("backup takes one DEST directory") }
-        let log = try EventLog(directory: dir)
+        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         try log.backup(to: args.positional[0])
         Output.line("backed up \(log.count) events to \(args.positional[0])")
         return Exit.ok
     }
 
     private static func replayCommand(_ args: Arguments, dir: String) throws -> Int32 {
-        if let answer = try Gateway.remoteRequest(dir: dir, Array(#"{"op":"replay"}"#.utf8)) {
+        let engine: JourneyEngine
+        switch try Gateway.writer(dir: dir) {
+        case .store(let e):
+            engine = e
+        case .daemon(let c):
+            defer { c.close() }
+            let answer = try c.requestBytes(Array(#"{"op":"replay"}"#.utf8))
             let v = try? JSONParser.parse(answer)
             guard v?["ok"]?.boolValue == true else {
                 throw CommandFailure(Exit.store, v?["error"]?["message"]?.stringValue ?? "replay failed")
@@ -305,7 +311,6 @@ enum CLI {
             Output.line("the daemon is rebuilding its projections; 'journeyd stats' shows progress")
             return Exit.ok
         }
-        let engine = try JourneyEngine(directory: dir)
         let tty = Output.stderrIsTTY
         var final: RebuildProgress?
         try engine.rebuild { p in

@@ -4,14 +4,33 @@ import JourneyStore
 
 /// Sends a command's request to the daemon serving the data directory, or, when none does,
 /// answers it from the store directly with the same code the daemon runs.
+///
+/// One process writes a store at a time, and it records itself in the store's lock file
+/// (`DIR/writer.lock`): its pid and the socket it serves, if any. So the daemon is found
+/// whatever its `--socket`; with none serving, reading commands open the store read-only (never
+/// blocked, even beside another writer), and writing ones open it as its writer, refused with
+/// `store_busy` while another process (a running import) writes it.
 enum Gateway {
+    /// The default socket of `journeyd serve --data dir`.
     static func socketPath(dir: String) -> String { dir + "/journeyd.sock" }
 
-    /// The daemon's connection when one serves `dir`, else nil.
+    /// The connection to the daemon serving `dir`, else nil: the socket its lock record names,
+    /// when the process listening there is the one that recorded it (a record left by a daemon
+    /// killed with -9 may name a socket another daemon reuses for another store). Without a
+    /// record to read (none, or the file is the daemon user's only: a member of its
+    /// `--allow-group`), the default socket.
     static func connect(dir: String) -> JourneyConnection? {
-        let path = socketPath(dir: dir)
-        guard access(path, F_OK) == 0 else { return nil }
-        return try? JourneyConnection(socketPath: path)
+        guard let holder = EventLog.writer(of: dir) else {
+            let path = socketPath(dir: dir)
+            guard access(path, F_OK) == 0 else { return nil }
+            return try? JourneyConnection(socketPath: path)
+        }
+        guard let socket = holder.socket, let c = try? JourneyConnection(socketPath: socket) else { return nil }
+        guard c.peerProcessID == holder.pid else {
+            c.close()
+            return nil
+        }
+        return c
     }
 
     /// The daemon's answer to `request`, or nil when no daemon serves `dir`.
@@ -21,13 +40,10 @@ enum Gateway {
         return try c.requestBytes(request)
     }
 
-    /// The answer to `request`, from the daemon or from the store.
+    /// The answer to `request`, from the daemon or from the store opened read-only.
     static func request(dir: String, _ request: [UInt8]) throws -> [UInt8] {
         if let answer = try remoteRequest(dir: dir, request) { return answer }
-        guard access(dir, F_OK) == 0 else {
-            throw CommandFailure(Exit.store, "no store at \(dir) (use --data DIR or set JOURNEY_DATA)")
-        }
-        let engine = try JourneyEngine(directory: dir)
+        let engine = try JourneyEngine(directory: try readableStore(dir), access: .readOnly)
         do {
             let (op, r) = try Ops.parseRequest(request)
             if op == "stats" { return try Ops(engine: engine).stats() }
@@ -37,6 +53,43 @@ enum Gateway {
         }
     }
 
+    /// `dir`, once it holds a store to open read-only. A directory without one yet (created
+    /// empty) gets an empty store, when no one else writes it.
+    static func readableStore(_ dir: String) throws -> String {
+        guard access(dir, F_OK) == 0 else {
+            throw CommandFailure(Exit.store, "no store at \(dir) (use --data DIR or set JOURNEY_DATA)")
+        }
+        if access(dir + "/data.mdb", F_OK) != 0 {
+            // Unless its writer is creating it right now.
+            let created = Result { () throws(StoreError) -> EventLog in try EventLog(directory: dir) }
+            if case .failure(let e) = created, e.code != .storeBusy { throw e }
+        }
+        return dir
+    }
+
+    /// Where a writing command sends its writes.
+    enum Writer {
+        /// The daemon serving the store.
+        case daemon(JourneyConnection)
+        /// The store itself, this process holding its writer lock.
+        case store(JourneyEngine)
+    }
+
+    /// The daemon serving `dir`, else the store opened for writing (created when missing).
+    ///
+    /// - Throws: `StoreError` `.storeBusy` naming the process that writes the store without
+    ///   serving it (e.g. another import).
+    static func writer(dir: String, durability: EventLog.Durability = .full) throws -> Writer {
+        if let c = connect(dir: dir) { return .daemon(c) }
+        do {
+            return .store(try JourneyEngine(directory: dir, durability: durability))
+        } catch {
+            // A daemon that started meanwhile records its socket once it listens.
+            guard let busy = error as? StoreError, busy.code == .storeBusy, busy.context.holder?.socket != nil else { throw error }
+            guard let c = connect(dir: dir) else { throw error }
+            return .daemon(c)
+        }
+    }
 }
 
 /// Counts of events appended and of duplicates skipped.

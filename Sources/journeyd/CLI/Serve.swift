@@ -14,9 +14,14 @@ extension CLI {
         }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
         mkdir(dir, 0o700)
+        // Handled from the start: a signal that comes once the socket is announced but before
+        // the wait must still stop the daemon cleanly.
+        let stop = JourneyStore.Semaphore()
+        let signals = handleTermination(stop)
+        defer { for s in signals { s.cancel() } }
+        // Opening takes the store's writer lock, before anything is bound.
         let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,
                                        deferRebuild: true)
-        let stop = JourneyStore.Semaphore()
         let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
         Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
@@ -24,7 +29,7 @@ extension CLI {
             Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
             _ = daemon.startRebuild()
         }
-        waitForTermination(stop)
+        stop.wait()
         if let failure = engine.log.writeFailure {
             Log.error("serve", "stopping: the store takes no more writes (\(failure.context.lmdb?.name ?? failure.code.description)); answering what was queued")
             try daemon.stop()
@@ -37,19 +42,19 @@ extension CLI {
         return Exit.ok
     }
 
-    /// Blocks until SIGTERM or SIGINT, or until `stop` is signalled. The handlers run on a
-    /// Dispatch queue, not in signal context.
-    static func waitForTermination(_ stop: JourneyStore.Semaphore) {
+    /// Signals `stop` on SIGTERM or SIGINT until the returned sources are cancelled. The
+    /// handlers run on a Dispatch queue, not in signal context.
+    static func handleTermination(_ stop: JourneyStore.Semaphore) -> [DispatchSourceSignal] {
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
+            // The source first: from the moment the default action is off, the signal is seen.
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler { stop.signal() }
             s.resume()
+            signal(sig, SIG_IGN)
             sources.append(s)
         }
-        stop.wait()
-        for s in sources { s.cancel() }
+        return sources
     }
 
     static func groupID(_ name: String) -> gid_t? {
@@ -64,7 +69,7 @@ extension CLI {
     static func auditCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("audit takes no arguments") }
         let since = try time(args, "since") ?? Int64.min
-        let log = try EventLog(directory: dir)
+        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         let records = try log.auditRecords(since: since)
         if args.flag("json") {
             for r in records {

@@ -57,11 +57,17 @@ final class Daemon: RequestHandler {
         }
     }
 
-    /// Starts the writer and the socket. Throws when the socket cannot be served (e.g. another
-    /// daemon holds the directory).
+    /// Starts the writer and the socket, and records the socket in the store's lock record.
+    /// Throws when the socket cannot be served (e.g. another daemon holds the socket path) or
+    /// the engine is read-only.
     func start(config: ServerConfig) throws {
         let s = UnixSocketServer(path: socketPath, config: config, handler: self)
         try s.start()
+        // The store's lock record names the socket: the command line finds the daemon there.
+        do { try engine.log.announce(socket: socketPath) } catch {
+            s.stop()
+            throw error
+        }
         server.withLock { $0 = s }
         checkpointThreadStarted.store(true, ordering: .releasing)
         startThread { [self] in checkpointLoop() }
@@ -91,7 +97,10 @@ final class Daemon: RequestHandler {
             defer { s = nil }
             return s
         }
-        s?.stop()
+        if let s {
+            s.stop()
+            try? engine.log.announce(socket: nil)
+        }
         subscriptions.closeAll()
         // Everything acknowledged or in flight is committed, folded and answered before the checkpoint.
         engine.writes.drain()

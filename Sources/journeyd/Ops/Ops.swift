@@ -175,6 +175,8 @@ struct Ops {
         case .conflict: "conflict"
         case .diskFull: "disk_full"
         case .writesStopped: "writes_stopped"
+        case .storeBusy: "store_busy"
+        case .readOnly: "read_only"
         default: "store_error"
         }
         return OpError(code, e.description)
