@@ -12,6 +12,10 @@ extension CLI {
             guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \"\(g)\"") }
             config.allowGroup = gid
         }
+        if let n = try args.int("max-line") {
+            guard n >= 4096 + 64 else { throw UsageError("--max-line must be at least 4160 bytes (one event of 4 KiB and its request)") }
+            config.maxLineBytes = n
+        }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
         mkdir(dir, 0o700)
         let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,

@@ -14,12 +14,44 @@ import Synchronization
 /// group's completions while the next is folded.
 final class GroupCommitter: Sendable {
     typealias Completion = @Sendable (Result<[EventLog.AppendOutcome], StoreError>) -> Void
+    /// Each event's outcome, or the error that kept it out (a conflict), in batch order.
+    typealias EventResults = [Result<EventLog.AppendOutcome, StoreError>]
+    typealias EventsCompletion = @Sendable (Result<EventResults, StoreError>) -> Void
+
+    /// What runs once a submission is durable and folded.
+    private enum Reply {
+        /// The batch is atomic: all its events, or a failure.
+        case batch(Completion)
+        /// A conflicting batch is appended event by event: every event but the conflicting ones.
+        case events(EventsCompletion)
+    }
+
+    /// What became of a submission.
+    private enum Committed {
+        case batch(Result<[EventLog.AppendOutcome], StoreError>)
+        /// A batch that conflicted, then appended event by event.
+        case events(EventResults)
+    }
 
     /// A submitted batch, encoded on the thread that submitted it, and what to run once it is
     /// durable and folded.
     private struct Submission {
         var encoded: Result<EventLog.EncodedBatch, StoreError>
-        var completion: Completion
+        var reply: Reply
+
+        var rejectsConflictingEvents: Bool {
+            if case .events = reply { return true }
+            return false
+        }
+
+        func complete(_ c: Committed) {
+            switch (reply, c) {
+            case (.batch(let done), .batch(let r)): done(r)
+            case (.events(let done), .batch(let r)): done(r.map { $0.map { .success($0) } })
+            case (.events(let done), .events(let r)): done(.success(r))
+            case (.batch, .events): preconditionFailure("only a submission that asked for it is split")
+            }
+        }
 
         /// Its events, counted towards a commit's size (a batch that failed to encode counts one).
         var count: Int {
@@ -72,15 +104,27 @@ final class GroupCommitter: Sendable {
 
     /// Queues a batch already encoded (a failure fails alone with that error), as `submit`.
     func submit(encoded: Result<EventLog.EncodedBatch, StoreError>, completion: @escaping Completion) {
+        submit(Submission(encoded: encoded, reply: .batch(completion)))
+    }
+
+    /// Queues a batch that, when it conflicts, is appended event by event in its place (in the
+    /// same commit order), so that only its conflicting events are left out, as `journeyd
+    /// import` does with a local store. Nothing submitted after it is committed before it.
+    func submit(encoded: Result<EventLog.EncodedBatch, StoreError>,
+                rejectingConflictingEvents completion: @escaping EventsCompletion) {
+        submit(Submission(encoded: encoded, reply: .events(completion)))
+    }
+
+    private func submit(_ s: Submission) {
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopping else { return false }
-            p.submissions.append(Submission(encoded: encoded, completion: completion))
+            p.submissions.append(s)
             return true
         }
         if accepted {
             wake.signal()
         } else {
-            completion(.failure(StoreError(.io, "the daemon is shutting down")))
+            s.complete(.batch(.failure(StoreError(.io, "the daemon is shutting down"))))
         }
     }
 
@@ -119,7 +163,7 @@ final class GroupCommitter: Sendable {
                     if stopping { done.signal(); return }
                     break
                 }
-                let results = engine.commitGroup(encoded: group.map(\.encoded), audit: audit)
+                let results = commit(group, audit: audit)
                 // Reported before the refusals are answered, so the log explains them. Requests
                 // queued meanwhile are refused alike until the daemon stops.
                 if let failure = engine.log.writeFailure,
@@ -131,12 +175,52 @@ final class GroupCommitter: Sendable {
                     // query sent after an answer sees the batch.
                     engine.foldCommitted()
                     answers.async {
-                        for (s, r) in zip(group, results) { s.completion(r) }
+                        for (s, r) in zip(group, results) { s.complete(r) }
                     }
                 }
                 afterCommit(engine.log.lastPosition)
             }
         }
+    }
+}
+
+extension GroupCommitter {
+    /// Commits `group` in order. A submission that rejects conflicting events ends a commit
+    /// (it cannot share one with what follows it: should it conflict, its events go next, one
+    /// by one, before anything submitted after it); the others share one as usual.
+    private func commit(_ group: [Submission], audit: [AuditRecord]) -> [Committed] {
+        var out: [Committed] = []
+        out.reserveCapacity(group.count)
+        var audit = audit
+        var start = 0
+        while start < group.count {
+            var end = start
+            while end < group.count - 1 && !group[end].rejectsConflictingEvents { end += 1 }
+            let part = group[start...end]
+            let results = engine.commitGroup(encoded: part.map(\.encoded), audit: audit)
+            audit = []
+            out.append(contentsOf: results.map { .batch($0) })
+            if let last = part.last, last.rejectsConflictingEvents,
+               case .failure(let e) = results.last, e.code == .conflict,
+               case .success(let batch) = last.encoded {
+                out[out.count - 1] = appendOneByOne(batch)
+            }
+            start = end + 1
+        }
+        return out
+    }
+
+    /// Appends the events of a batch that conflicted as one-event batches of one commit: each
+    /// is appended, a duplicate, or (a conflict) left out alone.
+    private func appendOneByOne(_ batch: EventLog.EncodedBatch) -> Committed {
+        let singles = (0..<batch.count).map { Result<EventLog.EncodedBatch, StoreError>.success(batch.single($0)) }
+        let results = engine.commitGroup(encoded: singles)
+        // The store failed (disk full, I/O): nothing was written.
+        if case .failure(let e) = results.first, e.code != .conflict,
+           results.allSatisfy({ if case .failure(let f) = $0 { f.code == e.code } else { false } }) {
+            return .batch(.failure(e))
+        }
+        return .events(results.map { r in r.map { $0[0] } })
     }
 }
 
