@@ -17,22 +17,26 @@ import JourneyStore
 ///   in the direct import's order: its bad lines, then the events the store refused, by line.
 /// - At most `maxInFlight` requests (and `maxInFlightBytes`) are in flight: memory stays bounded
 ///   for any file, while the daemon commits one request as the next is read.
-/// - A request the daemon still refuses as too long (a daemon that does not answer `limits`) is
-///   sent again in halves; one that fails otherwise stops the import: what was answered stays
-///   stored, and the error names the line to resume from.
+/// - With a daemon that does not answer `limits`, a request longer than any that has fitted so
+///   far goes alone (nothing else in flight); refused as too long, it is sent again in halves,
+///   next, and later requests are made smaller: the order stays that of the file. A request that
+///   fails otherwise stops the import: what was answered stays stored, and the error names the
+///   line to resume from.
 extension Importer {
     /// Imports through the daemon at the other end of `connection`.
     ///
     /// - Parameters:
     ///   - requestBytes: the longest request line to send; by default half the daemon's limit
-    ///     (its `limits` answer, else 1 MiB).
+    ///     (its `limits` answer), or 512 KiB when it does not say.
+    ///   - askLimits: whether to ask the daemon its limit (false: as a daemon that does not say).
     ///   - maxInFlight: most requests sent and not yet answered.
     ///   - progress: redrawn as the import goes, if given.
-    func run(connection: JourneyConnection, requestBytes: Int? = nil, maxInFlight: Int = 8,
+    func run(connection: JourneyConnection, requestBytes: Int? = nil, askLimits: Bool = true, maxInFlight: Int = 8,
              progress: ImportProgress? = nil) throws -> ImportTally {
-        let limit = requestBytes ?? ImportStream.daemonLineLimit(connection) / 2
-        let stream = ImportStream(connection: connection, importer: self, requestBytes: limit,
-                                  maxInFlight: maxInFlight, progress: progress)
+        let limit = askLimits ? ImportStream.daemonLineLimit(connection) : nil
+        let stream = ImportStream(connection: connection, importer: self,
+                                  requestBytes: requestBytes ?? limit.map { $0 / 2 } ?? 512 << 10,
+                                  knownToFit: limit ?? 0, maxInFlight: maxInFlight, progress: progress)
         return try stream.run()
     }
 }
@@ -131,7 +135,12 @@ private final class ImportStream {
 
     let connection: JourneyConnection
     let importer: Importer
-    let requestBytes: Int
+    /// Requests are built up to this size.
+    var requestBytes: Int
+    /// The longest request line the daemon is known to take.
+    var knownToFit: Int
+    /// A request longer than `knownToFit` is in flight: nothing goes after it until it is answered.
+    var probing = false
     let maxInFlight: Int
     let maxInFlightBytes = 8 << 20
     let progress: ImportProgress?
@@ -151,21 +160,22 @@ private final class ImportStream {
     var lost: [Request] = []
     var broken = false
 
-    init(connection: JourneyConnection, importer: Importer, requestBytes: Int, maxInFlight: Int,
+    init(connection: JourneyConnection, importer: Importer, requestBytes: Int, knownToFit: Int, maxInFlight: Int,
          progress: ImportProgress?) {
         self.connection = connection
         self.importer = importer
         self.requestBytes = requestBytes
+        self.knownToFit = knownToFit
         self.maxInFlight = Swift.max(1, maxInFlight)
         self.progress = progress
         building = Request(window: 0)
         windows = [Window()]
     }
 
-    /// The daemon's longest request line (its `limits` answer), else the default 1 MiB.
-    static func daemonLineLimit(_ connection: JourneyConnection) -> Int {
+    /// The daemon's longest request line (its `limits` answer), or nil when it does not say.
+    static func daemonLineLimit(_ connection: JourneyConnection) -> Int? {
         let answer = try? JSONParser.parse(connection.requestBytes(Array(#"{"op":"limits"}"#.utf8)))
-        guard let n = answer?["max_line_bytes"]?.int64Value, n > 0 else { return ServerConfig().maxLineBytes }
+        guard let n = answer?["max_line_bytes"]?.int64Value, n > 0 else { return nil }
         return Int(n)
     }
 
@@ -271,10 +281,12 @@ private final class ImportStream {
     private func pump() throws {
         while !outbox.isEmpty && failure == nil {
             let inFlightCount = inFlight.count - inFlightHead
-            if inFlightCount >= maxInFlight || inFlightCount > 0 && inFlightBytes + outbox[0].body.count > maxInFlightBytes {
+            let size = outbox[0].body.count
+            if inFlightCount >= maxInFlight || inFlightCount > 0 && (probing || size > knownToFit || inFlightBytes + size > maxInFlightBytes) {
                 try receive()
                 continue
             }
+            if size > knownToFit { probing = true }
             let r = outbox.removeFirst()
             do {
                 try connection.sendBytes(r.body)
@@ -303,6 +315,8 @@ private final class ImportStream {
         }
         defer { report() }
         windows[r.window - firstWindow].open -= 1
+        let probe = r.body.count > knownToFit
+        if probe { probing = false }
         if broken {
             lost.append(r)
             return
@@ -320,6 +334,7 @@ private final class ImportStream {
             return
         }
         if answer["ok"]?.boolValue == true {
+            if probe { knownToFit = r.body.count }
             let positions = answer["positions"]?.arrayValue?.count ?? 0
             let duplicates = answer["duplicates"]?.arrayValue?.count ?? 0
             let refused = answer["rejected"]?.arrayValue ?? []
@@ -347,17 +362,24 @@ private final class ImportStream {
             // (The log then differs from a direct import's only in where these events land.)
             resend((0..<r.spans.count).map { r.part($0..<$0 + 1, alone: true) }, window: r.window)
         } else if error.code == "line_too_long" && r.spans.count > 1 && failure == nil {
-            // The daemon's limit is lower than what it said, or it said nothing: halves.
+            // Halves, next; and smaller requests from now on. (Sent alone, as a request longer
+            // than any that fitted is, they keep the file's order; one the daemon said it would
+            // take and then refused may land after requests that were in flight behind it.)
             let half = r.spans.count / 2
-            resend([r.part(0..<half), r.part(half..<r.spans.count)], window: r.window)
+            requestBytes = Swift.min(requestBytes, Swift.max(r.body.count / 2, 1))
+            resend([r.part(0..<half), r.part(half..<r.spans.count)], window: r.window, next: true)
         } else {
             fail(error, r)
         }
     }
 
-    private func resend(_ parts: [Request], window: Int) {
+    private func resend(_ parts: [Request], window: Int, next: Bool = false) {
         windows[window - firstWindow].open += parts.count
-        outbox.append(contentsOf: parts)
+        if next {
+            outbox.insert(contentsOf: parts, at: 0)
+        } else {
+            outbox.append(contentsOf: parts)
+        }
     }
 
     private func fail(_ error: OpError, _ r: Request) {
