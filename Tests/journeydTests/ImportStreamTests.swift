@@ -185,6 +185,40 @@ private func mixedLines() -> [String] {
         #expect(bad.errorCode == "bad_request")
     }
 
+    @Test func aFailureStopsTheImportAndNamesTheLineToResumeFrom() throws {
+        // 128 four-byte scalars: a valid subject of 512 bytes, one more than an LMDB key holds.
+        let long = String(repeating: "\u{1F600}", count: 128)
+        var lines: [String] = []
+        for i in 0..<200 { lines.append(event("e-\(i)", "s\(i % 7)", minute: i % 60)) }
+        lines[150] = event("e-long", long, minute: 10)
+        lines.insert("{bad", at: 20)
+        let dir = try TemporaryDirectory()
+        let path = try write(lines, in: dir)
+        let served = try ServedStore()
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let rejected = Mutex<[String]>([])
+        let importer = Importer(fd: fd, path: path) { e in rejected.withLock { $0.append(e.description) } }
+        let connection = try JourneyConnection(socketPath: served.directory.socketPath, timeout: .seconds(10))
+        defer { connection.close() }
+        // Requests of about 10 events: the one with line 152 fails, the others are stored.
+        let failure = #expect(throws: CommandFailure.self) {
+            _ = try importer.run(connection: connection, requestBytes: 1_000, maxInFlight: 4)
+        }
+        let message = failure?.message ?? ""
+        let resume = try #require(message.split(separator: "resume from line ").last.flatMap { Int($0.prefix { $0.isNumber }) },
+                                  "\(message)")
+        #expect(resume <= 152 && resume > 140, "\(message)")
+        #expect(message.contains("over 511 bytes"), "\(message)")
+        #expect(rejected.withLock { $0 }.map { $0.prefix(8) } == ["line 21:"])
+        // Every event before the line to resume from is stored; those after it may be too.
+        let ids = Set(try served.engine.log.events().map(\.1.id))
+        #expect((0..<(resume - 2)).allSatisfy { ids.contains("e-\($0)") })
+        #expect(!ids.contains("e-long"))
+        #expect(message.contains("appended \(ids.count)"), "\(message)")
+    }
+
     /// A generated practice of over 50 MB, with duplicates, bad lines and conflicting ids mixed in.
     @Test func aFileOverFiftyMegabytesImportsThroughTheDaemonAsDirectly() throws {
         let dir = try TemporaryDirectory()

@@ -185,28 +185,53 @@ final class GroupCommitter: Sendable {
 }
 
 extension GroupCommitter {
-    /// Commits `group` in order. A submission that rejects conflicting events ends a commit
-    /// (it cannot share one with what follows it: should it conflict, its events go next, one
-    /// by one, before anything submitted after it); the others share one as usual.
+    /// Commits `group` in order. Consecutive submissions that reject conflicting events share
+    /// one transaction up to the first that fails on its own (`JourneyEngine.appendEncoded` of
+    /// batches): when it conflicts, its events go next, one by one, before anything submitted
+    /// after it, and the rest follow in the next transaction. The others share one as usual,
+    /// each failing alone.
     private func commit(_ group: [Submission], audit: [AuditRecord]) -> [Committed] {
         var out: [Committed] = []
         out.reserveCapacity(group.count)
         var audit = audit
         var start = 0
         while start < group.count {
+            if group[start].rejectsConflictingEvents {
+                var batches: [EventLog.EncodedBatch] = []
+                for s in group[start...] {
+                    guard s.rejectsConflictingEvents, case .success(let b) = s.encoded else { break }
+                    batches.append(b)
+                }
+                if batches.isEmpty {
+                    // It could not be encoded: it fails alone.
+                    if case .failure(let e) = group[start].encoded { out.append(.batch(.failure(e))) }
+                    start += 1
+                    continue
+                }
+                do {
+                    let r = try engine.appendEncoded(batches, fold: true)
+                    out.append(contentsOf: r.outcomes.map { .batch(.success($0)) })
+                    start += r.outcomes.count
+                    if let failure = r.failure {
+                        let failed = batches[r.outcomes.count]
+                        out.append(failure.code == .conflict ? appendOneByOne(failed) : .batch(.failure(failure)))
+                        start += 1
+                    }
+                } catch {
+                    // The store failed: nothing of them was written.
+                    out.append(contentsOf: batches.map { _ in .batch(.failure(error)) })
+                    start += batches.count
+                }
+                continue
+            }
             var end = start
-            while end < group.count - 1 && !group[end].rejectsConflictingEvents { end += 1 }
-            let part = group[start...end]
-            let results = engine.commitGroup(encoded: part.map(\.encoded), audit: audit)
+            while end < group.count && !group[end].rejectsConflictingEvents { end += 1 }
+            let results = engine.commitGroup(encoded: group[start..<end].map(\.encoded), audit: audit)
             audit = []
             out.append(contentsOf: results.map { .batch($0) })
-            if let last = part.last, last.rejectsConflictingEvents,
-               case .failure(let e) = results.last, e.code == .conflict,
-               case .success(let batch) = last.encoded {
-                out[out.count - 1] = appendOneByOne(batch)
-            }
-            start = end + 1
+            start = end
         }
+        if !audit.isEmpty { _ = engine.commitGroup(encoded: [], audit: audit) }
         return out
     }
 
