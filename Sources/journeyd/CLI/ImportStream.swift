@@ -92,9 +92,10 @@ private final class ImportStream {
         /// Sent alone after its request conflicted as a whole (a daemon without `on_conflict`).
         var alone = false
 
-        init(window: Int) {
+        init(window: Int, reserving bytes: Int = 0) {
             self.window = window
-            body = ImportStream.header
+            body.reserveCapacity(bytes)
+            body += ImportStream.header
         }
 
         var isEmpty: Bool { spans.isEmpty }
@@ -152,7 +153,6 @@ private final class ImportStream {
     var building: Request
     var outbox: [Request] = []
     var inFlight: [Request] = []
-    var inFlightHead = 0
     var inFlightBytes = 0
     var stored = 0
     /// The first failure, and the requests not stored because of it (or not known to be).
@@ -168,7 +168,7 @@ private final class ImportStream {
         self.knownToFit = knownToFit
         self.maxInFlight = Swift.max(1, maxInFlight)
         self.progress = progress
-        building = Request(window: 0)
+        building = Request(window: 0, reserving: requestBytes)
         windows = [Window()]
     }
 
@@ -230,7 +230,7 @@ private final class ImportStream {
             closeWindow(last: true)
         }
         try pump()
-        while inFlightHead < inFlight.count {
+        while !inFlight.isEmpty {
             try receive()
             try pump()
         }
@@ -264,7 +264,7 @@ private final class ImportStream {
         building.close()
         outbox.append(building)
         windows[building.window - firstWindow].open += 1
-        building = Request(window: building.window)
+        building = Request(window: building.window, reserving: requestBytes)
     }
 
     private func closeWindow(last: Bool = false) {
@@ -272,7 +272,7 @@ private final class ImportStream {
         windows[windows.count - 1].closed = true
         if !last {
             windows.append(Window())
-            building = Request(window: currentWindow)
+            building = Request(window: currentWindow, reserving: requestBytes)
         }
         report()
     }
@@ -280,7 +280,7 @@ private final class ImportStream {
     /// Sends what waits, as far as the bounds allow, reading answers to make room.
     private func pump() throws {
         while !outbox.isEmpty && failure == nil {
-            let inFlightCount = inFlight.count - inFlightHead
+            let inFlightCount = inFlight.count
             let size = outbox[0].body.count
             if inFlightCount >= maxInFlight || inFlightCount > 0 && (probing || size > knownToFit || inFlightBytes + size > maxInFlightBytes) {
                 try receive()
@@ -306,13 +306,9 @@ private final class ImportStream {
 
     /// Reads the answer to the oldest request in flight and counts it.
     private func receive() throws {
-        let r = inFlight[inFlightHead]
-        inFlightHead += 1
+        // At most `maxInFlight` wait: removing the first moves a few.
+        let r = inFlight.removeFirst()
         inFlightBytes -= r.body.count
-        if inFlightHead >= 64 && inFlightHead * 2 >= inFlight.count {
-            inFlight.removeFirst(inFlightHead)
-            inFlightHead = 0
-        }
         defer { report() }
         windows[r.window - firstWindow].open -= 1
         let probe = r.body.count > knownToFit
