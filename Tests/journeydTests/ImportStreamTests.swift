@@ -151,6 +151,41 @@ private func mixedLines() -> [String] {
         #expect(served.tally.appended == 400)
     }
 
+    /// A daemon of before `limits` and `on_conflict`: the client finds what fits, and splits a
+    /// conflicting request itself.
+    @Test(arguments: [1, 8])
+    func anOlderDaemonGetsTheSameCounts(maxInFlight: Int) throws {
+        let dir = try TemporaryDirectory()
+        let path = try write(mixedLines(), in: dir)
+        let direct = try importDirectly(path)
+
+        let store = try TemporaryDirectory()
+        let engine = try JourneyEngine(directory: store.path)
+        let daemon = Daemon(engine: engine, socketPath: store.socketPath)
+        let server = UnixSocketServer(path: store.socketPath, config: ServerConfig(maxLineBytes: 9_000),
+                                      handler: OlderDaemon(daemon: daemon))
+        try server.start()
+        daemon.committer.start()
+        defer {
+            server.stop()
+            try? daemon.stop()
+        }
+        let fd = open(path, O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let rejected = Mutex<[String]>([])
+        let importer = Importer(fd: fd, path: path) { e in rejected.withLock { $0.append(e.description) } }
+        let connection = try JourneyConnection(socketPath: store.socketPath, timeout: .seconds(10))
+        defer { connection.close() }
+        let tally = try importer.run(connection: connection, maxInFlight: maxInFlight)
+        let served = try describe(engine, tally, rejected.withLock { $0 }, ids: [])
+        #expect(served.tally == direct.tally)
+        if maxInFlight == 1 {
+            // One request at a time: each conflicting one is split before the next goes.
+            #expect(served == direct)
+        }
+    }
+
     @Test func theDaemonAnswersItsLimits() throws {
         let served = try ServedStore(maxLineBytes: 10_000)
         let c = try JourneyConnection(socketPath: served.directory.socketPath, timeout: .seconds(5))
@@ -242,7 +277,7 @@ private func mixedLines() -> [String] {
             out.append(10)
             n += 1
             if n % 64 == 0 { recent.append(w.bytes); if recent.count > 50 { recent.removeFirst() } }
-            if n % 997 == 0, let again = recent.randomElement() { out += again; out.append(10) }
+            if n % 997 == 0, !recent.isEmpty { out += recent[n % recent.count]; out.append(10) }
             if n % 4_999 == 0 { out += Array(#"{"id":"bad-\#(n)","type":"call"}"#.utf8); out.append(10) }
             if n % 59_999 == 0 {
                 // An earlier id with other content.
@@ -269,6 +304,21 @@ private func mixedLines() -> [String] {
         #expect(d.tally.rejected >= 65 && d.rejected.contains { $0.contains("other content") })
         #expect(d.tally.duplicates > 300)
         print("50 MB import: \(n) events, direct \(directTime), through the daemon \(servedTime)")
+    }
+}
+
+/// Answers as a daemon without `limits` and `on_conflict` would.
+private struct OlderDaemon: RequestHandler {
+    let daemon: Daemon
+
+    func handle(line: [UInt8], connection: ServerConnection) {
+        let text = String(decoding: line, as: UTF8.self)
+        if text.contains(#""op":"limits""#) {
+            connection.send(OpError("unknown_op", "unknown op \"limits\"").json)
+            return
+        }
+        let older = text.replacingFirst(#""on_conflict":"reject_event","#, with: "")
+        daemon.handle(line: Array(older.utf8), connection: connection)
     }
 }
 

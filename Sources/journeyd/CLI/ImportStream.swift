@@ -354,9 +354,10 @@ private final class ImportStream {
             }
             windows[r.window - firstWindow].refused.append(ImportRefusal.rejection(error, id: id, line: r.lines[0]))
         } else if error.code == "conflict" && failure == nil {
-            // A daemon without `on_conflict` failed the whole request: send its events one by one.
-            // (The log then differs from a direct import's only in where these events land.)
-            resend((0..<r.spans.count).map { r.part($0..<$0 + 1, alone: true) }, window: r.window)
+            // A daemon without `on_conflict` failed the whole request: its events go one by one,
+            // next. Requests already in flight behind it were committed before them, so the log
+            // may differ from a direct import's unless one request at a time is in flight.
+            resend((0..<r.spans.count).map { r.part($0..<$0 + 1, alone: true) }, window: r.window, next: true)
         } else if error.code == "line_too_long" && r.spans.count > 1 && failure == nil {
             // Halves, next; and smaller requests from now on. (Sent alone, as a request longer
             // than any that fitted is, they keep the file's order; one the daemon said it would

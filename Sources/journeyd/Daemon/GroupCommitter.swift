@@ -6,8 +6,10 @@ import Synchronization
 
 /// The single writer: gathers the append requests of every client and commits them together,
 /// so one fsync serves many (group commit). Each request stays atomic on its own: a conflict
-/// fails only that request. A request's completion runs only after the commit holding its events
-/// is durable, and after the projections have folded them.
+/// fails only that request, or, for a request that asked for it (`"on_conflict":"reject_event"`,
+/// as `journeyd import` sends), appends its events one by one in its place, leaving out only the
+/// conflicting ones. A request's completion runs only after the commit holding its events is
+/// durable, and after the projections have folded them.
 ///
 /// Three stages, each in commit order: the writer thread commits a group, the fold queue folds
 /// it into the projections while the writer commits the next, and the answer queue runs the
