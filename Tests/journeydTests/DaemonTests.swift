@@ -671,6 +671,40 @@ struct DaemonTests {
     }
 }
 
+extension DaemonTests {
+    /// The import command into a served directory streams a file of several MiB (it once sent
+    /// batches of 10,000 events as one request line, over the daemon's 1 MiB limit) and prints
+    /// what a direct import prints.
+    @Test(binaryNeeded) func importIntoAServedDirectoryStreamsThroughTheDaemon() throws {
+        let dir = try TemporaryDirectory()
+        var lines: [String] = []
+        var generator = PracticeGenerator(.init(events: 30_000, seed: 3))
+        while let e = generator.next() {
+            lines.append(EventJSON.encode(e))
+            if lines.count % 1_000 == 0 { lines.append(lines[lines.count - 500]) }
+            if lines.count % 7_001 == 0 { lines.append(#"{"id":"x","type":"nope"}"#) }
+        }
+        let file = dir.path + "/events.ndjson"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(lines.joined().utf8.count > 4 << 20)
+        let direct = try run(["import", file, "--data", dir.path + "/direct"])
+        let servedDir = dir.path + "/served"
+        mkdir(servedDir, 0o700)
+        let serve = try ServeProcess(directory: servedDir)
+        #expect(serve.waitUntilServing())
+        let viaDaemon = try run(["import", file, "--data", servedDir], timeout: .seconds(60))
+        func summary(_ r: RunResult) -> String { r.stdout.split(separator: "(").first.map(String.init) ?? r.stdout }
+        #expect(viaDaemon.status == direct.status)
+        #expect(summary(viaDaemon) == summary(direct))
+        #expect(summary(direct).hasPrefix("appended 30000, duplicate 30, rejected 4"), "\(direct.stdout)")
+        #expect(viaDaemon.stderr == direct.stderr)
+        let stats = try run(["stats", "--json", "--data", servedDir])
+        #expect(stats.stdout.contains(#""events":30000"#), "\(stats.stdout)")
+        #expect(serve.terminate(SIGTERM) == 0)
+        #expect(try run(["export", "--data", servedDir]).stdout == (try run(["export", "--data", dir.path + "/direct"])).stdout)
+    }
+}
+
 /// Stats once the projections have folded `events` (a restarted daemon may still be rebuilding).
 private func eventuallyStats(_ c: JourneyConnection, events: Int64) throws -> JSONValue? {
     var last: JSONValue?

@@ -23,9 +23,10 @@ struct CommandFailure: Error {
 let usageText = """
 usage: journeyd COMMAND [--data DIR] [options]
 
-  serve [--socket PATH] [--allow-group G] [--relaxed-durability]
+  serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
                              run the local event sink on a Unix socket
-  import FILE|-              append NDJSON events; prints appended / duplicate / rejected
+  import FILE|- [--progress] append NDJSON events; prints appended / duplicate / rejected
+                             (through the daemon serving DIR, if any, in streamed batches)
   export                     all events as NDJSON, in log order
   patient ID [--as-of T]     journey state of a patient (any id of the cluster)
   handoff ID [--as-of T]     warm-handoff context for the next agent
@@ -85,8 +86,8 @@ enum CLI {
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
-        case "serve": (["socket", "allow-group"], ["relaxed-durability"])
-        case "import": (["batch"], ["relaxed-durability"])
+        case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
+        case "import": (["batch"], ["relaxed-durability", "progress"])
         case "export", "stats", "verify", "contacts", "replay": ([], [])
         case "backup": ([], [])
         case "patient", "handoff": (["as-of"], [])
@@ -226,7 +227,11 @@ enum CLI {
         }
         let tally: ImportTally
         switch try Gateway.writer(dir: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full) {
-        case .daemon(let c): tally = try importer.run(appender: RemoteAppender(connection: c))
+        case .daemon(let c):
+            // Streams through the daemon (ImportStream.swift), with progress on a terminal.
+            defer { c.close() }
+            let progress = Output.stderrIsTTY || args.flag("progress") ? ImportProgress(fd: fd) : nil
+            tally = try importer.run(connection: c, progress: progress)
         case .store(let engine): tally = try importer.runPipelined(engine: engine)
         }
         let (appended, duplicates, rejected) = (tally.appended, tally.duplicates, tally.rejected)

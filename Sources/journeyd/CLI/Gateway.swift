@@ -180,28 +180,3 @@ struct LocalAppender: Appender {
         try engine.checkpoint()
     }
 }
-
-struct RemoteAppender: Appender {
-    let connection: JourneyConnection
-
-    func append(_ events: [Event], lines: [Int]) throws -> AppendTally {
-        try appendSplittingConflicts(events, lines: lines) { batch in
-            let request = EventJSON.appendRequest(batch)
-            let answer = try JSONParser.parse(try connection.requestBytes(request))
-            if answer["ok"]?.boolValue == true {
-                let positions = answer["positions"]?.arrayValue ?? []
-                let dups = Set((answer["duplicates"]?.arrayValue ?? []).compactMap { $0.int64Value })
-                return .success(positions.enumerated().map { i, p in
-                    let pos = UInt64(p.int64Value ?? 0)
-                    return dups.contains(Int64(i)) ? .duplicate(pos) : .appended(pos)
-                })
-            }
-            return .failure(OpError(answer["error"]?["code"]?.stringValue ?? "error",
-                                    answer["error"]?["message"]?.stringValue ?? "append failed"))
-        }
-    }
-
-    func finish() throws {
-        connection.close()
-    }
-}

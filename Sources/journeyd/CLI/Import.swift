@@ -29,7 +29,7 @@ struct Importer {
     var reject: (EventError) -> Void
 
     /// Imports through `appender` on the calling thread: read, parse, then append, one batch
-    /// after the other (the path to a daemon).
+    /// after the other (the reference the other imports are tested against).
     func run(appender: any Appender) throws -> ImportTally {
         var tally = ImportTally()
         var parser = NDJSONBatchParser()

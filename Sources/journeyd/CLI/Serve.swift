@@ -12,6 +12,10 @@ extension CLI {
             guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \"\(g)\"") }
             config.allowGroup = gid
         }
+        if let n = try args.int("max-line") {
+            guard n >= 4096 + 64 else { throw UsageError("--max-line must be at least 4160 bytes (one event of 4 KiB and its request)") }
+            config.maxLineBytes = n
+        }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
         mkdir(dir, 0o700)
         // Handled from the start: a signal that comes once the socket is announced but before

@@ -23,6 +23,8 @@ final class Daemon: RequestHandler {
     private let stopCheckpoints = DispatchSemaphore(value: 0)
     private let checkpointsEnded = DispatchSemaphore(value: 0)
     private let checkpointThreadStarted = Atomic<Bool>(false)
+    /// The server's longest request line, answered by `limits`.
+    private let maxLineBytes = Atomic<Int>(ServerConfig().maxLineBytes)
 
     /// When the running daemon saves its projections, so that a restart after `kill -9` folds
     /// only what came since: every `interval`, if at least `minEvents` were folded since the
@@ -61,6 +63,7 @@ final class Daemon: RequestHandler {
     /// Throws when the socket cannot be served (e.g. another daemon holds the socket path) or
     /// the engine is read-only.
     func start(config: ServerConfig) throws {
+        maxLineBytes.store(config.maxLineBytes, ordering: .relaxed)
         let s = UnixSocketServer(path: socketPath, config: config, handler: self)
         try s.start()
         // The store's lock record names the socket: the command line finds the daemon there.
@@ -153,8 +156,8 @@ final class Daemon: RequestHandler {
     /// requests are answered (`whenCaughtUp`), so it sees their effects.
     func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
         guard line.count <= 4096 else { return { self.handle(line: line, connection: connection) } }
-        if let batch = AppendRequest.encoded(line) {
-            submit(.success(batch), connection, onIOThread: true)
+        if let (batch, onConflict) = AppendRequest.encodedWithOption(line) {
+            submit(.success(batch), onConflict, connection, onIOThread: true)
             return nil
         }
         guard let (op, request) = parse(line, connection) else { return nil }
@@ -170,8 +173,8 @@ final class Daemon: RequestHandler {
     }
 
     func handle(line: [UInt8], connection: ServerConnection) {
-        if let batch = AppendRequest.encoded(line) {
-            submit(.success(batch), connection, onIOThread: false)
+        if let (batch, onConflict) = AppendRequest.encodedWithOption(line) {
+            submit(.success(batch), onConflict, connection, onIOThread: false)
             return
         }
         guard let (op, request) = parse(line, connection) else { return }
@@ -186,26 +189,44 @@ final class Daemon: RequestHandler {
     /// submits them, or answers the error.
     private func serveAppend(_ request: JSONValue, _ connection: ServerConnection, onIOThread: Bool) {
         let events: [Event]
+        let onConflict: AppendRequest.OnConflict
         do {
             events = try Ops.appendEvents(request)
+            onConflict = try AppendRequest.OnConflict.of(request)
         } catch {
             _ = connection.send(error.json)
             return
         }
-        submit(EventLog.encode(events), connection, onIOThread: onIOThread)
+        submit(EventLog.encode(events), onConflict, connection, onIOThread: onIOThread)
     }
 
     /// Submits the current request's events to the write pipeline, then releases the
     /// connection for its next request; the answer goes out in its place once durable.
-    private func submit(_ batch: Result<EventLog.EncodedBatch, StoreError>, _ connection: ServerConnection,
-                        onIOThread: Bool) {
+    private func submit(_ batch: Result<EventLog.EncodedBatch, StoreError>, _ onConflict: AppendRequest.OnConflict,
+                        _ connection: ServerConnection, onIOThread: Bool) {
         // Nil only if the connection closed meanwhile; the batch is still committed.
         let ticket = connection.ticket
-        writes.submit(encoded: batch) { result in
-            guard let ticket else { return }
-            switch result {
-            case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)
-            case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+        switch onConflict {
+        case .failBatch:
+            writes.submit(encoded: batch) { result in
+                guard let ticket else { return }
+                switch result {
+                case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)
+                case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+                }
+            }
+        case .rejectEvent:
+            // A conflicting batch is appended event by event in its place in the commit order.
+            writes.submit(EventLog.GroupEntry(batch: batch, splitConflicts: true)) { result in
+                guard let ticket else { return }
+                switch result {
+                case .success(let results):
+                    let answer = Ops.appendAnswer(results) { i in
+                        if case .success(let b) = batch { b.id(at: i) } else { "" }
+                    }
+                    _ = connection.send(answer, for: ticket)
+                case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+                }
             }
         }
         // After the submit: the next append of this connection must queue behind this one.
@@ -241,6 +262,11 @@ final class Daemon: RequestHandler {
             connection.startStreaming()
             _ = connection.send(ok { w in w.key("subscribed"); w.int(from) })
             subscriptions.add(connection, from: UInt64(from))
+        case "limits":
+            _ = connection.send(ok { w in
+                w.key("max_line_bytes"); w.int(maxLineBytes.load(ordering: .relaxed))
+                w.key("max_event_bytes"); w.int(EventLimits.maxEventBytes)
+            })
         case "replay":
             let started = startRebuild()
             _ = connection.send(ok { w in w.key("rebuilding"); w.bool(started) })

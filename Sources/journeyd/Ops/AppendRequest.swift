@@ -11,11 +11,32 @@ import JourneyStore
 /// strict as that path: the whole line must be valid JSON made of pieces each checked here or by
 /// the event parsers, with no key it does not know and no key twice.
 enum AppendRequest {
+    /// What an append does with a batch holding an id stored with other content (the request's
+    /// `on_conflict`, README "The socket protocol").
+    enum OnConflict: Sendable {
+        /// `"fail_batch"`, the default: the batch fails with `conflict`, nothing appended.
+        case failBatch
+        /// `"reject_event"`: the batch is appended event by event in its place, and only the
+        /// conflicting events are left out (answered in `rejected`), as `journeyd import` does.
+        case rejectEvent
+
+        /// The option of a parsed request, or a `bad_request` error.
+        static func of(_ r: JSONValue) throws(OpError) -> OnConflict {
+            guard let v = r["on_conflict"], !v.isNull else { return .failBatch }
+            switch v.stringValue {
+            case "fail_batch": return .failBatch
+            case "reject_event": return .rejectEvent
+            default: throw OpError("bad_request", "\"on_conflict\" must be \"fail_batch\" or \"reject_event\"")
+            }
+        }
+    }
+
     /// The events of an append request, or nil to take the general path.
     static func events(_ line: [UInt8]) -> [Event]? {
         var events: [Event] = []
+        var onConflict = OnConflict.failBatch
         let ok = line.withUnsafeBufferPointer { b in
-            walk(b) { text in
+            walk(b, &onConflict) { text in
                 guard let event = try? EventParser.parse(text) else { return false }
                 events.append(event)
                 return true
@@ -30,9 +51,15 @@ enum AppendRequest {
     /// Most events go straight from their text to their record (`EncodedBatch.appendParsing`,
     /// as `journeyd import` does); the others through `EventParser`, with the same record.
     static func encoded(_ line: [UInt8]) -> EventLog.EncodedBatch? {
+        encodedWithOption(line)?.batch
+    }
+
+    /// `encoded`, with the request's `on_conflict`.
+    static func encodedWithOption(_ line: [UInt8]) -> (batch: EventLog.EncodedBatch, onConflict: OnConflict)? {
         var batch = EventLog.EncodedBatch(reservingEvents: line.count / 160 + 1)
+        var onConflict = OnConflict.failBatch
         let ok = line.withUnsafeBufferPointer { b in
-            walk(b) { text in
+            walk(b, &onConflict) { text in
                 if batch.appendParsing(text) { return true }
                 guard let event = try? EventParser.parse(text) else { return false }
                 return (try? batch.append(event)) != nil
@@ -40,7 +67,7 @@ enum AppendRequest {
         }
         guard ok else { return nil }
         batch.sortKeys()
-        return batch
+        return (batch, onConflict)
     }
 
     private static let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
@@ -50,8 +77,10 @@ enum AppendRequest {
 
     /// Checks the whole request and passes the text of each of its events, in order, to `sink`,
     /// which must parse it (false stops the walk: a bad event); true when the request is a
-    /// valid append of at least one event and `sink` accepted every event.
-    private static func walk(_ b: UnsafeBufferPointer<UInt8>, _ sink: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+    /// valid append of at least one event and `sink` accepted every event. Sets `onConflict`
+    /// from the request's option, if it has one.
+    private static func walk(_ b: UnsafeBufferPointer<UInt8>, _ onConflict: inout OnConflict,
+                             _ sink: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
         var i = 0
         func skipSpace() {
             while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
@@ -69,6 +98,7 @@ enum AppendRequest {
         i += 1
         var sawOp = false
         var sawEvents = false
+        var sawOption = false
         while true {
             skipSpace()
             if take(#""op""#) {
@@ -87,6 +117,20 @@ enum AppendRequest {
                 skipSpace()
                 guard let count = eventList(b, &i, sink), count > 0 else { return false }
                 sawEvents = true
+            } else if take(#""on_conflict""#) {
+                guard !sawOption else { return false }
+                skipSpace()
+                guard i < b.count, b[i] == colon else { return false }
+                i += 1
+                skipSpace()
+                if take(#""reject_event""#) {
+                    onConflict = .rejectEvent
+                } else if take(#""fail_batch""#) {
+                    onConflict = .failBatch
+                } else {
+                    return false
+                }
+                sawOption = true
             } else {
                 return false
             }

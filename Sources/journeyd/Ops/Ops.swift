@@ -150,6 +150,39 @@ struct Ops {
         }
     }
 
+    /// Answers an append with `"on_conflict":"reject_event"`: as `appendAnswer`, with `null` as
+    /// the position of each event left out, and `rejected`: for each, its `index`, `id`, and
+    /// the error's `code` and `message`.
+    static func appendAnswer(_ results: EventLog.EventResults, id: (Int) -> String) -> [UInt8] {
+        ok { w in
+            w.key("positions")
+            w.beginArray()
+            for r in results {
+                if case .success(let o) = r { w.int(Int64(o.position)) } else { w.null() }
+            }
+            w.endArray()
+            w.key("duplicates")
+            w.beginArray()
+            for (i, r) in results.enumerated() {
+                if case .success(.duplicate) = r { w.int(i) }
+            }
+            w.endArray()
+            w.key("rejected")
+            w.beginArray()
+            for (i, r) in results.enumerated() {
+                guard case .failure(let e) = r else { continue }
+                let error = storeError(e)
+                w.beginObject()
+                w.key("index"); w.int(i)
+                w.key("id"); w.string(id(i))
+                w.key("code"); w.string(error.code)
+                w.key("message"); w.string(error.message)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
     /// Parses and validates an append request's events; any bad event fails the whole request.
     static func appendEvents(_ r: JSONValue) throws(OpError) -> [Event] {
         guard let list = r["events"]?.arrayValue else {
