@@ -724,3 +724,77 @@ private final class Shared<Value: Sendable>: Sendable {
     let value: Mutex<Value>
     init(_ value: Value) { self.value = Mutex(value) }
 }
+
+@Suite(.serialized)
+struct RebuildCrashTests {
+    init() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    @Test(binaryNeeded) func killNineDuringARebuildLosesNothingAcknowledged() throws {
+        let dir = try TemporaryDirectory()
+        // A log long enough that a rebuild takes a while.
+        let file = dir.path + "/events.ndjson"
+        let lines = PracticeGenerator(.init(events: 120_000, seed: 9)).map { EventJSON.encode($0) }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        let store = dir.path + "/store"
+        #expect(try run(["import", file, "--data", store], timeout: .seconds(120)).status == 0)
+
+        let serve = try ServeProcess(directory: store)
+        #expect(serve.waitUntilServing())
+        let acknowledged = Shared<[String]>([])
+        let finished = DispatchSemaphore(value: 0)
+        let socket = serve.socketPath
+        let client = Thread {
+            defer { finished.signal() }
+            guard let c = try? JourneyConnection(socketPath: socket, timeout: .seconds(5)) else { return }
+            defer { c.close() }
+            for b in 0..<1_000_000 {
+                let ids = (0..<5).map { "rb-\(b)-\($0)" }
+                let events = ids.enumerated().map { i, id in
+                    #"{"id":"\#(id)","type":"call","subject":"rb\#(b % 5)","at":\#(1_767_225_600_000 + b * 10 + i)}"#
+                }
+                guard let answer = try? c.request(appendRequest(events)),
+                      let v = try? parse(answer), v["ok"]?.boolValue == true else { return }
+                acknowledged.value.withLock { $0.append(contentsOf: ids) }
+            }
+        }
+        client.start()
+        #expect(eventually(timeout: .seconds(10)) { acknowledged.value.withLock { $0.count } >= 50 })
+        // Kill while a replay is rebuilding (checked through stats just before the kill).
+        let control = try JourneyConnection(socketPath: socket, timeout: .seconds(5))
+        var killedMidRebuild = false
+        for _ in 0..<20 where !killedMidRebuild {
+            _ = try control.request(#"{"op":"replay"}"#)
+            let stats = try parse(try control.request(#"{"op":"stats"}"#))
+            if stats["rebuilding"]?.isNull == false {
+                serve.signal(SIGKILL)
+                killedMidRebuild = true
+            }
+        }
+        control.close()
+        #expect(killedMidRebuild, "no replay was caught rebuilding")
+        if !killedMidRebuild { serve.signal(SIGKILL) }
+        #expect(finished.wait(timeout: .now() + 10) == .success)
+        serve.process.waitUntilExit()
+        let acked = acknowledged.value.withLock { $0 }
+
+        let again = try ServeProcess(directory: store)
+        #expect(again.waitUntilServing())
+        let exported = try run(["export", "--data", store], timeout: .seconds(60))
+        #expect(exported.status == 0)
+        let ids = Set(exported.stdout.split(separator: "\n").compactMap { line in
+            (try? parse(String(line)))?["id"]?.stringValue
+        })
+        let missing = acked.filter { !ids.contains($0) }
+        #expect(missing.isEmpty, "acknowledged but lost: \(missing.prefix(5))")
+        let c = try JourneyConnection(socketPath: again.socketPath, timeout: .seconds(5))
+        let stats = try eventuallyStats(c, events: Int64(ids.count))
+        c.close()
+        #expect(stats?["last_position"]?.int64Value == Int64(ids.count))
+        #expect(stats?["projected_position"]?.int64Value == Int64(ids.count))
+        #expect(again.terminate(SIGTERM) == 0)
+        let verify = try run(["verify", "--data", store], timeout: .seconds(60))
+        #expect(verify.status == 0, "verify: \(verify.stdout) \(verify.stderr)")
+    }
+}

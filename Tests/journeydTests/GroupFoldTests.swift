@@ -269,3 +269,104 @@ struct GroupFoldTests {
         #expect(try answers(reopened, ids: ids) == expected)
     }
 }
+
+/// A rebuild held just before its swap, for tests: `reached` is signalled there and the rebuild
+/// waits for `release`.
+final class HeldRebuild: Sendable {
+    let reached = DispatchSemaphore(value: 0)
+    let release = DispatchSemaphore(value: 0)
+
+    func hold(_ engine: JourneyEngine) {
+        engine.setBeforeRebuildSwap { [self] in
+            reached.signal()
+            release.wait()
+        }
+    }
+}
+
+@Suite("Rebuilds keep answering", .serialized)
+struct RebuildWhileServingTests {
+    init() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    @Test func queriesDuringARebuildAnswerMarkedStaleAndEqualAFreshFoldAfterTheSwap() throws {
+        let directory = try TemporaryDirectory()
+        let engine = try JourneyEngine(directory: directory.path)
+        let events = Array(PracticeGenerator(.init(events: 2000, seed: 5, patientsPerDay: 20)))
+        _ = try engine.append(Array(events[0..<1500]))
+        let ids = Array(Set(events.map(\.subject))).sorted().prefix(20).map { $0 }
+        let before = try answers(engine, ids: ids)
+        let held = HeldRebuild()
+        held.hold(engine)
+        let finished = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        DispatchQueue.global().async {
+            do { try engine.rebuild() } catch { failure.withLock { $0 = "\(error)" } }
+            finished.signal()
+        }
+        held.reached.wait()
+        // Held before the swap: answers come from the previous projections, marked stale.
+        let (funnel, stale) = try engine.readCopy { $0.funnel(FunnelQuery()) }
+        #expect(stale?.position == 1500)
+        #expect(stale?.progress.done == 1500)
+        #expect(funnel.json == (try engine.funnel(FunnelQuery()).json))
+        #expect(try answers(engine, ids: ids) == before)
+        // Appends go on and are answered, and the stale projections keep up with them.
+        _ = try engine.append(Array(events[1500...]))
+        let (patient, staleAfter) = try engine.read { $0.patient(id: events[1999].subject, asOf: 1_900_000_000_000) }
+        #expect(staleAfter?.position == 2000)
+        #expect(patient != nil)
+        held.release.signal()
+        finished.wait()
+        #expect(failure.withLock { $0 } == nil)
+        let (_, none) = try engine.read { _ in 0 }
+        #expect(none == nil)
+        #expect(engine.projectionStats.position == 2000)
+        var fresh = Projector()
+        for e in events { fresh.apply(e) }
+        #expect(try engine.funnel(FunnelQuery()).json == fresh.funnel(FunnelQuery()).json)
+        #expect(try engine.contacts().json == fresh.contacts().json)
+        #expect(try engine.atRisk(asOf: 1_800_000_000_000, limit: 1000).json
+                == fresh.atRisk(asOf: 1_800_000_000_000, limit: 1000, after: nil).json)
+    }
+
+    @Test func aReplaySentToAServingDaemonKeepsQueriesAnsweringWithAStaleMarker() throws {
+        let d = try RunningDaemon()
+        let events = (0..<40).map { i in
+            #"{"id":"e\#(i)","type":"call","subject":"p\#(i % 4)","at":\#(1_767_261_600_000 + Int64(i) * 60_000)}"#
+        }
+        #expect(try d.ask(appendRequest(Array(events[0..<30])))["ok"]?.boolValue == true)
+        let held = HeldRebuild()
+        held.hold(d.engine)
+        #expect(try d.ask(#"{"op":"replay"}"#)["rebuilding"]?.boolValue == true)
+        held.reached.wait()
+        let stale = try d.ask(#"{"op":"patient","id":"p1"}"#)
+        #expect(stale["ok"]?.boolValue == true)
+        #expect(stale["stale"]?["position"]?.int64Value == 30)
+        #expect(stale["stale"]?["rebuild_progress"]?["done"]?.int64Value == 30)
+        #expect(stale["counts"]?["call"]?.int64Value == 8)
+        // An append during the rebuild is acknowledged and seen (still marked stale).
+        #expect(try d.ask(appendRequest(Array(events[30...])))["ok"]?.boolValue == true)
+        let funnel = try d.ask(#"{"op":"funnel"}"#)
+        #expect(funnel["stale"]?["position"]?.int64Value == 40)
+        #expect(try d.ask(#"{"op":"stats"}"#)["rebuilding"]?.isNull == false)
+        held.release.signal()
+        // After the swap: no marker, the same answers as a fresh fold of the log.
+        var fresh: JSONValue = .null
+        for _ in 0..<500 {
+            fresh = try d.ask(#"{"op":"patient","id":"p1"}"#)
+            if fresh["stale"] == nil { break }
+            usleep(10_000)
+        }
+        #expect(fresh["stale"] == nil)
+        #expect(fresh["counts"]?["call"]?.int64Value == 10)
+        var projector = Projector()
+        _ = try d.engine.log.fold(after: 0, into: &projector)
+        let asOf = try #require(fresh["as_of"]?.stringValue.flatMap { Timestamp.parse($0) })
+        let expected = try parse(try #require(projector.patient(id: "p1", asOf: asOf)).json)
+        #expect(fresh["counts"] == expected["counts"])
+        #expect(fresh["last_touch"] == expected["last_touch"])
+        try d.stop()
+    }
+}

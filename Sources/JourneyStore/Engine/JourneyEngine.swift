@@ -86,6 +86,12 @@ public final class JourneyEngine: Sendable {
         try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress)
     }
 
+    /// Test hook: `hook` runs in every rebuild once its new projections have folded the log, just
+    /// before they catch up and are swapped in (a test holds a rebuild there).
+    package func setBeforeRebuildSwap(_ hook: (@Sendable () -> Void)?) {
+        projections.setBeforeSwap(hook)
+    }
+
     // MARK: queries
 
     /// Runs `body` on the live projector, under its lock, for short lookups (one cluster);

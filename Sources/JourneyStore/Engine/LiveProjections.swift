@@ -51,6 +51,12 @@ final class LiveProjections: Sendable {
     }
 
     private let live: Mutex<Live>
+    /// Test hook: runs in a rebuild after its projector has caught up once, before the final
+    /// catch-up and swap (tests hold a rebuild there to query stale projections).
+    private let beforeSwap = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Sets the test hook that runs in every rebuild before its swap.
+    func setBeforeSwap(_ hook: (@Sendable () -> Void)?) { beforeSwap.withLock { $0 = hook } }
 
     /// Events folded per hold of the lock: a large group commit never makes a `handoff` wait for
     /// more than one chunk (a query may see part of a committed, not yet acknowledged batch;
@@ -189,6 +195,9 @@ final class LiveProjections: Sendable {
                 self.live.withLock { l in l.rebuild = p }
                 progress?(p)
             }
+            let folded = report(last)
+            live.withLock { l in l.rebuild = folded }
+            beforeSwap.withLock { $0 }?()
             // Catch up with the appends made meanwhile outside the lock while the tail is long…
             while log.lastPosition > last + Self.catchUpUnderLock {
                 last = try log.fold(after: last, into: &projector)
