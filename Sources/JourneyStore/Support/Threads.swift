@@ -5,19 +5,7 @@ import Synchronization
 /// Starts a detached thread running `body` (for long-lived loops that must not occupy a
 /// Dispatch worker).
 package func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var tid = pthread_t()
-    let rc = pthread_create(&tid, nil, { arg in
-        let b = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue()
-        (b as! Box).body()
-        return nil
-    }, box)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    pthread_detach(tid)
+    startJoinableThread(body).detach()
 }
 
 /// A thread started by `startJoinableThread`: `join()` returns once it has ended and released
@@ -31,6 +19,12 @@ package struct JoinableThread: Sendable {
     /// Waits for the thread to end. The corresponding C function is `pthread_join`.
     package func join() {
         pthread_join(tid, nil)
+    }
+
+    /// Lets the thread end on its own; it cannot be joined after. The corresponding C function
+    /// is `pthread_detach`.
+    package func detach() {
+        pthread_detach(tid)
     }
 
     /// True when called on this thread.
