@@ -80,7 +80,7 @@ def import_scenario(journeyd, base, n, runs, work):
     rates.sort()
     record({"scenario": "import", "events": n, "runs": runs, "p50_events_per_s": int(rates[len(rates) // 2]),
             "min_events_per_s": int(rates[0]), "max_events_per_s": int(rates[-1]),
-            "how": "journeyd import FILE into an empty store: durable (10k-line batches grouped into transactions of up to 400k lines, one fsync each), projections live, checkpoint saved"})
+            "how": "journeyd import FILE into an empty store: durable (10k-line batches through the write pipeline, which groups what waits into one transaction and one fsync), projections live, checkpoint saved"})
     return store
 
 
