@@ -46,12 +46,12 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
     }
 
     /// A touch is any event except `identify`, `eligibility` and `handoff` (SPEC §1).
-    @inlinable public var isTouch: Bool {
+    @inlinable package var isTouch: Bool {
         self != .identify && self != .eligibility && self != .handoff
     }
 
     /// A contact is a `call`, `chat` or `form` (SPEC §1).
-    @inlinable public var isContact: Bool {
+    @inlinable package var isContact: Bool {
         self == .call || self == .chat || self == .form
     }
 
@@ -261,7 +261,7 @@ public struct Event: Sendable, Hashable {
     }
 
     /// An inquiry is a `chat`, a `form`, or a `call` whose direction is not `out` (SPEC §1).
-    @inlinable public var isInquiry: Bool {
+    @inlinable package var isInquiry: Bool {
         switch type {
         case .chat, .form: true
         case .call: direction != .outbound
@@ -270,7 +270,7 @@ public struct Event: Sendable, Hashable {
     }
 
     /// Timeline order (SPEC §3): by `at`, then `id` compared as UTF-8 bytes.
-    @inlinable public static func timelineLess(_ a: Event, _ b: Event) -> Bool {
+    @inlinable package static func timelineLess(_ a: Event, _ b: Event) -> Bool {
         if a.at != b.at { return a.at < b.at }
         return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
     }

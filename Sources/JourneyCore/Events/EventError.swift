@@ -45,9 +45,9 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     public var detail: String?
 
     /// Longest `value` kept, in Unicode scalars; longer values end with `…`.
-    public static let maxValueDisplay = 80
+    package static let maxValueDisplay = 80
 
-    public init(
+    package init(
         _ code: Code, _ reason: String, field: String? = nil, value: String? = nil,
         detail: String? = nil, line: Int? = nil, index: Int? = nil
     ) {
@@ -61,7 +61,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A JSON syntax error, as an event error.
-    public init(_ json: JSONParseError, line: Int? = nil) {
+    package init(_ json: JSONParseError, line: Int? = nil) {
         self.init(.invalidJSON, "invalid JSON", detail: "\(json.reason) at byte \(json.offset)", line: line)
     }
 
@@ -85,7 +85,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Writes `{"code","message","line","index","field","value","reason","detail"}` (absent → null),
     /// the error object the daemon and `--json` output carry.
-    public func write(into w: inout JSONWriter) {
+    package func write(into w: inout JSONWriter) {
         w.beginObject()
         w.key("code"); w.string(code.rawValue)
         w.key("message"); w.string(description)

@@ -97,7 +97,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// Writes this value as compact JSON (numbers as their literal, keys in order).
-    public func write(into w: inout JSONWriter) {
+    package func write(into w: inout JSONWriter) {
         switch self {
         case .null: w.null()
         case .bool(let b): w.bool(b)
@@ -118,7 +118,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The length in bytes of `jsonText`, computed without writing it.
-    public var compactSize: Int {
+    package var compactSize: Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5

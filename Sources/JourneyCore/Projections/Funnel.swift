@@ -126,7 +126,7 @@ public struct FunnelReport: Sendable, Hashable {
     public var groups: [Group]
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("steps"); w.beginArray(); for s in steps { w.string(s) }; w.endArray()
         w.key("window_s"); w.int(windowMs / 1000)
@@ -163,7 +163,7 @@ public struct FunnelReport: Sendable, Hashable {
 
 extension Projector {
     /// Evaluates a funnel over every cluster (SPEC §3.4).
-    public func funnel(_ q: FunnelQuery) -> FunnelReport {
+    package func funnel(_ q: FunnelQuery) -> FunnelReport {
         let n = q.steps.count
         // Group key: interned value (values table) or channel/type raw value; -1 = null.
         var groupIndex: [Int64: Int] = [:]

@@ -119,7 +119,7 @@ public struct JourneyState: Sendable, Hashable {
     public var referralsConverted: Int
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("patient"); w.string(patient)
         w.key("aliases"); w.beginArray(); for a in aliases { w.string(a) }; w.endArray()
@@ -265,7 +265,7 @@ struct LifecycleFacts {
 
 extension Projector {
     /// The journey state of the cluster holding `id` at `asOf`; nil for an id never seen.
-    public func patient(id: String, asOf: Int64) -> JourneyState? {
+    package func patient(id: String, asOf: Int64) -> JourneyState? {
         guard let root = root(of: id) else { return nil }
         return journeyState(root: root, asOf: asOf)
     }
