@@ -29,6 +29,7 @@ public final class EventLog: Sendable {
 
     /// The store's directory.
     public let directory: String
+    /// Whether an append is on disk when it returns (see `Durability`).
     public let durability: Durability
     /// Whether this process may write the store (see `Access`).
     public let access: Access

@@ -75,8 +75,11 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The kind of failure, for programs.
     public var code: Code
+    /// What failed, in a sentence for people.
     public var message: String
+    /// What the failure concerns (id, position, path, holder, …).
     public var context: Context
 
     package init(_ code: Code, _ message: String, context: Context = Context()) {
@@ -85,6 +88,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         self.context = context
     }
 
+    /// The code and the message (`store_busy: …`).
     public var description: String { "\(code): \(message)" }
 
     /// Wraps an LMDB failure of `operation`.

@@ -6,8 +6,11 @@
 public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A stable, machine-readable error code (`"bad_timestamp"`, `"unknown_field"`, …).
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The snake_case name (`invalid_json`, `missing_field`, …).
         public let rawValue: String
+        /// A code from its name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The snake_case name.
         public var description: String { rawValue }
 
         /// Not valid JSON (syntax, UTF-8, escapes, nesting).
@@ -30,6 +33,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let tooLarge = Code(rawValue: "too_large")
     }
 
+    /// The kind of error, for programs.
     public var code: Code
     /// 1-based line number, set by the NDJSON reader.
     public var line: Int?
@@ -72,6 +76,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
         return String(scalars) + "…"
     }
 
+    /// The error in one line: line, event index, field, rule, value and detail.
     public var description: String {
         var s = ""
         if let line { s += "line \(line): " }

@@ -38,7 +38,20 @@ public enum FunnelStep: Sendable, Hashable {
 
 /// The entry-event property a funnel is broken down by.
 public enum Breakdown: String, Sendable, Hashable, CaseIterable {
-    case channel, source, medium, campaign, term, type, none
+    /// By the entry event's channel (its own or its type's default).
+    case channel
+    /// By the entry event's `source`.
+    case source
+    /// By the entry event's `medium`.
+    case medium
+    /// By the entry event's `campaign`.
+    case campaign
+    /// By the entry event's `term`.
+    case term
+    /// By the entry event's type.
+    case type
+    /// No breakdown: one group.
+    case none
 
     /// The name used in queries and reports.
     public var name: String { rawValue }
@@ -49,6 +62,7 @@ public enum Breakdown: String, Sendable, Hashable, CaseIterable {
 
 /// Why a funnel query was refused.
 public struct FunnelQueryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong with the query.
     public var description: String
 }
 

@@ -1,6 +1,15 @@
 /// Where a patient is in their journey (SPEC §3.2), first rule that holds.
 public enum Stage: UInt8, Sendable, Hashable, CaseIterable {
-    case prospect, inquiring, booked, active, lapsed
+    /// None of the rules below holds.
+    case prospect
+    /// At least one inquiry.
+    case inquiring
+    /// At least one booking.
+    case booked
+    /// At least one visit.
+    case active
+    /// At least one visit, and more than 365 days between the latest and `asOf`.
+    case lapsed
 
     /// The name used in reports.
     public var name: String {
@@ -16,7 +25,16 @@ public enum Stage: UInt8, Sendable, Hashable, CaseIterable {
 
 /// A retention risk flag (SPEC §3.2), listed in this order.
 public enum Risk: UInt8, Sendable, Hashable, CaseIterable {
-    case lapsed, overdue, cancelledNotRebooked, noShowNotRebooked, decliningEngagement
+    /// The `lapsed` stage's rule holds.
+    case lapsed
+    /// At least 3 visits, and more than twice the average gap between them since the latest.
+    case overdue
+    /// The latest cancellation follows every booking and visit, and is 14 days old.
+    case cancelledNotRebooked
+    /// The latest no-show follows every booking and visit, and is 7 days old.
+    case noShowNotRebooked
+    /// At least 4 messages sent, none of the latest 3 opened, an earlier one opened.
+    case decliningEngagement
 
     /// The name used in reports.
     public var name: String {

@@ -9,9 +9,11 @@ public struct AuditRecord: Sendable, Hashable {
     public var at: Int64
     /// The peer's user and process, from SO_PEERCRED.
     public var uid: UInt32
+    /// The peer's process id.
     public var pid: Int32
     /// The op (`patient`, `handoff`) and the id asked for.
     public var op: String
+    /// The id asked for.
     public var id: String
 
     package init(at: Int64, uid: UInt32, pid: Int32, op: String, id: String) {

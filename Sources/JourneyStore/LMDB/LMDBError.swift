@@ -52,6 +52,7 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     /// LMDB's own explanation of the code.
     public var message: String { String(cString: mdb_strerror(rawValue)) }
 
+    /// The name and LMDB's message.
     public var description: String { "\(name): \(message)" }
 
     package static let keyExists = LMDBError(rawValue: MDB_KEYEXIST)
