@@ -29,6 +29,7 @@ public final class EventLog: Sendable {
 
     /// The store's directory.
     public let directory: String
+    /// Whether an append is on disk when it returns (see `Durability`).
     public let durability: Durability
     /// Whether this process may write the store (see `Access`).
     public let access: Access
@@ -167,29 +168,29 @@ public final class EventLog: Sendable {
 
     /// Events already encoded as `EventRecord`s, back to back, ready for `appendEncoded`.
     /// Encoding can be done off the write path (e.g. by the import's parser threads).
-    public struct EncodedBatch: Sendable {
+    package struct EncodedBatch: Sendable {
         /// The records, back to back.
-        public private(set) var bytes: [UInt8] = []
+        package private(set) var bytes: [UInt8] = []
         /// The end offset of each record in `bytes`.
-        public private(set) var ends: [Int] = []
+        package private(set) var ends: [Int] = []
         /// The record indices in id order and in subject order (LMDB's key order, ties in
         /// record order) once `sortKeys()` computed them; empty otherwise.
-        public private(set) var idOrder: [Int32] = []
-        public private(set) var subjectOrder: [Int32] = []
+        package private(set) var idOrder: [Int32] = []
+        package private(set) var subjectOrder: [Int32] = []
         /// With `idOrder`: where each id is in `bytes`, in id order (offset << 16 | length), so
         /// a write reads the ids without decoding the records again.
         private(set) var idSpans: [UInt64] = []
 
-        public init(reservingEvents n: Int = 0) {
+        package init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
             ends.reserveCapacity(n)
         }
 
         /// The number of events.
-        public var count: Int { ends.count }
+        package var count: Int { ends.count }
 
         /// Encodes and adds one event.
-        public mutating func append(_ e: Event) throws(StoreError) {
+        package mutating func append(_ e: Event) throws(StoreError) {
             do { try EventRecord.encode(e, into: &bytes) } catch {
                 throw StoreError(.tooLarge, "event \(e.id) at batch index \(ends.count): \(error.reason)",
                                  context: .init(id: e.id, batchIndex: ends.count))
@@ -201,7 +202,7 @@ public final class EventLog: Sendable {
         /// Parses one event's JSON text straight into its record and adds it; false, adding
         /// nothing, when the text needs the general path (`EventParser.parse`, then `append`),
         /// which then gives the same record or the error (see `EventRecord.appendParsing`).
-        public mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        package mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
             guard EventRecord.appendParsing(text, to: &bytes) else { return false }
             ends.append(bytes.count)
             forgetOrder()
@@ -212,7 +213,7 @@ public final class EventLog: Sendable {
         /// of many batches merges their sorted runs rather than sorting every key itself. Can
         /// run on any thread before the write; adding a record forgets the order. A batch with
         /// a malformed record gets no order (its write refuses it anyway).
-        public mutating func sortKeys() {
+        package mutating func sortKeys() {
             typealias Key = (prefix: KeyPrefix, start: Int, count: Int, record: Int32)
             var idKeys: [Key] = [], subjectKeys: [Key] = []
             idKeys.reserveCapacity(count)
@@ -249,14 +250,14 @@ public final class EventLog: Sendable {
         }
 
         /// Removes every event, keeping the memory for the next batch.
-        public mutating func removeAll() {
+        package mutating func removeAll() {
             bytes.removeAll(keepingCapacity: true)
             ends.removeAll(keepingCapacity: true)
             forgetOrder()
         }
 
         /// A batch of the one record at `i`.
-        public func single(_ i: Int) -> EncodedBatch {
+        package func single(_ i: Int) -> EncodedBatch {
             var b = EncodedBatch()
             b.bytes = Array(bytes[range(i)])
             b.ends = [b.bytes.count]
@@ -264,7 +265,7 @@ public final class EventLog: Sendable {
         }
 
         /// The id of the record at `i`.
-        public func id(at i: Int) -> String {
+        package func id(at i: Int) -> String {
             bytes.withUnsafeBytes { all in
                 String(decoding: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[range(i)])).id, as: UTF8.self)
             }
@@ -792,7 +793,7 @@ public final class EventLog: Sendable {
     ///
     /// - Throws: `StoreError` (`.corrupt` with the position for an unreadable record), or what
     ///   `body` throws.
-    public func scan(from position: UInt64 = 1, _ body: (UInt64, EventView) throws -> Bool) throws {
+    package func scan(from position: UInt64 = 1, _ body: (UInt64, EventView) throws -> Bool) throws {
         do {
             try env.withReadTransaction { txn in try scan(txn, from: position, body) }
         } catch let e as LMDBError {
@@ -880,7 +881,7 @@ public final class EventLog: Sendable {
 
     /// Counts the records from `position` on, touching each record's bytes without decoding:
     /// the physical floor of a full scan, for benchmarks.
-    public func rawScanCount(from position: UInt64 = 1) throws(StoreError) -> Int {
+    package func rawScanCount(from position: UInt64 = 1) throws(StoreError) -> Int {
         try read { txn in
             var n = 0
             var touched: UInt64 = 0

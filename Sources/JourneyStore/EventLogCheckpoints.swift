@@ -10,7 +10,7 @@ extension EventLog {
     ///
     /// - Throws: `StoreError` `.invalidArgument` for an empty name, one containing NUL, or one over
     ///   400 bytes.
-    public func saveCheckpoint(name: String, position: UInt64, data: [UInt8]) throws(StoreError) {
+    package func saveCheckpoint(name: String, position: UInt64, data: [UInt8]) throws(StoreError) {
         let prefix = try Self.checkpointPrefix(name)
         let chunk = Self.checkpointChunkSize
         let chunks = (data.count + chunk - 1) / chunk
@@ -37,7 +37,7 @@ extension EventLog {
     }
 
     /// The checkpoint saved under `name`, or nil when none was.
-    public func loadCheckpoint(name: String) throws(StoreError) -> (position: UInt64, data: [UInt8])? {
+    package func loadCheckpoint(name: String) throws(StoreError) -> (position: UInt64, data: [UInt8])? {
         let prefix = try Self.checkpointPrefix(name)
         return try read { txn in
             let header = try txn.withValue(self.checkpoints, forKey: prefix + Self.be32(0)) { Self.checkpointHeader($0) }
@@ -61,7 +61,7 @@ extension EventLog {
     }
 
     /// The names of the saved checkpoints.
-    public func checkpointNames() throws(StoreError) -> [String] {
+    package func checkpointNames() throws(StoreError) -> [String] {
         try read { txn in
             var names: [String] = []
             try txn.withCursor(self.checkpoints) { c in

@@ -23,7 +23,7 @@ extension EventLog {
     ///
     /// - Throws: `StoreError` (`.corrupt` with the position of the first unreadable record);
     ///   the projector then holds every event before that record.
-    public func fold(after position: UInt64, into projector: inout Projector,
+    package func fold(after position: UInt64, into projector: inout Projector,
                      progress: ((UInt64) -> Void)? = nil) throws(StoreError) -> UInt64 {
         let end = lastPosition
         if end <= position || end - position < Self.foldAloneBelow {

@@ -19,7 +19,7 @@ extension EventLog {
 
     /// Encodes a batch for `appendGroup(encoded:)`: fails when the store cannot take one of its
     /// events (that batch then fails alone).
-    public static func encode(_ events: [Event]) -> Result<EncodedBatch, StoreError> {
+    package static func encode(_ events: [Event]) -> Result<EncodedBatch, StoreError> {
         var batch = EncodedBatch(reservingEvents: events.count)
         do throws(StoreError) {
             for e in events { try batch.append(e) }
@@ -196,7 +196,7 @@ extension EventLog {
 
     /// The audit entries from sequence number `sequence` on (dense from 1, in commit order),
     /// up to `limit`, with their sequence numbers.
-    public func auditEntries(from sequence: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [(UInt64, [UInt8])] {
+    package func auditEntries(from sequence: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [(UInt64, [UInt8])] {
         try read { txn in
             var out: [(UInt64, [UInt8])] = []
             guard limit > 0 else { return out }

@@ -5,21 +5,27 @@ import JourneyCore
 public struct StoreStats: Sendable, Hashable {
     /// Entries and pages of one named database.
     public struct Database: Sendable, Hashable {
+        /// The database's name (`log`, `ids`, …).
         public var name: String
+        /// Its number of entries.
         public var entries: Int
         /// Branch, leaf and overflow pages.
         public var pages: Int
     }
 
+    /// The number of events stored.
     public var events: Int
+    /// The position of the latest event, 0 when empty.
     public var lastPosition: UInt64
     /// The map size: the most the data file may grow to before the map is grown again.
     public var mapSize: Int
     /// Bytes of the map in use (up to the last used page).
     public var mapUsed: Int
+    /// LMDB's page size in bytes.
     public var pageSize: Int
     /// Size of `data.mdb` on disk.
     public var fileSize: Int
+    /// Each named database.
     public var databases: [Database]
 }
 
@@ -27,14 +33,21 @@ public struct StoreStats: Sendable, Hashable {
 public struct VerifyReport: Sendable, Hashable {
     /// One inconsistency, with the log position concerned when there is one.
     public struct Problem: Sendable, Hashable, CustomStringConvertible {
+        /// The log position concerned, if any.
         public var position: UInt64?
+        /// What is wrong.
         public var message: String
+        /// The problem in one line, with its position.
         public var description: String { position.map { "position \($0): \(message)" } ?? message }
     }
 
+    /// Log records read and decoded.
     public var recordsChecked: Int = 0
+    /// Entries of the id index checked against the log.
     public var idEntriesChecked: Int = 0
+    /// Entries of the subject index checked against the log.
     public var subjectEntriesChecked: Int = 0
+    /// Checkpoints read back.
     public var checkpointsChecked: Int = 0
     /// The problems found, at most `maxProblems` (see `problemsOmitted`).
     public var problems: [Problem] = []

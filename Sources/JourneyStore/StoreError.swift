@@ -64,7 +64,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// The process writing the store, for `.storeBusy` (its pid, program and socket).
         public var holder: StoreHolder?
 
-        public init(id: String? = nil, batchIndex: Int? = nil, position: UInt64? = nil, path: String? = nil,
+        package init(id: String? = nil, batchIndex: Int? = nil, position: UInt64? = nil, path: String? = nil,
                     lmdb: LMDBError? = nil, holder: StoreHolder? = nil) {
             self.id = id
             self.batchIndex = batchIndex
@@ -75,16 +75,20 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The kind of failure, for programs.
     public var code: Code
+    /// What failed, in a sentence for people.
     public var message: String
+    /// What the failure concerns (id, position, path, holder, …).
     public var context: Context
 
-    public init(_ code: Code, _ message: String, context: Context = Context()) {
+    package init(_ code: Code, _ message: String, context: Context = Context()) {
         self.code = code
         self.message = message
         self.context = context
     }
 
+    /// The code and the message (`store_busy: …`).
     public var description: String { "\(code): \(message)" }
 
     /// Wraps an LMDB failure of `operation`.

@@ -20,36 +20,36 @@
 /// Every field is reachable in O(1) (optional integers by a popcount of the lower int flags),
 /// which is what lets `EventView` read records straight from LMDB's memory without decoding.
 /// The encoding is canonical: equal events encode to equal bytes.
-public enum EventRecord {
+package enum EventRecord {
     /// The format version written as the first byte of every record.
-    public static let formatVersion: UInt8 = 1
+    package static let formatVersion: UInt8 = 1
 
     /// The string fields of an event, in their stored order. Raw values are part of the format.
-    public enum StringField: Int, CaseIterable, Sendable {
+    package enum StringField: Int, CaseIterable, Sendable {
         case id = 0, subject, source, medium, campaign, term, agent, conversation, concern
         case appointment, location, provider, message, referrer, patient, toAgent
     }
 
     /// A record that cannot be read: truncated, corrupt, or from an unknown format version.
-    public struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
+    package struct DecodeError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The byte offset where the problem was found.
-        public var offset: Int
+        package var offset: Int
         /// What is wrong, for a person.
-        public var reason: String
+        package var reason: String
 
-        public init(offset: Int, reason: String) {
+        package init(offset: Int, reason: String) {
             self.offset = offset
             self.reason = reason
         }
 
-        public var description: String { "corrupt event record at byte \(offset): \(reason)" }
+        package var description: String { "corrupt event record at byte \(offset): \(reason)" }
     }
 
     /// An event that cannot be encoded (strings over 64 KiB in all, over 255 attributes, or an
     /// attribute key repeated).
-    public struct EncodeError: Error, Sendable, Equatable, CustomStringConvertible {
-        public var reason: String
-        public var description: String { "cannot encode event: \(reason)" }
+    package struct EncodeError: Error, Sendable, Equatable, CustomStringConvertible {
+        package var reason: String
+        package var description: String { "cannot encode event: \(reason)" }
     }
 
     // Layout constants.
@@ -74,7 +74,7 @@ public enum EventRecord {
     /// - Throws: `EncodeError` when the event's strings exceed 64 KiB in all, it has more than
     ///   255 attributes (validated events are far below both: an event is at most 4 KiB), or an
     ///   attribute key repeats (validation rejects that too).
-    public static func encode(_ e: Event, into out: inout [UInt8]) throws(EncodeError) {
+    package static func encode(_ e: Event, into out: inout [UInt8]) throws(EncodeError) {
         let base = out.count
         var flags: UInt8 = 0
         var ints: UInt8 = 0
@@ -151,7 +151,7 @@ public enum EventRecord {
     }
 
     /// The record of `e` as a new array.
-    public static func encode(_ e: Event) throws(EncodeError) -> [UInt8] {
+    package static func encode(_ e: Event) throws(EncodeError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128)
         try encode(e, into: &out)
@@ -159,12 +159,12 @@ public enum EventRecord {
     }
 
     /// Decodes a whole record into an `Event`, validating it (bounds, enum values, UTF-8).
-    public static func decode(_ raw: UnsafeRawBufferPointer) throws(DecodeError) -> Event {
+    package static func decode(_ raw: UnsafeRawBufferPointer) throws(DecodeError) -> Event {
         try EventView(validating: raw).event()
     }
 
     /// Decodes a record held in an array.
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Event {
+    package static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Event {
         let result: Result<Event, DecodeError> = bytes.withUnsafeBytes { raw in
             do throws(DecodeError) { return .success(try decode(raw)) } catch { return .failure(error) }
         }
@@ -183,16 +183,16 @@ public enum EventRecord {
 /// record read from LMDB, only inside the read transaction's closure). `init(validating:)`
 /// checks every offset once, so the accessors are O(1), never allocate, and never read out of
 /// bounds, even for a corrupt record.
-public struct EventView {
+package struct EventView {
     /// The record's bytes.
-    public let raw: UnsafeRawBufferPointer
+    package let raw: UnsafeRawBufferPointer
     @usableFromInline let tableStart: Int
 
     /// Checks that `raw` is a well-formed version 1 record and views it.
     ///
     /// - Throws: `EventRecord.DecodeError` for a truncated or corrupt record or an unknown version.
     ///   (String contents are not checked for UTF-8 here; `event()` does.)
-    public init(validating raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
+    package init(validating raw: UnsafeRawBufferPointer) throws(EventRecord.DecodeError) {
         self.raw = raw
         // The usual well-formed record passes one branch-light pass; anything it rejects goes
         // through the step-by-step check, which names the problem.
@@ -372,20 +372,20 @@ public struct EventView {
     // MARK: Scalars
 
     /// The event type.
-    @inlinable public var type: EventType { EventType(rawValue: raw[1])! }
+    @inlinable package var type: EventType { EventType(rawValue: raw[1])! }
     @inlinable var flags: UInt8 { raw[2] }
     @inlinable var intFlags: UInt8 { raw[3] }
 
     /// When it happened, in milliseconds since the Unix epoch.
-    @inlinable public var at: Int64 { loadInt64(12) }
+    @inlinable package var at: Int64 { loadInt64(12) }
 
     /// The channel the input named (nil when it named none).
-    @inlinable public var channel: Channel? {
+    @inlinable package var channel: Channel? {
         flags & EventRecord.flagChannel != 0 ? Channel(rawValue: raw[4]) : nil
     }
 
     /// The channel the event counts under (see `Event.effectiveChannel`).
-    @inlinable public var effectiveChannel: Channel? {
+    @inlinable package var effectiveChannel: Channel? {
         if let c = channel { return c }
         let t = type
         if t == .handoff, let c = toChannel { return c }
@@ -393,7 +393,7 @@ public struct EventView {
     }
 
     /// Whether this is an inquiry (see `Event.isInquiry`).
-    @inlinable public var isInquiry: Bool {
+    @inlinable package var isInquiry: Bool {
         switch type {
         case .chat, .form: true
         case .call: direction != .outbound
@@ -402,31 +402,31 @@ public struct EventView {
     }
 
     /// Whether this contact resolved the conversation's concern; nil when not said.
-    @inlinable public var resolved: Bool? {
+    @inlinable package var resolved: Bool? {
         flags & EventRecord.flagResolved != 0 ? flags & EventRecord.flagResolvedValue != 0 : nil
     }
     /// Direction of a call; nil when not said.
-    @inlinable public var direction: Direction? {
+    @inlinable package var direction: Direction? {
         flags & EventRecord.flagDirection != 0 ? Direction(rawValue: raw[5]) : nil
     }
     /// Outcome of a call; nil when not said.
-    @inlinable public var outcome: CallOutcome? {
+    @inlinable package var outcome: CallOutcome? {
         flags & EventRecord.flagOutcome != 0 ? CallOutcome(rawValue: raw[6]) : nil
     }
     /// The channel a handoff goes to; nil when not said.
-    @inlinable public var toChannel: Channel? {
+    @inlinable package var toChannel: Channel? {
         flags & EventRecord.flagToChannel != 0 ? Channel(rawValue: raw[7]) : nil
     }
     /// Eligibility status; nil when not said.
-    @inlinable public var status: EligibilityStatus? {
+    @inlinable package var status: EligibilityStatus? {
         flags & EventRecord.flagStatus != 0 ? EligibilityStatus(rawValue: raw[8]) : nil
     }
     /// Call duration in seconds; nil when not said.
-    @inlinable public var durationS: Int64? { optionalInt(EventRecord.intDuration) }
+    @inlinable package var durationS: Int64? { optionalInt(EventRecord.intDuration) }
     /// When a booking is for, in ms since the epoch; nil when not said.
-    @inlinable public var scheduledFor: Int64? { optionalInt(EventRecord.intScheduledFor) }
+    @inlinable package var scheduledFor: Int64? { optionalInt(EventRecord.intScheduledFor) }
     /// Revenue in cents.
-    @inlinable public var amountCents: Int64? { optionalInt(EventRecord.intAmount) }
+    @inlinable package var amountCents: Int64? { optionalInt(EventRecord.intAmount) }
 
     @inlinable func optionalInt(_ bit: UInt8) -> Int64? {
         let f = intFlags
@@ -443,7 +443,7 @@ public struct EventView {
 
     /// The UTF-8 bytes of a string field, nil when absent (distinct from empty).
     @inlinable @inline(__always)
-    public func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
+    package func bytes(_ field: EventRecord.StringField) -> UnsafeRawBufferPointer? {
         bytes(at: field.rawValue)
     }
 
@@ -464,30 +464,30 @@ public struct EventView {
     }
 
     /// The id's bytes (always present in a valid record).
-    @inlinable public var id: UnsafeRawBufferPointer { bytes(.id)! }
+    @inlinable package var id: UnsafeRawBufferPointer { bytes(.id)! }
     /// The subject's bytes (always present in a valid record).
-    @inlinable public var subject: UnsafeRawBufferPointer { bytes(.subject)! }
+    @inlinable package var subject: UnsafeRawBufferPointer { bytes(.subject)! }
     // The other string fields: their UTF-8 bytes, nil when absent.
-    @inlinable public var source: UnsafeRawBufferPointer? { bytes(.source) }
-    @inlinable public var medium: UnsafeRawBufferPointer? { bytes(.medium) }
-    @inlinable public var campaign: UnsafeRawBufferPointer? { bytes(.campaign) }
-    @inlinable public var term: UnsafeRawBufferPointer? { bytes(.term) }
-    @inlinable public var agent: UnsafeRawBufferPointer? { bytes(.agent) }
-    @inlinable public var conversation: UnsafeRawBufferPointer? { bytes(.conversation) }
-    @inlinable public var concern: UnsafeRawBufferPointer? { bytes(.concern) }
-    @inlinable public var appointment: UnsafeRawBufferPointer? { bytes(.appointment) }
-    @inlinable public var location: UnsafeRawBufferPointer? { bytes(.location) }
-    @inlinable public var provider: UnsafeRawBufferPointer? { bytes(.provider) }
-    @inlinable public var message: UnsafeRawBufferPointer? { bytes(.message) }
-    @inlinable public var referrer: UnsafeRawBufferPointer? { bytes(.referrer) }
-    @inlinable public var patient: UnsafeRawBufferPointer? { bytes(.patient) }
-    @inlinable public var toAgent: UnsafeRawBufferPointer? { bytes(.toAgent) }
+    @inlinable package var source: UnsafeRawBufferPointer? { bytes(.source) }
+    @inlinable package var medium: UnsafeRawBufferPointer? { bytes(.medium) }
+    @inlinable package var campaign: UnsafeRawBufferPointer? { bytes(.campaign) }
+    @inlinable package var term: UnsafeRawBufferPointer? { bytes(.term) }
+    @inlinable package var agent: UnsafeRawBufferPointer? { bytes(.agent) }
+    @inlinable package var conversation: UnsafeRawBufferPointer? { bytes(.conversation) }
+    @inlinable package var concern: UnsafeRawBufferPointer? { bytes(.concern) }
+    @inlinable package var appointment: UnsafeRawBufferPointer? { bytes(.appointment) }
+    @inlinable package var location: UnsafeRawBufferPointer? { bytes(.location) }
+    @inlinable package var provider: UnsafeRawBufferPointer? { bytes(.provider) }
+    @inlinable package var message: UnsafeRawBufferPointer? { bytes(.message) }
+    @inlinable package var referrer: UnsafeRawBufferPointer? { bytes(.referrer) }
+    @inlinable package var patient: UnsafeRawBufferPointer? { bytes(.patient) }
+    @inlinable package var toAgent: UnsafeRawBufferPointer? { bytes(.toAgent) }
 
     /// The number of attributes.
-    @inlinable public var attrCount: Int { Int(raw[9]) }
+    @inlinable package var attrCount: Int { Int(raw[9]) }
 
     /// Calls `body` with each attribute's key and value bytes, in key order.
-    public func forEachAttr(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
+    package func forEachAttr(_ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Void) rethrows {
         var cursor = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
         for _ in 0..<attrCount {
             let k = Int(raw[cursor]) | Int(raw[cursor + 1]) << 8
@@ -506,7 +506,7 @@ public struct EventView {
     /// check `event()` makes, for readers that use the bytes directly. All-ASCII records (the
     /// usual case) take one word-at-a-time pass.
     @inline(__always)
-    public func validateUTF8() throws(EventRecord.DecodeError) {
+    package func validateUTF8() throws(EventRecord.DecodeError) {
         let stringsStart = tableStart + EventRecord.tableSize
         let stringsEnd = Int(raw[tableStart + EventRecord.tableSize - 2]) | Int(raw[tableStart + EventRecord.tableSize - 1]) << 8
         if !EventView.isASCII(UnsafeRawBufferPointer(rebasing: raw[stringsStart..<stringsEnd])) {
@@ -560,7 +560,7 @@ public struct EventView {
     // MARK: Full decode
 
     /// Decodes the whole event, checking that every string is valid UTF-8.
-    public func event() throws(EventRecord.DecodeError) -> Event {
+    package func event() throws(EventRecord.DecodeError) -> Event {
         func string(_ field: EventRecord.StringField) throws(EventRecord.DecodeError) -> String? {
             guard let b = bytes(field) else { return nil }
             return try utf8(b)

@@ -13,7 +13,7 @@ extension EventRecord {
     /// general path (`EventParser.parse`, then `encode`) for its error message. When it answers
     /// true, the general path accepts the same text and encodes the event to the same bytes
     /// (checked by the `event` fuzz target and `FastRecordParseTests`).
-    public static func appendParsing(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
+    package static func appendParsing(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
         var p = FastRecordParser()
         guard p.parse(bytes) else { return false }
         p.write(to: &out)

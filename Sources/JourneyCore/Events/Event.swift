@@ -2,20 +2,35 @@
 ///
 /// Raw values are part of the stored binary format: never renumber, only append.
 public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
+    /// A search-engine result or ad shown or clicked (default channel `search`).
     case searchHit = 0
+    /// A visit to the practice's website (default channel `web`).
     case webVisit = 1
+    /// A phone call, inbound unless `direction` is `out` (default channel `phone`).
     case call = 2
+    /// A chat conversation (default channel `chat`).
     case chat = 3
+    /// A web form submitted (default channel `web`).
     case form = 4
+    /// A message (email, text, …) sent to the subject; `message` names it.
     case messageSent = 5
+    /// A sent message opened; matched to its send by `message`.
     case messageOpened = 6
+    /// An appointment booked (`appointment`, `scheduled_for`).
     case booking = 7
+    /// An appointment cancelled.
     case cancellation = 8
+    /// An appointment missed without notice.
     case noShow = 9
+    /// An appointment attended; `amount` is its revenue.
     case visit = 10
+    /// The subject was referred by `referrer`.
     case referral = 11
+    /// Links the subject, as an alias, to the id in `patient`.
     case identify = 12
+    /// A conversation handed to another agent (`to_agent`) or channel (`to_channel`).
     case handoff = 13
+    /// An insurance eligibility check; `status` is its result.
     case eligibility = 14
 
     /// The name used on the wire (`search_hit`, `no_show`, …).
@@ -46,12 +61,12 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
     }
 
     /// A touch is any event except `identify`, `eligibility` and `handoff` (SPEC §1).
-    @inlinable public var isTouch: Bool {
+    @inlinable package var isTouch: Bool {
         self != .identify && self != .eligibility && self != .handoff
     }
 
     /// A contact is a `call`, `chat` or `form` (SPEC §1).
-    @inlinable public var isContact: Bool {
+    @inlinable package var isContact: Bool {
         self == .call || self == .chat || self == .form
     }
 
@@ -70,22 +85,34 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         }
     }
 
+    /// Orders types by their raw value.
     public static func < (a: EventType, b: EventType) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// Where a touchpoint happened (SPEC §1). Raw values are part of the stored format.
 public enum Channel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
+    /// A search engine.
     case search = 0
+    /// The practice's website.
     case web = 1
+    /// Social media.
     case social = 2
+    /// A referral by someone.
     case referral = 3
+    /// A phone call.
     case phone = 4
+    /// A text message.
     case sms = 5
+    /// An email.
     case email = 6
+    /// A chat (website or messaging).
     case chat = 7
+    /// The patient portal.
     case portal = 8
+    /// In person, at the practice.
     case inPerson = 9
 
+    /// The name used on the wire (`search`, `in_person`, …).
     public var name: String {
         switch self {
         case .search: "search"
@@ -101,20 +128,26 @@ public enum Channel: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         }
     }
 
+    /// Parses a wire name; nil when unknown.
     public init?(name: String) {
         guard let c = Channel.allCases.first(where: { $0.name == name }) else { return nil }
         self = c
     }
 
+    /// Orders channels by their wire name.
     public static func < (a: Channel, b: Channel) -> Bool { a.name.utf8.lexicographicallyPrecedes(b.name.utf8) }
 }
 
 /// Direction of a `call`.
 public enum Direction: UInt8, CaseIterable, Sendable, Hashable {
+    /// The subject called the practice (`in`).
     case inbound = 0
+    /// The practice called the subject (`out`).
     case outbound = 1
 
+    /// The name used on the wire (`in`, `out`).
     public var name: String { self == .inbound ? "in" : "out" }
+    /// Parses a wire name; nil when unknown.
     public init?(name: String) {
         switch name {
         case "in": self = .inbound
@@ -126,11 +159,16 @@ public enum Direction: UInt8, CaseIterable, Sendable, Hashable {
 
 /// Outcome of a `call`.
 public enum CallOutcome: UInt8, CaseIterable, Sendable, Hashable {
+    /// Someone answered.
     case answered = 0
+    /// The caller hung up before an answer.
     case abandoned = 1
+    /// Nobody answered.
     case missed = 2
+    /// The call went to voicemail.
     case voicemail = 3
 
+    /// The name used on the wire (`answered`, …).
     public var name: String {
         switch self {
         case .answered: "answered"
@@ -139,6 +177,7 @@ public enum CallOutcome: UInt8, CaseIterable, Sendable, Hashable {
         case .voicemail: "voicemail"
         }
     }
+    /// Parses a wire name; nil when unknown.
     public init?(name: String) {
         guard let o = CallOutcome.allCases.first(where: { $0.name == name }) else { return nil }
         self = o
@@ -147,10 +186,14 @@ public enum CallOutcome: UInt8, CaseIterable, Sendable, Hashable {
 
 /// Insurance eligibility status carried by `eligibility` events.
 public enum EligibilityStatus: UInt8, CaseIterable, Sendable, Hashable {
+    /// Coverage confirmed.
     case verified = 0
+    /// Not yet known.
     case pending = 1
+    /// Coverage refused.
     case denied = 2
 
+    /// The name used on the wire (`verified`, …).
     public var name: String {
         switch self {
         case .verified: "verified"
@@ -158,6 +201,7 @@ public enum EligibilityStatus: UInt8, CaseIterable, Sendable, Hashable {
         case .denied: "denied"
         }
     }
+    /// Parses a wire name; nil when unknown.
     public init?(name: String) {
         guard let s = EligibilityStatus.allCases.first(where: { $0.name == name }) else { return nil }
         self = s
@@ -171,46 +215,78 @@ public enum EligibilityStatus: UInt8, CaseIterable, Sendable, Hashable {
 /// `effectiveChannel` applies the default by type. `attrs` is sorted by key, so two events that
 /// are equal as parsed compare equal whatever the key order of their JSON.
 public struct Event: Sendable, Hashable {
+    /// The event's idempotency key, unique in the store (1–64 characters).
     public var id: String
+    /// What kind of touchpoint it is.
     public var type: EventType
+    /// Who it is about: a patient id or an anonymous one (1–128 characters).
     public var subject: String
+    /// When it happened, in milliseconds since the Unix epoch.
     public var at: Int64
+    /// Where it happened, as the input said (see `effectiveChannel`).
     public var channel: Channel?
+    /// Marketing attribution: the source (`google`).
     public var source: String?
+    /// Marketing attribution: the medium (`cpc`).
     public var medium: String?
+    /// Marketing attribution: the campaign.
     public var campaign: String?
+    /// Marketing attribution: the search term.
     public var term: String?
+    /// Who handled the touchpoint (`bot:intake`, `staff:jdoe`).
     public var agent: String?
+    /// Groups the contacts about one concern, across channels.
     public var conversation: String?
+    /// What the patient wants, in their own words.
     public var concern: String?
+    /// True when this contact settled the conversation's concern.
     public var resolved: Bool?
+    /// A call's direction (a call without one counts as inbound).
     public var direction: Direction?
+    /// A call's duration, in whole seconds.
     public var durationS: Int64?
+    /// A call's outcome.
     public var outcome: CallOutcome?
+    /// The appointment id of a booking, cancellation, no-show or visit.
     public var appointment: String?
+    /// When a booking is for, in milliseconds since the Unix epoch.
     public var scheduledFor: Int64?
+    /// Where a booking or visit takes place.
     public var location: String?
+    /// Who sees the patient at a booking or visit.
     public var provider: String?
     /// Revenue in cents (the wire form is a decimal with at most 2 places).
     public var amountCents: Int64?
+    /// The message id of a `messageSent` or `messageOpened`.
     public var message: String?
+    /// Who referred the subject, for a `referral`.
     public var referrer: String?
+    /// The id the subject is an alias of, for an `identify`.
     public var patient: String?
+    /// Who takes over, for a `handoff`.
     public var toAgent: String?
+    /// Where the conversation moves, for a `handoff`.
     public var toChannel: Channel?
+    /// The result of an `eligibility` check.
     public var status: EligibilityStatus?
     /// Extra data, sorted by key; keys unique.
     public var attrs: [Attr]
 
+    /// One entry of `attrs`.
     public struct Attr: Sendable, Hashable {
+        /// The key, unique within the event.
         public var key: String
+        /// The value.
         public var value: String
+        /// An entry of `key` and `value`.
         public init(key: String, value: String) {
             self.key = key
             self.value = value
         }
     }
 
+    /// An event from its fields (`attrs` is sorted by key). Not validated: an event read from
+    /// input should come from `EventParser`, which applies the rules of the wire format.
     public init(
         id: String, type: EventType, subject: String, at: Int64,
         channel: Channel? = nil, source: String? = nil, medium: String? = nil,
@@ -261,7 +337,7 @@ public struct Event: Sendable, Hashable {
     }
 
     /// An inquiry is a `chat`, a `form`, or a `call` whose direction is not `out` (SPEC §1).
-    @inlinable public var isInquiry: Bool {
+    @inlinable package var isInquiry: Bool {
         switch type {
         case .chat, .form: true
         case .call: direction != .outbound
@@ -270,7 +346,7 @@ public struct Event: Sendable, Hashable {
     }
 
     /// Timeline order (SPEC §3): by `at`, then `id` compared as UTF-8 bytes.
-    @inlinable public static func timelineLess(_ a: Event, _ b: Event) -> Bool {
+    @inlinable package static func timelineLess(_ a: Event, _ b: Event) -> Bool {
         if a.at != b.at { return a.at < b.at }
         return a.id.utf8.lexicographicallyPrecedes(b.id.utf8)
     }

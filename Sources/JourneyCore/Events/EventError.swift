@@ -6,8 +6,11 @@
 public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A stable, machine-readable error code (`"bad_timestamp"`, `"unknown_field"`, …).
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The snake_case name (`invalid_json`, `missing_field`, …).
         public let rawValue: String
+        /// A code from its name.
         public init(rawValue: String) { self.rawValue = rawValue }
+        /// The snake_case name.
         public var description: String { rawValue }
 
         /// Not valid JSON (syntax, UTF-8, escapes, nesting).
@@ -30,6 +33,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let tooLarge = Code(rawValue: "too_large")
     }
 
+    /// The kind of error, for programs.
     public var code: Code
     /// 1-based line number, set by the NDJSON reader.
     public var line: Int?
@@ -45,9 +49,9 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     public var detail: String?
 
     /// Longest `value` kept, in Unicode scalars; longer values end with `…`.
-    public static let maxValueDisplay = 80
+    package static let maxValueDisplay = 80
 
-    public init(
+    package init(
         _ code: Code, _ reason: String, field: String? = nil, value: String? = nil,
         detail: String? = nil, line: Int? = nil, index: Int? = nil
     ) {
@@ -61,7 +65,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A JSON syntax error, as an event error.
-    public init(_ json: JSONParseError, line: Int? = nil) {
+    package init(_ json: JSONParseError, line: Int? = nil) {
         self.init(.invalidJSON, "invalid JSON", detail: "\(json.reason) at byte \(json.offset)", line: line)
     }
 
@@ -72,6 +76,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
         return String(scalars) + "…"
     }
 
+    /// The error in one line: line, event index, field, rule, value and detail.
     public var description: String {
         var s = ""
         if let line { s += "line \(line): " }
@@ -85,7 +90,7 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Writes `{"code","message","line","index","field","value","reason","detail"}` (absent → null),
     /// the error object the daemon and `--json` output carry.
-    public func write(into w: inout JSONWriter) {
+    package func write(into w: inout JSONWriter) {
         w.beginObject()
         w.key("code"); w.string(code.rawValue)
         w.key("message"); w.string(description)

@@ -2,9 +2,9 @@
 /// absent fields omitted, times as RFC 3339 UTC with milliseconds, `amount` with two decimals.
 ///
 /// `EventParser.parse(EventJSON.encode(e)) == e` for every valid event.
-public enum EventJSON {
+package enum EventJSON {
     /// Writes `e` as one JSON object.
-    public static func write(_ e: Event, into w: inout JSONWriter) {
+    package static func write(_ e: Event, into w: inout JSONWriter) {
         w.beginObject()
         w.key("id"); w.string(e.id)
         w.key("type"); w.string(e.type.name)
@@ -46,14 +46,14 @@ public enum EventJSON {
     }
 
     /// `e` as one line of JSON text (no newline).
-    public static func encode(_ e: Event) -> String {
+    package static func encode(_ e: Event) -> String {
         var w = JSONWriter()
         write(e, into: &w)
         return w.string
     }
 
     /// The daemon's `append` request for `events` (SPEC §4), one line of JSON (no newline).
-    public static func appendRequest(_ events: some Sequence<Event>) -> [UInt8] {
+    package static func appendRequest(_ events: some Sequence<Event>) -> [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         w.key("op"); w.string("append")

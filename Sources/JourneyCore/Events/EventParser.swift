@@ -186,7 +186,7 @@ public enum EventParser {
     ///
     /// The 4 KiB limit is applied to the value's compact JSON encoding, since the original text
     /// is not at hand.
-    public static func validate(object: JSONValue) throws(EventError) -> Event {
+    package static func validate(object: JSONValue) throws(EventError) -> Event {
         guard case .object(let members) = object else {
             throw EventError(.wrongType, "an event must be a JSON object")
         }
@@ -239,7 +239,7 @@ public enum EventParser {
 
     /// Validates each element of a batch array, collecting every bad element's error (with its
     /// `index`). A caller appending the batch should append nothing when `errors` is non-empty.
-    public static func validate(batch: [JSONValue]) -> (events: [Event], errors: [EventError]) {
+    package static func validate(batch: [JSONValue]) -> (events: [Event], errors: [EventError]) {
         var events: [Event] = []
         var errors: [EventError] = []
         events.reserveCapacity(batch.count)

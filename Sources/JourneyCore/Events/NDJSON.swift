@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// One item produced by `NDJSONLineSplitter`.
-public enum NDJSONLine {
+package enum NDJSONLine {
     /// A complete, non-blank line (without its `\n` or `\r\n`), borrowed for the callback only.
     case line(number: Int, bytes: UnsafeBufferPointer<UInt8>)
     /// A line over the length limit; its bytes were skipped without being buffered.
@@ -13,7 +13,7 @@ public enum NDJSONLine {
 
     /// A line's bytes without the UTF-8 byte order mark a file may start with (RFC 8259 §8.1
     /// lets parsers ignore it): only line 1 can carry one.
-    public static func content(number: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+    package static func content(number: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         guard number == 1, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF else { return bytes }
         return UnsafeBufferPointer(rebasing: bytes[3...])
     }
@@ -27,39 +27,39 @@ public enum NDJSONLine {
 /// up to its newline, so memory stays bounded whatever the input. `\r\n` endings are accepted, a
 /// final line without newline is delivered by `finish`, and blank (whitespace-only) lines are
 /// skipped but still counted.
-public struct NDJSONLineSplitter: Sendable {
+package struct NDJSONLineSplitter: Sendable {
     /// The default line limit, 1 MiB (the daemon's request limit too).
-    public static let defaultMaxLineLength = 1 << 20
+    package static let defaultMaxLineLength = 1 << 20
 
     /// Longest line accepted, in bytes, not counting the line ending.
-    public let maxLineLength: Int
+    package let maxLineLength: Int
     /// Lines started so far (the number of the last line delivered or skipped).
-    public private(set) var lineNumber = 0
+    package private(set) var lineNumber = 0
 
     /// Bytes held for a line that continues in the next chunk (never more than the limit + 1).
-    public var bufferedByteCount: Int { carry.count }
+    package var bufferedByteCount: Int { carry.count }
 
     private var carry: [UInt8] = []
     private var discarding = false
     private var discardedLength = 0
 
-    public init(maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) {
+    package init(maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) {
         precondition(maxLineLength > 0, "maxLineLength must be positive")
         self.maxLineLength = maxLineLength
     }
 
     /// Splits `chunk`, calling `body` for every line it completes.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ body: (NDJSONLine) -> Void) {
+    package mutating func feed(_ chunk: UnsafeRawBufferPointer, _ body: (NDJSONLine) -> Void) {
         feed(chunk.assumingMemoryBound(to: UInt8.self), body)
     }
 
     /// Splits `chunk`, calling `body` for every line it completes.
-    public mutating func feed(_ chunk: [UInt8], _ body: (NDJSONLine) -> Void) {
+    package mutating func feed(_ chunk: [UInt8], _ body: (NDJSONLine) -> Void) {
         chunk.withUnsafeBufferPointer { feed($0, body) }
     }
 
     /// Splits `chunk`, calling `body` for every line it completes.
-    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ body: (NDJSONLine) -> Void) {
+    package mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ body: (NDJSONLine) -> Void) {
         guard let base = chunk.baseAddress else { return }
         let n = chunk.count
         var start = 0
@@ -102,7 +102,7 @@ public struct NDJSONLineSplitter: Sendable {
     }
 
     /// Ends the stream: delivers a final line that had no newline.
-    public mutating func finish(_ body: (NDJSONLine) -> Void) {
+    package mutating func finish(_ body: (NDJSONLine) -> Void) {
         if discarding {
             lineNumber += 1
             body(.tooLong(tooLongError(discardedLength)))
@@ -141,18 +141,18 @@ public struct NDJSONLineSplitter: Sendable {
 }
 
 /// The events and errors of the lines parsed so far (typically one chunk's worth).
-public struct NDJSONBatch: Sendable {
+package struct NDJSONBatch: Sendable {
     /// Valid events, in line order.
-    public var events: [Event] = []
+    package var events: [Event] = []
     /// The line number of each event in `events`.
-    public var lines: [Int] = []
+    package var lines: [Int] = []
     /// One error per bad line, each with its `line` set, in line order.
-    public var errors: [EventError] = []
+    package var errors: [EventError] = []
 
-    public init() {}
+    package init() {}
 
     /// Empties the batch, keeping its storage for the next chunk.
-    public mutating func removeAll() {
+    package mutating func removeAll() {
         events.removeAll(keepingCapacity: true)
         lines.removeAll(keepingCapacity: true)
         errors.removeAll(keepingCapacity: true)
@@ -162,30 +162,30 @@ public struct NDJSONBatch: Sendable {
 /// Parses an NDJSON stream of events chunk by chunk, collecting every bad line's error rather
 /// than stopping at the first. The caller owns I/O and drains each batch, so memory stays
 /// bounded for any input size.
-public struct NDJSONBatchParser: Sendable {
-    public private(set) var splitter: NDJSONLineSplitter
+package struct NDJSONBatchParser: Sendable {
+    package private(set) var splitter: NDJSONLineSplitter
 
-    public init(maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) {
+    package init(maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) {
         splitter = NDJSONLineSplitter(maxLineLength: maxLineLength)
     }
 
     /// Parses every line completed by `chunk` into `batch`.
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, into batch: inout NDJSONBatch) {
+    package mutating func feed(_ chunk: UnsafeRawBufferPointer, into batch: inout NDJSONBatch) {
         splitter.feed(chunk) { NDJSONBatchParser.handle($0, &batch) }
     }
 
     /// Parses every line completed by `chunk` into `batch`.
-    public mutating func feed(_ chunk: [UInt8], into batch: inout NDJSONBatch) {
+    package mutating func feed(_ chunk: [UInt8], into batch: inout NDJSONBatch) {
         splitter.feed(chunk) { NDJSONBatchParser.handle($0, &batch) }
     }
 
     /// Parses the final line (if it had no newline) into `batch`.
-    public mutating func finish(into batch: inout NDJSONBatch) {
+    package mutating func finish(into batch: inout NDJSONBatch) {
         splitter.finish { NDJSONBatchParser.handle($0, &batch) }
     }
 
     /// Parses a whole NDJSON document held in memory.
-    public static func parse(_ bytes: [UInt8], maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) -> NDJSONBatch {
+    package static func parse(_ bytes: [UInt8], maxLineLength: Int = NDJSONLineSplitter.defaultMaxLineLength) -> NDJSONBatch {
         var p = NDJSONBatchParser(maxLineLength: maxLineLength)
         var batch = NDJSONBatch()
         p.feed(bytes, into: &batch)

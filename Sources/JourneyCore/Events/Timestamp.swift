@@ -2,7 +2,7 @@
 /// (civil-date arithmetic after Howard Hinnant's `days_from_civil`).
 public enum Timestamp {
     /// Days since 1970-01-01 for a proleptic Gregorian date.
-    @inlinable public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+    @inlinable package static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -13,7 +13,7 @@ public enum Timestamp {
     }
 
     /// The proleptic Gregorian date of a day count since 1970-01-01.
-    @inlinable public static func civilFromDays(_ z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    @inlinable package static func civilFromDays(_ z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
         let z = z0 + 719468
         let era = (z >= 0 ? z : z - 146096) / 146097
         let doe = z - era * 146097
@@ -27,7 +27,7 @@ public enum Timestamp {
     }
 
     /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for `ms`.
-    public static func appendRFC3339(ms: Int64, to out: inout [UInt8]) {
+    package static func appendRFC3339(ms: Int64, to out: inout [UInt8]) {
         var days = ms / 86_400_000
         var rem = ms % 86_400_000
         if rem < 0 { rem += 86_400_000; days -= 1 }
@@ -70,10 +70,10 @@ extension Timestamp {
     public static let maxMs: Int64 = 253_402_300_799_999
 
     /// Why a timestamp text was rejected (`"month out of range"`).
-    public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
-        public var reason: String
-        public init(_ reason: String) { self.reason = reason }
-        public var description: String { reason }
+    package struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
+        package var reason: String
+        package init(_ reason: String) { self.reason = reason }
+        package var description: String { reason }
     }
 
     /// Parses RFC 3339 text: `YYYY-MM-DD`, then `T`, `t` or a space, `HH:MM:SS`, optional
@@ -82,7 +82,7 @@ extension Timestamp {
     ///
     /// Leap seconds (`:60`) are rejected: the store keeps POSIX time, which has none. The result
     /// must lie in years 0001–9999 UTC (`minMs...maxMs`).
-    public static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) throws(ParseError) -> Int64 {
+    package static func parseRFC3339(_ b: UnsafeBufferPointer<UInt8>) throws(ParseError) -> Int64 {
         if let ms = parseCanonical(b) { return ms }
         let n = b.count
         guard n >= 20 else { throw ParseError("too short for RFC 3339 with offset") }
@@ -185,7 +185,7 @@ extension Timestamp {
     }
 
     /// Days in a month of the proleptic Gregorian calendar.
-    @inlinable public static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+    @inlinable package static func daysInMonth(year: Int64, month: Int64) -> Int64 {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30

@@ -3,29 +3,29 @@
 /// Rejects invalid UTF-8, unescaped control characters, bad escapes, lone surrogates, leading
 /// zeros, trailing garbage and (by default) duplicate object keys. Nesting deeper than
 /// `maxDepth` is an error rather than a stack overflow. Errors carry the byte offset.
-public struct JSONParser: Sendable {
+package struct JSONParser: Sendable {
     /// Maximum nesting of arrays and objects (the top-level container is depth 1).
-    public var maxDepth: Int
+    package var maxDepth: Int
     /// When false (the default), an object with the same key twice is an error.
-    public var allowDuplicateKeys: Bool
+    package var allowDuplicateKeys: Bool
 
-    public init(maxDepth: Int = 64, allowDuplicateKeys: Bool = false) {
+    package init(maxDepth: Int = 64, allowDuplicateKeys: Bool = false) {
         self.maxDepth = maxDepth
         self.allowDuplicateKeys = allowDuplicateKeys
     }
 
     /// Parses one JSON document with the default settings.
-    public static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         try JSONParser().parse(bytes)
     }
 
     /// Parses one JSON document from a String's UTF-8 with the default settings.
-    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
+    package static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try JSONParser().parse(Array(text.utf8))
     }
 
     /// Parses one JSON document (surrounding whitespace allowed, nothing else).
-    public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
+    package func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         let r = bytes.withUnsafeBufferPointer { b in
             Result { () throws(JSONParseError) in try parse(b) }
         }
@@ -33,12 +33,12 @@ public struct JSONParser: Sendable {
     }
 
     /// Parses one JSON document from borrowed bytes.
-    public func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
+    package func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
         try parse(bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// Parses one JSON document from borrowed bytes.
-    public func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+    package func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
         var s = JSONScanner(bytes)
         var scratch: [UInt8] = []
         s.skipWhitespace()

@@ -1,16 +1,16 @@
 /// Where and why a JSON text is not valid RFC 8259 JSON.
-public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Byte offset (0-based) of the offending byte in the input.
-    public var offset: Int
+    package var offset: Int
     /// What is wrong, in a few words (`"unescaped control character in string"`).
-    public var reason: String
+    package var reason: String
 
-    public init(offset: Int, reason: String) {
+    package init(offset: Int, reason: String) {
         self.offset = offset
         self.reason = reason
     }
 
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    package var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
 /// The byte-level lexer shared by `JSONParser` and `EventParser`: strict RFC 8259 tokens over

@@ -31,14 +31,18 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     /// The value as a Double (nearest; may lose precision).
     public var double: Double { Double(literal) ?? .nan }
 
+    /// The literal.
     public var description: String { literal }
 }
 
 /// A member of a JSON object: key and value, in input order.
 public struct JSONMember: Sendable, Hashable {
+    /// The member's key.
     public var key: String
+    /// The member's value.
     public var value: JSONValue
 
+    /// A member of `key` and `value`.
     public init(_ key: String, _ value: JSONValue) {
         self.key = key
         self.value = value
@@ -47,11 +51,17 @@ public struct JSONMember: Sendable, Hashable {
 
 /// A parsed JSON document (RFC 8259). Objects keep their member order.
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number, kept as its literal.
     case number(JSONNumber)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object, its members in input order (keys unique).
     case object([JSONMember])
 
     /// The value of `key` when this is an object that has it, else nil.
@@ -97,7 +107,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// Writes this value as compact JSON (numbers as their literal, keys in order).
-    public func write(into w: inout JSONWriter) {
+    package func write(into w: inout JSONWriter) {
         switch self {
         case .null: w.null()
         case .bool(let b): w.bool(b)
@@ -118,7 +128,7 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     /// The length in bytes of `jsonText`, computed without writing it.
-    public var compactSize: Int {
+    package var compactSize: Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5

@@ -2,16 +2,16 @@
 /// RFC 3339 UTC times with milliseconds, money with two decimals, `null` for absent values.
 ///
 /// Keys are written in the order they are given, so output is stable and diffable.
-public struct JSONWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+package struct JSONWriter: Sendable {
+    package private(set) var bytes: [UInt8] = []
     private var needsComma: [Bool] = [false]
 
-    public init() {
+    package init() {
         bytes.reserveCapacity(256)
     }
 
     /// The document written so far, as a String.
-    public var string: String { String(decoding: bytes, as: UTF8.self) }
+    package var string: String { String(decoding: bytes, as: UTF8.self) }
 
     private mutating func separator() {
         if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
@@ -20,27 +20,27 @@ public struct JSONWriter: Sendable {
 
     // MARK: containers
 
-    public mutating func beginObject() {
+    package mutating func beginObject() {
         valuePrefix()
         bytes.append(UInt8(ascii: "{"))
         needsComma.append(false)
     }
-    public mutating func endObject() {
+    package mutating func endObject() {
         needsComma.removeLast()
         bytes.append(UInt8(ascii: "}"))
     }
-    public mutating func beginArray() {
+    package mutating func beginArray() {
         valuePrefix()
         bytes.append(UInt8(ascii: "["))
         needsComma.append(false)
     }
-    public mutating func endArray() {
+    package mutating func endArray() {
         needsComma.removeLast()
         bytes.append(UInt8(ascii: "]"))
     }
 
     /// Writes `"name":`; the next value written is that key's value.
-    public mutating func key(_ name: String) {
+    package mutating func key(_ name: String) {
         separator()
         writeEscaped(name)
         bytes.append(UInt8(ascii: ":"))
@@ -61,28 +61,28 @@ public struct JSONWriter: Sendable {
 
     // MARK: scalars
 
-    public mutating func null() {
+    package mutating func null() {
         valuePrefix()
         bytes.append(contentsOf: "null".utf8)
     }
-    public mutating func bool(_ v: Bool) {
+    package mutating func bool(_ v: Bool) {
         valuePrefix()
         bytes.append(contentsOf: (v ? "true" : "false").utf8)
     }
-    public mutating func int(_ v: Int64) {
+    package mutating func int(_ v: Int64) {
         valuePrefix()
         bytes.append(contentsOf: String(v).utf8)
     }
-    public mutating func int(_ v: Int) { int(Int64(v)) }
-    public mutating func string(_ v: String) {
+    package mutating func int(_ v: Int) { int(Int64(v)) }
+    package mutating func string(_ v: String) {
         valuePrefix()
         writeEscaped(v)
     }
-    public mutating func string(_ v: String?) {
+    package mutating func string(_ v: String?) {
         if let v { string(v) } else { null() }
     }
     /// A ratio or other fractional number, printed with up to `places` decimals (trailing zeros kept).
-    public mutating func fixed(_ v: Double, places: Int) {
+    package mutating func fixed(_ v: Double, places: Int) {
         valuePrefix()
         var scale = 1.0
         for _ in 0..<places { scale *= 10 }
@@ -101,7 +101,7 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: s.utf8)
     }
     /// A fractional number in its shortest round-tripping form (`0.25`, `0.3333333333333333`).
-    public mutating func double(_ v: Double) {
+    package mutating func double(_ v: Double) {
         valuePrefix()
         if v == v.rounded(), abs(v) < 1e15 {
             bytes.append(contentsOf: String(Int64(v)).utf8)
@@ -110,7 +110,7 @@ public struct JSONWriter: Sendable {
         }
     }
     /// Money in cents, printed as a number with two decimals (`120.50`).
-    public mutating func money(cents: Int64) {
+    package mutating func money(cents: Int64) {
         valuePrefix()
         let neg = cents < 0
         let m = cents.magnitude
@@ -122,17 +122,17 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: s.utf8)
     }
     /// A time in milliseconds since the epoch, as RFC 3339 UTC with milliseconds.
-    public mutating func time(ms: Int64) {
+    package mutating func time(ms: Int64) {
         valuePrefix()
         bytes.append(UInt8(ascii: "\""))
         Timestamp.appendRFC3339(ms: ms, to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
-    public mutating func time(ms: Int64?) {
+    package mutating func time(ms: Int64?) {
         if let ms { time(ms: ms) } else { null() }
     }
     /// Appends an already-serialized JSON value verbatim.
-    public mutating func raw(_ json: some Sequence<UInt8>) {
+    package mutating func raw(_ json: some Sequence<UInt8>) {
         valuePrefix()
         bytes.append(contentsOf: json)
     }

@@ -18,7 +18,7 @@ public struct AtRiskPage: Sendable, Hashable {
     public var next: String?
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("as_of"); w.time(ms: asOf)
         w.key("patients")
@@ -46,7 +46,7 @@ public struct AtRiskPage: Sendable, Hashable {
 extension Projector {
     /// The at-risk clusters at `asOf` whose canonical id sorts (by bytes) after `after`,
     /// at most `limit` of them (a limit below 1 counts as 1).
-    public func atRisk(asOf: Int64, limit: Int, after: String?) -> AtRiskPage {
+    package func atRisk(asOf: Int64, limit: Int, after: String?) -> AtRiskPage {
         let limit = max(1, limit)
         // Order the clusters past the cursor by name first (cheap), then evaluate risk in that
         // order only until the page and one more entry are found: a page costs a sort of names

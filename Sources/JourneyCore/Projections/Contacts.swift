@@ -18,7 +18,7 @@ public struct ContactsReport: Sendable, Hashable {
     public var channels: [Row]
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("channels")
         w.beginArray()
@@ -45,7 +45,7 @@ public struct ContactsReport: Sendable, Hashable {
 
 extension Projector {
     /// Contact resolution over every conversation of every cluster (SPEC §3.5).
-    public func contacts() -> ContactsReport {
+    package func contacts() -> ContactsReport {
         struct Conversation {
             var firstContact = -1
             var firstResolved = -1

@@ -38,7 +38,20 @@ public enum FunnelStep: Sendable, Hashable {
 
 /// The entry-event property a funnel is broken down by.
 public enum Breakdown: String, Sendable, Hashable, CaseIterable {
-    case channel, source, medium, campaign, term, type, none
+    /// By the entry event's channel (its own or its type's default).
+    case channel
+    /// By the entry event's `source`.
+    case source
+    /// By the entry event's `medium`.
+    case medium
+    /// By the entry event's `campaign`.
+    case campaign
+    /// By the entry event's `term`.
+    case term
+    /// By the entry event's type.
+    case type
+    /// No breakdown: one group.
+    case none
 
     /// The name used in queries and reports.
     public var name: String { rawValue }
@@ -49,6 +62,7 @@ public enum Breakdown: String, Sendable, Hashable, CaseIterable {
 
 /// Why a funnel query was refused.
 public struct FunnelQueryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong with the query.
     public var description: String
 }
 
@@ -126,7 +140,7 @@ public struct FunnelReport: Sendable, Hashable {
     public var groups: [Group]
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("steps"); w.beginArray(); for s in steps { w.string(s) }; w.endArray()
         w.key("window_s"); w.int(windowMs / 1000)
@@ -163,7 +177,7 @@ public struct FunnelReport: Sendable, Hashable {
 
 extension Projector {
     /// Evaluates a funnel over every cluster (SPEC §3.4).
-    public func funnel(_ q: FunnelQuery) -> FunnelReport {
+    package func funnel(_ q: FunnelQuery) -> FunnelReport {
         let n = q.steps.count
         // Group key: interned value (values table) or channel/type raw value; -1 = null.
         var groupIndex: [Int64: Int] = [:]

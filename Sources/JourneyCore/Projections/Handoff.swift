@@ -57,7 +57,7 @@ public struct HandoffContext: Sendable, Hashable {
     public var recent: [Recent]
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("patient"); w.string(patient)
         w.key("aliases"); w.beginArray(); for a in aliases { w.string(a) }; w.endArray()
@@ -108,7 +108,7 @@ public struct HandoffContext: Sendable, Hashable {
 
 extension Projector {
     /// The warm-handoff context of the cluster holding `id` at `asOf`; nil for an id never seen.
-    public func handoff(id: String, asOf: Int64) -> HandoffContext? {
+    package func handoff(id: String, asOf: Int64) -> HandoffContext? {
         guard let root = root(of: id) else { return nil }
         let cluster = clusters[Int(root)]
         let facts = cluster.facts

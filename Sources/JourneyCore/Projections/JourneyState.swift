@@ -1,6 +1,15 @@
 /// Where a patient is in their journey (SPEC §3.2), first rule that holds.
 public enum Stage: UInt8, Sendable, Hashable, CaseIterable {
-    case prospect, inquiring, booked, active, lapsed
+    /// None of the rules below holds.
+    case prospect
+    /// At least one inquiry.
+    case inquiring
+    /// At least one booking.
+    case booked
+    /// At least one visit.
+    case active
+    /// At least one visit, and more than 365 days between the latest and `asOf`.
+    case lapsed
 
     /// The name used in reports.
     public var name: String {
@@ -16,7 +25,16 @@ public enum Stage: UInt8, Sendable, Hashable, CaseIterable {
 
 /// A retention risk flag (SPEC §3.2), listed in this order.
 public enum Risk: UInt8, Sendable, Hashable, CaseIterable {
-    case lapsed, overdue, cancelledNotRebooked, noShowNotRebooked, decliningEngagement
+    /// The `lapsed` stage's rule holds.
+    case lapsed
+    /// At least 3 visits, and more than twice the average gap between them since the latest.
+    case overdue
+    /// The latest cancellation follows every booking and visit, and is 14 days old.
+    case cancelledNotRebooked
+    /// The latest no-show follows every booking and visit, and is 7 days old.
+    case noShowNotRebooked
+    /// At least 4 messages sent, none of the latest 3 opened, an earlier one opened.
+    case decliningEngagement
 
     /// The name used in reports.
     public var name: String {
@@ -119,7 +137,7 @@ public struct JourneyState: Sendable, Hashable {
     public var referralsConverted: Int
 
     /// Writes the SPEC §5 object.
-    public func writeJSON(into w: inout JSONWriter) {
+    package func writeJSON(into w: inout JSONWriter) {
         w.beginObject()
         w.key("patient"); w.string(patient)
         w.key("aliases"); w.beginArray(); for a in aliases { w.string(a) }; w.endArray()
@@ -265,7 +283,7 @@ struct LifecycleFacts {
 
 extension Projector {
     /// The journey state of the cluster holding `id` at `asOf`; nil for an id never seen.
-    public func patient(id: String, asOf: Int64) -> JourneyState? {
+    package func patient(id: String, asOf: Int64) -> JourneyState? {
         guard let root = root(of: id) else { return nil }
         return journeyState(root: root, asOf: asOf)
     }

@@ -1,16 +1,16 @@
 /// A SPEC §5 object that does not have the shape its reader expects: which member, and why.
-public struct ProjectionJSONError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct ProjectionJSONError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The member at fault, as a path from the object's root (`first_touch.at`, `recent[2].type`).
-    public var path: String
+    package var path: String
     /// What was expected there.
-    public var reason: String
+    package var reason: String
 
-    public init(path: String, reason: String) {
+    package init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
-    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
+    package var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
 }
 
 extension JourneyState {
@@ -19,7 +19,7 @@ extension JourneyState {
     /// Members this reader does not know are ignored (so an answer with `ok` or newer members
     /// reads fine); the derived members (`bookings`, `open_rate`, …) are recomputed from `counts`.
     /// Throws when a member is missing or has the wrong type.
-    public init(json: JSONValue) throws(ProjectionJSONError) {
+    package init(json: JSONValue) throws(ProjectionJSONError) {
         let o = try JSONFields(json, path: "")
         let counts = try o.countsObject("counts", names: EventType.allCases.map(\.name))
         let channels = try o.countsObject("channels", names: Channel.allCases.map(\.name))
@@ -59,7 +59,7 @@ extension HandoffContext {
     ///
     /// Members this reader does not know are ignored. Throws when a member is missing or has
     /// the wrong type.
-    public init(json: JSONValue) throws(ProjectionJSONError) {
+    package init(json: JSONValue) throws(ProjectionJSONError) {
         let o = try JSONFields(json, path: "")
         var recent: [Recent] = []
         for r in try o.objects("recent") {

@@ -6,7 +6,7 @@ import CPrefetch
 /// The state is a canonical function of the *set* of events applied (each cluster keeps its
 /// events sorted in timeline order), so replay, live folding and any permutation agree by
 /// construction. Queries compute from a cluster's few facts at query time.
-public struct Projector: Sendable {
+package struct Projector: Sendable {
     /// Subject, patient and referrer ids.
     var ids = Interner(reservingZero: false)
     /// Every other string a query reads (source, agent, concern, …) but the conversation,
@@ -29,24 +29,24 @@ public struct Projector: Sendable {
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
     /// The number of events applied.
-    public internal(set) var eventCount: Int = 0
+    package internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
-    public internal(set) var clusterCount: Int = 0
+    package internal(set) var clusterCount: Int = 0
 
     /// An empty projection.
-    public init() {}
+    package init() {}
 
     // MARK: folding
 
     /// Folds one event into the projection. Order of calls does not matter (SPEC §3).
-    public mutating func apply(_ event: Event) { fold(event) }
+    package mutating func apply(_ event: Event) { fold(event) }
 
     /// Folds one stored event straight from its record bytes, allocating nothing on the usual
     /// path; the answers are the same as for `apply(view.event())`.
     ///
     /// - Throws: `EventRecord.DecodeError` when a string is not valid UTF-8 (the check
     ///   `view.event()` makes); the projection is then unchanged.
-    public mutating func apply(_ view: EventView) throws(EventRecord.DecodeError) {
+    package mutating func apply(_ view: EventView) throws(EventRecord.DecodeError) {
         fold(try CheckedEventView(view).view)
     }
 
@@ -326,18 +326,18 @@ public struct Projector: Sendable {
     }
 
     /// Folds a batch of events, in any order.
-    public mutating func apply(contentsOf events: some Sequence<Event>) {
+    package mutating func apply(contentsOf events: some Sequence<Event>) {
         for e in events { apply(e) }
     }
 
     /// The canonical id of the cluster holding `id` (SPEC §3.1); nil for an id never seen.
-    public func canonicalId(of id: String) -> String? {
+    package func canonicalId(of id: String) -> String? {
         root(of: id).map(canonicalName)
     }
 
     /// Every id of the cluster holding `id`, canonical first, then the aliases sorted by bytes;
     /// nil for an id never seen. (A patient's history is the events of all these subjects.)
-    public func clusterIds(of id: String) -> [String]? {
+    package func clusterIds(of id: String) -> [String]? {
         guard let root = root(of: id) else { return nil }
         return [canonicalName(root)] + aliases(root)
     }
@@ -534,7 +534,7 @@ public struct Projector: Sendable {
     /// Bytes held by each part of the state (capacities, array headers included, allocator
     /// overhead not), for memory reports; `cluster_log_records` is the part of `cluster_logs`
     /// records fill.
-    public var memoryBreakdown: [(part: String, bytes: Int)] {
+    package var memoryBreakdown: [(part: String, bytes: Int)] {
         let arrayHeader = 32
         var logs = 0, records = 0
         for c in clusters where c.log.capacity > 0 {

@@ -1,6 +1,6 @@
 /// Why a projection snapshot could not be loaded.
-public struct SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var description: String
+package struct SnapshotError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var description: String
 }
 
 /// Writer for the snapshot format: LEB128 varints, zigzag for signed values.
@@ -85,7 +85,7 @@ private struct SnapshotReader {
 
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
-    public static let formatVersion: UInt32 = 4
+    package static let formatVersion: UInt32 = 4
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
     /// A versioned binary snapshot of the whole state, for checkpoints.
@@ -93,7 +93,7 @@ extension Projector {
     /// Only the primary state is stored (strings, and per cluster its ids and its records as
     /// kept in memory, see `FactRecord`); derived caches (canonical ids, referral index) are
     /// rebuilt on load, so they cannot disagree with it.
-    public func serialize() -> [UInt8] {
+    package func serialize() -> [UInt8] {
         var w = SnapshotWriter()
         w.bytes.reserveCapacity(64 + eventCount * 24)
         w.bytes.append(contentsOf: Projector.magic)
@@ -115,7 +115,7 @@ extension Projector {
     }
 
     /// Loads a snapshot written by `serialize()`, checking every record.
-    public init(deserializing bytes: [UInt8]) throws(SnapshotError) {
+    package init(deserializing bytes: [UInt8]) throws(SnapshotError) {
         var r = SnapshotReader(bytes: bytes)
         guard Array(try r.take(4)) == Projector.magic else {
             throw SnapshotError(description: "not a projection snapshot")

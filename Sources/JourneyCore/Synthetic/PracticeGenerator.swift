@@ -1,8 +1,8 @@
 /// SplitMix64: a small, fast, deterministic generator, so a seed always gives the same practice.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -21,19 +21,19 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// referrals between patients. About 5% of events arrive late (hours to weeks after they happened),
 /// as buffered devices and batch exports do. Memory stays bounded: only patients whose journeys
 /// are still in flight are held.
-public struct PracticeGenerator: Sequence, IteratorProtocol {
-    public struct Options: Sendable {
+package struct PracticeGenerator: Sequence, IteratorProtocol {
+    package struct Options: Sendable {
         /// How many events to produce.
-        public var events: Int
-        public var seed: UInt64
+        package var events: Int
+        package var seed: UInt64
         /// Timeline start, ms since epoch (default 2025-01-01T00:00:00Z).
-        public var start: Int64
+        package var start: Int64
         /// New patients per simulated day.
-        public var patientsPerDay: Int
+        package var patientsPerDay: Int
         /// Fraction of events that arrive late.
-        public var lateFraction: Double
+        package var lateFraction: Double
 
-        public init(events: Int = 1_000_000, seed: UInt64 = 42, start: Int64 = 1_735_689_600_000,
+        package init(events: Int = 1_000_000, seed: UInt64 = 42, start: Int64 = 1_735_689_600_000,
                     patientsPerDay: Int = 0, lateFraction: Double = 0.05) {
             self.events = events
             self.seed = seed
@@ -56,7 +56,7 @@ public struct PracticeGenerator: Sequence, IteratorProtocol {
         static func == (a: Pending, b: Pending) -> Bool { a.arrival == b.arrival && a.seq == b.seq }
     }
 
-    public let options: Options
+    package let options: Options
     private var rng: SplitMix64
     private var heap: [Pending] = []
     /// Events waiting for their arrival, by slot; `freeSlots` are reused.
@@ -73,12 +73,12 @@ public struct PracticeGenerator: Sequence, IteratorProtocol {
     /// generator has started patients up to `t`, everything arriving before `t − horizon` is final.
     private let horizonMs: Int64 = 600 * 86_400_000
 
-    public init(_ options: Options = Options()) {
+    package init(_ options: Options = Options()) {
         self.options = options
         self.rng = SplitMix64(seed: options.seed)
     }
 
-    public mutating func next() -> Event? {
+    package mutating func next() -> Event? {
         guard emitted < options.events else { return nil }
         // Start patients until the earliest pending arrival is older than anything a new
         // patient could still produce.

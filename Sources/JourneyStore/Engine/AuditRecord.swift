@@ -9,12 +9,14 @@ public struct AuditRecord: Sendable, Hashable {
     public var at: Int64
     /// The peer's user and process, from SO_PEERCRED.
     public var uid: UInt32
+    /// The peer's process id.
     public var pid: Int32
     /// The op (`patient`, `handoff`) and the id asked for.
     public var op: String
+    /// The id asked for.
     public var id: String
 
-    public init(at: Int64, uid: UInt32, pid: Int32, op: String, id: String) {
+    package init(at: Int64, uid: UInt32, pid: Int32, op: String, id: String) {
         self.at = at
         self.uid = uid
         self.pid = pid
@@ -23,7 +25,7 @@ public struct AuditRecord: Sendable, Hashable {
     }
 
     /// Binary form: at (8, LE), uid (4), pid (4), op length (1), op, id length (2), id.
-    public var encoded: [UInt8] {
+    package var encoded: [UInt8] {
         var b: [UInt8] = []
         withUnsafeBytes(of: at.littleEndian) { b.append(contentsOf: $0) }
         withUnsafeBytes(of: uid.littleEndian) { b.append(contentsOf: $0) }
@@ -38,7 +40,7 @@ public struct AuditRecord: Sendable, Hashable {
     }
 
     /// Decodes `encoded`; nil when the bytes are not a record.
-    public init?(decoding raw: UnsafeRawBufferPointer) {
+    package init?(decoding raw: UnsafeRawBufferPointer) {
         guard raw.count >= 19 else { return nil }
         func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             var v = T.zero

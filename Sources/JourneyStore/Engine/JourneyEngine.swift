@@ -17,7 +17,7 @@ import Synchronization
 /// ```
 public final class JourneyEngine: Sendable {
     /// Checkpoint name of the projector state in the store.
-    public static let checkpointName = "projector"
+    package static let checkpointName = "projector"
 
     /// The event log (reads, stats, checkpoints; appends go through `writes`).
     public let log: EventLog
@@ -144,8 +144,8 @@ public final class JourneyEngine: Sendable {
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
-public enum Clock {
-    public static func nowMs() -> Int64 {
+package enum Clock {
+    package static func nowMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

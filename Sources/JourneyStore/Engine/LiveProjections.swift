@@ -25,6 +25,7 @@ public struct Staleness: Sendable, Hashable {
 /// The error a query answers while projections are rebuilt and there are no earlier ones to
 /// answer from (the first start of a new projection version).
 public struct Rebuilding: Error, Sendable {
+    /// How far the rebuild has come.
     public var progress: RebuildProgress
 }
 

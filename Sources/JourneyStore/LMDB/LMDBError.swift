@@ -6,7 +6,7 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The raw return code of the failing `mdb_*` call.
     public let rawValue: Int32
 
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+    package init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// The code's C name (`MDB_MAP_FULL`, `ENOSPC`, …), or its number when unknown.
     public var name: String {
@@ -52,19 +52,20 @@ public struct LMDBError: Error, Sendable, Hashable, CustomStringConvertible {
     /// LMDB's own explanation of the code.
     public var message: String { String(cString: mdb_strerror(rawValue)) }
 
+    /// The name and LMDB's message.
     public var description: String { "\(name): \(message)" }
 
-    public static let keyExists = LMDBError(rawValue: MDB_KEYEXIST)
-    public static let notFound = LMDBError(rawValue: MDB_NOTFOUND)
-    public static let corrupted = LMDBError(rawValue: MDB_CORRUPTED)
-    public static let panic = LMDBError(rawValue: MDB_PANIC)
-    public static let mapFull = LMDBError(rawValue: MDB_MAP_FULL)
-    public static let mapResized = LMDBError(rawValue: MDB_MAP_RESIZED)
-    public static let readersFull = LMDBError(rawValue: MDB_READERS_FULL)
-    public static let txnFull = LMDBError(rawValue: MDB_TXN_FULL)
-    public static let badValueSize = LMDBError(rawValue: MDB_BAD_VALSIZE)
-    public static let invalid = LMDBError(rawValue: MDB_INVALID)
-    public static let versionMismatch = LMDBError(rawValue: MDB_VERSION_MISMATCH)
+    package static let keyExists = LMDBError(rawValue: MDB_KEYEXIST)
+    package static let notFound = LMDBError(rawValue: MDB_NOTFOUND)
+    package static let corrupted = LMDBError(rawValue: MDB_CORRUPTED)
+    package static let panic = LMDBError(rawValue: MDB_PANIC)
+    package static let mapFull = LMDBError(rawValue: MDB_MAP_FULL)
+    package static let mapResized = LMDBError(rawValue: MDB_MAP_RESIZED)
+    package static let readersFull = LMDBError(rawValue: MDB_READERS_FULL)
+    package static let txnFull = LMDBError(rawValue: MDB_TXN_FULL)
+    package static let badValueSize = LMDBError(rawValue: MDB_BAD_VALSIZE)
+    package static let invalid = LMDBError(rawValue: MDB_INVALID)
+    package static let versionMismatch = LMDBError(rawValue: MDB_VERSION_MISMATCH)
 }
 
 /// Throws the `LMDBError` for a non-zero return code.

@@ -57,6 +57,8 @@ public final class WritePipeline: Sendable {
     /// Called once, on the writer thread, when the store stops accepting writes.
     private let writesStoppedObservers = Mutex<[@Sendable (StoreError) -> Void]>([])
     private let reportedStop = Atomic<Bool>(false)
+    /// The last position committed and folded, and the streams of `positions()`.
+    private let folded: FoldedPositions
     private let folds = DispatchQueue(label: "journey.pipeline.fold")
     private let answers = DispatchQueue(label: "journey.pipeline.answers")
     /// Most events gathered into one commit.
@@ -66,6 +68,7 @@ public final class WritePipeline: Sendable {
         self.log = log
         self.projections = projections
         self.maxEventsPerCommit = maxEventsPerCommit
+        folded = FoldedPositions(position: log.lastPosition)
         folds.setSpecific(key: Self.queueKey, value: true)
         answers.setSpecific(key: Self.queueKey, value: true)
     }
@@ -155,6 +158,24 @@ public final class WritePipeline: Sendable {
 
     // MARK: observing
 
+    /// The log's last position each time a commit is durable and folded into the projections,
+    /// starting with the current one: a query made after reading a position sees every event
+    /// up to it.
+    ///
+    /// The stream keeps only the newest position it has not delivered (`.bufferingNewest(1)`):
+    /// a slow consumer skips positions but never holds a backlog, and then reads the latest one.
+    /// Positions only grow. The stream ends when the engine is released (its pipeline stops);
+    /// end it earlier by cancelling the task that iterates it.
+    ///
+    /// ```swift
+    /// for await position in engine.writes.positions() {
+    ///     let page = try engine.atRisk()   // reflects the log up to `position`
+    /// }
+    /// ```
+    public func positions() -> AsyncStream<UInt64> {
+        folded.stream()
+    }
+
     /// Calls `observer` after every commit with the log's last position, on the writer thread
     /// (it must only schedule work).
     package func onCommit(_ observer: @escaping @Sendable (UInt64) -> Void) {
@@ -193,6 +214,8 @@ public final class WritePipeline: Sendable {
             folds.sync {}
             answers.sync {}
         }
+        // After the last fold was published (on this queue, when a completion stops it).
+        folds.async { [folded] in folded.finish() }
     }
 
     private static let queueKey = DispatchSpecificKey<Bool>()
@@ -230,17 +253,20 @@ public final class WritePipeline: Sendable {
         if let failure = log.writeFailure, !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
             for o in writesStoppedObservers.withLock({ $0 }) { o(failure) }
         }
-        folds.async { [projections, answers] in
+        let last = log.lastPosition
+        folds.async { [projections, answers, folded] in
             for (s, r) in zip(group, results) {
                 guard case .success(let events) = r, case .success(let batch) = s.entry.batch else { continue }
                 Self.fold(batch, events, into: projections)
             }
+            // Published before the answers, so a caller that got its answer has its batch's
+            // position in `positions()`.
+            folded.publish(last)
             // Answered only once folded, so a query sent after an answer sees the batch.
             answers.async {
                 for (s, r) in zip(group, results) { s.completion(r) }
             }
         }
-        let last = log.lastPosition
         for o in commitObservers.withLock({ $0 }) { o(last) }
     }
 

@@ -24,7 +24,7 @@ extension EventLog {
     ///
     /// - Throws: `StoreError` `.readOnly` for a store opened read-only, `.io` when the record
     ///   cannot be written.
-    public func announce(socket: String?) throws(StoreError) {
+    package func announce(socket: String?) throws(StoreError) {
         guard let writerLock else { throw readOnlyError("record a socket") }
         try writerLock.announce(socket: socket)
     }

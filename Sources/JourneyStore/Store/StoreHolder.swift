@@ -18,7 +18,7 @@ public struct StoreHolder: Sendable, Hashable, CustomStringConvertible {
     /// When the holder took the lock (epoch milliseconds).
     public var startedAt: Int64
 
-    public init(pid: Int32, program: String, socket: String? = nil, startedAt: Int64) {
+    package init(pid: Int32, program: String, socket: String? = nil, startedAt: Int64) {
         self.pid = pid
         self.program = program
         self.socket = socket
@@ -57,7 +57,7 @@ public struct StoreHolder: Sendable, Hashable, CustomStringConvertible {
 
     /// This process's name and its command: the program's file name, followed by its first
     /// argument when that is a word (`journeyd import`), since one binary may run many roles.
-    public static var currentProgram: String {
+    package static var currentProgram: String {
         let arguments = CommandLine.arguments
         let name = arguments.first.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "unknown"
         if arguments.count > 1, let command = arguments.dropFirst().first, !command.isEmpty,
