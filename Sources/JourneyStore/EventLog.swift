@@ -154,12 +154,12 @@ public final class EventLog: Sendable {
     /// What happened to one event of an append.
     public enum AppendOutcome: Sendable, Hashable {
         /// Stored at this new position.
-        case appended(UInt64)
+        case appended(Position)
         /// Already stored with the same content at this position; nothing written.
-        case duplicate(UInt64)
+        case duplicate(Position)
 
         /// The event's position, new or existing.
-        public var position: UInt64 {
+        public var position: Position {
             switch self {
             case .appended(let p), .duplicate(let p): p
             }
@@ -306,7 +306,7 @@ public final class EventLog: Sendable {
                             "event id \"\(id)\" at batch index \(i) has different content from \(earlier)",
                             context: .init(id: id, batchIndex: i, position: p))
                     }
-                    outcomes.append(.duplicate(p))
+                    outcomes.append(.duplicate(Position(p)))
                     continue
                 }
                 try withUnsafeBytes(of: next.bigEndian) { key in
@@ -323,7 +323,7 @@ public final class EventLog: Sendable {
                         throw Self.badKeySize(view, i)
                     }
                 }
-                outcomes.append(.appended(next))
+                outcomes.append(.appended(Position(next)))
                 appendedIndex.append(i)
                 next += 1
             }

@@ -74,7 +74,7 @@ struct DiskFullTests {
                 }
                 do {
                     let outcomes = try engine.append(batch)
-                    #expect(outcomes.map(\.position) == (1...50).map { UInt64(acknowledged.count + $0) })
+                    #expect(outcomes.map(\.position.rawValue) == (1...50).map { UInt64(acknowledged.count + $0) })
                     acknowledged += batch.map(\.id)
                 } catch {
                     failure = error
@@ -98,7 +98,7 @@ struct DiskFullTests {
             // Room again: the refused batch goes in after the acknowledged ones.
             #expect(unlink(filler) == 0)
             let outcomes = try engine.append(refused)
-            #expect(outcomes.map(\.position) == (1...50).map { UInt64(acknowledged.count + $0) })
+            #expect(outcomes.map(\.position.rawValue) == (1...50).map { UInt64(acknowledged.count + $0) })
             acknowledged += refused.map(\.id)
             try engine.checkpoint()
             #expect(engine.projectionStats.events == acknowledged.count)

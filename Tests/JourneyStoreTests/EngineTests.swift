@@ -90,7 +90,7 @@ struct EngineTests {
         #expect(e.needsRebuild)
         #expect(throws: Rebuilding.self) { try e.contacts() }
         let extra = Event(id: "late-1", type: .call, subject: "p-late", at: 1_750_000_000_000)
-        #expect(try e.append([extra]) == [.appended(UInt64(events.count + 1))])
+        #expect(try e.append([extra]) == [.appended(Position(UInt64(events.count + 1)))])
         try e.rebuild()
         #expect(e.projectionStats.events == events.count + 1)
         #expect(try e.patient(id: "p-late", asOf: 1_750_000_000_000)?.json.contains("\"inquiries\":1") == true)

@@ -20,7 +20,7 @@ func storeEvent(_ id: String, _ subject: String = "s1", at: Int64 = 1_700_000_00
     Event(id: id, type: type, subject: subject, at: at, source: source)
 }
 
-func outcomePositions(_ outcomes: [EventLog.AppendOutcome]) -> [UInt64] { outcomes.map(\.position) }
+func outcomePositions(_ outcomes: [EventLog.AppendOutcome]) -> [UInt64] { outcomes.map(\.position.rawValue) }
 
 @Suite("EventLog")
 struct EventLogTests {

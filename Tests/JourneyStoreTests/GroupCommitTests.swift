@@ -60,7 +60,7 @@ struct GroupCommitTests {
         let batches = (0..<20).map { b in (0..<300).map { storeEvent("g\(b)-\($0)", "p\($0 % 40)") } }
         let results = log.appendGroup(batches, audit: [[1, 2, 3], [4]])
         #expect(log.mapGrowths.load(ordering: .relaxed) >= 1)
-        #expect(try results.flatMap { try $0.get() }.map(\.position) == Array(1...6000))
+        #expect(try results.flatMap { try $0.get() }.map(\.position.rawValue) == Array(1...6000))
         let audit = try log.auditEntries()
         #expect(audit.map(\.0) == [1, 2])
         #expect(audit.map(\.1) == [[1, 2, 3], [4]])

@@ -10,8 +10,8 @@ struct PositionsTests {
         let engine = try JourneyEngine(directory: dir.sub("s"), durability: .relaxed)
         _ = try await engine.append([storeEvent("a", "s1")])
         let positions = engine.writes.positions()
-        let consumer = Task { () -> (first: UInt64, seen: UInt64, folded: Bool) in
-            var first: UInt64?
+        let consumer = Task { () -> (first: Position, seen: Position, folded: Bool) in
+            var first: Position?
             for await p in positions {
                 if first == nil { first = p }
                 // Folded by the time the position is seen: the query answers for the new subject.
@@ -46,7 +46,7 @@ struct PositionsTests {
         let engine = try JourneyEngine(directory: dir.sub("s"), durability: .relaxed)
         var positions = engine.writes.positions().makeAsyncIterator()
         #expect(await positions.next() == 0)
-        var last: UInt64 = 0
+        var last: Position = 0
         for i in 0..<20 {
             let outcome = try await engine.append([storeEvent("e\(i)"), storeEvent("f\(i)")])
             let p = await positions.next()
@@ -57,7 +57,7 @@ struct PositionsTests {
         // A batch of duplicates moves nothing: the next value is the next real commit.
         _ = try await engine.append([storeEvent("e0")])
         _ = try await engine.append([storeEvent("g")])
-        #expect(await positions.next() == last + 1)
+        #expect(await positions.next() == last.next)
     }
 
     @Test("the stream ends when the engine is released")
@@ -67,7 +67,7 @@ struct PositionsTests {
         _ = try await engine!.append([storeEvent("a")])
         let positions = engine!.writes.positions()
         let consumer = Task {
-            var seen: [UInt64] = []
+            var seen: [Position] = []
             for await p in positions { seen.append(p) }
             return seen
         }

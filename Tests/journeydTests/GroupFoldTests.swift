@@ -89,7 +89,7 @@ struct GroupFoldTests {
                 answered.enter()
                 engine.writes.submit(visits(subject, perBatch)) { r in
                     // Runs on the answering thread: what a query would see right after the answer.
-                    let last = ((try? r.get()) ?? []).map(\.position).max() ?? 0
+                    let last = ((try? r.get()) ?? []).map(\.position.rawValue).max() ?? 0
                     let folded = engine.projectionStats.position
                     let count = (try? engine.patient(id: subject))??.counts[Int(EventType.webVisit.rawValue)]
                     if last == 0 || folded < last || count != perBatch {

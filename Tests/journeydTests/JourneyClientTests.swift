@@ -115,10 +115,10 @@ struct JourneyClientTests {
         if case .failure(let e) = results[10] { #expect(e.code == .conflict) }
         #expect(try results[20].get() == [])
         // The visits, in the order sent, after e1: positions 2…81.
-        var next: UInt64 = 2
+        var next: Position = 2
         for (i, r) in results.enumerated() where i != 0 && i != 10 && i != 20 {
-            #expect(try r.get() == [.appended(next), .appended(next + 1)], "batch \(i)")
-            next += 2
+            #expect(try r.get() == [.appended(next), .appended(next.next)], "batch \(i)")
+            next = next.next.next
         }
         #expect(try f.engine.log.stats().events == 81)
         // The connection stays in step for the next request.
@@ -155,7 +155,7 @@ struct JourneyClientTests {
         }
         #expect(try await client.stats().events == Int64(practice.count))
         // The connection stays usable after refusals.
-        #expect(try await client.append(visits("after", 1)) == [.appended(UInt64(practice.count) + 1)])
+        #expect(try await client.append(visits("after", 1)) == [.appended(Position(UInt64(practice.count) + 1))])
     }
 
     // MARK: queries
@@ -321,7 +321,7 @@ struct JourneyClientTests {
         let client = try f.client()
         _ = try await client.append(visits("a", 5))
 
-        var received: [(position: UInt64, event: Event)] = []
+        var received: [(position: Position, event: Event)] = []
         var subscription = client.subscribe(from: 1).makeAsyncIterator()
         for _ in 0..<5 {
             received.append(try #require(try await subscription.next()))
@@ -334,7 +334,7 @@ struct JourneyClientTests {
         for _ in 0..<8 {
             received.append(try #require(try await subscription.next()))
         }
-        #expect(received.map(\.position) == Array(1...13))
+        #expect(received.map(\.position.rawValue) == Array(1...13))
         let ids = ["a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1", "b-2", "c-0", "d-0", "d-1", "d-2", "d-3"]
         #expect(received.map(\.event.id) == ids)
         #expect(received[0].event == visits("a", 1)[0])
@@ -417,7 +417,7 @@ struct JourneyClientTests {
         for try await (position, event) in client.subscribe(from: 1, buffer: 64) {
             count += 1
             let expected = "b\((count - 1) / 500)-\((count - 1) % 500)"
-            if position != count || event.id != expected { inOrder = false }
+            if position.rawValue != count || event.id != expected { inOrder = false }
             if count == 2000 { break }
         }
         #expect(count == 2000)
@@ -440,7 +440,7 @@ struct JourneyClientTests {
         let follower = try f.client()
         var live = follower.subscribe(from: 3001).makeAsyncIterator()
         for round in 0..<20 {
-            #expect(try await client.append(visits("live\(round)", 1)) == [.appended(UInt64(3001 + round))])
+            #expect(try await client.append(visits("live\(round)", 1)) == [.appended(Position(UInt64(3001 + round)))])
             #expect(try await live.next()?.event.id == "live\(round)-0")
         }
         #expect(await eventually { f.daemon.subscriptions.count == 1 })

@@ -144,7 +144,7 @@ public final class JourneyClient: Sendable {
         outcomes.reserveCapacity(count)
         for p in positions {
             guard let n = p.int64Value, n >= 1 else { throw Self.badAnswer("append", "a position is not an integer ≥ 1") }
-            outcomes.append(.appended(UInt64(n)))
+            outcomes.append(.appended(Position(UInt64(n))))
         }
         for d in duplicates {
             guard let i = d.int64Value, i >= 0, i < Int64(count) else {
@@ -209,8 +209,8 @@ public final class JourneyClient: Sendable {
     /// from the position after the last one received. Cancelling the iterating task, or leaving
     /// the loop, closes the connection. At most `buffer` events wait to be consumed: past that
     /// the daemon is slowed down (and disconnects a consumer stalled for long).
-    public func subscribe(from: UInt64 = 1, buffer: Int = 1024) -> JourneySubscription {
-        JourneySubscription(socketPath: socketPath, from: from, buffer: buffer)
+    public func subscribe(from: Position = 1, buffer: Int = 1024) -> JourneySubscription {
+        JourneySubscription(socketPath: socketPath, from: from.rawValue, buffer: buffer)
     }
 
     // MARK: - Requests
@@ -405,9 +405,9 @@ public struct JourneyDaemonStats: Sendable, Hashable {
     /// Events stored.
     public var events: Int64
     /// The position of the last stored event.
-    public var lastPosition: UInt64
+    public var lastPosition: Position
     /// The position the projections have folded up to.
-    public var projectedPosition: UInt64
+    public var projectedPosition: Position
     /// Identity clusters (journeys).
     public var clusters: Int64
     /// LMDB's map size, bytes.
@@ -434,8 +434,8 @@ public struct JourneyDaemonStats: Sendable, Hashable {
               let fileSize = n("file_size")
         else { return nil }
         self.events = events
-        lastPosition = UInt64(last)
-        projectedPosition = UInt64(projected)
+        lastPosition = Position(UInt64(last))
+        projectedPosition = Position(UInt64(projected))
         self.clusters = clusters
         self.mapSize = mapSize
         self.mapUsed = mapUsed

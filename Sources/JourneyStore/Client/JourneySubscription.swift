@@ -9,7 +9,7 @@ import JourneyCore
 /// going away ends the iteration with `ClientError.Code.connectionClosed`.
 public struct JourneySubscription: AsyncSequence, Sendable {
     /// An event and its position in the log.
-    public typealias Element = (position: UInt64, event: Event)
+    public typealias Element = (position: Position, event: Event)
     public typealias Failure = ClientError
 
     /// The daemon's socket.
@@ -79,7 +79,7 @@ public struct JourneySubscription: AsyncSequence, Sendable {
             throw JourneyClient.badAnswer("subscribe", "position \(position) where \(expected) was next")
         }
         do {
-            return (UInt64(position), try EventParser.validate(object: object))
+            return (Position(UInt64(position)), try EventParser.validate(object: object))
         } catch {
             throw JourneyClient.badAnswer("subscribe", "the event at position \(position): \(error)")
         }

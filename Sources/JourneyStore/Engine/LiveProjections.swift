@@ -17,7 +17,7 @@ public struct RebuildProgress: Sendable, Hashable {
 /// that were live before the rebuild, which reflect the log up to `position`.
 public struct Staleness: Sendable, Hashable {
     /// The last log position the answering projections reflect.
-    public var position: UInt64
+    public var position: Position
     /// How far the rebuild has come.
     public var progress: RebuildProgress
 }
@@ -120,9 +120,9 @@ final class LiveProjections: Sendable {
             let stop = live.withLock { l -> Bool in
                 guard l.rebuild == nil || l.answersDuringRebuild else { return true }
                 for i in start..<end {
-                    guard case .success(.appended(let p)) = results[i], p > l.position else { continue }
+                    guard case .success(.appended(let p)) = results[i], p.rawValue > l.position else { continue }
                     fold(&l.projector, i)
-                    l.position = p
+                    l.position = p.rawValue
                 }
                 return false
             }
@@ -155,7 +155,7 @@ final class LiveProjections: Sendable {
     private static func staleness(_ l: borrowing Live) throws -> Staleness? {
         guard let p = l.rebuild else { return nil }
         guard l.answersDuringRebuild else { throw Rebuilding(progress: p) }
-        return Staleness(position: l.position, progress: p)
+        return Staleness(position: Position(l.position), progress: p)
     }
 
     /// A copy of the projector with the position it reflects (for a checkpoint).

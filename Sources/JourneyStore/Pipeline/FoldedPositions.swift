@@ -1,3 +1,4 @@
+import JourneyCore
 import Synchronization
 
 /// The last position committed and folded by a write pipeline, and the streams that follow it
@@ -11,7 +12,7 @@ final class FoldedPositions: Sendable {
     private struct State {
         var position: UInt64
         var nextID = 0
-        var streams: [Int: AsyncStream<UInt64>.Continuation] = [:]
+        var streams: [Int: AsyncStream<Position>.Continuation] = [:]
         var finished = false
     }
 
@@ -22,8 +23,8 @@ final class FoldedPositions: Sendable {
     }
 
     /// A stream of the folded position: the current one first, then each later one.
-    func stream() -> AsyncStream<UInt64> {
-        let (stream, continuation) = AsyncStream.makeStream(of: UInt64.self, bufferingPolicy: .bufferingNewest(1))
+    func stream() -> AsyncStream<Position> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Position.self, bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { s in
             defer { s.nextID += 1 }
             return s.nextID
@@ -33,7 +34,7 @@ final class FoldedPositions: Sendable {
         }
         let open = state.withLock { s -> Bool in
             // Yielded under the lock, so a position published meanwhile comes after it.
-            continuation.yield(s.position)
+            continuation.yield(Position(s.position))
             guard !s.finished else { return false }
             s.streams[id] = continuation
             return true
@@ -47,7 +48,7 @@ final class FoldedPositions: Sendable {
         state.withLock { s in
             guard position > s.position else { return }
             s.position = position
-            for c in s.streams.values { c.yield(position) }
+            for c in s.streams.values { c.yield(Position(position)) }
         }
     }
 

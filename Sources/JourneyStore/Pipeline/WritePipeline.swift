@@ -172,7 +172,7 @@ public final class WritePipeline: Sendable {
     ///     let page = try engine.atRisk()   // reflects the log up to `position`
     /// }
     /// ```
-    public func positions() -> AsyncStream<UInt64> {
+    public func positions() -> AsyncStream<Position> {
         folded.stream()
     }
 

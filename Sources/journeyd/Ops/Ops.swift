@@ -139,7 +139,7 @@ struct Ops {
         ok { w in
             w.key("positions")
             w.beginArray()
-            for o in outcomes { w.int(Int64(o.position)) }
+            for o in outcomes { w.int(Int64(o.position.rawValue)) }
             w.endArray()
             w.key("duplicates")
             w.beginArray()
@@ -158,7 +158,7 @@ struct Ops {
             w.key("positions")
             w.beginArray()
             for r in results {
-                if case .success(let o) = r { w.int(Int64(o.position)) } else { w.null() }
+                if case .success(let o) = r { w.int(Int64(o.position.rawValue)) } else { w.null() }
             }
             w.endArray()
             w.key("duplicates")
@@ -316,7 +316,7 @@ func okWrapping(_ stale: Staleness? = nil, _ body: (inout JSONWriter) -> Void) -
 /// `{"position":P,"rebuild_progress":{"done","total","events_per_s","eta_s"}}`.
 func writeStaleness(_ stale: Staleness, into w: inout JSONWriter) {
     w.beginObject()
-    w.key("position"); w.int(Int64(stale.position))
+    w.key("position"); w.int(Int64(stale.position.rawValue))
     w.key("rebuild_progress")
     writeRebuildProgress(stale.progress, into: &w)
     w.endObject()
