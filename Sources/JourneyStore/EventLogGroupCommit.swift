@@ -33,7 +33,7 @@ extension EventLog {
     /// given as a failure fails with that error and takes no part.
     package func appendGroup(encoded: [Result<EncodedBatch, StoreError>], audit: [[UInt8]] = []) -> [Result<[AppendOutcome], StoreError>] {
         appendGroup(entries: encoded.map { GroupEntry(batch: $0) }, audit: audit).map { r in
-            r.map { events in events.map { try! $0.get() } }
+            r.map(\.outcomes)
         }
     }
 
@@ -58,7 +58,44 @@ extension EventLog {
 
     /// What became of each event of a batch: its outcome, or, for a batch that split its
     /// conflicts, the error of an event left out.
-    package typealias EventResults = [Result<AppendOutcome, StoreError>]
+    package struct EventResults: RandomAccessCollection, Sendable {
+        /// One outcome per event, in batch order (a placeholder for an event left out).
+        package private(set) var outcomes: [AppendOutcome]
+        /// The events left out, by batch index, with their error (empty unless the batch split
+        /// its conflicts).
+        package private(set) var rejected: [Int: StoreError] = [:]
+
+        /// The results of a batch appended whole.
+        package init(_ outcomes: [AppendOutcome]) { self.outcomes = outcomes }
+
+        init(reservingCapacity n: Int = 0) {
+            outcomes = []
+            outcomes.reserveCapacity(n)
+        }
+
+        mutating func append(_ outcome: AppendOutcome) { outcomes.append(outcome) }
+
+        mutating func reject(_ error: StoreError) {
+            rejected[outcomes.count] = error
+            outcomes.append(.duplicate(.none))
+        }
+
+        package var startIndex: Int { 0 }
+        package var endIndex: Int { outcomes.count }
+
+        /// What became of event `i`: its outcome, or the error that left it out.
+        package subscript(i: Int) -> Result<AppendOutcome, StoreError> {
+            if let e = rejected[i] { return .failure(e) }
+            return .success(outcomes[i])
+        }
+
+        /// True when event `i` was stored at a new position (not a duplicate, not left out).
+        @inline(__always)
+        func appended(_ i: Int) -> Position? {
+            guard case .appended(let p) = outcomes[i], rejected.isEmpty || rejected[i] == nil else { return nil }
+            return p
+        }
+    }
 
     /// Appends a group of batches in one transaction (one fsync), each atomic on its own.
     ///
@@ -82,7 +119,7 @@ extension EventLog {
             switch entry.batch {
             case .success(let batch):
                 batches.append(batch)
-                results.append(.success([]))
+                results.append(.success(EventResults()))
                 bytes += batch.bytes.count * 2 + batch.count * 64
             case .failure(let error):
                 batches.append(nil)
@@ -111,7 +148,7 @@ extension EventLog {
             var out = pending, k = 0
             for (i, batch) in encodedBatches.enumerated() {
                 guard let batch, batch.count > 0 else { continue }
-                out[i] = .success(outcomes[k].map { .success($0) })
+                out[i] = .success(EventResults(outcomes[k]))
                 k += 1
             }
             return out
@@ -131,7 +168,7 @@ extension EventLog {
                         continue
                     }
                     do {
-                        out[i] = .success(try self.appendNested(txn, batch).map { .success($0) })
+                        out[i] = .success(EventResults(try self.appendNested(txn, batch)))
                     } catch let e as LMDBError {
                         // Not this batch's fault but the store's (map or disk full, I/O): the
                         // whole group fails, or grows the map and runs again.
@@ -143,17 +180,16 @@ extension EventLog {
                             out[i] = .failure(failure)
                             continue
                         }
-                        var events: EventResults = []
-                        events.reserveCapacity(batch.count)
+                        var events = EventResults(reservingCapacity: batch.count)
                         for k in 0..<batch.count {
                             do {
-                                events.append(.success(try self.appendNested(txn, batch.single(k))[0]))
+                                events.append(try self.appendNested(txn, batch.single(k))[0])
                             } catch let e as LMDBError {
                                 throw e
                             } catch {
                                 var failure = Self.storeError(error, "append", path: self.directory)
                                 failure.context.batchIndex = k
-                                events.append(.failure(failure))
+                                events.reject(failure)
                             }
                         }
                         out[i] = .success(events)

@@ -120,7 +120,7 @@ final class LiveProjections: Sendable {
             let stop = live.withLock { l -> Bool in
                 guard l.rebuild == nil || l.answersDuringRebuild else { return true }
                 for i in start..<end {
-                    guard case .success(.appended(let p)) = results[i], p.rawValue > l.position else { continue }
+                    guard let p = results.appended(i), p.rawValue > l.position else { continue }
                     fold(&l.projector, i)
                     l.position = p.rawValue
                 }

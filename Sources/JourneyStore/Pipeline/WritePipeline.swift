@@ -104,7 +104,7 @@ public final class WritePipeline: Sendable {
     /// Queues a batch already encoded (a failure fails alone with that error), as `submit`.
     package func submit(encoded: Result<EventLog.EncodedBatch, StoreError>, completion: @escaping Completion) {
         submit(EventLog.GroupEntry(batch: encoded)) { r in
-            completion(r.map { events in events.map { try! $0.get() } })
+            completion(r.map(\.outcomes))
         }
     }
 
