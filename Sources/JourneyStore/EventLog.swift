@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 
 /// The durable, append-only log of events: an LMDB environment in one directory (SPEC §2).
@@ -150,20 +151,9 @@ public final class EventLog: Sendable {
 
     // MARK: Appending
 
-    /// What happened to one event of an append.
-    public enum AppendOutcome: Sendable, Hashable {
-        /// Stored at this new position.
-        case appended(UInt64)
-        /// Already stored with the same content at this position; nothing written.
-        case duplicate(UInt64)
-
-        /// The event's position, new or existing.
-        public var position: UInt64 {
-            switch self {
-            case .appended(let p), .duplicate(let p): p
-            }
-        }
-    }
+    /// What an append did with one event (`JourneyProtocol.AppendOutcome`, the type an
+    /// append answer carries): `.appended(position)` or `.duplicate(position)`.
+    public typealias AppendOutcome = JourneyProtocol.AppendOutcome
 
     /// Events already encoded as `EventRecord`s, back to back, ready for `appendEncoded`.
     /// Encoding can be done off the write path (e.g. by the import's parser threads).

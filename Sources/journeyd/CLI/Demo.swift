@@ -1,6 +1,8 @@
 import Dispatch
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -71,7 +73,7 @@ extension CLI {
                     while true {
                         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                         guard i < batches.count else { return }
-                        let request = EventJSON.appendRequest(batches[i])
+                        let request = AppendRequest(events: batches[i]).line
                         let answer = try JSONParser.parse(try c.requestBytes(request))
                         guard answer["ok"]?.boolValue == true else {
                             failures.withLock { $0.append(answer.jsonText) }

@@ -1,5 +1,7 @@
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 /// Sends a command's request to the daemon serving the data directory, or, when none does,
@@ -44,12 +46,17 @@ enum Gateway {
     static func request(dir: String, _ request: [UInt8]) throws -> [UInt8] {
         if let answer = try remoteRequest(dir: dir, request) { return answer }
         let engine = try JourneyEngine(directory: try readableStore(dir), access: .readOnly)
+        let decoded: Request
         do {
-            let (op, r) = try Ops.parseRequest(request)
-            if op == "stats" { return try Ops(engine: engine).stats() }
-            return try Ops(engine: engine).answer(op: op, r)
-        } catch let e as OpError {
-            return e.json
+            decoded = try Request.decode(request)
+        } catch {
+            return error.line
+        }
+        if case .stats = decoded { return try Ops(engine: engine).stats().line }
+        do {
+            return try Ops(engine: engine).answer(decoded)
+        } catch {
+            return error.line
         }
     }
 
@@ -110,12 +117,12 @@ extension OutcomeCounts {
 /// How the import reports what the store refused.
 enum ImportRefusal {
     /// The command failure for a batch the store refused as a whole.
-    static func failure(_ e: OpError) -> CommandFailure {
+    static func failure(_ e: ProtocolError) -> CommandFailure {
         CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
     }
 
     /// The rejection of one event, appended alone after its batch conflicted.
-    static func rejection(_ e: OpError, id: String, line: Int) -> EventError {
+    static func rejection(_ e: ProtocolError, id: String, line: Int) -> EventError {
         EventError(EventError.Code(rawValue: e.code), "id already stored with other content", field: "id", value: id, line: line)
     }
 }
@@ -139,7 +146,7 @@ extension Appender {
     /// Appends a batch; when it conflicts as a whole, appends its events one by one so that
     /// only the conflicting ones are rejected.
     func appendSplittingConflicts(_ events: [Event], lines: [Int],
-                                  _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], OpError>) throws -> AppendTally {
+                                  _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], ProtocolError>) throws -> AppendTally {
         var t = AppendTally()
         switch try send(events) {
         case .success(let outcomes):
@@ -170,7 +177,7 @@ struct LocalAppender: Appender {
             } catch let e as StoreError {
                 return .failure(Ops.storeError(e))
             } catch {
-                return .failure(OpError("store_error", "\(error)"))
+                return .failure(ProtocolError("store_error", "\(error)"))
             }
         }
     }

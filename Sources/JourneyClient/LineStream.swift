@@ -1,4 +1,5 @@
 import Foundation
+import JourneyProtocol
 import Synchronization
 
 /// The reading side of a streamed answer (a subscription): a dedicated thread reads lines from
