@@ -37,6 +37,19 @@ public enum Answer {
         }
     }
 
+    /// The object of an `{"ok":true,…}` line without its `ok` member: the members after it, as
+    /// the daemon wrote them (what `journeyd … --json` prints).
+    public static func object(of line: [UInt8]) -> [UInt8] {
+        let ok = Array(#"{"ok":true"#.utf8)
+        if line.starts(with: ok) {
+            var rest = line.dropFirst(ok.count)
+            if rest.first == UInt8(ascii: ",") { rest = rest.dropFirst() }
+            return [UInt8(ascii: "{")] + rest
+        }
+        guard let members = (try? JSONParser.parse(line))?.objectValue else { return line }
+        return Array(JSONValue.object(members.filter { $0.key != "ok" }).jsonText.utf8)
+    }
+
     /// `{"ok":true, …}` with the members `body` writes.
     public static func ok(_ body: (inout JSONWriter) -> Void) -> [UInt8] {
         var w = JSONWriter()

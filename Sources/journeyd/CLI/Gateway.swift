@@ -36,25 +36,21 @@ enum Gateway {
     }
 
     /// The daemon's answer to `request`, or nil when no daemon serves `dir`.
-    static func remoteRequest(dir: String, _ request: [UInt8]) throws -> [UInt8]? {
+    static func remoteRequest(dir: String, _ request: Request) throws -> [UInt8]? {
         guard let c = connect(dir: dir) else { return nil }
         defer { c.close() }
-        return try c.requestBytes(request)
+        return try c.requestBytes(request.line)
     }
 
-    /// The answer to `request`, from the daemon or from the store opened read-only.
-    static func request(dir: String, _ request: [UInt8]) throws -> [UInt8] {
+    /// The answer line to `request`, from the daemon or from the store opened read-only.
+    static func request(dir: String, _ request: Request) throws -> [UInt8] {
         if let answer = try remoteRequest(dir: dir, request) { return answer }
         let engine = try JourneyEngine(directory: try readableStore(dir), access: .readOnly)
-        let decoded: Request
+        if case .stats = request { return try Ops(engine: engine).stats().line }
         do {
-            decoded = try Request.decode(request)
-        } catch {
-            return error.line
-        }
-        if case .stats = decoded { return try Ops(engine: engine).stats().line }
-        do {
-            return try Ops(engine: engine).answer(decoded)
+            // Read as the daemon reads it, so a request built with values the wire refuses
+            // (`limit` 0) gets the daemon's error here too.
+            return try Ops(engine: engine).answer(try Request.decode(request.line))
         } catch {
             return error.line
         }
