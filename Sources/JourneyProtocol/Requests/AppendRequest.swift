@@ -24,14 +24,27 @@ public struct AppendRequest: Sendable, Hashable {
     /// The request line: `{"op":"append",("on_conflict":…,)"events":[…]}`, each event in its
     /// canonical form (`EventJSON`); `on_conflict` only when not the default.
     public var line: [UInt8] {
-        RequestFields.line(op: "append") { w in
-            if onConflict != .failBatch { w.key("on_conflict"); w.string(onConflict.rawValue) }
-            w.key("events")
-            w.beginArray()
-            for e in events { EventJSON.write(e, into: &w) }
-            w.endArray()
-        }
+        var w = JSONWriter()
+        w.beginArray()
+        for e in events { EventJSON.write(e, into: &w) }
+        w.endArray()
+        return Self.linePrefix(onConflict: onConflict) + w.bytes.dropFirst().dropLast() + Self.lineSuffix
     }
+
+    /// The start of an append line, up to the `[` of its events, for a writer that streams
+    /// event texts into the line: the prefix, the events' JSON objects separated by commas,
+    /// then `lineSuffix`.
+    public static func linePrefix(onConflict: OnConflict = .failBatch) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("op"); w.string("append")
+        if onConflict != .failBatch { w.key("on_conflict"); w.string(onConflict.rawValue) }
+        w.key("events")
+        return w.bytes + [UInt8(ascii: "[")]
+    }
+
+    /// The end of an append line, after its last event: `]}`.
+    public static let lineSuffix: [UInt8] = Array("]}".utf8)
 
     /// Reads and validates the request's events (any bad event fails the whole request, with
     /// `invalid_event` naming its index), then its `on_conflict`.

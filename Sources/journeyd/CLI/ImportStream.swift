@@ -133,8 +133,10 @@ private final class ImportStream {
         var closed = false
     }
 
-    static let header = Array(#"{"op":"append","on_conflict":"reject_event","events":["#.utf8)
-    static let trailer = Array("]}".utf8)
+    /// An append line (JourneyProtocol's `AppendRequest`) with the event texts of the file
+    /// streamed in between.
+    static let header = AppendRequest.linePrefix(onConflict: .rejectEvent)
+    static let trailer = AppendRequest.lineSuffix
 
     let connection: JourneyConnection
     let importer: Importer
