@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import Glibc
 import JourneyProtocol
 import Synchronization
 
@@ -29,7 +30,7 @@ enum LineStream {
                 socket.shutdown()
                 credits?.close()
             }
-            let thread = Thread {
+            startThread {
                 defer { socket.close() }
                 var reader = reader
                 var index = 0
@@ -58,8 +59,6 @@ enum LineStream {
                     }
                 }
             }
-            thread.name = "journey-client-stream"
-            thread.start()
         }
     }
 }
