@@ -178,7 +178,7 @@ private final class ImportStream {
 
     /// The daemon's longest request line (its `limits` answer), or nil when it does not say.
     static func daemonLineLimit(_ connection: JourneyConnection) -> Int? {
-        guard let line = try? connection.requestBytes(JourneyProtocol.Request.limits.line),
+        guard let line = try? connection.requestBytes(Request.limits.line),
               case .success(let limits)? = try? Answer.decode(LimitsAnswer.self, from: line)
         else { return nil }
         return limits.maxLineBytes
