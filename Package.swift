@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "JourneyCore", targets: ["JourneyCore"]),
         .library(name: "JourneyStore", targets: ["JourneyStore"]),
+        .library(name: "JourneyProtocol", targets: ["JourneyProtocol"]),
         .library(name: "JourneyClient", targets: ["JourneyClient"]),
         .executable(name: "journeyd", targets: ["journeyd"]),
     ],
