@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "JourneyCore", targets: ["JourneyCore"]),
         .library(name: "JourneyStore", targets: ["JourneyStore"]),
+        .library(name: "JourneyProtocol", targets: ["JourneyProtocol"]),
+        .library(name: "JourneyClient", targets: ["JourneyClient"]),
         .executable(name: "journeyd", targets: ["journeyd"]),
     ],
     targets: [
@@ -16,21 +18,27 @@ let package = Package(
         ),
         .target(name: "CPrefetch"),
         .target(name: "JourneyCore", dependencies: ["CPrefetch"], linkerSettings: [.linkedLibrary("m")]),
-        .target(name: "JourneyStore", dependencies: ["JourneyCore", "CLMDB"]),
-        .executableTarget(name: "journeyd", dependencies: ["JourneyCore", "JourneyStore"]),
+        .target(name: "JourneyProtocol", dependencies: ["JourneyCore"]),
+        .target(name: "JourneyStore", dependencies: ["JourneyCore", "JourneyProtocol", "CLMDB"]),
+        .target(name: "JourneyClient", dependencies: ["JourneyCore", "JourneyProtocol"]),
+        .executableTarget(name: "journeyd", dependencies: ["JourneyCore", "JourneyProtocol", "JourneyStore", "JourneyClient"]),
         .executableTarget(
             name: "JourneyBench",
-            dependencies: ["JourneyCore", "JourneyStore"],
+            dependencies: ["JourneyCore", "JourneyStore", "JourneyClient"],
             path: "Benchmarks/JourneyBench"
         ),
         .executableTarget(
             name: "JourneyCrashLoop",
-            dependencies: ["JourneyCore", "JourneyStore"],
+            dependencies: ["JourneyCore", "JourneyProtocol", "JourneyStore", "JourneyClient"],
             path: "Tools/JourneyCrashLoop"
         ),
         .testTarget(name: "JourneyCoreTests", dependencies: ["JourneyCore"]),
-        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyCore"]),
-        .testTarget(name: "journeydTests", dependencies: ["journeyd", "JourneyCrashLoop", "JourneyStore", "JourneyCore"]),
+        .testTarget(name: "JourneyProtocolTests", dependencies: ["JourneyProtocol", "JourneyCore"]),
+        .testTarget(name: "JourneyStoreTests", dependencies: ["JourneyStore", "JourneyProtocol", "JourneyCore"]),
+        .testTarget(
+            name: "journeydTests",
+            dependencies: ["journeyd", "JourneyCrashLoop", "JourneyClient", "JourneyStore", "JourneyProtocol", "JourneyCore"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

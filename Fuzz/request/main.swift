@@ -3,12 +3,14 @@
 // The first byte picks the line cap, the second how the bytes arrive (chunk sizes, and whether
 // the event loop pulls frames between reads); the rest is what a client sent. `LineFramer` must
 // frame exactly like a reference split on `\n`, whatever the chunking; every line goes through
-// `Ops.parseRequest` and the op's own field parsing (`appendEvents`, `from`, and `Ops.answer`
-// on an empty store for the query ops), and every answer or error must be one valid JSON object.
-// The append fast path (`AppendRequest`) must accept only lines the general path accepts as an
-// append, with the same events, and its encoded form the records of those events.
+// JourneyProtocol's request decoder (`Request.decode`, each op's own fields) and `Ops.answer` on
+// an empty store for the query ops; every answer or error must be one valid JSON object, and
+// every decoded request must encode to a line that decodes to itself. The append fast path
+// (`AppendFastPath`) must accept only lines the general path accepts as an append, with the same
+// events, and its encoded form the records of those events.
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 nonisolated(unsafe) var engine: JourneyEngine?
@@ -98,17 +100,15 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 
 /// Runs one request line through the daemon's parsing (appends are validated, not committed).
 func answer(_ line: [UInt8]) {
-    if let fast = AppendRequest.events(line) {
+    let decoded = Result { () throws(ProtocolError) in try Request.decode(line) }
+    if let fast = AppendFastPath.events(line) {
         var general: [Event]?
-        do throws(OpError) {
-            let (op, request) = try Ops.parseRequest(line)
-            if op == "append" { general = try Ops.appendEvents(request) }
-        } catch {}
+        if case .success(.append(let append)) = decoded { general = append.events }
         check(general == fast, "the append fast path accepted what the general path answers otherwise: \(String(decoding: line, as: UTF8.self))")
     }
     // The daemon's form of the fast path: the same acceptance, and the records of those events.
-    let fast = AppendRequest.events(line)
-    let encoded = AppendRequest.encoded(line)
+    let fast = AppendFastPath.events(line)
+    let encoded = AppendFastPath.encoded(line)
     check((encoded == nil) == (fast == nil) || (encoded == nil && (try? EventLog.encode(fast!).get()) == nil),
           "the encoded fast path accepts otherwise than the event fast path: \(String(decoding: line, as: UTF8.self))")
     if let encoded, let fast {
@@ -117,24 +117,32 @@ func answer(_ line: [UInt8]) {
               "the encoded fast path gave other records: \(String(decoding: line, as: UTF8.self))")
     }
     let reply: [UInt8]
-    do throws(OpError) {
-        let (op, request) = try Ops.parseRequest(line)
-        switch op {
-        case "append":
-            let events = try Ops.appendEvents(request)
-            check(!events.isEmpty, "an append of no events was accepted")
-            reply = Ops.appendAnswer(events.indices.map { .appended(UInt64($0 + 1)) })
-        case "subscribe":
-            _ = try Ops.int(request, "from")
-            reply = ok { _ in }
-        case "replay":
-            reply = ok { _ in }
+    switch decoded {
+    case .success(let request):
+        // What a client would send for this request reads back as the same request.
+        let again = Result { () throws(ProtocolError) in try Request.decode(request.line) }
+        check(again == .success(request), "a decoded request does not survive its encoding: \(String(decoding: line, as: UTF8.self))")
+        switch request {
+        case .append(let append):
+            check(!append.events.isEmpty, "an append of no events was accepted")
+            reply = AppendAnswer(append.events.indices.map { .appended(UInt64($0 + 1)) }).line
+        case .subscribe(let s):
+            reply = SubscribeAnswer(from: s.from).line
+        case .replay:
+            reply = ReplayAnswer(rebuilding: true).line
+        case .limits:
+            reply = LimitsAnswer(maxLineBytes: 1 << 20, maxEventBytes: EventLimits.maxEventBytes).line
         default:
-            reply = try Ops(engine: engine!).answer(op: op, request)
+            do throws(ProtocolError) {
+                reply = try Ops(engine: engine!).answer(request)
+            } catch {
+                check(!error.code.isEmpty && !error.message.isEmpty, "an error without code or message")
+                reply = error.line
+            }
         }
-    } catch {
+    case .failure(let error):
         check(!error.code.isEmpty && !error.message.isEmpty, "an error without code or message")
-        reply = error.json
+        reply = error.line
     }
     let parsed = try? JSONParser.parse(reply)
     check(parsed?.objectValue != nil, "the answer is not one JSON object: \(String(decoding: reply, as: UTF8.self))")

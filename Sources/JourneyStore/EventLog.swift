@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 
 /// The durable, append-only log of events: an LMDB environment in one directory (SPEC §2).
@@ -151,20 +152,9 @@ public final class EventLog: Sendable {
 
     // MARK: Appending
 
-    /// What happened to one event of an append.
-    public enum AppendOutcome: Sendable, Hashable {
-        /// Stored at this new position.
-        case appended(Position)
-        /// Already stored with the same content at this position; nothing written.
-        case duplicate(Position)
-
-        /// The event's position, new or existing.
-        public var position: Position {
-            switch self {
-            case .appended(let p), .duplicate(let p): p
-            }
-        }
-    }
+    /// What an append did with one event (`JourneyProtocol.AppendOutcome`, the type an
+    /// append answer carries): `.appended(position)` or `.duplicate(position)`.
+    public typealias AppendOutcome = JourneyProtocol.AppendOutcome
 
     /// Appends a batch atomically, in one transaction (SPEC §2).
     ///

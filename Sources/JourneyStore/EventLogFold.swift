@@ -1,5 +1,6 @@
 import Dispatch
 import JourneyCore
+import JourneyProtocol
 
 extension EventLog {
     /// Events the reader of a replay hands to the fold at a time.

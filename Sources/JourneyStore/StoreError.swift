@@ -1,4 +1,5 @@
 import Glibc
+import JourneyProtocol
 
 /// An error of the event store, carrying what a user needs to act on it.
 public struct StoreError: Error, Sendable, CustomStringConvertible {

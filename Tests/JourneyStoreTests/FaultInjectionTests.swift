@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 import Testing
 @testable import JourneyStore

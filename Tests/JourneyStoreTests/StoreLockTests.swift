@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import JourneyCore
+import JourneyProtocol
 @testable import JourneyStore
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 import Glibc
+import JourneyClient
 import JourneyCore
 import JourneyStore
 import Synchronization

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
 import JourneyStore
 import Synchronization

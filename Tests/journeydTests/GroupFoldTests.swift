@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 import Testing

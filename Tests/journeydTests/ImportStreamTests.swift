@@ -1,5 +1,7 @@
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 import Testing
@@ -46,13 +48,13 @@ private func describe(_ engine: JourneyEngine, _ tally: ImportTally, _ rejected:
     let ops = Ops(engine: engine)
     var answers: [String] = []
     for id in ids {
-        let r = try JSONParser.parse(Array(#"{"op":"patient","id":"\#(id)","as_of":"2030-01-01T00:00:00Z"}"#.utf8))
-        answers.append(String(decoding: (try? ops.answer(op: "patient", r)) ?? Array("not found".utf8), as: UTF8.self))
+        let r = try Request.decode(Array(#"{"op":"patient","id":"\#(id)","as_of":"2030-01-01T00:00:00Z"}"#.utf8))
+        answers.append(String(decoding: (try? ops.answer(r)) ?? Array("not found".utf8), as: UTF8.self))
     }
-    let funnel = try JSONParser.parse(Array(#"{"op":"funnel","by":"source"}"#.utf8))
-    answers.append(String(decoding: try ops.answer(op: "funnel", funnel), as: UTF8.self))
-    let stats = try JSONParser.parse(try ops.stats())
-    answers.append("events \(stats["events"]?.int64Value ?? -1) last \(stats["last_position"]?.int64Value ?? -1) clusters \(stats["clusters"]?.int64Value ?? -1)")
+    let funnel = try Request.decode(Array(#"{"op":"funnel","by":"source"}"#.utf8))
+    answers.append(String(decoding: try ops.answer(funnel), as: UTF8.self))
+    let stats = try ops.stats()
+    answers.append("events \(stats.events) last \(stats.lastPosition) clusters \(stats.clusters)")
     return Imported(tally: tally, rejected: rejected, export: export, answers: answers)
 }
 
@@ -313,7 +315,7 @@ private struct OlderDaemon: RequestHandler {
     func handle(line: [UInt8], connection: ServerConnection) {
         let text = String(decoding: line, as: UTF8.self)
         if text.contains(#""op":"limits""#) {
-            connection.send(OpError("unknown_op", "unknown op \"limits\"").json)
+            connection.send(ProtocolError("unknown_op", "unknown op \"limits\"").line)
             return
         }
         let older = text.replacingFirst(#""on_conflict":"reject_event","#, with: "")

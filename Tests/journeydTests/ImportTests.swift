@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 import Testing

@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 import Testing
@@ -193,12 +195,14 @@ struct PipeliningTests {
 
 /// The byte-level append parser takes a request only when the general path would accept it,
 /// with the same events; anything else goes to the general path (nil).
-@Suite("AppendRequest")
-struct AppendRequestTests {
+@Suite("AppendFastPath")
+struct AppendFastPathTests {
     private func general(_ line: String) throws -> [Event] {
-        let (op, request) = try Ops.parseRequest(Array(line.utf8))
-        #expect(op == "append")
-        return try Ops.appendEvents(request)
+        guard case .append(let append) = try Request.decode(Array(line.utf8)) else {
+            Issue.record("not an append: \(line)")
+            return []
+        }
+        return append.events
     }
 
     @Test func acceptsWhatTheGeneralPathAcceptsWithTheSameEvents() throws {
@@ -209,15 +213,15 @@ struct AppendRequestTests {
             appendRequest([#"{"id":"q\"1","type":"chat","subject":"s\\t","at":1,"concern":"caf\u00e9 \/ ok","attrs":{"k":"v","a":"b"}}"#]),
         ]
         for line in lines {
-            let fast = try #require(AppendRequest.events(Array(line.utf8)), "\(line)")
+            let fast = try #require(AppendFastPath.events(Array(line.utf8)), "\(line)")
             #expect(fast == (try general(line)))
             // Encoded as they are parsed: the records `EventLog.encode` makes of those events.
-            let encoded = try #require(AppendRequest.encoded(Array(line.utf8)), "\(line)")
+            let encoded = try #require(AppendFastPath.encoded(Array(line.utf8)), "\(line)")
             let expected = try EventLog.encode(try general(line)).get()
             #expect(encoded.bytes == expected.bytes)
             #expect(encoded.ends == expected.ends)
         }
-        #expect(AppendRequest.events(Array(appendRequest(journey).utf8))?.map(\.id) == (1...9).map { "e\($0)" })
+        #expect(AppendFastPath.events(Array(appendRequest(journey).utf8))?.map(\.id) == (1...9).map { "e\($0)" })
     }
 
     @Test func leavesEverythingElseToTheGeneralPath() {
@@ -243,8 +247,8 @@ struct AppendRequestTests {
             #"{"op":"append","events":[{"id":"x","type":"chat","subject":"s","at":1,"concern":"\#(padding)\b\b\b\b\b\b\b\b\b\b\b\b\b\b\b\b"}]}"#,
         ]
         for line in lines {
-            #expect(AppendRequest.events(Array(line.utf8)) == nil, "\(line)")
-            #expect(AppendRequest.encoded(Array(line.utf8)) == nil, "\(line)")
+            #expect(AppendFastPath.events(Array(line.utf8)) == nil, "\(line)")
+            #expect(AppendFastPath.encoded(Array(line.utf8)) == nil, "\(line)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
 import JourneyStore
 import Testing
@@ -62,7 +63,7 @@ func recordCall(dataDirectory: String) async throws {
         let begin = try #require(lines.firstIndex(of: "// README example begin"))
         let end = try #require(lines.firstIndex(of: "// README example end"))
         let example = lines[(begin + 1)..<end].joined(separator: "\n")
-        let shown = "```swift\nimport JourneyCore\nimport JourneyStore\n\n" + example + "\n```"
+        let shown = "```swift\nimport JourneyClient\nimport JourneyCore\n\n" + example + "\n```"
         #expect(readme.contains(shown), "README.md must show the example of ReadmeExampleTests.swift verbatim")
     }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 @testable import journeyd

@@ -1,6 +1,8 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyClient
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 import Testing

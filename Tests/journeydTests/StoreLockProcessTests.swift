@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Testing
 @testable import journeyd
@@ -99,8 +101,7 @@ struct StoreLockProcessTests {
         for request in [#"{"op":"patient","id":"anon1","as_of":"2026-02-01T00:00:00Z"}"#,
                         #"{"op":"handoff","id":"p2","as_of":"2026-02-01T00:00:00Z"}"#,
                         #"{"op":"contacts"}"#] {
-            let (op, r) = try Ops.parseRequest(Array(request.utf8))
-            let local = String(decoding: try Ops(engine: reader).answer(op: op, r), as: UTF8.self)
+            let local = String(decoding: try Ops(engine: reader).answer(try Request.decode(Array(request.utf8))), as: UTF8.self)
             #expect(local == (try c.request(request)), "\(request)")
         }
         // Its log reads see what the daemon appends after it opened.
@@ -141,7 +142,7 @@ struct StoreLockProcessTests {
         for id in ["anon1", "p1", "p2", "p3"] {
             let expected = try #require(folded.patient(id: id, asOf: asOf))
             let answer = try c.requestBytes(Array(#"{"op":"patient","id":"\#(id)","as_of":\#(asOf)}"#.utf8))
-            #expect(answer == okWrapping { expected.writeJSON(into: &$0) }, "\(id)")
+            #expect(answer == PatientAnswer(expected).line, "\(id)")
         }
 
         // The command line's answers through the daemon equal those from the store once it stopped.

@@ -1,7 +1,9 @@
 import Dispatch
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -310,11 +312,11 @@ struct CrashLoop {
         while true {
             while inFlight.count - next < window && !stop.flag.load(ordering: .acquiring) {
                 if rng.next() % 25 == 0, let old = ledger.recentBatch(rng.next()) {
-                    guard (try? c.sendBytes(EventJSON.appendRequest(old.events))) != nil else { return }
+                    guard (try? c.sendBytes(AppendRequest(events: old.events).line)) != nil else { return }
                     inFlight.append(InFlight(id: nil, events: old.events, resentPositions: old.positions))
                 } else {
                     let (id, events) = ledger.take(1 + Int(rng.next() % UInt64(max(1, maxBatch))))
-                    guard (try? c.sendBytes(EventJSON.appendRequest(events))) != nil else { return }
+                    guard (try? c.sendBytes(AppendRequest(events: events).line)) != nil else { return }
                     inFlight.append(InFlight(id: id, events: events, resentPositions: []))
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JourneyClient
 import JourneyStore
 
 /// A `journeyd serve --data DIR` child process. Its stderr goes to `logPath`, appended across

@@ -1,5 +1,5 @@
 #if SANITIZER_LOCKS
-import JourneyStore
+import JourneyProtocol
 
 // ThreadSanitizer builds use a lock the sanitizer can see (see `SanitizerMutex`).
 typealias Mutex<Value: ~Copyable> = SanitizerMutex<Value>

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JourneyProtocol
 import JourneyStore
 
 // journey-crash-loop: kills a real `journeyd serve` at random moments under concurrent appends

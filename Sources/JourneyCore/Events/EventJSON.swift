@@ -51,17 +51,4 @@ package enum EventJSON {
         write(e, into: &w)
         return w.string
     }
-
-    /// The daemon's `append` request for `events` (SPEC §4), one line of JSON (no newline).
-    package static func appendRequest(_ events: some Sequence<Event>) -> [UInt8] {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("op"); w.string("append")
-        w.key("events")
-        w.beginArray()
-        for e in events { write(e, into: &w) }
-        w.endArray()
-        w.endObject()
-        return w.bytes
-    }
 }

@@ -91,6 +91,64 @@ extension HandoffContext {
     }
 }
 
+extension FunnelReport {
+    /// Reads the SPEC §5 funnel object (what `writeJSON` writes) back into a value.
+    ///
+    /// Members this reader does not know are ignored. Throws when a member is missing or has
+    /// the wrong type.
+    package init(json: JSONValue) throws(ProjectionJSONError) {
+        let o = try JSONFields(json, path: "")
+        var groups: [Group] = []
+        for g in try o.objects("groups") {
+            var steps: [Step] = []
+            for s in try g.objects("steps") {
+                steps.append(Step(step: try s.string("step"), count: try s.count("count"), medianMs: try s.optionalInteger("median_ms")))
+            }
+            groups.append(Group(value: try g.optionalString("value"), steps: steps))
+        }
+        let window = try o.count("window_s")
+        guard Int64(window) <= Int64.max / 1000 else { throw ProjectionJSONError(path: "window_s", reason: "out of range") }
+        self.init(
+            steps: try o.strings("steps"), windowMs: Int64(window) * 1000,
+            by: try o.named("by", Breakdown.allCases, \.name), groups: groups)
+    }
+}
+
+extension ContactsReport {
+    /// Reads the SPEC §5 contacts object (what `writeJSON` writes) back into a value.
+    ///
+    /// Members this reader does not know are ignored. Throws when a member is missing or has
+    /// the wrong type.
+    package init(json: JSONValue) throws(ProjectionJSONError) {
+        let o = try JSONFields(json, path: "")
+        var rows: [Row] = []
+        for r in try o.objects("channels") {
+            rows.append(Row(
+                channel: try r.named("channel", Channel.allCases, \.name), conversations: try r.count("conversations"),
+                resolved: try r.count("resolved"), firstContactResolved: try r.count("first_contact_resolved"),
+                handoffs: try r.count("handoffs")))
+        }
+        self.init(channels: rows)
+    }
+}
+
+extension AtRiskPage {
+    /// Reads the SPEC §5 at-risk object (what `writeJSON` writes) back into a value.
+    ///
+    /// Members this reader does not know are ignored. Throws when a member is missing or has
+    /// the wrong type.
+    package init(json: JSONValue) throws(ProjectionJSONError) {
+        let o = try JSONFields(json, path: "")
+        var patients: [Entry] = []
+        for p in try o.objects("patients") {
+            patients.append(Entry(
+                patient: try p.string("patient"), stage: try p.named("stage", Stage.allCases, \.name),
+                risk: try p.namedList("risk", Risk.allCases, \.name)))
+        }
+        self.init(asOf: try o.time("as_of"), patients: patients, next: try o.optionalString("next"))
+    }
+}
+
 /// Typed access to the members of one JSON object, naming the path in every error. SPEC §5
 /// objects write every member (absent values as `null`), so a missing member is an error.
 struct JSONFields {
@@ -147,6 +205,13 @@ struct JSONFields {
             throw ProjectionJSONError(path: at(key), reason: "expected an integer ≥ 0")
         }
         return Int(n)
+    }
+
+    /// An integer, or nil for `null`.
+    func optionalInteger(_ key: String) throws(ProjectionJSONError) -> Int64? {
+        guard let v = try nonNull(key) else { return nil }
+        guard let n = v.int64Value else { throw ProjectionJSONError(path: at(key), reason: "expected an integer or null") }
+        return n
     }
 
     /// An RFC 3339 time (or epoch milliseconds), as milliseconds.

@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 
 /// The one way events enter a store: a single owner of LMDB's one writer and of the fold that

@@ -1,3 +1,5 @@
+import JourneyProtocol
+
 extension EventLog {
     /// How a process opens a store: one writer per store, any number of readers (SPEC §4).
     public enum Access: Sendable, Hashable {

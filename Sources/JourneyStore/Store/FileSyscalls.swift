@@ -1,7 +1,8 @@
 import Glibc
+import JourneyProtocol
 
-// The file system calls of the store's writer lock (`StoreLock`), beside the socket ones of
-// `Client/SocketSyscalls.swift`: same shape, EINTR retried by `Syscall.retrying`.
+// The file system calls of the store's writer lock (`StoreLock`, and the daemon's socket lock),
+// on the shared layer of `JourneyProtocol/System/Syscall.swift`: EINTR retried by `Syscall.retrying`.
 
 extension Syscall {
     /// Creates the directory `path` with `mode`; an existing one is not an error.
@@ -43,29 +44,25 @@ extension Syscall {
         _ = try retrying("fsync") { Glibc.fsync(fd) }
     }
 
-    /// The whole content of the small file at `path` (at most `limit` bytes are read); nil when
-    /// it does not exist.
+    /// Opens (creating with `mode` if needed) a file for reading and writing, close-on-exec.
     ///
-    /// The corresponding C functions are `open`, `read` and `close`.
-    package static func readFile(_ path: String, limit: Int = 1 << 16) throws(SystemCallError) -> [UInt8]? {
-        let fd: Int32
+    /// The corresponding C function is `open`.
+    package static func openForLock(_ path: String, mode: mode_t) throws(SystemCallError) -> Int32 {
+        try retrying("open") { Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode) }
+    }
+
+    /// Takes an exclusive lock on `fd` without waiting; returns false if another holder has it.
+    ///
+    /// The corresponding C function is `flock`.
+    package static func tryLockExclusive(_ fd: Int32) throws(SystemCallError) -> Bool {
         do {
-            fd = try retrying("open") { Glibc.open(path, O_RDONLY | O_CLOEXEC) }
-        } catch where error.errno == ENOENT {
-            return nil
+            _ = try retrying("flock") { () -> Int32 in
+                let result: Int32 = flock(fd, LOCK_EX | LOCK_NB)
+                return result
+            }
+            return true
+        } catch where error.isWouldBlock {
+            return false
         }
-        defer { close(fd) }
-        var content: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while content.count < limit {
-            let n = try chunk.withUnsafeMutableBytes { raw in
-                Result { () throws(SystemCallError) -> Int in
-                    try retrying("read") { Glibc.read(fd, raw.baseAddress, raw.count) }
-                }
-            }.get()
-            if n == 0 { break }
-            content.append(contentsOf: chunk[..<n])
-        }
-        return content
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import JourneyProtocol
 import Synchronization
 
 /// The exclusive writer lock of a store: the file `DIR/writer.lock`, locked with `flock` by the
@@ -12,7 +13,7 @@ import Synchronization
 /// means its last holder let go cleanly.
 package final class StoreLock: Sendable {
     /// The lock file's name in the store's directory.
-    package static let fileName = "writer.lock"
+    package static let fileName = StoreHolder.lockFileName
 
     /// The lock file's path.
     package let path: String
@@ -67,8 +68,7 @@ package final class StoreLock: Sendable {
     /// when that one died without letting go (only the lock itself tells, and only to whoever
     /// tries to take it). Nil when there is none.
     package static func record(in directory: String) -> StoreHolder? {
-        guard let bytes = try? Syscall.readFile(path(in: directory)) else { return nil }
-        return StoreHolder(decoding: bytes)
+        StoreHolder.read(directory: directory)
     }
 
     /// `path`, made absolute against the working directory.

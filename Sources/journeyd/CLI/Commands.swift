@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 /// Exit codes of the command line.
@@ -125,79 +126,84 @@ enum CLI {
     // MARK: queries (through the daemon when one serves the directory)
 
     private static func queryCommand(_ args: Arguments, dir: String) throws -> Int32 {
-        var w = JSONWriter()
-        w.beginObject()
-        let op: String
+        let request: Request
         switch args.command {
         case "patient", "handoff":
             guard args.positional.count == 1 else { throw UsageError("\(args.command) takes one patient id") }
-            op = args.command
-            w.key("op"); w.string(op)
-            w.key("id"); w.string(args.positional[0])
-            if let t = try time(args, "as-of") { w.key("as_of"); w.int(t) }
+            let id = args.positional[0]
+            let asOf = try time(args, "as-of")
+            request = args.command == "patient"
+                ? .patient(PatientRequest(id: id, asOf: asOf)) : .handoff(HandoffRequest(id: id, asOf: asOf))
         case "funnel":
-            op = "funnel"
-            w.key("op"); w.string(op)
+            // Step and breakdown names are checked by the protocol's decoder, with its messages.
+            var r: [JSONMember] = [JSONMember("op", .string("funnel"))]
             if let s = args.value("steps") {
-                w.key("steps")
-                w.beginArray()
-                for part in s.split(separator: ",") { w.string(String(part)) }
-                w.endArray()
+                r.append(JSONMember("steps", .array(s.split(separator: ",").map { .string(String($0)) })))
             }
-            if let win = try args.duration("window") { w.key("window_s"); w.int(win / 1000) }
-            if let by = args.value("by") { w.key("by"); w.string(by) }
-            if let t = try time(args, "from") { w.key("from"); w.int(t) }
-            if let t = try time(args, "to") { w.key("to"); w.int(t) }
+            if let win = try args.duration("window") { r.append(JSONMember("window_s", .number(JSONNumber(win / 1000)))) }
+            if let by = args.value("by") { r.append(JSONMember("by", .string(by))) }
+            if let t = try time(args, "from") { r.append(JSONMember("from", .number(JSONNumber(t)))) }
+            if let t = try time(args, "to") { r.append(JSONMember("to", .number(JSONNumber(t)))) }
+            try noPositional(args)
+            do {
+                request = .funnel(try FunnelRequest(decoding: .object(r)))
+            } catch {
+                throw failure(error)
+            }
         case "contacts":
-            op = "contacts"
-            w.key("op"); w.string(op)
+            request = .contacts
         case "at-risk":
-            op = "at_risk"
-            w.key("op"); w.string(op)
-            if let t = try time(args, "as-of") { w.key("as_of"); w.int(t) }
-            if let n = try args.int("limit") { w.key("limit"); w.int(n) }
-            if let a = args.value("after") { w.key("after"); w.string(a) }
+            request = .atRisk(AtRiskRequest(
+                asOf: try time(args, "as-of"), limit: try args.int("limit"), after: args.value("after")))
         case "stats":
-            op = "stats"
-            w.key("op"); w.string(op)
+            request = .stats
         default:
             throw UsageError("unknown command '\(args.command)'")
         }
-        w.endObject()
-        guard args.positional.isEmpty || op == "patient" || op == "handoff" else {
-            throw UsageError("unexpected argument '\(args.positional[0])'")
+        if args.command != "patient" && args.command != "handoff" { try noPositional(args) }
+        let answer = try Gateway.request(dir: dir, request)
+        let json = args.flag("json")
+        switch request {
+        case .patient: try render(PatientAnswer.self, answer, json) { Reports.patient($0.report) }
+        case .handoff: try render(HandoffAnswer.self, answer, json) { Reports.handoff($0.report) }
+        case .funnel: try render(FunnelAnswer.self, answer, json) { Reports.funnel($0.report) }
+        case .contacts: try render(ContactsAnswer.self, answer, json) { Reports.contacts($0.report) }
+        case .atRisk: try render(AtRiskAnswer.self, answer, json) { Reports.atRisk($0.report) }
+        default: try render(StatsAnswer.self, answer, json) { Reports.stats($0) }
         }
-        let answer = try Gateway.request(dir: dir, w.bytes)
-        let value: JSONValue
+        return Exit.ok
+    }
+
+    private static func noPositional(_ args: Arguments) throws {
+        guard args.positional.isEmpty else { throw UsageError("unexpected argument '\(args.positional[0])'") }
+    }
+
+    /// Prints an answer: its object as the daemon wrote it with `--json`, else its readable
+    /// rendering from the decoded value.
+    private static func render<T: DecodableAnswer>(_ type: T.Type, _ line: [UInt8], _ json: Bool,
+                                                   _ readable: (T) -> String) throws {
+        let decoded: Result<T, ProtocolError>
         do {
-            value = try JSONParser.parse(answer)
+            decoded = try Answer.decode(T.self, from: line)
         } catch {
             throw CommandFailure(Exit.store, "unreadable answer: \(error)")
         }
-        if value["ok"]?.boolValue != true {
-            let code = value["error"]?["code"]?.stringValue ?? "error"
-            let message = value["error"]?["message"]?.stringValue ?? "failed"
-            let exit: Int32 = switch code {
-            case "not_found", "bad_request", "invalid_event", "conflict": Exit.badInput
-            case "unknown_op": Exit.usage
-            default: Exit.store
-            }
-            throw CommandFailure(exit, "\(code): \(message)")
+        switch decoded {
+        case .success(let answer):
+            Output.line(json ? String(decoding: Answer.object(of: line), as: UTF8.self) : readable(answer))
+        case .failure(let error):
+            throw failure(error)
         }
-        let object = JSONValue.object((value.objectValue ?? []).filter { $0.key != "ok" })
-        if args.flag("json") {
-            Output.line(object.jsonText)
-            return Exit.ok
+    }
+
+    /// The command failure of a refused request, with the exit code of its kind.
+    static func failure(_ error: ProtocolError) -> CommandFailure {
+        let exit: Int32 = switch error.code {
+        case "not_found", "bad_request", "invalid_event", "conflict": Exit.badInput
+        case "unknown_op": Exit.usage
+        default: Exit.store
         }
-        switch op {
-        case "patient": Output.line(Reports.patient(object))
-        case "handoff": Output.line(Reports.handoff(object))
-        case "funnel": Output.line(Reports.funnel(object))
-        case "contacts": Output.line(Reports.contacts(object))
-        case "at_risk": Output.line(Reports.atRisk(object))
-        default: Output.line(Reports.flat(object))
-        }
-        return Exit.ok
+        return CommandFailure(exit, "\(error.code): \(error.message)")
     }
 
     static func time(_ args: Arguments, _ name: String) throws(UsageError) -> Int64? {
@@ -308,10 +314,10 @@ enum CLI {
             engine = e
         case .daemon(let c):
             defer { c.close() }
-            let answer = try c.requestBytes(Array(#"{"op":"replay"}"#.utf8))
-            let v = try? JSONParser.parse(answer)
-            guard v?["ok"]?.boolValue == true else {
-                throw CommandFailure(Exit.store, v?["error"]?["message"]?.stringValue ?? "replay failed")
+            let answer = try c.requestBytes(Request.replay.line)
+            guard case .success? = try? Answer.decode(ReplayAnswer.self, from: answer) else {
+                let message = (try? Answer.parse(answer)).flatMap { if case .failure(let e) = $0 { e.message } else { nil } }
+                throw CommandFailure(Exit.store, message ?? "replay failed")
             }
             Output.line("the daemon is rebuilding its projections; 'journeyd stats' shows progress")
             return Exit.ok

@@ -1,6 +1,8 @@
 import Dispatch
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -71,10 +73,10 @@ extension CLI {
                     while true {
                         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                         guard i < batches.count else { return }
-                        let request = EventJSON.appendRequest(batches[i])
-                        let answer = try JSONParser.parse(try c.requestBytes(request))
-                        guard answer["ok"]?.boolValue == true else {
-                            failures.withLock { $0.append(answer.jsonText) }
+                        let request = AppendRequest(events: batches[i]).line
+                        let answer = try c.requestBytes(request)
+                        guard case .success? = try? Answer.decode(AppendAnswer.self, from: answer) else {
+                            failures.withLock { $0.append(String(decoding: answer, as: UTF8.self)) }
                             return
                         }
                         sent.wrappingAdd(batches[i].count, ordering: .relaxed)
@@ -93,53 +95,54 @@ extension CLI {
         // Report from the daemon's answers.
         let c = try JourneyConnection(socketPath: socket)
         defer { c.close() }
-        func ask(_ request: String) throws -> JSONValue {
-            let v = try JSONParser.parse(try c.requestBytes(Array(request.utf8)))
-            guard v["ok"]?.boolValue == true else { throw CommandFailure(Exit.store, "\(request): \(v.jsonText)") }
-            return .object((v.objectValue ?? []).filter { $0.key != "ok" })
+        func ask<T: DecodableAnswer>(_ request: Request, _ type: T.Type) throws -> T {
+            let answer = try c.requestBytes(request.line)
+            guard case .success(let value)? = try? Answer.decode(T.self, from: answer) else {
+                throw CommandFailure(
+                    Exit.store, "\(String(decoding: request.line, as: UTF8.self)): \(String(decoding: answer, as: UTF8.self))")
+            }
+            return value
         }
-        let stats = try ask(#"{"op":"stats"}"#)
+        let stats = try ask(.stats, StatsAnswer.self)
         Output.line("")
-        Output.line("== practice: \(cell(stats["events"])) events, \(cell(stats["clusters"])) identities ==")
+        Output.line("== practice: \(stats.events) events, \(stats.clusters) identities ==")
         Output.line("")
         Output.line("== default funnel by acquisition channel ==")
-        Output.line(Reports.funnel(try ask(#"{"op":"funnel"}"#)))
+        Output.line(Reports.funnel(try ask(.funnel(FunnelRequest()), FunnelAnswer.self).report))
         Output.line("")
         Output.line("== contact resolution by channel ==")
-        Output.line(Reports.contacts(try ask(#"{"op":"contacts"}"#)))
+        Output.line(Reports.contacts(try ask(.contacts, ContactsAnswer.self).report))
         Output.line("")
         Output.line("== at risk ==")
         Output.line(try atRiskSummary { after in
-            var r = #"{"op":"at_risk","limit":1000"#
-            if let after { r += #","after":"# + JSONValue.string(after).jsonText }
-            return try ask(r + "}")
+            try ask(.atRisk(AtRiskRequest(limit: 1000, after: after)), AtRiskAnswer.self).report
         })
         // The most recent chat handed off to a person: what the agent picking it up sees.
         if let h = events.last(where: { $0.type == .handoff }) {
             Output.line("")
             Output.line("== warm handoff: what the next agent sees for \(h.subject) ==")
-            Output.line(Reports.handoff(try ask(#"{"op":"handoff","id":"# + JSONValue.string(h.subject).jsonText + "}")))
+            Output.line(Reports.handoff(try ask(.handoff(HandoffRequest(id: h.subject)), HandoffAnswer.self).report))
         }
         Output.flush()
         return Exit.ok
     }
 
     /// Pages through the at-risk list; counts patients per risk and shows the first few.
-    static func atRiskSummary(_ page: (String?) throws -> JSONValue) throws -> String {
+    static func atRiskSummary(_ page: (String?) throws -> AtRiskPage) throws -> String {
         var counts: [String: Int] = [:]
         var total = 0
-        var first: [JSONValue] = []
+        var first: [AtRiskPage.Entry] = []
         var asOf = "-"
         var after: String? = nil
         repeat {
             let p = try page(after)
-            asOf = cell(p["as_of"])
-            for x in p["patients"]?.arrayValue ?? [] {
+            asOf = cell(time: p.asOf)
+            for x in p.patients {
                 total += 1
                 if first.count < 8 { first.append(x) }
-                for r in x["risk"]?.arrayValue ?? [] { counts[cell(r), default: 0] += 1 }
+                for r in x.risk { counts[r.name, default: 0] += 1 }
             }
-            after = p["next"]?.stringValue
+            after = p.next
         } while after != nil
         var t = Table(["risk", "patients"], rightAligned: [1])
         for r in ["lapsed", "overdue", "cancelled_not_rebooked", "no_show_not_rebooked", "declining_engagement"] {
@@ -147,7 +150,7 @@ extension CLI {
         }
         var out = "\(total) patients at risk as of \(asOf)\n" + t.render()
         var sample = Table(["patient", "stage", "risk"])
-        for x in first { sample.add([cell(x["patient"]), cell(x["stage"]), cell(x["risk"])]) }
+        for x in first { sample.add([x.patient, x.stage.name, cell(x.risk.map(\.name))]) }
         out += "\n\nfirst at-risk patients\n" + sample.render()
         return out
     }

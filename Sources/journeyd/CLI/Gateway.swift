@@ -1,5 +1,7 @@
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 /// Sends a command's request to the daemon serving the data directory, or, when none does,
@@ -34,22 +36,23 @@ enum Gateway {
     }
 
     /// The daemon's answer to `request`, or nil when no daemon serves `dir`.
-    static func remoteRequest(dir: String, _ request: [UInt8]) throws -> [UInt8]? {
+    static func remoteRequest(dir: String, _ request: Request) throws -> [UInt8]? {
         guard let c = connect(dir: dir) else { return nil }
         defer { c.close() }
-        return try c.requestBytes(request)
+        return try c.requestBytes(request.line)
     }
 
-    /// The answer to `request`, from the daemon or from the store opened read-only.
-    static func request(dir: String, _ request: [UInt8]) throws -> [UInt8] {
+    /// The answer line to `request`, from the daemon or from the store opened read-only.
+    static func request(dir: String, _ request: Request) throws -> [UInt8] {
         if let answer = try remoteRequest(dir: dir, request) { return answer }
         let engine = try JourneyEngine(directory: try readableStore(dir), access: .readOnly)
+        if case .stats = request { return try Ops(engine: engine).stats().line }
         do {
-            let (op, r) = try Ops.parseRequest(request)
-            if op == "stats" { return try Ops(engine: engine).stats() }
-            return try Ops(engine: engine).answer(op: op, r)
-        } catch let e as OpError {
-            return e.json
+            // Read as the daemon reads it, so a request built with values the wire refuses
+            // (`limit` 0) gets the daemon's error here too.
+            return try Ops(engine: engine).answer(try Request.decode(request.line))
+        } catch {
+            return error.line
         }
     }
 
@@ -110,12 +113,12 @@ extension OutcomeCounts {
 /// How the import reports what the store refused.
 enum ImportRefusal {
     /// The command failure for a batch the store refused as a whole.
-    static func failure(_ e: OpError) -> CommandFailure {
+    static func failure(_ e: ProtocolError) -> CommandFailure {
         CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
     }
 
     /// The rejection of one event, appended alone after its batch conflicted.
-    static func rejection(_ e: OpError, id: String, line: Int) -> EventError {
+    static func rejection(_ e: ProtocolError, id: String, line: Int) -> EventError {
         EventError(EventError.Code(rawValue: e.code), "id already stored with other content", field: "id", value: id, line: line)
     }
 }
@@ -139,7 +142,7 @@ extension Appender {
     /// Appends a batch; when it conflicts as a whole, appends its events one by one so that
     /// only the conflicting ones are rejected.
     func appendSplittingConflicts(_ events: [Event], lines: [Int],
-                                  _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], OpError>) throws -> AppendTally {
+                                  _ send: ([Event]) throws -> Result<[EventLog.AppendOutcome], ProtocolError>) throws -> AppendTally {
         var t = AppendTally()
         switch try send(events) {
         case .success(let outcomes):
@@ -170,7 +173,7 @@ struct LocalAppender: Appender {
             } catch let e as StoreError {
                 return .failure(Ops.storeError(e))
             } catch {
-                return .failure(OpError("store_error", "\(error)"))
+                return .failure(ProtocolError("store_error", "\(error)"))
             }
         }
     }

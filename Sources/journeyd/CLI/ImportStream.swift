@@ -1,5 +1,7 @@
 import Glibc
+import JourneyClient
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 /// `journeyd import` into a directory a daemon serves (SPEC §4 v2): the file streams through
@@ -83,7 +85,7 @@ final class ImportProgress {
 /// The state of one streamed import (see `Importer.run(connection:)`).
 private final class ImportStream {
     /// One append request: its line, and where each event's text and input line are.
-    struct Request {
+    struct BatchRequest {
         var body: [UInt8] = []
         var spans: [Range<Int>] = []
         var lines: [Int] = []
@@ -109,8 +111,8 @@ private final class ImportStream {
         }
 
         /// The request for events `range` of this one.
-        func part(_ range: Range<Int>, alone: Bool = false) -> Request {
-            var r = Request(window: window)
+        func part(_ range: Range<Int>, alone: Bool = false) -> BatchRequest {
+            var r = BatchRequest(window: window)
             r.alone = alone
             body.withUnsafeBufferPointer { b in
                 for i in range { r.add(UnsafeBufferPointer(rebasing: b[spans[i]]), line: lines[i]) }
@@ -131,8 +133,10 @@ private final class ImportStream {
         var closed = false
     }
 
-    static let header = Array(#"{"op":"append","on_conflict":"reject_event","events":["#.utf8)
-    static let trailer = Array("]}".utf8)
+    /// An append line (JourneyProtocol's `AppendRequest`) with the event texts of the file
+    /// streamed in between.
+    static let header = AppendRequest.linePrefix(onConflict: .rejectEvent)
+    static let trailer = AppendRequest.lineSuffix
 
     let connection: JourneyConnection
     let importer: Importer
@@ -150,14 +154,14 @@ private final class ImportStream {
     var windows: [Window] = []
     /// The number of `windows[0]`.
     var firstWindow = 0
-    var building: Request
-    var outbox: [Request] = []
-    var inFlight: [Request] = []
+    var building: BatchRequest
+    var outbox: [BatchRequest] = []
+    var inFlight: [BatchRequest] = []
     var inFlightBytes = 0
     var stored = 0
     /// The first failure, and the requests not stored because of it (or not known to be).
-    var failure: OpError?
-    var lost: [Request] = []
+    var failure: ProtocolError?
+    var lost: [BatchRequest] = []
     var broken = false
 
     init(connection: JourneyConnection, importer: Importer, requestBytes: Int, knownToFit: Int, maxInFlight: Int,
@@ -168,15 +172,16 @@ private final class ImportStream {
         self.knownToFit = knownToFit
         self.maxInFlight = Swift.max(1, maxInFlight)
         self.progress = progress
-        building = Request(window: 0, reserving: requestBytes)
+        building = BatchRequest(window: 0, reserving: requestBytes)
         windows = [Window()]
     }
 
     /// The daemon's longest request line (its `limits` answer), or nil when it does not say.
     static func daemonLineLimit(_ connection: JourneyConnection) -> Int? {
-        let answer = try? JSONParser.parse(connection.requestBytes(Array(#"{"op":"limits"}"#.utf8)))
-        guard let n = answer?["max_line_bytes"]?.int64Value, n > 0 else { return nil }
-        return Int(n)
+        guard let line = try? connection.requestBytes(Request.limits.line),
+              case .success(let limits)? = try? Answer.decode(LimitsAnswer.self, from: line)
+        else { return nil }
+        return limits.maxLineBytes
     }
 
     var currentWindow: Int { firstWindow + windows.count - 1 }
@@ -264,7 +269,7 @@ private final class ImportStream {
         building.close()
         outbox.append(building)
         windows[building.window - firstWindow].open += 1
-        building = Request(window: building.window, reserving: requestBytes)
+        building = BatchRequest(window: building.window, reserving: requestBytes)
     }
 
     private func closeWindow(last: Bool = false) {
@@ -272,7 +277,7 @@ private final class ImportStream {
         windows[windows.count - 1].closed = true
         if !last {
             windows.append(Window())
-            building = Request(window: currentWindow, reserving: requestBytes)
+            building = BatchRequest(window: currentWindow, reserving: requestBytes)
         }
         report()
     }
@@ -292,7 +297,7 @@ private final class ImportStream {
                 try connection.sendBytes(r.body)
             } catch {
                 broken = true
-                fail(OpError(error.code.description, error.message), r)
+                fail(ProtocolError(error.code.description, error.message), r)
                 continue
             }
             inFlight.append(r)
@@ -317,36 +322,37 @@ private final class ImportStream {
             lost.append(r)
             return
         }
-        let answer: JSONValue
+        let line: [UInt8]
         do {
-            answer = try JSONParser.parse(try connection.receiveBytes())
-        } catch let e as ClientError {
-            broken = true
-            fail(OpError(e.code.description, e.message), r)
-            return
+            line = try connection.receiveBytes()
         } catch {
             broken = true
-            fail(OpError("bad_answer", "the daemon's answer is not JSON: \(error)"), r)
+            fail(ProtocolError(error.code.description, error.message), r)
             return
         }
-        if answer["ok"]?.boolValue == true {
+        let decoded: Result<AppendAnswer, ProtocolError>
+        do {
+            decoded = try Answer.decode(AppendAnswer.self, from: line)
+        } catch {
+            broken = true
+            fail(ProtocolError("bad_answer", "the daemon's answer is not understood: \(error)"), r)
+            return
+        }
+        let error: ProtocolError
+        switch decoded {
+        case .success(let answer):
             if probe { knownToFit = r.body.count }
-            let positions = answer["positions"]?.arrayValue?.count ?? 0
-            let duplicates = answer["duplicates"]?.arrayValue?.count ?? 0
-            let refused = answer["rejected"]?.arrayValue ?? []
-            tally.duplicates += duplicates
-            tally.appended += positions - duplicates - refused.count
-            stored += positions - refused.count
-            for x in refused {
-                guard let i = x["index"]?.int64Value.map(Int.init), r.lines.indices.contains(i) else { continue }
-                let error = OpError(x["code"]?.stringValue ?? "conflict", x["message"]?.stringValue ?? "")
-                windows[r.window - firstWindow].refused.append(
-                    ImportRefusal.rejection(error, id: x["id"]?.stringValue ?? "", line: r.lines[i]))
+            let refused = answer.rejected ?? []
+            tally.duplicates += answer.duplicates.count
+            tally.appended += answer.positions.count - answer.duplicates.count - refused.count
+            stored += answer.positions.count - refused.count
+            for x in refused where r.lines.indices.contains(x.index) {
+                windows[r.window - firstWindow].refused.append(ImportRefusal.rejection(x.error, id: x.id, line: r.lines[x.index]))
             }
             return
+        case .failure(let e):
+            error = e
         }
-        let error = OpError(answer["error"]?["code"]?.stringValue ?? "error",
-                            answer["error"]?["message"]?.stringValue ?? "append failed")
         if r.alone && error.code == "conflict" {
             // A daemon without `on_conflict`: this event alone conflicts.
             let id = r.body.withUnsafeBufferPointer { b in
@@ -370,7 +376,7 @@ private final class ImportStream {
         }
     }
 
-    private func resend(_ parts: [Request], window: Int, next: Bool = false) {
+    private func resend(_ parts: [BatchRequest], window: Int, next: Bool = false) {
         windows[window - firstWindow].open += parts.count
         if next {
             outbox.insert(contentsOf: parts, at: 0)
@@ -379,7 +385,7 @@ private final class ImportStream {
         }
     }
 
-    private func fail(_ error: OpError, _ r: Request) {
+    private func fail(_ error: ProtocolError, _ r: BatchRequest) {
         if failure == nil { failure = error }
         lost.append(r)
     }
@@ -401,7 +407,7 @@ private final class ImportStream {
     }
 
     /// Reports what the failure left and throws it.
-    private func stop(_ error: OpError) throws -> Never {
+    private func stop(_ error: ProtocolError) throws -> Never {
         let resume = lost.compactMap(\.lines.first).min()
         // Report the rejections of the lines before the one to resume from; later ones are
         // read again on resuming.

@@ -1,112 +1,121 @@
 import JourneyCore
+import JourneyProtocol
 
-/// Readable renderings of the JSON answers of SPEC §5. Rendering from the JSON (rather than the
-/// Swift values) keeps the output identical whether the answer came from the store or a daemon.
+/// Readable renderings of the answers of SPEC §5, from their typed values (decoded by
+/// JourneyProtocol), so the output is the same whether the answer came from the store or a daemon.
 enum Reports {
-    static func patient(_ j: JSONValue) -> String {
+    static func patient(_ s: JourneyState) -> String {
         var pairs: [(String, String)] = [
-            ("patient", cell(j["patient"])), ("aliases", cell(j["aliases"])), ("as of", cell(j["as_of"])),
-            ("stage", cell(j["stage"])), ("risk", cell(j["risk"])),
-            ("acquisition", cell(j["acquisition_channel"])),
+            ("patient", s.patient), ("aliases", cell(s.aliases)), ("as of", cell(time: s.asOf)),
+            ("stage", s.stage.name), ("risk", cell(s.risk.map(\.name))),
+            ("acquisition", cell(s.acquisitionChannel?.name)),
         ]
-        if let ft = j["first_touch"], !ft.isNull {
-            let attribution = ["source", "medium", "campaign", "term"].compactMap { k -> String? in
-                guard let v = ft[k]?.stringValue else { return nil }
-                return "\(k)=\(v)"
-            }.joined(separator: " ")
-            pairs.append(("first touch", "\(cell(ft["at"])) \(cell(ft["type"])) via \(cell(ft["channel"])) \(attribution)"))
+        if let ft = s.firstTouch {
+            let attribution = [("source", ft.source), ("medium", ft.medium), ("campaign", ft.campaign), ("term", ft.term)]
+                .compactMap { k, v -> String? in v.map { "\(k)=\($0)" } }
+                .joined(separator: " ")
+            pairs.append(("first touch", "\(cell(time: ft.at)) \(ft.type.name) via \(cell(ft.channel?.name)) \(attribution)"))
         }
-        if let lt = j["last_touch"], !lt.isNull {
-            pairs.append(("last touch", "\(cell(lt["at"])) \(cell(lt["type"])) via \(cell(lt["channel"]))"))
+        if let lt = s.lastTouch {
+            pairs.append(("last touch", "\(cell(time: lt.at)) \(lt.type.name) via \(cell(lt.channel?.name))"))
         }
         pairs += [
-            ("inquiries", cell(j["inquiries"])), ("bookings", cell(j["bookings"])), ("visits", cell(j["visits"])),
-            ("no-shows", cell(j["no_shows"])), ("cancellations", cell(j["cancellations"])),
-            ("first visit", cell(j["first_visit_at"])), ("last visit", cell(j["last_visit_at"])),
-            ("lifetime value", cell(j["lifetime_value"])),
-            ("messages", "\(cell(j["messages_sent"])) sent, \(cell(j["messages_opened"])) opened, open rate \(cell(j["open_rate"]))"),
-            ("referred by", cell(j["referred_by"])),
-            ("referrals", "\(cell(j["referrals_made"])) made, \(cell(j["referrals_converted"])) converted"),
+            ("inquiries", "\(s.inquiries)"), ("bookings", "\(s.bookings)"), ("visits", "\(s.visits)"),
+            ("no-shows", "\(s.noShows)"), ("cancellations", "\(s.cancellations)"),
+            ("first visit", cell(time: s.firstVisitAt)), ("last visit", cell(time: s.lastVisitAt)),
+            ("lifetime value", cell(cents: s.lifetimeValueCents)),
+            ("messages", "\(s.messagesSent) sent, \(s.messagesOpened) opened, open rate \(cell(rate: s.openRate))"),
+            ("referred by", cell(s.referredBy)),
+            ("referrals", "\(s.referralsMade) made, \(s.referralsConverted) converted"),
         ]
-        let channels = (j["channels"]?.objectValue ?? []).filter { $0.value.int64Value != 0 }
-            .map { "\($0.key) \(cell($0.value))" }.joined(separator: ", ")
+        let channels = Channel.allCases.filter { s.channels[Int($0.rawValue)] != 0 }
+            .map { "\($0.name) \(s.channels[Int($0.rawValue)])" }.joined(separator: ", ")
         pairs.append(("touches by channel", channels.isEmpty ? "-" : channels))
         return keyValues(pairs)
     }
 
-    static func handoff(_ j: JSONValue) -> String {
+    static func handoff(_ h: HandoffContext) -> String {
         var out = keyValues([
-            ("patient", cell(j["patient"])), ("aliases", cell(j["aliases"])), ("as of", cell(j["as_of"])),
-            ("stage", cell(j["stage"])), ("acquisition", cell(j["acquisition_channel"])),
-            ("eligibility", cell(j["eligibility"])),
-            ("conversation", "\(cell(j["conversation"])) (\(cell(j["conversation_status"])))"),
-            ("concern", cell(j["concern"])), ("channels", cell(j["channels"])),
-            ("contacts", cell(j["contacts"])), ("handoffs", cell(j["handoffs"])),
-            ("last agent", cell(j["last_agent"])),
-            ("upcoming", upcoming(j["upcoming"])),
+            ("patient", h.patient), ("aliases", cell(h.aliases)), ("as of", cell(time: h.asOf)),
+            ("stage", h.stage.name), ("acquisition", cell(h.acquisitionChannel?.name)),
+            ("eligibility", h.eligibility),
+            ("conversation", "\(cell(h.conversation)) (\(cell(h.conversationStatus)))"),
+            ("concern", cell(h.concern)), ("channels", cell(h.channels.map(\.name))),
+            ("contacts", "\(h.contacts)"), ("handoffs", "\(h.handoffs)"),
+            ("last agent", cell(h.lastAgent)),
+            ("upcoming", upcoming(h.upcoming)),
         ])
         var t = Table(["at", "type", "channel", "agent", "concern"])
-        for r in j["recent"]?.arrayValue ?? [] {
-            t.add([cell(r["at"]), cell(r["type"]), cell(r["channel"]), cell(r["agent"]), cell(r["concern"])])
+        for r in h.recent {
+            t.add([cell(time: r.at), r.type.name, cell(r.channel?.name), cell(r.agent), cell(r.concern)])
         }
         out += "\n\nrecent touches\n" + t.render()
         return out
     }
 
-    private static func upcoming(_ u: JSONValue?) -> String {
-        guard let u, !u.isNull else { return "-" }
-        return "\(cell(u["appointment"])) at \(cell(u["scheduled_for"])), \(cell(u["location"])) with \(cell(u["provider"]))"
+    private static func upcoming(_ u: HandoffContext.Upcoming?) -> String {
+        guard let u else { return "-" }
+        return "\(cell(u.appointment)) at \(cell(time: u.scheduledFor)), \(cell(u.location)) with \(cell(u.provider))"
     }
 
-    static func funnel(_ j: JSONValue) -> String {
-        let steps = (j["steps"]?.arrayValue ?? []).map { cell($0) }
-        var t = Table([cell(j["by"])] + steps.enumerated().map { "\($0.offset + 1). \($0.element)" } + ["conversion"],
+    static func funnel(_ f: FunnelReport) -> String {
+        let steps = f.steps
+        var t = Table([f.by.name] + steps.enumerated().map { "\($0.offset + 1). \($0.element)" } + ["conversion"],
                       rightAligned: Set(1...(steps.count + 1)))
         var totals = [Int64](repeating: 0, count: steps.count)
-        for g in j["groups"]?.arrayValue ?? [] {
-            let counts = (g["steps"]?.arrayValue ?? []).map { $0["count"]?.int64Value ?? 0 }
+        for g in f.groups {
+            let counts = g.steps.map { Int64($0.count) }
             for (i, c) in counts.enumerated() where i < totals.count { totals[i] += c }
-            t.add([cell(g["value"])] + counts.map(String.init) + [percent(counts.last, counts.first)])
+            t.add([cell(g.value)] + counts.map(String.init) + [percent(counts.last, counts.first)])
         }
         t.add(["all"] + totals.map(String.init) + [percent(totals.last, totals.first)])
-        var out = "funnel \(steps.joined(separator: " → ")), window \(cell(j["window_s"]))s\n" + t.render()
+        var out = "funnel \(steps.joined(separator: " → ")), window \(f.windowMs / 1000)s\n" + t.render()
         // Median time between steps, per group.
-        var m = Table([cell(j["by"])] + steps.dropFirst().map { "→ \($0)" }, rightAligned: Set(1..<steps.count))
-        for g in j["groups"]?.arrayValue ?? [] {
-            let medians = (g["steps"]?.arrayValue ?? []).dropFirst().map { s -> String in
-                guard let ms = s["median_ms"]?.int64Value else { return "-" }
+        var m = Table([f.by.name] + steps.dropFirst().map { "→ \($0)" }, rightAligned: Set(1..<steps.count))
+        for g in f.groups {
+            let medians = g.steps.dropFirst().map { s -> String in
+                guard let ms = s.medianMs else { return "-" }
                 return duration(ms)
             }
-            m.add([cell(g["value"])] + medians)
+            m.add([cell(g.value)] + medians)
         }
         out += "\n\nmedian time to step\n" + m.render()
         return out
     }
 
-    static func contacts(_ j: JSONValue) -> String {
+    static func contacts(_ c: ContactsReport) -> String {
         var t = Table(["channel", "conversations", "resolved", "first-contact", "FCR %", "handoffs"],
                       rightAligned: [1, 2, 3, 4, 5])
-        for c in j["channels"]?.arrayValue ?? [] {
-            t.add([cell(c["channel"]), cell(c["conversations"]), cell(c["resolved"]),
-                   cell(c["first_contact_resolved"]),
-                   percent(c["first_contact_resolved"]?.int64Value, c["conversations"]?.int64Value),
-                   cell(c["handoffs"])])
+        for r in c.channels {
+            t.add([r.channel.name, "\(r.conversations)", "\(r.resolved)", "\(r.firstContactResolved)",
+                   percent(Int64(r.firstContactResolved), Int64(r.conversations)), "\(r.handoffs)"])
         }
         return t.render()
     }
 
-    static func atRisk(_ j: JSONValue) -> String {
+    static func atRisk(_ page: AtRiskPage) -> String {
         var t = Table(["patient", "stage", "risk"])
-        for p in j["patients"]?.arrayValue ?? [] {
-            t.add([cell(p["patient"]), cell(p["stage"]), cell(p["risk"])])
+        for p in page.patients {
+            t.add([p.patient, p.stage.name, cell(p.risk.map(\.name))])
         }
-        var out = "at risk as of \(cell(j["as_of"]))\n" + t.render()
-        if let next = j["next"]?.stringValue { out += "\nmore: --after \(next)" }
+        var out = "at risk as of \(cell(time: page.asOf))\n" + t.render()
+        if let next = page.next { out += "\nmore: --after \(next)" }
         return out
     }
 
-    static func flat(_ j: JSONValue) -> String {
-        keyValues((j.objectValue ?? []).filter { $0.key != "ok" }.map { ($0.key, cell($0.value)) })
+    static func stats(_ s: StatsAnswer) -> String {
+        var rebuilding = "-"
+        if let r = s.rebuilding {
+            var w = JSONWriter()
+            r.write(into: &w)
+            rebuilding = w.string
+        }
+        return keyValues([
+            ("events", "\(s.events)"), ("last_position", "\(s.lastPosition)"),
+            ("projected_position", "\(s.projectedPosition)"), ("clusters", "\(s.clusters)"),
+            ("map_size", "\(s.mapSize)"), ("map_used", "\(s.mapUsed)"), ("file_size", "\(s.fileSize)"),
+            ("rebuilding", rebuilding), ("last_rebuild_failure", cell(s.lastRebuildFailure)),
+        ])
     }
 
     static func percent(_ part: Int64?, _ whole: Int64?) -> String {

@@ -36,17 +36,33 @@ struct Table {
     }
 }
 
-/// Renders a JSON value as a short readable cell: strings bare, null as "-".
-func cell(_ v: JSONValue?) -> String {
-    guard let v else { return "-" }
-    switch v {
-    case .null: return "-"
-    case .string(let s): return s
-    case .bool(let b): return b ? "yes" : "no"
-    case .number(let n): return n.literal
-    case .array(let a): return a.isEmpty ? "-" : a.map { cell($0) }.joined(separator: ", ")
-    case .object: return v.jsonText
-    }
+/// A short readable cell: a value, or "-" for none.
+func cell(_ s: String?) -> String { s ?? "-" }
+
+/// A list as one cell, comma-separated; "-" when empty.
+func cell(_ list: [String]) -> String { list.isEmpty ? "-" : list.joined(separator: ", ") }
+
+/// A time as RFC 3339 UTC with milliseconds, as the JSON answers write it; "-" for none.
+func cell(time ms: Int64?) -> String {
+    guard let ms else { return "-" }
+    var w = JSONWriter()
+    w.time(ms: ms)
+    return String(w.string.dropFirst().dropLast())
+}
+
+/// Money with two decimals (`120.50`), as the JSON answers write it.
+func cell(cents: Int64) -> String {
+    var w = JSONWriter()
+    w.money(cents: cents)
+    return w.string
+}
+
+/// A rate as the JSON answers write it (`0.25`, `1`); "-" for none.
+func cell(rate: Double?) -> String {
+    guard let rate else { return "-" }
+    var w = JSONWriter()
+    w.double(rate)
+    return w.string
 }
 
 /// Key/value lines, keys padded to one width.

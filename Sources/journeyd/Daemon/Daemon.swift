@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -156,7 +157,7 @@ final class Daemon: RequestHandler {
     /// requests are answered (`whenCaughtUp`), so it sees their effects.
     func accept(line: [UInt8], connection: ServerConnection) -> (@Sendable () -> Void)? {
         guard line.count <= 4096 else { return { self.handle(line: line, connection: connection) } }
-        if let (batch, onConflict) = AppendRequest.encodedWithOption(line) {
+        if let (batch, onConflict) = AppendFastPath.encodedWithOption(line) {
             submit(.success(batch), onConflict, connection, onIOThread: true)
             return nil
         }
@@ -173,7 +174,7 @@ final class Daemon: RequestHandler {
     }
 
     func handle(line: [UInt8], connection: ServerConnection) {
-        if let (batch, onConflict) = AppendRequest.encodedWithOption(line) {
+        if let (batch, onConflict) = AppendFastPath.encodedWithOption(line) {
             submit(.success(batch), onConflict, connection, onIOThread: false)
             return
         }
@@ -185,19 +186,17 @@ final class Daemon: RequestHandler {
         }
     }
 
-    /// Validates an append request's events (the general path, with its error messages) and
-    /// submits them, or answers the error.
+    /// Decodes an append request (the general path, with its error messages) and submits its
+    /// events, or answers the error.
     private func serveAppend(_ request: JSONValue, _ connection: ServerConnection, onIOThread: Bool) {
-        let events: [Event]
-        let onConflict: AppendRequest.OnConflict
+        let append: AppendRequest
         do {
-            events = try Ops.appendEvents(request)
-            onConflict = try AppendRequest.OnConflict.of(request)
+            append = try AppendRequest(decoding: request)
         } catch {
-            _ = connection.send(error.json)
+            _ = connection.send(error.line)
             return
         }
-        submit(EventLog.encode(events), onConflict, connection, onIOThread: onIOThread)
+        submit(EventLog.encode(append.events), append.onConflict, connection, onIOThread: onIOThread)
     }
 
     /// Submits the current request's events to the write pipeline, then releases the
@@ -211,8 +210,8 @@ final class Daemon: RequestHandler {
             writes.submit(encoded: batch) { result in
                 guard let ticket else { return }
                 switch result {
-                case .success(let outcomes): _ = connection.send(Ops.appendAnswer(outcomes), for: ticket)
-                case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+                case .success(let outcomes): _ = connection.send(AppendAnswer(outcomes).line, for: ticket)
+                case .failure(let e): _ = connection.send(Ops.storeError(e).line, for: ticket)
                 }
             }
         case .rejectEvent:
@@ -224,8 +223,8 @@ final class Daemon: RequestHandler {
                     let answer = Ops.appendAnswer(results) { i in
                         if case .success(let b) = batch { b.id(at: i) } else { "" }
                     }
-                    _ = connection.send(answer, for: ticket)
-                case .failure(let e): _ = connection.send(Ops.storeError(e).json, for: ticket)
+                    _ = connection.send(answer.line, for: ticket)
+                case .failure(let e): _ = connection.send(Ops.storeError(e).line, for: ticket)
                 }
             }
         }
@@ -233,52 +232,46 @@ final class Daemon: RequestHandler {
         if let ticket { connection.detach(ticket, wake: !onIOThread) }
     }
 
-    /// The op and request of `line`; nil after answering the error when it is not a request.
+    /// The op and request object of `line`; nil after answering the error when it is not a
+    /// request. The request itself is decoded when served, in its turn.
     private func parse(_ line: [UInt8], _ connection: ServerConnection) -> (String, JSONValue)? {
         do {
-            return try Ops.parseRequest(line)
+            return try Request.envelope(line)
         } catch {
-            _ = connection.send(error.json)
+            _ = connection.send(error.line)
             return nil
         }
     }
 
-    private func serve(_ op: String, _ request: JSONValue, _ connection: ServerConnection) {
-        switch op {
-        case "append":
-            serveAppend(request, connection, onIOThread: false)
-        case "subscribe":
-            let from: Int64
-            do {
-                from = try Ops.int(request, "from") ?? 1
-            } catch {
-                _ = connection.send(error.json)
-                return
-            }
-            guard from >= 1 else {
-                _ = connection.send(OpError("bad_request", "\"from\" must be a position ≥ 1").json)
-                return
-            }
+    private func serve(_ op: String, _ object: JSONValue, _ connection: ServerConnection) {
+        let request: Request
+        do {
+            request = try Request.decode(op: op, object)
+        } catch {
+            _ = connection.send(error.line)
+            return
+        }
+        switch request {
+        case .append(let append):
+            submit(EventLog.encode(append.events), append.onConflict, connection, onIOThread: false)
+        case .subscribe(let r):
             connection.startStreaming()
-            _ = connection.send(ok { w in w.key("subscribed"); w.int(from) })
-            subscriptions.add(connection, from: UInt64(from))
-        case "limits":
-            _ = connection.send(ok { w in
-                w.key("max_line_bytes"); w.int(maxLineBytes.load(ordering: .relaxed))
-                w.key("max_event_bytes"); w.int(EventLimits.maxEventBytes)
-            })
-        case "replay":
-            let started = startRebuild()
-            _ = connection.send(ok { w in w.key("rebuilding"); w.bool(started) })
-        default:
+            _ = connection.send(SubscribeAnswer(from: r.from).line)
+            subscriptions.add(connection, from: r.from)
+        case .limits:
+            _ = connection.send(LimitsAnswer(
+                maxLineBytes: maxLineBytes.load(ordering: .relaxed), maxEventBytes: EventLimits.maxEventBytes).line)
+        case .replay:
+            _ = connection.send(ReplayAnswer(rebuilding: startRebuild()).line)
+        case .ping, .patient, .handoff, .funnel, .contacts, .atRisk, .stats:
             let peer = connection.peer
             do {
-                let answer = try Ops(engine: engine).answer(op: op, request) { op, id in
+                let answer = try Ops(engine: engine).answer(request) { op, id in
                     writes.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: op, id: id))
                 }
                 _ = connection.send(answer)
             } catch {
-                _ = connection.send(error.json)
+                _ = connection.send(error.line)
             }
         }
     }

@@ -1,5 +1,6 @@
 import Dispatch
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -97,19 +98,13 @@ final class SubscriptionHub: Sendable {
             var bytes = 0
             do {
                 try log.scan(from: next) { pos, view in
-                    let e = try view.event()
-                    var w = JSONWriter()
-                    w.beginObject()
-                    w.key("position"); w.int(Int64(pos))
-                    w.key("event")
-                    EventJSON.write(e, into: &w)
-                    w.endObject()
-                    lines.append(w.bytes)
-                    bytes += w.bytes.count + 1
+                    let line = SubscriptionEvent(position: pos, event: try view.event()).line
+                    lines.append(line)
+                    bytes += line.count + 1
                     return lines.count < chunk && bytes < room
                 }
             } catch {
-                _ = s.connection.send(OpError("store_error", "\(error)").json)
+                _ = s.connection.send(ProtocolError("store_error", "\(error)").line)
                 s.connection.close()
                 return
             }

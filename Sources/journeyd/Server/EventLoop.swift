@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 
@@ -214,7 +215,7 @@ final class EventLoop {
 
     private func refuse(_ fd: Int32, peer: PeerCredentials) {
         let who = config.allowGroup == nil ? "the daemon's own user" : "the daemon's user or group \(config.allowGroup!)"
-        var line = ErrorLine.make(code: "forbidden", message: "uid \(peer.uid) may not use this socket: only \(who) may")
+        var line = ProtocolError("forbidden", "uid \(peer.uid) may not use this socket: only \(who) may").line
         line.append(UInt8(ascii: "\n"))
         // Best effort: a fresh socket's buffer has room for one short line.
         _ = line.withUnsafeBytes { try? Syscall.send(fd, $0) }
@@ -299,9 +300,8 @@ final class EventLoop {
             case .tooLong:
                 // Answered in its place among the connection's requests.
                 guard client.connection.beginRequest(bytes: 0) else { break frames }
-                let line = ErrorLine.make(
-                    code: "line_too_long",
-                    message: "request line longer than \(config.maxLineBytes) bytes; it was discarded")
+                let line = ProtocolError(
+                    "line_too_long", "request line longer than \(config.maxLineBytes) bytes; it was discarded").line
                 _ = client.connection.enqueue(line)
             case .line(let line):
                 guard client.connection.beginRequest(bytes: line.count) else { break frames }
@@ -388,24 +388,5 @@ final class EventLoop {
             let count = scratch.withUnsafeMutableBytes { try? Syscall.read(wakeReadFd, into: $0) }
             guard let count, count > 0 else { return }
         }
-    }
-}
-
-/// The `{"ok":false,"error":{…}}` lines the transport itself answers with.
-enum ErrorLine {
-    static func make(code: String, message: String) -> [UInt8] {
-        var writer = JSONWriter()
-        writer.beginObject()
-        writer.key("ok")
-        writer.bool(false)
-        writer.key("error")
-        writer.beginObject()
-        writer.key("code")
-        writer.string(code)
-        writer.key("message")
-        writer.string(message)
-        writer.endObject()
-        writer.endObject()
-        return writer.bytes
     }
 }

@@ -1,3 +1,4 @@
+import JourneyProtocol
 import JourneyStore
 
 /// Splits a connection's input into request lines, with a length cap.

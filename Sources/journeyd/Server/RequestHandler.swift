@@ -1,4 +1,5 @@
 import Glibc
+import JourneyProtocol
 
 /// Answers the request lines of the socket server.
 ///

@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 

@@ -1,3 +1,4 @@
+import JourneyProtocol
 import JourneyStore
 
 /// Why a `UnixSocketServer` could not start: a code, a sentence naming the path, and the

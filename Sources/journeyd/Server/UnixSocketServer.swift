@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import JourneyProtocol
 import JourneyStore
 import Synchronization
 

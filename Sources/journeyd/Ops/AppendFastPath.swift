@@ -1,4 +1,5 @@
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 /// The fast path for the commonest request, `{"op":"append","events":[…]}`: the events are
@@ -6,30 +7,12 @@ import JourneyStore
 /// import` does), with no `JSONValue` tree in between.
 ///
 /// It only ever accepts: anything it does not handle, or any error, answers nil and the request
-/// takes the general path (`Ops.parseRequest` then `Ops.appendEvents`), which gives the same
+/// takes the general path (`Request.decode`, JourneyProtocol's `AppendRequest`), which gives the same
 /// events for a good request and the error messages for a bad one. So it must be at least as
 /// strict as that path: the whole line must be valid JSON made of pieces each checked here or by
 /// the event parsers, with no key it does not know and no key twice.
-enum AppendRequest {
-    /// What an append does with a batch holding an id stored with other content (the request's
-    /// `on_conflict`, README "The socket protocol").
-    enum OnConflict: Sendable {
-        /// `"fail_batch"`, the default: the batch fails with `conflict`, nothing appended.
-        case failBatch
-        /// `"reject_event"`: the batch is appended event by event in its place, and only the
-        /// conflicting events are left out (answered in `rejected`), as `journeyd import` does.
-        case rejectEvent
-
-        /// The option of a parsed request, or a `bad_request` error.
-        static func of(_ r: JSONValue) throws(OpError) -> OnConflict {
-            guard let v = r["on_conflict"], !v.isNull else { return .failBatch }
-            switch v.stringValue {
-            case "fail_batch": return .failBatch
-            case "reject_event": return .rejectEvent
-            default: throw OpError("bad_request", "\"on_conflict\" must be \"fail_batch\" or \"reject_event\"")
-            }
-        }
-    }
+enum AppendFastPath {
+    typealias OnConflict = AppendRequest.OnConflict
 
     /// The events of an append request, or nil to take the general path.
     static func events(_ line: [UInt8]) -> [Event]? {

@@ -1,8 +1,11 @@
 import Foundation
 import Glibc
+import JourneyCore
+import JourneyProtocol
 import Synchronization
 import Testing
-@testable import JourneyStore
+@testable import JourneyClient
+@testable import journeyd
 
 /// A one-connection scripted peer: accepts one client and runs `script` with its descriptor on
 /// its own thread, so each test states exactly what the "daemon" sends.

@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 
 /// An error talking to `journeyd` over its socket: what went wrong, readable, with the `errno`
 /// behind it when there is one.
@@ -86,6 +87,11 @@ public struct ClientError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// The daemon's error of an `{"ok":false,"error":{…}}` answer.
+    public init(_ error: ProtocolError) {
+        self.init(daemonCode: error.code, message: error.message, detail: error.object)
+    }
 
     /// Maps a failed read/write: timeouts, a peer that went away, anything else.
     init(io error: SystemCallError, path: String) {

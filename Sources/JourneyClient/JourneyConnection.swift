@@ -1,5 +1,5 @@
-import Foundation
 import Glibc
+import JourneyProtocol
 import Synchronization
 
 /// A raw connection to `journeyd`'s Unix socket: one JSON request line out, one response line in.

@@ -1,4 +1,5 @@
 import JourneyCore
+import JourneyProtocol
 
 /// The events of the log from a position on, then each new one as it is committed (SPEC §2
 /// subscribe): `for try await (position, event) in client.subscribe(from: 1) { … }`.
@@ -35,7 +36,7 @@ public struct JourneySubscription: AsyncSequence, Sendable {
             // every read happens on the stream's thread.
             let socket = try JourneyConnection.openSocket(path: path, timeout: nil)
             do {
-                try Syscall.sendAll(socket.fd, Array(#"{"op":"subscribe","from":\#(from)}"#.utf8) + [UInt8(ascii: "\n")])
+                try Syscall.sendAll(socket.fd, SubscribeRequest(from: from).line + [UInt8(ascii: "\n")])
             } catch {
                 socket.close()
                 throw ClientError(io: error, path: path)
@@ -55,33 +56,25 @@ public struct JourneySubscription: AsyncSequence, Sendable {
 
     /// Line 0 is the daemon's answer to `subscribe`; line i ≥ 1 is position `from + i − 1`.
     static func decode(_ line: [UInt8], index: Int, from: UInt64) throws(ClientError) -> Element? {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(line)
-        } catch {
-            throw JourneyClient.badAnswer("subscribe", "not JSON: \(error)")
-        }
-        if value["ok"]?.boolValue == false {
-            let error = value["error"]
-            throw ClientError(
-                daemonCode: error?["code"]?.stringValue ?? "unknown", message: error?["message"]?.stringValue ?? "",
-                detail: error)
-        }
         if index == 0 {
-            guard value["ok"]?.boolValue == true else { throw JourneyClient.badAnswer("subscribe", "no \"ok\" member") }
+            _ = try JourneyClient.decode(SubscribeAnswer.self, line, op: "subscribe")
             return nil
         }
-        let expected = from + UInt64(index - 1)
-        guard let position = value["position"]?.int64Value, let object = value["event"] else {
-            throw JourneyClient.badAnswer("subscribe", "a line without \"position\" and \"event\"")
-        }
-        guard position == expected else {
-            throw JourneyClient.badAnswer("subscribe", "position \(position) where \(expected) was next")
-        }
+        let decoded: Result<SubscriptionEvent, ProtocolError>
         do {
-            return (Position(UInt64(position)), try EventParser.validate(object: object))
+            decoded = try SubscriptionEvent.decode(line)
         } catch {
-            throw JourneyClient.badAnswer("subscribe", "the event at position \(position): \(error)")
+            throw JourneyClient.badAnswer("subscribe", error.reason)
+        }
+        switch decoded {
+        case .failure(let e):
+            throw ClientError(e)
+        case .success(let s):
+            let expected = from + UInt64(index - 1)
+            guard s.position == expected else {
+                throw JourneyClient.badAnswer("subscribe", "position \(s.position) where \(expected) was next")
+            }
+            return (Position(s.position), s.event)
         }
     }
 

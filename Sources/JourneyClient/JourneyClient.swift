@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 
 /// A typed client for `journeyd`: send events, ask for a patient's context, follow the log.
@@ -54,10 +55,11 @@ public final class JourneyClient: Sendable {
     }
 
     /// Connects to the daemon serving the data directory `dataDirectory`: on the socket the
-    /// store's writer recorded (`EventLog.writer(of:)`), whatever its `--socket`, else on
+    /// store's writer recorded in its lock file (`StoreHolder.read(directory:)`), whatever its
+    /// `--socket`, else on
     /// `dataDirectory/journeyd.sock`, where `journeyd serve --data` puts it by default.
     public convenience init(dataDirectory: String, timeout: Duration? = .seconds(30)) throws(ClientError) {
-        let socket = EventLog.writer(of: dataDirectory)?.socket ?? Self.socketPath(dataDirectory: dataDirectory)
+        let socket = StoreHolder.read(directory: dataDirectory)?.socket ?? Self.socketPath(dataDirectory: dataDirectory)
         try self.init(socketPath: socket, timeout: timeout)
     }
 
@@ -92,11 +94,10 @@ public final class JourneyClient: Sendable {
     /// - Throws: `ClientError` with the daemon's code: `conflict` (an id already stored with
     ///   other content) or `invalidEvent` (which event, which field, why) — then nothing of the
     ///   batch was appended; or a transport error (then the batch may or may not be stored).
-    public func append(_ events: [Event]) async throws(ClientError) -> [EventLog.AppendOutcome] {
+    public func append(_ events: [Event]) async throws(ClientError) -> [AppendOutcome] {
         if events.isEmpty { return [] }
-        let request = EventJSON.appendRequest(events)
-        let answer = try await send(request, op: "append")
-        return try Self.outcomes(answer, count: events.count)
+        let answer = try await send(AppendRequest(events: events).line, op: "append")
+        return try Self.outcomes(try Self.decode(AppendAnswer.self, answer, op: "append"), count: events.count)
     }
 
     /// Appends each of `batches` as its own atomic batch, pipelined on one connection: up to
@@ -109,9 +110,9 @@ public final class JourneyClient: Sendable {
     /// - Throws: a transport error; then any batch may or may not be stored (sending them all
     ///   again is safe: events are idempotent by `id`).
     public func append(batches: [[Event]], window: Int = 32) async throws(ClientError)
-        -> [Result<[EventLog.AppendOutcome], ClientError>]
+        -> [Result<[AppendOutcome], ClientError>]
     {
-        let lines = batches.filter { !$0.isEmpty }.map { EventJSON.appendRequest($0) }
+        let lines = batches.filter { !$0.isEmpty }.map { AppendRequest(events: $0).line }
         let token = RequestToken()
         let window = max(1, window)
         let result: Result<[[UInt8]], ClientError> = await withTaskCancellationHandler {
@@ -130,29 +131,21 @@ public final class JourneyClient: Sendable {
             if batch.isEmpty { return .success([]) }
             let bytes = answers.removeFirst()
             return Result { () throws(ClientError) in
-                try Self.outcomes(try Self.interpret(bytes, op: "append"), count: batch.count)
+                try Self.outcomes(try Self.decode(AppendAnswer.self, bytes, op: "append"), count: batch.count)
             }
         }
     }
 
     /// The outcomes of an append answer for a batch of `count` events.
-    private static func outcomes(_ answer: JSONValue, count: Int) throws(ClientError) -> [EventLog.AppendOutcome] {
-        guard let positions = answer["positions"]?.arrayValue, positions.count == count,
-              let duplicates = answer["duplicates"]?.arrayValue
-        else { throw Self.badAnswer("append", "\"positions\" (one per event) and \"duplicates\" expected") }
-        var outcomes: [EventLog.AppendOutcome] = []
-        outcomes.reserveCapacity(count)
-        for p in positions {
-            guard let n = p.int64Value, n >= 1 else { throw Self.badAnswer("append", "a position is not an integer ≥ 1") }
-            outcomes.append(.appended(Position(UInt64(n))))
+    private static func outcomes(_ answer: AppendAnswer, count: Int) throws(ClientError) -> [AppendOutcome] {
+        guard answer.positions.count == count else {
+            throw Self.badAnswer("append", "\"positions\" (one per event) and \"duplicates\" expected")
         }
-        for d in duplicates {
-            guard let i = d.int64Value, i >= 0, i < Int64(count) else {
-                throw Self.badAnswer("append", "a duplicate index is out of range")
-            }
-            outcomes[Int(i)] = .duplicate(outcomes[Int(i)].position)
+        do {
+            return try answer.outcomes()
+        } catch {
+            throw Self.badAnswer("append", error.reason)
         }
-        return outcomes
     }
 
     /// The journey state (SPEC §3.2) of the identity cluster holding `id`, evaluated at `asOf`
@@ -160,12 +153,8 @@ public final class JourneyClient: Sendable {
     ///
     /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
     public func patient(id: String, asOf: Int64? = nil) async throws(ClientError) -> JourneyState {
-        let answer = try await send(Self.lookup("patient", id: id, asOf: asOf), op: "patient")
-        do {
-            return try JourneyState(json: answer)
-        } catch {
-            throw Self.badAnswer("patient", error.description)
-        }
+        let answer = try await send(PatientRequest(id: id, asOf: asOf).line, op: "patient")
+        return try Self.decode(PatientAnswer.self, answer, op: "patient").report
     }
 
     /// The warm-handoff context (SPEC §3.3) of the identity cluster holding `id`, at `asOf`
@@ -173,33 +162,27 @@ public final class JourneyClient: Sendable {
     ///
     /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
     public func handoff(id: String, asOf: Int64? = nil) async throws(ClientError) -> HandoffContext {
-        let answer = try await send(Self.lookup("handoff", id: id, asOf: asOf), op: "handoff")
-        do {
-            return try HandoffContext(json: answer)
-        } catch {
-            throw Self.badAnswer("handoff", error.description)
-        }
+        let answer = try await send(HandoffRequest(id: id, asOf: asOf).line, op: "handoff")
+        return try Self.decode(HandoffAnswer.self, answer, op: "handoff").report
     }
 
     /// Checks that the daemon answers.
     public func ping() async throws(ClientError) {
-        _ = try await send(Array(#"{"op":"ping"}"#.utf8), op: "ping")
+        _ = try Self.decode(PingAnswer.self, try await send(Request.ping.line, op: "ping"), op: "ping")
     }
 
     /// The daemon's store and projection counters.
     public func stats() async throws(ClientError) -> JourneyDaemonStats {
-        let answer = try await send(Array(#"{"op":"stats"}"#.utf8), op: "stats")
-        guard let stats = JourneyDaemonStats(answer) else {
-            throw Self.badAnswer("stats", "a counter is missing or not an integer ≥ 0")
-        }
-        return stats
+        try Self.decode(StatsAnswer.self, try await send(Request.stats.line, op: "stats"), op: "stats")
     }
 
     /// Sends any request object (SPEC §4) and returns the daemon's `{"ok":true,…}` answer.
     ///
     /// - Throws: `ClientError` with the daemon's code when it answers `ok:false`.
     public func request(_ request: JSONValue) async throws(ClientError) -> JSONValue {
-        try await send(Array(request.jsonText.utf8), op: request["op"]?.stringValue ?? "request")
+        let op = request["op"]?.stringValue ?? "request"
+        let answer = try await send(Array(request.jsonText.utf8), op: op)
+        return try Self.interpret(answer, op: op)
     }
 
     /// Follows the log: every event from position `from` on, in log order, then each new event
@@ -215,23 +198,12 @@ public final class JourneyClient: Sendable {
 
     // MARK: - Requests
 
-    private static func lookup(_ op: String, id: String, asOf: Int64?) -> [UInt8] {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("op"); w.string(op)
-        w.key("id"); w.string(id)
-        if let asOf { w.key("as_of"); w.int(asOf) }
-        w.endObject()
-        return w.bytes
-    }
-
     static func badAnswer(_ op: String, _ why: String) -> ClientError {
         ClientError(code: .badAnswer, message: "journeyd's answer to \(op) is not understood: \(why)")
     }
 
-    /// Sends one request line and returns its answer, parsed; an `ok:false` answer throws the
-    /// daemon's error.
-    private func send(_ line: [UInt8], op: String) async throws(ClientError) -> JSONValue {
+    /// Sends one request line and returns its answer line.
+    private func send(_ line: [UInt8], op: String) async throws(ClientError) -> [UInt8] {
         let token = RequestToken()
         let result: Result<[UInt8], ClientError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -242,28 +214,35 @@ public final class JourneyClient: Sendable {
         } onCancel: {
             token.cancel()
         }
-        return try Self.interpret(try result.get(), op: op)
+        return try result.get()
     }
 
     /// Parses an answer line; an `ok:false` answer throws the daemon's error.
-    private static func interpret(_ bytes: [UInt8], op: String) throws(ClientError) -> JSONValue {
-        let answer: JSONValue
+    static func interpret(_ bytes: [UInt8], op: String) throws(ClientError) -> JSONValue {
+        let parsed: Result<JSONValue, ProtocolError>
         do {
-            answer = try JSONParser.parse(bytes)
+            parsed = try Answer.parse(bytes)
         } catch {
-            throw Self.badAnswer(op, "not JSON: \(error)")
+            throw Self.badAnswer(op, error.reason)
         }
-        switch answer["ok"]?.boolValue {
-        case true?:
-            return answer
-        case false?:
-            let error = answer["error"]
-            guard let code = error?["code"]?.stringValue else {
-                throw Self.badAnswer(op, "an error without a \"code\"")
-            }
-            throw ClientError(daemonCode: code, message: error?["message"]?.stringValue ?? "", detail: error)
-        case nil:
-            throw Self.badAnswer(op, "no \"ok\" member")
+        switch parsed {
+        case .success(let answer): return answer
+        case .failure(let e): throw ClientError(e)
+        }
+    }
+
+    /// Decodes an answer line as a `T` (once, through JourneyProtocol); an `ok:false` answer
+    /// throws the daemon's error.
+    static func decode<T: DecodableAnswer>(_ type: T.Type, _ bytes: [UInt8], op: String) throws(ClientError) -> T {
+        let decoded: Result<T, ProtocolError>
+        do {
+            decoded = try Answer.decode(T.self, from: bytes)
+        } catch {
+            throw Self.badAnswer(op, error.reason)
+        }
+        switch decoded {
+        case .success(let answer): return answer
+        case .failure(let e): throw ClientError(e)
         }
     }
 
@@ -400,49 +379,5 @@ private final class RequestToken: Sendable {
     }
 }
 
-/// The daemon's `stats` answer.
-public struct JourneyDaemonStats: Sendable, Hashable {
-    /// Events stored.
-    public var events: Int64
-    /// The position of the last stored event.
-    public var lastPosition: Position
-    /// The position the projections have folded up to.
-    public var projectedPosition: Position
-    /// Identity clusters (journeys).
-    public var clusters: Int64
-    /// LMDB's map size, bytes.
-    public var mapSize: Int64
-    /// Bytes of the map in use.
-    public var mapUsed: Int64
-    /// The data file's size, bytes.
-    public var fileSize: Int64
-    /// While the projections are being rebuilt: events done and to do.
-    public var rebuilding: Rebuild?
-
-    /// Progress of a rebuild of the projections.
-    public struct Rebuild: Sendable, Hashable {
-        /// Events folded so far.
-        public var done: Int64
-        /// Events to fold in all.
-        public var total: Int64
-    }
-
-    init?(_ v: JSONValue) {
-        func n(_ key: String) -> Int64? { v[key]?.int64Value.flatMap { $0 >= 0 ? $0 : nil } }
-        guard let events = n("events"), let last = n("last_position"), let projected = n("projected_position"),
-              let clusters = n("clusters"), let mapSize = n("map_size"), let mapUsed = n("map_used"),
-              let fileSize = n("file_size")
-        else { return nil }
-        self.events = events
-        lastPosition = Position(UInt64(last))
-        projectedPosition = Position(UInt64(projected))
-        self.clusters = clusters
-        self.mapSize = mapSize
-        self.mapUsed = mapUsed
-        self.fileSize = fileSize
-        if let r = v["rebuilding"], !r.isNull {
-            guard let done = r["done"]?.int64Value, let total = r["total"]?.int64Value else { return nil }
-            rebuilding = Rebuild(done: done, total: total)
-        }
-    }
-}
+/// The daemon's `stats` answer (`JourneyProtocol.StatsAnswer`).
+public typealias JourneyDaemonStats = StatsAnswer

@@ -1,4 +1,6 @@
-import Foundation
+import Dispatch
+import Glibc
+import JourneyProtocol
 import Synchronization
 
 /// The reading side of a streamed answer (a subscription): a dedicated thread reads lines from
@@ -28,7 +30,7 @@ enum LineStream {
                 socket.shutdown()
                 credits?.close()
             }
-            let thread = Thread {
+            startThread {
                 defer { socket.close() }
                 var reader = reader
                 var index = 0
@@ -57,8 +59,6 @@ enum LineStream {
                     }
                 }
             }
-            thread.name = "journey-client-stream"
-            thread.start()
         }
     }
 }

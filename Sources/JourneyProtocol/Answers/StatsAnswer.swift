@@ -1,0 +1,66 @@
+import JourneyCore
+
+/// The answer to `stats`: the store's and the projections' counters.
+public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer {
+    /// Events stored.
+    public var events: Int64
+    /// The position of the last stored event.
+    public var lastPosition: UInt64
+    /// The position the projections have folded up to.
+    public var projectedPosition: UInt64
+    /// Identity clusters (journeys).
+    public var clusters: Int64
+    /// LMDB's map size, bytes.
+    public var mapSize: Int64
+    /// Bytes of the map in use.
+    public var mapUsed: Int64
+    /// The data file's size, bytes.
+    public var fileSize: Int64
+    /// While the projections are being rebuilt: how far the rebuild has come.
+    public var rebuilding: RebuildStatus?
+    /// The error of the last rebuild that failed, if one did.
+    public var lastRebuildFailure: String?
+
+    public init(events: Int64, lastPosition: UInt64, projectedPosition: UInt64, clusters: Int64, mapSize: Int64,
+                mapUsed: Int64, fileSize: Int64, rebuilding: RebuildStatus? = nil, lastRebuildFailure: String? = nil) {
+        self.events = events
+        self.lastPosition = lastPosition
+        self.projectedPosition = projectedPosition
+        self.clusters = clusters
+        self.mapSize = mapSize
+        self.mapUsed = mapUsed
+        self.fileSize = fileSize
+        self.rebuilding = rebuilding
+        self.lastRebuildFailure = lastRebuildFailure
+    }
+
+    public var line: [UInt8] {
+        Answer.ok { w in
+            w.key("events"); w.int(events)
+            w.key("last_position"); w.int(Int64(lastPosition))
+            w.key("projected_position"); w.int(Int64(projectedPosition))
+            w.key("clusters"); w.int(clusters)
+            w.key("map_size"); w.int(mapSize)
+            w.key("map_used"); w.int(mapUsed)
+            w.key("file_size"); w.int(fileSize)
+            w.key("rebuilding")
+            if let rebuilding { rebuilding.write(into: &w) } else { w.null() }
+            w.key("last_rebuild_failure")
+            if let lastRebuildFailure { w.string(lastRebuildFailure) } else { w.null() }
+        }
+    }
+
+    public init(answer v: JSONValue) throws(AnswerError) {
+        func n(_ key: String) -> Int64? { v[key]?.int64Value.flatMap { $0 >= 0 ? $0 : nil } }
+        guard let events = n("events"), let last = n("last_position"), let projected = n("projected_position"),
+              let clusters = n("clusters"), let mapSize = n("map_size"), let mapUsed = n("map_used"),
+              let fileSize = n("file_size")
+        else { throw AnswerError("a counter is missing or not an integer ≥ 0") }
+        var rebuilding: RebuildStatus?
+        if let r = v["rebuilding"], !r.isNull { rebuilding = try RebuildStatus(json: r) }
+        self.init(
+            events: events, lastPosition: UInt64(last), projectedPosition: UInt64(projected), clusters: clusters,
+            mapSize: mapSize, mapUsed: mapUsed, fileSize: fileSize, rebuilding: rebuilding,
+            lastRebuildFailure: v["last_rebuild_failure"]?.stringValue)
+    }
+}

@@ -1,0 +1,97 @@
+import JourneyCore
+
+/// A request to `journeyd` (SPEC §4), one JSON object on one line: `{"op":…, …}`.
+///
+/// `decode` refuses a bad request with the error the daemon answers (`invalid_json`,
+/// `bad_request`, `unknown_op`, `invalid_event`, …); `line` encodes one. Members an op does not
+/// use are ignored.
+public enum Request: Sendable, Hashable {
+    case append(AppendRequest)
+    case patient(PatientRequest)
+    case handoff(HandoffRequest)
+    case funnel(FunnelRequest)
+    case contacts
+    case atRisk(AtRiskRequest)
+    case subscribe(SubscribeRequest)
+    case replay
+    case limits
+    case stats
+    case ping
+
+    /// The op's name on the wire.
+    public var op: String {
+        switch self {
+        case .append: "append"
+        case .patient: "patient"
+        case .handoff: "handoff"
+        case .funnel: "funnel"
+        case .contacts: "contacts"
+        case .atRisk: "at_risk"
+        case .subscribe: "subscribe"
+        case .replay: "replay"
+        case .limits: "limits"
+        case .stats: "stats"
+        case .ping: "ping"
+        }
+    }
+
+    /// The request line (without its newline).
+    public var line: [UInt8] {
+        switch self {
+        case .append(let r): r.line
+        case .patient(let r): r.line
+        case .handoff(let r): r.line
+        case .funnel(let r): r.line
+        case .atRisk(let r): r.line
+        case .subscribe(let r): r.line
+        case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
+        }
+    }
+
+    /// Reads a request line.
+    public static func decode(_ line: [UInt8]) throws(ProtocolError) -> Request {
+        let (op, object) = try envelope(line)
+        return try decode(op: op, object)
+    }
+
+    /// Reads a request line's envelope: its op name and the request object, or the error of a
+    /// line that is not a request (`invalid_json`, `bad_request`). The op is not checked.
+    public static func envelope(_ line: [UInt8]) throws(ProtocolError) -> (op: String, object: JSONValue) {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(line)
+        } catch {
+            throw ProtocolError("invalid_json", "the request is not valid JSON: \(error)")
+        }
+        guard case .object = value else { throw ProtocolError.badRequest("a request is a JSON object with an \"op\"") }
+        guard let op = value["op"]?.stringValue else { throw ProtocolError.badRequest("the request has no \"op\" string") }
+        return (op, value)
+    }
+
+    /// Reads the request object of op `op`.
+    ///
+    /// - Throws: `unknown_op` for an op the protocol does not have, else the op's own errors.
+    public static func decode(op: String, _ r: JSONValue) throws(ProtocolError) -> Request {
+        switch op {
+        case "append": .append(try AppendRequest(decoding: r))
+        case "patient": .patient(try PatientRequest(decoding: r))
+        case "handoff": .handoff(try HandoffRequest(decoding: r))
+        case "funnel": .funnel(try FunnelRequest(decoding: r))
+        case "contacts": .contacts
+        case "at_risk": .atRisk(try AtRiskRequest(decoding: r))
+        case "subscribe": .subscribe(try SubscribeRequest(decoding: r))
+        case "replay": .replay
+        case "limits": .limits
+        case "stats": .stats
+        case "ping": .ping
+        default: throw ProtocolError.unknownOp(op)
+        }
+    }
+}
+
+extension ProtocolError {
+    /// The error of an op the daemon does not answer (or, answering from the store, cannot).
+    public static func unknownOp(_ op: String) -> ProtocolError {
+        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, stats, ping")
+    }
+}
