@@ -55,6 +55,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable, Equatable {
         /// The store failed (disk full, …).
         public static let storeError = Code(rawValue: "store_error")
 
+        /// The code's wire name, e.g. `not_found`.
         public var description: String { rawValue }
     }
 
@@ -69,6 +70,8 @@ public struct ClientError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The daemon's whole `error` object (e.g. the progress of a `rebuilding`), when it answered one.
     public var detail: JSONValue?
 
+    /// An error on this side (not the daemon's answer), with the `errno` of the failed system call
+    /// when there is one.
     public init(code: Code, message: String, errno: Int32? = nil) {
         self.code = code
         self.message = message
@@ -86,6 +89,7 @@ public struct ClientError: Error, CustomStringConvertible, Sendable, Equatable {
         self.detail = detail
     }
 
+    /// `code: message`, e.g. `not_running: …`.
     public var description: String { "\(code): \(message)" }
 
     /// The daemon's error of an `{"ok":false,"error":{…}}` answer.

@@ -11,6 +11,7 @@ import JourneyProtocol
 public struct JourneySubscription: AsyncSequence, Sendable {
     /// An event and its position in the log.
     public typealias Element = (position: Position, event: Event)
+    /// The error iteration throws.
     public typealias Failure = ClientError
 
     /// The daemon's socket.
@@ -26,6 +27,8 @@ public struct JourneySubscription: AsyncSequence, Sendable {
         self.buffer = buffer
     }
 
+    /// Opens a connection, sends `{"op":"subscribe","from":N}`, and starts reading the stream on
+    /// its own thread; a failure to connect or send is thrown by the iterator's first `next()`.
     public func makeAsyncIterator() -> AsyncIterator {
         let credits = StreamCredits(buffer)
         let from = self.from
@@ -80,7 +83,9 @@ public struct JourneySubscription: AsyncSequence, Sendable {
 
     /// Reads the subscription; returns a credit to the reader thread per event taken.
     public struct AsyncIterator: AsyncIteratorProtocol {
+        /// An event and its position in the log.
         public typealias Element = JourneySubscription.Element
+        /// The error iteration throws.
         public typealias Failure = ClientError
 
         private var inner: AsyncThrowingStream<Element, Error>.Iterator
@@ -91,10 +96,16 @@ public struct JourneySubscription: AsyncSequence, Sendable {
             self.credits = credits
         }
 
+        /// The next event, waiting for it; nil once the stream has finished without an error (e.g. the task
+        /// was cancelled).
+        ///
+        /// - Throws: `ClientError`, e.g. `connectionClosed` when the daemon goes away, `badAnswer` for a
+        ///   line out of order or not an event, or the daemon's error that ended the stream.
         public mutating func next() async throws(ClientError) -> Element? {
             try await next(isolation: nil)
         }
 
+        /// The next event, as `next()`, awaited in the isolation of `actor`.
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(ClientError) -> Element? {
             do {
                 let element = try await inner.next(isolation: actor)

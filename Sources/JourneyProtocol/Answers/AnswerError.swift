@@ -4,7 +4,9 @@ public struct AnswerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong, e.g. `"positions" (one per event) and "duplicates" expected`.
     public var reason: String
 
+    /// An answer error with `reason` as its explanation.
     public init(_ reason: String) { self.reason = reason }
 
+    /// The reason, as is.
     public var description: String { reason }
 }

@@ -14,6 +14,8 @@ public struct AppendAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer
         /// Why, e.g. `conflict` and its message.
         public var error: ProtocolError
 
+        /// A left-out event: its index in the request, its id, and the error that kept it out
+        /// (written as the `index`, `id`, `code` and `message` of an element of `rejected`).
         public init(index: Int, id: String, error: ProtocolError) {
             self.index = index
             self.id = id
@@ -29,6 +31,8 @@ public struct AppendAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer
     /// `fail_batch` answer, which has no `rejected` member).
     public var rejected: [Rejection]?
 
+    /// An answer with these members as they are: `positions`, `duplicates`, and `rejected`
+    /// (nil to leave the `rejected` member out, as a `fail_batch` answer does).
     public init(positions: [UInt64?], duplicates: [Int], rejected: [Rejection]? = nil) {
         self.positions = positions
         self.duplicates = duplicates
@@ -69,6 +73,9 @@ public struct AppendAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer
         return outcomes
     }
 
+    /// The answer line (without its newline): `{"ok":true,"positions":[…],"duplicates":[…]}`,
+    /// a left-out event's position written as `null`, then `"rejected":[{"index","id","code","message"},…]`
+    /// when `rejected` is not nil.
     public var line: [UInt8] {
         Answer.ok { w in
             w.key("positions")
@@ -97,6 +104,11 @@ public struct AppendAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer
         }
     }
 
+    /// Reads `positions` (integers ≥ 1, or `null` for an event left out), `duplicates` (indexes
+    /// into `positions`) and, when present and not `null`, `rejected`.
+    ///
+    /// - Throws: `AnswerError` when `positions` or `duplicates` is missing, a position is not an
+    ///   integer ≥ 1, an index is out of range, or a rejected event lacks `index`, `id` or `code`.
     public init(answer: JSONValue) throws(AnswerError) {
         guard let positions = answer["positions"]?.arrayValue, let duplicates = answer["duplicates"]?.arrayValue else {
             throw AnswerError("\"positions\" (one per event) and \"duplicates\" expected")

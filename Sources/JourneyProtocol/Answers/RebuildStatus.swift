@@ -13,6 +13,8 @@ public struct RebuildStatus: Sendable, Hashable {
     /// The seconds left at that rate; nil while the rate is unknown.
     public var etaSeconds: Int64?
 
+    /// A status with these counters as they are (`done`, `total`, `events_per_s` and `eta_s` on
+    /// the wire).
     public init(done: Int64, total: Int64, eventsPerSecond: Int64, etaSeconds: Int64?) {
         self.done = done
         self.total = total

@@ -10,6 +10,8 @@ public struct Stale: Sendable, Hashable {
     /// How far the rebuild has come.
     public var progress: RebuildStatus
 
+    /// A marker for projections that reflect the log up to `position`, with the rebuild's
+    /// `progress` (written as `position` and `rebuild_progress`).
     public init(position: UInt64, progress: RebuildStatus) {
         self.position = position
         self.progress = progress

@@ -21,6 +21,8 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
     /// The error of the last rebuild that failed, if one did.
     public var lastRebuildFailure: String?
 
+    /// An answer with these counters as they are; `rebuilding` and `lastRebuildFailure` are
+    /// nil unless a rebuild is running or the last one failed.
     public init(events: Int64, lastPosition: UInt64, projectedPosition: UInt64, clusters: Int64, mapSize: Int64,
                 mapUsed: Int64, fileSize: Int64, rebuilding: RebuildStatus? = nil, lastRebuildFailure: String? = nil) {
         self.events = events
@@ -34,6 +36,10 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
         self.lastRebuildFailure = lastRebuildFailure
     }
 
+    /// The answer line (without its newline): `{"ok":true,"events","last_position",
+    /// "projected_position","clusters","map_size","map_used","file_size","rebuilding",
+    /// "last_rebuild_failure"}`; `rebuilding` (a `RebuildStatus` object) and
+    /// `last_rebuild_failure` (a string) are written as `null` when nil.
     public var line: [UInt8] {
         Answer.ok { w in
             w.key("events"); w.int(events)
@@ -50,6 +56,12 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
         }
     }
 
+    /// Reads the counters (`events`, `last_position`, `projected_position`, `clusters`,
+    /// `map_size`, `map_used`, `file_size`), then `rebuilding` and `last_rebuild_failure`,
+    /// either of which may be absent or `null`.
+    ///
+    /// - Throws: `AnswerError` when a counter is missing or not an integer ≥ 0, or `rebuilding`
+    ///   is not a rebuild progress object.
     public init(answer v: JSONValue) throws(AnswerError) {
         func n(_ key: String) -> Int64? { v[key]?.int64Value.flatMap { $0 >= 0 ? $0 : nil } }
         guard let events = n("events"), let last = n("last_position"), let projected = n("projected_position"),

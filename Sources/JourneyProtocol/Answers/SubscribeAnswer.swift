@@ -5,8 +5,10 @@ public struct SubscribeAnswer: Sendable, Hashable, EncodableAnswer, DecodableAns
     /// The first position the stream sends.
     public var from: UInt64
 
+    /// An answer for a stream that starts at position `from`.
     public init(from: UInt64) { self.from = from }
 
+    /// The answer line (without its newline): `{"ok":true,"subscribed":from}`.
     public var line: [UInt8] { Answer.ok { w in w.key("subscribed"); w.int(Int64(from)) } }
 
     /// Reads the answer; an answer without `subscribed` (an older daemon's) reads as from 1.

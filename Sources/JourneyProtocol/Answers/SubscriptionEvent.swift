@@ -8,6 +8,7 @@ public struct SubscriptionEvent: Sendable, Hashable {
     /// The event.
     public var event: Event
 
+    /// The stream line for the event at `position` in the log.
     public init(position: UInt64, event: Event) {
         self.position = position
         self.event = event

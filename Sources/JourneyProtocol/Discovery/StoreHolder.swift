@@ -22,6 +22,7 @@ public struct StoreHolder: Sendable, Hashable, CustomStringConvertible {
     /// When the holder took the lock (epoch milliseconds).
     public var startedAt: Int64
 
+    /// A record with these fields as they are; `socket` is nil for a holder that serves no socket.
     public init(pid: Int32, program: String, socket: String? = nil, startedAt: Int64) {
         self.pid = pid
         self.program = program

@@ -11,12 +11,15 @@ public struct ProtocolError: Error, Sendable, Hashable, CustomStringConvertible 
     /// Members of the error object after `code` and `message`, in order.
     public var extra: [JSONMember]
 
+    /// An error with this `code` and `message`, and `extra` members written after them in the
+    /// `error` object.
     public init(_ code: String, _ message: String, extra: [JSONMember] = []) {
         self.code = code
         self.message = message
         self.extra = extra
     }
 
+    /// `code: message`, e.g. `not_found: …`; the extra members are not included.
     public var description: String { "\(code): \(message)" }
 
     /// The error object: `{"code":…,"message":…,…extra}`.

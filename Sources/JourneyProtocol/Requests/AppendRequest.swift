@@ -14,8 +14,11 @@ public struct AppendRequest: Sendable, Hashable {
 
     /// The events, at least one.
     public var events: [Event]
+    /// What to do when an event's id is already stored with other content (the `on_conflict`
+    /// member; `fail_batch` by default, not written when it is the default).
     public var onConflict: OnConflict
 
+    /// An append of `events` (at least one, for the daemon to accept it) with this conflict policy.
     public init(events: [Event], onConflict: OnConflict = .failBatch) {
         self.events = events
         self.onConflict = onConflict

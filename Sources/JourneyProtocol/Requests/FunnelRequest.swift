@@ -11,8 +11,11 @@ public struct FunnelRequest: Sendable, Hashable {
     public var by: Breakdown?
     /// The entry filter `[from, to)`, epoch ms.
     public var from: Int64?
+    /// The end of the entry filter `[from, to)`, epoch ms, exclusive (nil: no upper bound).
     public var to: Int64?
 
+    /// A funnel request; each nil member is left out of the line and takes the default funnel's
+    /// value.
     public init(steps: [FunnelStep]? = nil, windowS: Int64? = nil, by: Breakdown? = nil, from: Int64? = nil, to: Int64? = nil) {
         self.steps = steps
         self.windowS = windowS
@@ -34,6 +37,9 @@ public struct FunnelRequest: Sendable, Hashable {
         }
     }
 
+    /// The request line (without its newline): `{"op":"funnel","steps"?,"window_s"?,"by"?,"from"?,"to"?}`,
+    /// with `steps` as an array of step names, `by` as the breakdown's name, and only the members
+    /// that are not nil.
     public var line: [UInt8] {
         RequestFields.line(op: "funnel") { w in
             if let steps {

@@ -6,16 +6,27 @@ import JourneyCore
 /// `bad_request`, `unknown_op`, `invalid_event`, …); `line` encodes one. Members an op does not
 /// use are ignored.
 public enum Request: Sendable, Hashable {
+    /// `append`: store a batch of events.
     case append(AppendRequest)
+    /// `patient`: the journey state of a patient's cluster.
     case patient(PatientRequest)
+    /// `handoff`: the warm-handoff context of a patient's cluster.
     case handoff(HandoffRequest)
+    /// `funnel`: how many patients reached each step of a funnel, per breakdown value.
     case funnel(FunnelRequest)
+    /// `contacts`: contact resolution per channel; the request has no members past `op`.
     case contacts
+    /// `at_risk`: one page of the clusters with a non-empty `risk`.
     case atRisk(AtRiskRequest)
+    /// `subscribe`: the log from a position on, as a stream of events.
     case subscribe(SubscribeRequest)
+    /// `replay`: rebuild the projections from the log; no members past `op`.
     case replay
+    /// `limits`: the daemon's longest request line and event; no members past `op`.
     case limits
+    /// `stats`: the store's and the projections' counters; no members past `op`.
     case stats
+    /// `ping`: a liveness check, answered `{"ok":true}`; no members past `op`.
     case ping
 
     /// The op's name on the wire.
