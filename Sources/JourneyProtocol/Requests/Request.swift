@@ -103,6 +103,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, stats, ping")
+        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, replay, stats, ping, limits")
     }
 }
