@@ -432,11 +432,19 @@ struct EventJSONTests {
 
 private let alphabet: [Unicode.Scalar] = ["a", "Z", "0", " ", "-", ":", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "€", "😀", "\u{2028}", "\u{FEFF}"]
 
-private func randomString(_ rng: inout ParsingRNG, min: Int = 0, max: Int) -> String {
+/// The alphabet an id may use: everything above but control, bidirectional and zero-width
+/// characters (SPEC §1).
+private let idAlphabet = alphabet.filter { IdCharacters.kind(of: $0.value) == nil }
+
+private func randomString(_ rng: inout ParsingRNG, min: Int = 0, max: Int, from letters: [Unicode.Scalar] = alphabet) -> String {
     let n = min + Int(rng.next() % UInt64(max - min + 1))
     var s = String.UnicodeScalarView()
-    for _ in 0..<n { s.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+    for _ in 0..<n { s.append(letters[Int(rng.next() % UInt64(letters.count))]) }
     return String(s)
+}
+
+private func randomID(_ rng: inout ParsingRNG, min: Int = 1, max: Int) -> String {
+    randomString(&rng, min: min, max: max, from: idAlphabet)
 }
 
 private func maybe<T>(_ rng: inout ParsingRNG, _ make: (inout ParsingRNG) -> T) -> T? {
@@ -451,20 +459,20 @@ private func randomEvent(_ rng: inout ParsingRNG) -> Event {
         Timestamp.minMs + Int64(rng.next() % UInt64(Timestamp.maxMs - Timestamp.minMs + 1))
     }
     var e = Event(
-        id: randomString(&rng, min: 1, max: 64), type: type, subject: randomString(&rng, min: 1, max: 40),
+        id: randomID(&rng, max: 64), type: type, subject: randomID(&rng, max: 40),
         at: time(&rng), channel: maybe(&rng) { pick(Channel.allCases, &$0) }, source: maybe(&rng, s),
         medium: maybe(&rng, s), campaign: maybe(&rng, s), term: maybe(&rng, s), agent: maybe(&rng, s),
-        conversation: maybe(&rng, s), concern: maybe(&rng) { randomString(&$0, max: 200) },
+        conversation: maybe(&rng) { randomID(&$0, min: 0, max: 12) }, concern: maybe(&rng) { randomString(&$0, max: 200) },
         resolved: maybe(&rng) { $0.next() % 2 == 0 }, direction: maybe(&rng) { pick(Direction.allCases, &$0) },
         durationS: maybe(&rng) { Int64($0.next() % 100_000) }, outcome: maybe(&rng) { pick(CallOutcome.allCases, &$0) },
-        appointment: maybe(&rng, s), scheduledFor: maybe(&rng, time), location: maybe(&rng, s),
+        appointment: maybe(&rng) { randomID(&$0, min: 0, max: 12) }, scheduledFor: maybe(&rng, time), location: maybe(&rng, s),
         provider: maybe(&rng, s), amountCents: maybe(&rng) { Int64($0.next() % UInt64(EventLimits.maxAmountCents + 1)) },
-        message: maybe(&rng, s), referrer: maybe(&rng, s), patient: maybe(&rng, s), toAgent: maybe(&rng, s),
+        message: maybe(&rng) { randomID(&$0, min: 0, max: 12) }, referrer: maybe(&rng) { randomID(&$0, min: 0, max: 12) }, patient: maybe(&rng) { randomID(&$0, min: 0, max: 12) }, toAgent: maybe(&rng, s),
         toChannel: maybe(&rng) { pick(Channel.allCases, &$0) }, status: maybe(&rng) { pick(EligibilityStatus.allCases, &$0) })
     switch type {
-    case .messageSent, .messageOpened: e.message = randomString(&rng, min: 1, max: 10)
-    case .referral: e.referrer = randomString(&rng, min: 1, max: 10)
-    case .identify: e.patient = randomString(&rng, min: 1, max: 10)
+    case .messageSent, .messageOpened: e.message = randomID(&rng, max: 10)
+    case .referral: e.referrer = randomID(&rng, max: 10)
+    case .identify: e.patient = randomID(&rng, max: 10)
     case .eligibility: e.status = pick(EligibilityStatus.allCases, &rng)
     default: break
     }

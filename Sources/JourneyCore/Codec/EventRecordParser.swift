@@ -179,6 +179,8 @@ private struct FastRecordParser {
         default:
             guard t.scalars <= field.maxLength, let f = Self.stringField(field) else { return false }
             if t.scalars == 0, field == .id || field == .subject { return false }
+            // An id holding a refused character takes the general path, which names it.
+            if field.isID, IdCharacters.firstRefused(b) != nil { return false }
             present |= 1 << UInt16(f.rawValue)
             setRange(f, t.start, t.end)
             stringBytes += t.end - t.start

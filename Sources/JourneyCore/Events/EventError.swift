@@ -114,7 +114,9 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if u.value < 0x20 || u.value == 0x7F {
+                // Control, bidirectional and zero-width characters would reorder or hide what
+                // the terminal shows: written as escapes.
+                if IdCharacters.kind(of: u.value) != nil {
                     let h = String(u.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
                 } else {

@@ -369,6 +369,14 @@ enum EventField: Int, CaseIterable {
         }
     }
 
+    /// Whether the field holds an id (SPEC §1: no control, bidirectional or zero-width characters).
+    var isID: Bool {
+        switch self {
+        case .id, .subject, .patient, .referrer, .conversation, .appointment, .message: true
+        default: false
+        }
+    }
+
     /// Longest allowed value in Unicode scalars, for the free-text string fields.
     var maxLength: Int {
         switch self {
@@ -616,6 +624,11 @@ struct EventBuilder {
             }
             if scalars == 0, field == .id || field == .subject {
                 throw EventError(.badValue, "must not be empty", field: field.name)
+            }
+            if field.isID, let (scalar, kind) = IdCharacters.firstRefused(b) {
+                let hex = String(scalar, radix: 16, uppercase: true)
+                throw EventError(.badValue, "an id must not hold \(kind.name) (U+\(String(repeating: "0", count: max(0, 4 - hex.count)) + hex))",
+                                 field: field.name, value: String(validatedUTF8: b))
             }
             let s = String(validatedUTF8: b)
             switch field {
