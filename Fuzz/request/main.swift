@@ -125,7 +125,7 @@ func answer(_ line: [UInt8]) {
         switch request {
         case .append(let append):
             check(!append.events.isEmpty, "an append of no events was accepted")
-            reply = AppendAnswer(append.events.indices.map { .appended(UInt64($0 + 1)) }).line
+            reply = AppendAnswer(append.events.indices.map { .appended(Position(UInt64($0 + 1))) }).line
         case .subscribe(let s):
             reply = SubscribeAnswer(from: s.from).line
         case .replay:
