@@ -799,3 +799,18 @@ struct RebuildCrashTests {
         #expect(verify.status == 0, "verify: \(verify.stdout) \(verify.stderr)")
     }
 }
+
+@Suite(.serialized)
+struct TerminationTests {
+    /// SIGTERM stops a serving daemon cleanly every time: the signal's default action is turned
+    /// off before the Dispatch source registers its handler, never after (which lost the signal
+    /// whenever the registration came first).
+    @Test(binaryNeeded) func sigtermStopsEveryStart() throws {
+        for round in 0..<8 {
+            let dir = try TemporaryDirectory()
+            let serve = try ServeProcess(directory: dir.path)
+            #expect(serve.waitUntilServing(), "round \(round)")
+            #expect(serve.terminate(SIGTERM) == 0, "round \(round): SIGTERM did not stop the daemon")
+        }
+    }
+}

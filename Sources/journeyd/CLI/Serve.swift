@@ -51,11 +51,13 @@ extension CLI {
     static func handleTermination(_ stop: JourneyStore.Semaphore) -> [DispatchSourceSignal] {
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
-            // The source first: from the moment the default action is off, the signal is seen.
+            // The default action off first, then the source: libdispatch installs its own
+            // handler when the source registers, which must replace SIG_IGN, not be replaced by
+            // it (the other order lost every later SIGTERM whenever the registration came first).
+            signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler { stop.signal() }
             s.resume()
-            signal(sig, SIG_IGN)
             sources.append(s)
         }
         return sources
