@@ -85,7 +85,7 @@ extension EventLog {
 
         /// What became of event `i`: its outcome, or the error that left it out.
         package subscript(i: Int) -> Result<AppendOutcome, StoreError> {
-            if let e = rejected[i] { return .failure(e) }
+            if !rejected.isEmpty, let e = rejected[i] { return .failure(e) }
             return .success(outcomes[i])
         }
 

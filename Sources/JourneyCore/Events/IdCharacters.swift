@@ -29,10 +29,9 @@ package enum IdCharacters {
         return nil
     }
 
-    /// True when `utf8` is printable ASCII only, which holds no refused character (a fast path
-    /// declines anything else and leaves it to `firstRefused`).
+    /// True when `utf8` is printable ASCII only, which holds no refused character.
     @inline(__always)
-    package static func isPlainASCII(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func isPlainASCII(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         for byte in utf8 where byte < 0x20 || byte >= 0x7F { return false }
         return true
     }

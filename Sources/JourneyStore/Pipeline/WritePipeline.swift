@@ -42,9 +42,8 @@ public final class WritePipeline: Sendable {
     private struct Pending {
         var submissions: [Submission] = []
         var audit: [AuditRecord] = []
-        var running = false
         var stopped = false
-        /// The writer thread, once started; joined by `stop()`.
+        /// The writer thread, started with the first submission; joined by `stop()`.
         var thread: JoinableThread?
     }
 
@@ -111,50 +110,48 @@ public final class WritePipeline: Sendable {
 
     /// Queues one group entry (a batch with its options), as `submit`.
     package func submit(_ entry: EventLog.GroupEntry, completion: @escaping EntryCompletion) {
-        let (accepted, start) = pending.withLock { p -> (Bool, Bool) in
-            guard !p.stopped else { return (false, false) }
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.stopped else { return false }
             p.submissions.append(Submission(entry: entry, completion: completion))
-            defer { p.running = true }
-            return (true, !p.running)
+            startWriterIfNeeded(&p)
+            return true
         }
         guard accepted else {
             completion(.failure(StoreError(.io, "the store is closed for writes")))
             return
         }
-        if start { startWriter() }
         wake.signal()
     }
 
-    /// Starts the writer thread (once: the caller set `running`).
-    private func startWriter() {
-        let t = startJoinableThread { [self] in run() }
-        pending.withLock { $0.thread = t }
+    /// Starts the writer thread unless it runs; called under the `pending` lock, so it starts
+    /// once and `stop()` always finds it.
+    private func startWriterIfNeeded(_ p: inout Pending) {
+        if p.thread == nil { p.thread = startJoinableThread { [self] in run() } }
     }
 
     /// Appends an encoded batch and waits for it, as `append`.
     package func appendEncoded(_ encoded: Result<EventLog.EncodedBatch, StoreError>) throws(StoreError) -> [EventLog.AppendOutcome] {
-        let box = ResultBox<[EventLog.AppendOutcome]>()
-        submit(encoded: encoded) { box.put($0) }
-        return try box.take().get()
+        let result = HandOff<Result<[EventLog.AppendOutcome], StoreError>>(capacity: 1)
+        submit(encoded: encoded) { result.put($0) }
+        return try result.take().get()
     }
 
     /// Queues an audit record: it is written with the next commit.
     package func audit(_ record: AuditRecord) {
-        let start = pending.withLock { p -> Bool in
+        let accepted = pending.withLock { p -> Bool in
             guard !p.stopped else { return false }
             p.audit.append(record)
-            defer { p.running = true }
-            return !p.running
+            startWriterIfNeeded(&p)
+            return true
         }
-        if start { startWriter() }
-        wake.signal()
+        if accepted { wake.signal() }
     }
 
     /// Returns once every batch submitted before the call is committed, folded and answered.
     package func drain() {
-        let box = ResultBox<[EventLog.AppendOutcome]>()
-        submit(encoded: .success(EventLog.EncodedBatch())) { box.put($0) }
-        _ = box.take()
+        let answered = HandOff<Result<[EventLog.AppendOutcome], StoreError>>(capacity: 1)
+        submit(encoded: .success(EventLog.EncodedBatch())) { answered.put($0) }
+        _ = answered.take()
     }
 
     // MARK: observing
@@ -194,21 +191,16 @@ public final class WritePipeline: Sendable {
     /// Commits, folds and answers what is queued, then ends the writer thread; later
     /// submissions fail.
     package func stop() {
-        let wasRunning = pending.withLock { p -> Bool in
+        let thread = pending.withLock { p -> JoinableThread? in
             p.stopped = true
-            return p.running
+            return p.thread
         }
-        if wasRunning {
+        if let thread {
             wake.signal()
             done.wait()
             // Joined, so that the thread has let go of the log when this returns: the store can
             // be opened again at once.
-            var thread: JoinableThread?
-            while thread == nil {
-                thread = pending.withLock { $0.thread }
-                if thread == nil { sched_yield() }
-            }
-            if !thread!.isCurrent { thread!.join() }
+            if !thread.isCurrent { thread.join() }
         }
         // A completion may release the last reference to the engine: it then runs on these queues.
         if DispatchQueue.getSpecific(key: Self.queueKey) == nil {
@@ -279,21 +271,5 @@ public final class WritePipeline: Sendable {
                 projector.apply(trusted: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
             }
         }
-    }
-}
-
-/// One result handed from the answer queue to a thread that waits for it.
-private final class ResultBox<T: Sendable>: Sendable {
-    private let value = Mutex<Result<T, StoreError>?>(nil)
-    private let ready = DispatchSemaphore(value: 0)
-
-    func put(_ r: Result<T, StoreError>) {
-        value.withLock { $0 = r }
-        ready.signal()
-    }
-
-    func take() -> Result<T, StoreError> {
-        ready.wait()
-        return value.withLock { $0! }
     }
 }

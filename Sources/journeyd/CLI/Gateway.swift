@@ -104,9 +104,12 @@ protocol OutcomeCounts {
 extension OutcomeCounts {
     /// Counts each outcome as appended or duplicate.
     mutating func count(_ outcomes: [EventLog.AppendOutcome]) {
-        for o in outcomes {
-            if case .duplicate = o { duplicates += 1 } else { appended += 1 }
-        }
+        for o in outcomes { count(o) }
+    }
+
+    /// Counts one outcome as appended or duplicate.
+    mutating func count(_ outcome: EventLog.AppendOutcome) {
+        if case .duplicate = outcome { duplicates += 1 } else { appended += 1 }
     }
 }
 

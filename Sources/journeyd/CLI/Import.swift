@@ -97,7 +97,7 @@ struct Importer {
             case .success(let events):
                 for (i, r) in events.enumerated() {
                     switch r {
-                    case .success(let o): tally.count([o])
+                    case .success(let o): tally.count(o)
                     case .failure(let e):
                         report(ImportRefusal.rejection(Ops.storeError(e), id: batch.records.id(at: i), line: batch.lines[i]))
                     }
