@@ -56,6 +56,9 @@ extension EventLog {
         }
     }
 
+    /// The error of a chained batch refused because an earlier batch of its chain failed.
+    static let afterChainFailure = StoreError(.invalidArgument, "not appended: an earlier batch of the same stream failed")
+
     /// What became of each event of a batch: its outcome, or, for a batch that split its
     /// conflicts, the error of an event left out.
     package struct EventResults: RandomAccessCollection, Sendable {
@@ -113,7 +116,7 @@ extension EventLog {
         for entry in entries {
             if let chain = entry.chain, chain.hasFailed {
                 batches.append(nil)
-                results.append(.failure(StoreError(.invalidArgument, "not appended: an earlier batch of the same stream failed")))
+                results.append(.failure(Self.afterChainFailure))
                 continue
             }
             switch entry.batch {
@@ -158,13 +161,17 @@ extension EventLog {
         do {
             return try write(estimatedBytes: bytes) { txn in
                 var out = pending
+                // The chains with a failed batch so far in this group: their later batches are refused.
+                var failedChains = Set<ObjectIdentifier>()
                 for (i, batch) in encodedBatches.enumerated() {
+                    let chain = entries[i].chain.map(ObjectIdentifier.init)
+                    defer {
+                        if let chain, case .failure = out[i] { failedChains.insert(chain) }
+                    }
                     guard let batch else { continue }
                     if batch.count == 0 { continue }
-                    if let chain = entries[i].chain, out[..<i].indices.contains(where: { j in
-                        entries[j].chain === chain && (try? out[j].get()) == nil
-                    }) {
-                        out[i] = .failure(StoreError(.invalidArgument, "not appended: an earlier batch of the same stream failed"))
+                    if let chain, failedChains.contains(chain) {
+                        out[i] = .failure(Self.afterChainFailure)
                         continue
                     }
                     do {
