@@ -23,26 +23,31 @@ SELECT node, MIN(other) AS root
 FROM (SELECT node, other FROM reach UNION ALL SELECT a, a FROM edges) x
 GROUP BY node;
 
--- Each event with its cluster, its place in the cluster's timeline (at, then id as bytes), and
--- the timeline place of the next inquiry, booking and visit strictly after it.
+-- Each event with its cluster, its place in the cluster's timeline (at, then id as bytes), the
+-- place of the first inquiry at or after it (the event that reached `touch` reaches `inquiry`
+-- itself when it is one: a call is the touch and the inquiry at once), and of the next booking
+-- and visit strictly after it.
 CREATE TEMP TABLE tl AS
 SELECT c, pos, "at", channel, is_touch,
-  MIN(CASE WHEN is_inquiry THEN pos END) OVER w AS next_inquiry,
+  MIN(CASE WHEN is_inquiry THEN pos END) OVER here AS next_inquiry,
   MIN(CASE WHEN type = 'booking' THEN pos END) OVER w AS next_booking,
   MIN(CASE WHEN type = 'visit' THEN pos END) OVER w AS next_visit
 FROM (
   SELECT COALESCE(cl.root, ev.subject) AS c, ev."at", ev.type, ev.channel,
-    CASE WHEN ev.type IN ('identify', 'eligibility', 'handoff') THEN 0 ELSE 1 END AS is_touch,
+    CASE WHEN ev.type IN ('identify', 'unlink', 'eligibility', 'consent', 'handoff') THEN 0 ELSE 1 END AS is_touch,
     CASE WHEN ev.type IN ('chat', 'form') OR (ev.type = 'call' AND COALESCE(ev.direction, 'in') <> 'out')
          THEN 1 ELSE 0 END = 1 AS is_inquiry,
     ROW_NUMBER() OVER (PARTITION BY COALESCE(cl.root, ev.subject) ORDER BY ev."at", ev.id) AS pos
   FROM ev LEFT JOIN cl ON cl.node = ev.subject
 ) t
-WINDOW w AS (PARTITION BY c ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING);
+WINDOW w AS (PARTITION BY c ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING),
+       here AS (PARTITION BY c ORDER BY pos ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING);
 
 CREATE INDEX tl_c_pos ON tl(c, pos);
 
--- Every touch starts an attempt. Step k is the earliest match strictly after step k−1's event;
+-- Every touch starts an attempt. Step k is the earliest match after step k−1's event (at or
+-- after it for `inquiry`, whose definition differs from `touch`; a booking or visit is never
+-- the event that reached the step before it, so strictly after is the same there);
 -- when that one is outside the window (at − entry.at > W) every later match is too, and the
 -- attempt ends.
 CREATE TEMP TABLE attempts AS
