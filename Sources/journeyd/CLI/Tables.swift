@@ -12,7 +12,8 @@ struct Table {
         self.rightAligned = rightAligned
     }
 
-    mutating func add(_ row: [String]) { rows.append(row) }
+    /// Adds a row; its cells are escaped for the terminal (`TerminalText`).
+    mutating func add(_ row: [String]) { rows.append(row.map(TerminalText.escape)) }
 
     func render() -> String {
         var widths = headers.map { $0.count }
@@ -65,8 +66,8 @@ func cell(rate: Double?) -> String {
     return w.string
 }
 
-/// Key/value lines, keys padded to one width.
+/// Key/value lines, keys padded to one width, values escaped for the terminal (`TerminalText`).
 func keyValues(_ pairs: [(String, String)]) -> String {
     let w = pairs.map { $0.0.count }.max() ?? 0
-    return pairs.map { $0.0 + String(repeating: " ", count: w - $0.0.count) + "  " + $0.1 }.joined(separator: "\n")
+    return pairs.map { $0.0 + String(repeating: " ", count: w - $0.0.count) + "  " + TerminalText.escape($0.1) }.joined(separator: "\n")
 }
