@@ -32,10 +32,18 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         package var patientsPerDay: Int
         /// Fraction of events that arrive late.
         package var lateFraction: Double
+        /// Adds what a practice's reports and signals need to show every rule: consent per
+        /// channel (some revoked later), reminder sequences (a week and a day before each
+        /// appointment) and unanswered recall sequences (so engagement declines), quarterly
+        /// recalls for some patients (so visits pass three and `overdue` can fire), a few wrong
+        /// links withdrawn by `unlink`, and repeat referrers. Off by default: the benchmarks'
+        /// practice keeps its shape.
+        package var practiceRules: Bool
 
         package init(events: Int = 1_000_000, seed: UInt64 = 42, start: Int64 = 1_735_689_600_000,
-                    patientsPerDay: Int = 0, lateFraction: Double = 0.05) {
+                    patientsPerDay: Int = 0, lateFraction: Double = 0.05, practiceRules: Bool = false) {
             self.events = events
+            self.practiceRules = practiceRules
             self.seed = seed
             self.start = start
             // A busy multi-site practice. A fixed rate keeps memory bounded at any size: only the
@@ -144,7 +152,9 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         case 60..<70 where n > 10: // referral by an earlier patient
             subject = patient
             known = true
-            emit(Event(id: "", type: .referral, subject: patient, at: t, referrer: "p-\(between(0, Int64(n - 1)))"))
+            // With the practice rules, some patients refer again and again.
+            let referrer = options.practiceRules && chance(0.4) ? between(0, Int64(Swift.min(n - 1, 24))) : between(0, Int64(n - 1))
+            emit(Event(id: "", type: .referral, subject: patient, at: t, referrer: "p-\(referrer)"))
         default: // phone first
             subject = patient
             known = true
@@ -189,6 +199,7 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
                        concern: concern, resolved: chance(0.85), durationS: between(60, 900), outcome: .answered))
         }
         subject = patient
+        if options.practiceRules { consents(patient: patient, at: t + 1000) }
 
         if chance(0.6) {
             t += minutes(1, 120)
@@ -200,6 +211,8 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         guard chance(0.7) else { return } // inquired, never booked
         var visits = 0
         var round = 0
+        // Most come back every six months; with the practice rules some are on a quarterly recall.
+        let recall: (Int64, Int64) = options.practiceRules && chance(0.3) ? (85, 100) : (170, 200)
         while round < 4 {
             round += 1
             t += minutes(1, 90)
@@ -208,6 +221,15 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
             let loc = pick(Self.locations), prov = pick(Self.providers)
             emit(Event(id: "", type: .booking, subject: patient, at: t, conversation: conv, appointment: appt,
                        scheduledFor: when, location: loc, provider: prov))
+            if options.practiceRules && when - 7 * dayMs > t + 60_000 {
+                // A reminder sequence: a week before, then the day before.
+                let early = newMessage()
+                emit(Event(id: "", type: .messageSent, subject: patient, at: when - 7 * dayMs, channel: .email,
+                           campaign: "reminder", message: early))
+                if chance(0.5) {
+                    emit(Event(id: "", type: .messageOpened, subject: patient, at: when - 7 * dayMs + minutes(1, 600), message: early))
+                }
+            }
             let reminder = newMessage()
             emit(Event(id: "", type: .messageSent, subject: patient, at: Swift.max(t + 60_000, when - dayMs), channel: chance(0.5) ? .sms : .email,
                        campaign: "reminder", message: reminder))
@@ -241,13 +263,16 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
                            channel: .portal))
             }
             // Recall six months on; about half come back.
-            t = when + between(170, 200) * dayMs
+            t = when + between(recall.0, recall.1) * dayMs
             guard t - patientStart(n) < horizonMs - 30 * dayMs else { break }
-            let recall = newMessage()
+            let recallMessage = newMessage()
             emit(Event(id: "", type: .messageSent, subject: patient, at: t, channel: .email, campaign: "spring-recall",
-                       message: recall))
-            guard chance(0.5) else { break }
-            emit(Event(id: "", type: .messageOpened, subject: patient, at: t + minutes(10, 3 * 24 * 60), message: recall))
+                       message: recallMessage))
+            guard chance(0.5) else {
+                if options.practiceRules { unansweredRecalls(patient: patient, after: t, start: patientStart(n)) }
+                break
+            }
+            emit(Event(id: "", type: .messageOpened, subject: patient, at: t + minutes(10, 3 * 24 * 60), message: recallMessage))
             t += minutes(60, 5 * 24 * 60)
             conv = newConversation()
             emit(Event(id: "", type: .call, subject: patient, at: t, agent: pick(Self.staff), conversation: conv,
@@ -256,7 +281,40 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
     }
 
     private mutating func identify(anon: String, patient: String, at: Int64) {
+        // With the practice rules, a few visitors are first linked to the wrong patient (the one
+        // before them), and staff withdraw the link an hour to three days later.
+        if options.practiceRules && nextPatient > 1 && chance(0.02) {
+            let wrong = "p-\(nextPatient - 2)"
+            emit(Event(id: "", type: .identify, subject: anon, at: at - 2, patient: wrong))
+            emit(Event(id: "", type: .unlink, subject: anon, at: at + between(3_600_000, 3 * dayMs), patient: wrong))
+        }
         emit(Event(id: "", type: .identify, subject: anon, at: at, patient: patient))
+    }
+
+    /// Consent to be contacted by text and by email, asked at first contact; a few revoke the
+    /// texts months later.
+    private mutating func consents(patient: String, at: Int64) {
+        if chance(0.7) {
+            emit(Event(id: "", type: .consent, subject: patient, at: at, channel: .sms, consentStatus: .granted))
+            if chance(0.08) {
+                emit(Event(id: "", type: .consent, subject: patient, at: at + between(30, 300) * dayMs, channel: .sms,
+                           consentStatus: .revoked))
+            }
+        }
+        if chance(0.8) {
+            emit(Event(id: "", type: .consent, subject: patient, at: at + 1, channel: .email, consentStatus: .granted))
+        }
+    }
+
+    /// Two more recall messages a month apart after one that went unanswered: none is opened,
+    /// so a patient who opened earlier reminders shows declining engagement.
+    private mutating func unansweredRecalls(patient: String, after t: Int64, start: Int64) {
+        for k in 1...2 {
+            let at = t + Int64(k) * 30 * dayMs
+            guard at - start < horizonMs else { return }
+            emit(Event(id: "", type: .messageSent, subject: patient, at: at, channel: .email, campaign: "spring-recall",
+                       message: newMessage()))
+        }
     }
 
     private mutating func newConversation() -> String {

@@ -39,8 +39,9 @@ usage: journeyd COMMAND [--data DIR] [options]
   stats | verify | backup DEST | audit [--since T]
   demo [--events N] [--seed S] [--clients N]
                              a synthetic practice served by journeyd and reported
-  generate [--events N] [--seed S]
-                             the demo's synthetic practice as NDJSON, in arrival order
+  generate [--events N] [--seed S] [--practice-rules]
+                             a synthetic practice as NDJSON, in arrival order (with
+                             --practice-rules, the demo's: consent, unlink, recall sequences)
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
@@ -96,7 +97,7 @@ enum CLI {
         case "at-risk": (["as-of", "limit", "after"], [])
         case "audit": (["since"], [])
         case "demo": (["events", "seed", "clients"], ["keep"])
-        case "generate": (["events", "seed"], [])
+        case "generate": (["events", "seed"], ["practice-rules"])
         default: nil
         }
     }
@@ -252,7 +253,7 @@ enum CLI {
     private static func generateCommand(_ args: Arguments) throws -> Int32 {
         let n = try args.int("events") ?? 1_000_000
         let seed = UInt64(try args.int("seed") ?? 42)
-        for e in PracticeGenerator(.init(events: n, seed: seed)) {
+        for e in PracticeGenerator(.init(events: n, seed: seed, practiceRules: args.flag("practice-rules"))) {
             var w = JSONWriter()
             EventJSON.write(e, into: &w)
             Output.write(w.bytes + [10])

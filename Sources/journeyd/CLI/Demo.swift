@@ -27,7 +27,7 @@ extension CLI {
         let perDay = Swift.max(2, size / 10 / 540)
         let days = Int64(size / 10 / perDay) + 30
         let options = PracticeGenerator.Options(events: size, seed: seed, start: now - days * 86_400_000,
-                                                patientsPerDay: perDay)
+                                                patientsPerDay: perDay, practiceRules: true)
         let events = PracticeGenerator(options).filter { $0.at <= now } // the future has not happened yet
 
         let dir: String
