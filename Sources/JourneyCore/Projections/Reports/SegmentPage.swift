@@ -194,3 +194,12 @@ extension Projector {
         return SegmentPage(asOf: q.asOf, total: total, patients: Array(entries), next: more ? entries.last?.patient : nil)
     }
 }
+
+extension SegmentFilters {
+    /// An amount written with at most two decimals (`120.5`, `120.50`, `120`) as cents; nil for
+    /// anything else (a sign, an exponent, more decimals, an overflow).
+    package static func cents(_ literal: String) -> Int64? {
+        guard literal.first != "-", literal.first != "+" else { return nil }
+        return JSONFields.cents(literal)
+    }
+}
