@@ -14,8 +14,11 @@ public struct ReportQueryError: Error, Sendable, Hashable, CustomStringConvertib
     /// `"field": reason`.
     public var description: String { "\"\(field)\": \(reason)" }
 
-    /// Checks a period: `from < to`.
+    /// Checks a period: `from < to`, both in years 0001–9999 UTC (as event times).
     static func checkPeriod(from: Int64, to: Int64) throws(ReportQueryError) {
+        for (name, t) in [("from", from), ("to", to)] where t < Timestamp.minMs || t > Timestamp.maxMs {
+            throw ReportQueryError(field: name, "must lie in years 0001–9999 UTC, got \(t)")
+        }
         guard from < to else {
             throw ReportQueryError(field: "to", "the period [from, to) is empty: \"to\" must be after \"from\"")
         }
