@@ -14,7 +14,32 @@ struct Table {
 
     mutating func add(_ row: [String]) { rows.append(row) }
 
+    /// `s` with every control character (C0, DEL, C1) and bidirectional control written as a
+    /// visible escape (`\n`, `\u{1B}`), so a value from an event can neither start a line nor
+    /// drive the terminal: a value holding ESC or a newline never forges a row.
+    static func escaped(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: isUnsafe) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            guard isUnsafe(u) else { out.unicodeScalars.append(u); continue }
+            switch u {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}"
+            }
+        }
+        return out
+    }
+
+    private static func isUnsafe(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        return v < 0x20 || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+    }
+
     func render() -> String {
+        let headers = headers.map(Table.escaped)
+        let rows = rows.map { $0.map(Table.escaped) }
         var widths = headers.map { $0.count }
         for r in rows {
             for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) }
@@ -68,5 +93,5 @@ func cell(rate: Double?) -> String {
 /// Key/value lines, keys padded to one width.
 func keyValues(_ pairs: [(String, String)]) -> String {
     let w = pairs.map { $0.0.count }.max() ?? 0
-    return pairs.map { $0.0 + String(repeating: " ", count: w - $0.0.count) + "  " + $0.1 }.joined(separator: "\n")
+    return pairs.map { $0.0 + String(repeating: " ", count: w - $0.0.count) + "  " + Table.escaped($0.1) }.joined(separator: "\n")
 }
