@@ -166,6 +166,46 @@ public final class JourneyClient: Sendable {
         return try Self.decode(HandoffAnswer.self, answer, op: "handoff").report
     }
 
+    /// The appointments scheduled in a period, by a property of their booking (SPEC §3.6).
+    ///
+    /// - Throws: `ClientError` with code `badRequest` when the daemon refuses the query.
+    public func appointments(_ query: AppointmentsQuery) async throws(ClientError) -> AppointmentsReport {
+        try await report(AppointmentsAnswer.self, AppointmentsRequest(query).line, op: "appointments")
+    }
+
+    /// New, retained and lapsed patients over a period (SPEC §3.6).
+    public func patients(_ query: PatientsQuery) async throws(ClientError) -> PatientsReport {
+        try await report(PatientsAnswer.self, PatientsRequest(query).line, op: "patients")
+    }
+
+    /// Patients by the month of their first visit, followed month by month (SPEC §3.6).
+    public func cohorts(_ query: CohortsQuery) async throws(ClientError) -> CohortsReport {
+        try await report(CohortsAnswer.self, CohortsRequest(query).line, op: "cohorts")
+    }
+
+    /// Events or distinct patients per day, week or month of a period (SPEC §3.6).
+    public func trends(_ query: TrendsQuery) async throws(ClientError) -> TrendsReport {
+        try await report(TrendsAnswer.self, TrendsRequest(query).line, op: "trends")
+    }
+
+    /// Who refers patients, and referred against direct patients, at `asOf` (epoch
+    /// milliseconds; nil: the daemon's now), at most `limit` referrers (nil: 100).
+    public func referrals(asOf: Int64? = nil, limit: Int? = nil) async throws(ClientError) -> ReferralsReport {
+        try await report(ReferralsAnswer.self, ReferralsRequest(asOf: asOf, limit: limit).line, op: "referrals")
+    }
+
+    /// One page of the patients meeting `filters` at `asOf` (nil: the daemon's now), by canonical
+    /// id after `after` (the previous page's `next`).
+    public func segment(_ filters: SegmentFilters = SegmentFilters(), asOf: Int64? = nil, limit: Int? = nil,
+                        after: String? = nil) async throws(ClientError) -> SegmentPage {
+        let request = SegmentRequest(asOf: asOf, filters: filters, limit: limit, after: after)
+        return try await report(SegmentAnswer.self, request.line, op: "segment")
+    }
+
+    private func report<R: ReportBody>(_ type: ReportAnswer<R>.Type, _ line: [UInt8], op: String) async throws(ClientError) -> R {
+        try Self.decode(type, try await send(line, op: op), op: op).report
+    }
+
     /// Checks that the daemon answers.
     public func ping() async throws(ClientError) {
         _ = try Self.decode(PingAnswer.self, try await send(Request.ping.line, op: "ping"), op: "ping")

@@ -13,6 +13,12 @@ extension HandoffContext: ReportBody {}
 extension FunnelReport: ReportBody {}
 extension ContactsReport: ReportBody {}
 extension AtRiskPage: ReportBody {}
+extension AppointmentsReport: ReportBody {}
+extension PatientsReport: ReportBody {}
+extension CohortsReport: ReportBody {}
+extension TrendsReport: ReportBody {}
+extension ReferralsReport: ReportBody {}
+extension SegmentPage: ReportBody {}
 
 /// The answer to a query op: `{"ok":true, …the members of the report…}`, with the `stale`
 /// marker when it came from the projections that were live before a rebuild still running.
@@ -51,3 +57,15 @@ package typealias FunnelAnswer = ReportAnswer<FunnelReport>
 package typealias ContactsAnswer = ReportAnswer<ContactsReport>
 /// The answer to `at_risk` (SPEC §5).
 package typealias AtRiskAnswer = ReportAnswer<AtRiskPage>
+/// The answer to `appointments` (SPEC §3.6, §5).
+package typealias AppointmentsAnswer = ReportAnswer<AppointmentsReport>
+/// The answer to `patients` (SPEC §3.6, §5).
+package typealias PatientsAnswer = ReportAnswer<PatientsReport>
+/// The answer to `cohorts` (SPEC §3.6, §5).
+package typealias CohortsAnswer = ReportAnswer<CohortsReport>
+/// The answer to `trends` (SPEC §3.6, §5).
+package typealias TrendsAnswer = ReportAnswer<TrendsReport>
+/// The answer to `referrals` (SPEC §3.6, §5).
+package typealias ReferralsAnswer = ReportAnswer<ReferralsReport>
+/// The answer to `segment` (SPEC §3.6, §5).
+package typealias SegmentAnswer = ReportAnswer<SegmentPage>

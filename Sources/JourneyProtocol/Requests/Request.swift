@@ -18,6 +18,18 @@ public enum Request: Sendable, Hashable {
     case contacts
     /// `at_risk`: one page of the clusters with a non-empty `risk`.
     case atRisk(AtRiskRequest)
+    /// `appointments`: the appointments scheduled in a period and their outcomes (SPEC §3.6).
+    case appointments(AppointmentsRequest)
+    /// `patients`: new, retained and lapsed patients over a period (SPEC §3.6).
+    case patients(PatientsRequest)
+    /// `cohorts`: patients by the month of their first visit, followed month by month (SPEC §3.6).
+    case cohorts(CohortsRequest)
+    /// `trends`: events or distinct patients per day, week or month (SPEC §3.6).
+    case trends(TrendsRequest)
+    /// `referrals`: who refers patients, and referred against direct patients (SPEC §3.6).
+    case referrals(ReferralsRequest)
+    /// `segment`: one page of the patients meeting a set of filters (SPEC §3.6).
+    case segment(SegmentRequest)
     /// `subscribe`: the log from a position on, as a stream of events.
     case subscribe(SubscribeRequest)
     /// `replay`: rebuild the projections from the log; no members past `op`.
@@ -38,6 +50,12 @@ public enum Request: Sendable, Hashable {
         case .funnel: "funnel"
         case .contacts: "contacts"
         case .atRisk: "at_risk"
+        case .appointments: "appointments"
+        case .patients: "patients"
+        case .cohorts: "cohorts"
+        case .trends: "trends"
+        case .referrals: "referrals"
+        case .segment: "segment"
         case .subscribe: "subscribe"
         case .replay: "replay"
         case .limits: "limits"
@@ -54,6 +72,12 @@ public enum Request: Sendable, Hashable {
         case .handoff(let r): r.line
         case .funnel(let r): r.line
         case .atRisk(let r): r.line
+        case .appointments(let r): r.line
+        case .patients(let r): r.line
+        case .cohorts(let r): r.line
+        case .trends(let r): r.line
+        case .referrals(let r): r.line
+        case .segment(let r): r.line
         case .subscribe(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
         }
@@ -90,6 +114,12 @@ public enum Request: Sendable, Hashable {
         case "funnel": .funnel(try FunnelRequest(decoding: r))
         case "contacts": .contacts
         case "at_risk": .atRisk(try AtRiskRequest(decoding: r))
+        case "appointments": .appointments(try AppointmentsRequest(decoding: r))
+        case "patients": .patients(try PatientsRequest(decoding: r))
+        case "cohorts": .cohorts(try CohortsRequest(decoding: r))
+        case "trends": .trends(try TrendsRequest(decoding: r))
+        case "referrals": .referrals(try ReferralsRequest(decoding: r))
+        case "segment": .segment(try SegmentRequest(decoding: r))
         case "subscribe": .subscribe(try SubscribeRequest(decoding: r))
         case "replay": .replay
         case "limits": .limits
@@ -103,6 +133,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, replay, stats, ping, limits")
+        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, replay, stats, ping, limits")
     }
 }

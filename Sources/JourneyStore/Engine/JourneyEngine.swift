@@ -133,6 +133,43 @@ public final class JourneyEngine: Sendable {
         try readCopy { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }.0
     }
 
+    /// The appointments scheduled in a period, by a property of their booking (SPEC §3.6),
+    /// counting only events before the period's end.
+    public func appointments(_ query: AppointmentsQuery) throws -> AppointmentsReport {
+        try readCopy { $0.appointments(query) }.0
+    }
+
+    /// New, retained and lapsed patients over a period, with their visits and revenue (SPEC §3.6).
+    public func patients(_ query: PatientsQuery) throws -> PatientsReport {
+        try readCopy { $0.patients(query) }.0
+    }
+
+    /// Patients by the month of their first visit, and how many of each came back month by month
+    /// (SPEC §3.6).
+    ///
+    /// - Throws: `ReportQueryError` when the months to follow exceed `ReportCalendar.maxBuckets`.
+    public func cohorts(_ query: CohortsQuery) throws -> CohortsReport {
+        try readCopy { try $0.cohorts(query) }.0
+    }
+
+    /// Events (or distinct patients) of one kind per day, week or month of a period (SPEC §3.6).
+    ///
+    /// - Throws: `ReportQueryError` when the period spans more than `ReportCalendar.maxBuckets` buckets.
+    public func trends(_ query: TrendsQuery) throws -> TrendsReport {
+        try readCopy { try $0.trends(query) }.0
+    }
+
+    /// Who refers patients and what those patients are worth, at `asOf` (default: now), at most
+    /// `limit` referrers (SPEC §3.6).
+    public func referrals(asOf: Int64? = nil, limit: Int = ReferralsReport.defaultLimit) throws -> ReferralsReport {
+        try readCopy { $0.referrals(asOf: asOf ?? Clock.nowMs(), limit: limit) }.0
+    }
+
+    /// One page of the patients meeting a segment's filters (SPEC §3.6).
+    public func segment(_ query: SegmentQuery) throws -> SegmentPage {
+        try readCopy { $0.segment(query) }.0
+    }
+
     /// Projection figures for `stats`.
     public var projectionStats: (position: UInt64, events: Int, clusters: Int, rebuild: RebuildProgress?) {
         let s = projections.stats

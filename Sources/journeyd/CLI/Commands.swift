@@ -35,6 +35,14 @@ usage: journeyd COMMAND [--data DIR] [options]
          [--by channel|source|medium|campaign|term|type|none] [--from T] [--to T]
   contacts                   contact resolution by channel
   at-risk [--as-of T] [--limit N] [--after ID]
+  appointments --from T --to T [--by channel|source|location|provider|none]
+  patients --from T --to T [--by acquisition_channel|source|none]
+  cohorts --from T --to T [--periods 12] [--by acquisition_channel|source|none] [--tz ZONE]
+  trends --from T --to T [--step touch] [--interval day|week|month] [--by channel|…|none]
+         [--unique] [--tz ZONE]
+  referrals [--as-of T] [--limit N]
+  segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] … [--limit N] [--after ID]
+                             (journeyd COMMAND --help lists a command's flags)
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
   demo [--events N] [--seed S] [--clients N]
@@ -43,7 +51,8 @@ usage: journeyd COMMAND [--data DIR] [options]
                              a synthetic practice as NDJSON, in arrival order (with
                              --practice-rules, the demo's: consent, unlink, recall sequences)
 
-Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
+Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json,
+and funnel, contacts, at-risk and the practice reports --csv.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
 When a daemon serves DIR (on any socket), commands go through it. One process writes a store
 at a time: import and replay are refused (store_busy) while another process writes DIR without
@@ -63,7 +72,13 @@ enum CLI {
             return Exit.usage
         }
         do {
+            if argv.dropFirst().contains("--help") || argv.dropFirst().contains("-h") {
+                Output.line(CommandHelp.text(command, valued: spec.valued, switches: spec.switches))
+                Output.flush()
+                return Exit.ok
+            }
             let args = try Arguments(argv, valued: spec.valued.union(["data"]), switches: spec.switches.union(["json"]))
+            if args.flag("json") && args.flag("csv") { throw UsageError("--json and --csv are exclusive: pick one") }
             let code = try dispatch(args)
             Output.flush()
             return code
@@ -90,11 +105,17 @@ enum CLI {
         switch command {
         case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
         case "import": (["batch"], ["relaxed-durability", "progress"])
-        case "export", "stats", "verify", "contacts", "replay": ([], [])
+        case "contacts": ([], ["csv"])
+        case "export", "stats", "verify", "replay": ([], [])
         case "backup": ([], [])
         case "patient", "handoff": (["as-of"], [])
-        case "funnel": (["steps", "window", "by", "from", "to"], [])
-        case "at-risk": (["as-of", "limit", "after"], [])
+        case "funnel": (["steps", "window", "by", "from", "to"], ["csv"])
+        case "at-risk": (["as-of", "limit", "after"], ["csv"])
+        case "appointments", "patients": (["from", "to", "by"], ["csv"])
+        case "cohorts": (["from", "to", "periods", "by", "tz"], ["csv"])
+        case "trends": (["from", "to", "step", "interval", "by", "tz"], ["unique", "csv"])
+        case "referrals": (["as-of", "limit"], ["csv"])
+        case "segment": (SegmentCommand.valued, ["csv"])
         case "audit": (["since"], [])
         case "demo": (["events", "seed", "clients"], ["keep"])
         case "generate": (["events", "seed"], ["practice-rules"])
@@ -156,6 +177,8 @@ enum CLI {
         case "at-risk":
             request = .atRisk(AtRiskRequest(
                 asOf: try time(args, "as-of"), limit: try args.int("limit"), after: args.value("after")))
+        case "appointments", "patients", "cohorts", "trends", "referrals", "segment":
+            request = try reportRequest(args)
         case "stats":
             request = .stats
         default:
@@ -163,14 +186,26 @@ enum CLI {
         }
         if args.command != "patient" && args.command != "handoff" { try noPositional(args) }
         let answer = try Gateway.request(dir: dir, request)
-        let json = args.flag("json")
+        let format: OutputFormat = args.flag("json") ? .json : args.flag("csv") ? .csv : .table
         switch request {
-        case .patient: try render(PatientAnswer.self, answer, json) { Reports.patient($0.report) }
-        case .handoff: try render(HandoffAnswer.self, answer, json) { Reports.handoff($0.report) }
-        case .funnel: try render(FunnelAnswer.self, answer, json) { Reports.funnel($0.report) }
-        case .contacts: try render(ContactsAnswer.self, answer, json) { Reports.contacts($0.report) }
-        case .atRisk: try render(AtRiskAnswer.self, answer, json) { Reports.atRisk($0.report) }
-        default: try render(StatsAnswer.self, answer, json) { Reports.stats($0) }
+        case .patient: try render(PatientAnswer.self, answer, format) { Reports.patient($0.report) }
+        case .handoff: try render(HandoffAnswer.self, answer, format) { Reports.handoff($0.report) }
+        case .funnel: try render(FunnelAnswer.self, answer, format, csv: { Reports.funnelCSV($0.report) }) { Reports.funnel($0.report) }
+        case .contacts: try render(ContactsAnswer.self, answer, format, csv: { Reports.contactsCSV($0.report) }) { Reports.contacts($0.report) }
+        case .atRisk: try render(AtRiskAnswer.self, answer, format, csv: { Reports.atRiskCSV($0.report) }) { Reports.atRisk($0.report) }
+        case .appointments:
+            try render(AppointmentsAnswer.self, answer, format, csv: { Reports.appointmentsCSV($0.report) }) { Reports.appointments($0.report) }
+        case .patients:
+            try render(PatientsAnswer.self, answer, format, csv: { Reports.patientsCSV($0.report) }) { Reports.patients($0.report) }
+        case .cohorts:
+            try render(CohortsAnswer.self, answer, format, csv: { Reports.cohortsCSV($0.report) }) { Reports.cohorts($0.report) }
+        case .trends:
+            try render(TrendsAnswer.self, answer, format, csv: { Reports.trendsCSV($0.report) }) { Reports.trends($0.report) }
+        case .referrals:
+            try render(ReferralsAnswer.self, answer, format, csv: { Reports.referralsCSV($0.report) }) { Reports.referrals($0.report) }
+        case .segment:
+            try render(SegmentAnswer.self, answer, format, csv: { Reports.segmentCSV($0.report) }) { Reports.segment($0.report) }
+        default: try render(StatsAnswer.self, answer, format) { Reports.stats($0) }
         }
         return Exit.ok
     }
@@ -179,10 +214,10 @@ enum CLI {
         guard args.positional.isEmpty else { throw UsageError("unexpected argument '\(args.positional[0])'") }
     }
 
-    /// Prints an answer: its object as the daemon wrote it with `--json`, else its readable
-    /// rendering from the decoded value.
-    private static func render<T: DecodableAnswer>(_ type: T.Type, _ line: [UInt8], _ json: Bool,
-                                                   _ readable: (T) -> String) throws {
+    /// Prints an answer: its object as the daemon wrote it with `--json`, its rows with `--csv`,
+    /// else its readable rendering from the decoded value.
+    private static func render<T: DecodableAnswer>(_ type: T.Type, _ line: [UInt8], _ format: OutputFormat,
+                                                   csv: ((T) -> String)? = nil, _ readable: (T) -> String) throws {
         let decoded: Result<T, ProtocolError>
         do {
             decoded = try Answer.decode(T.self, from: line)
@@ -191,7 +226,11 @@ enum CLI {
         }
         switch decoded {
         case .success(let answer):
-            Output.line(json ? String(decoding: Answer.object(of: line), as: UTF8.self) : readable(answer))
+            switch format {
+            case .json: Output.line(String(decoding: Answer.object(of: line), as: UTF8.self))
+            case .csv: Output.write(Array((csv?(answer) ?? readable(answer)).utf8))
+            case .table: Output.line(readable(answer))
+            }
         case .failure(let error):
             throw failure(error)
         }

@@ -16,6 +16,7 @@ struct Table {
     mutating func add(_ row: [String]) { rows.append(row.map(TerminalText.escape)) }
 
     func render() -> String {
+        let headers = headers.map(TerminalText.escape)
         var widths = headers.map { $0.count }
         for r in rows {
             for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) }

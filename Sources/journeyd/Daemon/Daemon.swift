@@ -263,7 +263,8 @@ final class Daemon: RequestHandler {
                 maxLineBytes: maxLineBytes.load(ordering: .relaxed), maxEventBytes: EventLimits.maxEventBytes).line)
         case .replay:
             _ = connection.send(ReplayAnswer(rebuilding: startRebuild()).line)
-        case .ping, .patient, .handoff, .funnel, .contacts, .atRisk, .stats:
+        case .ping, .patient, .handoff, .funnel, .contacts, .atRisk, .stats,
+             .appointments, .patients, .cohorts, .trends, .referrals, .segment:
             let peer = connection.peer
             do {
                 let answer = try Ops(engine: engine).answer(request) { op, id in

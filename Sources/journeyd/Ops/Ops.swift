@@ -37,6 +37,27 @@ struct Ops {
                     $0.atRisk(asOf: r.asOf ?? Clock.nowMs(), limit: r.limit ?? AtRiskRequest.defaultLimit, after: r.after)
                 }
                 return AtRiskAnswer(page, stale: stale.map(Stale.init)).line
+            case .appointments(let r):
+                let (report, stale) = try engine.readCopy { $0.appointments(r.query) }
+                return AppointmentsAnswer(report, stale: stale.map(Stale.init)).line
+            case .patients(let r):
+                let (report, stale) = try engine.readCopy { $0.patients(r.query) }
+                return PatientsAnswer(report, stale: stale.map(Stale.init)).line
+            case .cohorts(let r):
+                let (report, stale) = try engine.readCopy { try $0.cohorts(r.query) }
+                return CohortsAnswer(report, stale: stale.map(Stale.init)).line
+            case .trends(let r):
+                let (report, stale) = try engine.readCopy { try $0.trends(r.query) }
+                return TrendsAnswer(report, stale: stale.map(Stale.init)).line
+            case .referrals(let r):
+                let (report, stale) = try engine.readCopy {
+                    $0.referrals(asOf: r.asOf ?? Clock.nowMs(), limit: r.limit ?? ReferralsReport.defaultLimit)
+                }
+                return ReferralsAnswer(report, stale: stale.map(Stale.init)).line
+            case .segment(let r):
+                let q = try r.query(now: Clock.nowMs())
+                let (page, stale) = try engine.readCopy { $0.segment(q) }
+                return SegmentAnswer(page, stale: stale.map(Stale.init)).line
             case .stats:
                 return try stats().line
             case .append, .subscribe, .replay, .limits:
@@ -44,6 +65,8 @@ struct Ops {
             }
         } catch let e as ProtocolError {
             throw e
+        } catch let e as ReportQueryError {
+            throw ProtocolError("bad_request", e.description)
         } catch let e as Rebuilding {
             throw ProtocolError.rebuilding(RebuildStatus(e.progress))
         } catch {

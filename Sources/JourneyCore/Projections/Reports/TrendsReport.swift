@@ -1,0 +1,250 @@
+/// What a trends report counts (SPEC §3.6): the funnel steps' kinds of event.
+public enum TrendStep: Sendable, Hashable {
+    /// Any touch.
+    case touch
+    /// A chat, a form, or a call not outbound.
+    case inquiry
+    /// A call, chat or form.
+    case contact
+    /// An event of this type.
+    case type(EventType)
+
+    /// The name used in queries and reports: `touch`, `inquiry`, `contact` or the type name.
+    public var name: String {
+        switch self {
+        case .touch: "touch"
+        case .inquiry: "inquiry"
+        case .contact: "contact"
+        case .type(let t): t.name
+        }
+    }
+
+    /// Parses a step name; nil when unknown.
+    public init?(name: String) {
+        switch name {
+        case "touch": self = .touch
+        case "inquiry": self = .inquiry
+        case "contact": self = .contact
+        default:
+            guard let t = EventType(name: name) else { return nil }
+            self = .type(t)
+        }
+    }
+
+    func matches(_ f: Fact) -> Bool {
+        switch self {
+        case .touch: f.type.isTouch
+        case .inquiry: f.isInquiry
+        case .contact: f.type == .call || f.type == .chat || f.type == .form
+        case .type(let t): f.type == t
+        }
+    }
+}
+
+/// The event property a trends report is grouped by (SPEC §3.6, as a funnel breakdown).
+public enum TrendsBreakdown: String, Sendable, Hashable, CaseIterable {
+    /// The event's channel (its own or its type's default).
+    case channel
+    /// The event's `source`.
+    case source
+    /// The event's `medium`.
+    case medium
+    /// The event's `campaign`.
+    case campaign
+    /// The event's `term`.
+    case term
+    /// The event's type.
+    case type
+    /// The event's `location`.
+    case location
+    /// The event's `provider`.
+    case provider
+    /// No breakdown: one group.
+    case none
+
+    /// The name used in queries and reports.
+    public var name: String { rawValue }
+
+    /// Parses a breakdown name; nil when unknown.
+    public init?(name: String) { self.init(rawValue: name) }
+}
+
+/// A trends question (SPEC §3.6): events (or distinct patients) matching `step` per calendar
+/// bucket of `[from, to)`.
+public struct TrendsQuery: Sendable, Hashable {
+    /// What is counted.
+    public var step: TrendStep
+    /// The bucket size.
+    public var interval: ReportInterval
+    /// The period's start (ms, inclusive).
+    public private(set) var from: Int64
+    /// The period's end (ms, exclusive).
+    public private(set) var to: Int64
+    /// The grouping.
+    public var by: TrendsBreakdown
+    /// Count distinct clusters instead of events.
+    public var unique: Bool
+    /// Where buckets start.
+    public var calendar: ReportCalendar
+
+    /// A validated query: `from < to`.
+    public init(step: TrendStep = .touch, interval: ReportInterval = .week, from: Int64, to: Int64,
+                by: TrendsBreakdown = .none, unique: Bool = false, calendar: ReportCalendar) throws(ReportQueryError) {
+        try ReportQueryError.checkPeriod(from: from, to: to)
+        self.step = step
+        self.interval = interval
+        self.from = from
+        self.to = to
+        self.by = by
+        self.unique = unique
+        self.calendar = calendar
+    }
+}
+
+/// The answer to a trends question (SPEC §5).
+public struct TrendsReport: Sendable, Hashable {
+    /// The counts of one value of the breakdown property.
+    public struct Group: Sendable, Hashable {
+        /// The property's value; nil when missing (and for `none`).
+        public var value: String?
+        /// Per bucket, in `buckets` order.
+        public var counts: [Int]
+        /// The sum of `counts`; with `unique`, the distinct clusters over the period.
+        public var total: Int
+    }
+
+    /// What was counted.
+    public var step: String
+    /// The bucket size.
+    public var interval: ReportInterval
+    /// The grouping.
+    public var by: TrendsBreakdown
+    /// Whether distinct clusters were counted.
+    public var unique: Bool
+    /// Bucket starts (ms).
+    public var buckets: [Int64]
+    /// Groups by total, descending, then value bytes, null last.
+    public var groups: [Group]
+
+    /// A report from its members.
+    public init(step: String, interval: ReportInterval, by: TrendsBreakdown, unique: Bool, buckets: [Int64], groups: [Group]) {
+        self.step = step
+        self.interval = interval
+        self.by = by
+        self.unique = unique
+        self.buckets = buckets
+        self.groups = groups
+    }
+
+    /// Writes the SPEC §5 object.
+    package func writeJSON(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("step"); w.string(step)
+        w.key("interval"); w.string(interval.name)
+        w.key("by"); w.string(by.name)
+        w.key("unique"); w.bool(unique)
+        w.key("buckets"); w.beginArray(); for b in buckets { w.time(ms: b) }; w.endArray()
+        w.key("groups")
+        w.beginArray()
+        for g in groups {
+            w.beginObject()
+            w.key("value"); w.string(g.value)
+            w.key("counts"); w.beginArray(); for c in g.counts { w.int(c) }; w.endArray()
+            w.key("total"); w.int(g.total)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+    }
+
+    /// The SPEC §5 object as text.
+    public var json: String {
+        var w = JSONWriter()
+        writeJSON(into: &w)
+        return w.string
+    }
+
+    /// Reads the SPEC §5 object (what `writeJSON` writes) back into a value; members it does
+    /// not know are ignored. Throws when a member is missing or has the wrong type.
+    package init(json: JSONValue) throws(ProjectionJSONError) {
+        let o = try JSONFields(json, path: "")
+        var groups: [Group] = []
+        for g in try o.objects("groups") {
+            let counts = try g.optionalCounts("counts")
+            guard !counts.contains(nil) else { throw ProjectionJSONError(path: "groups.counts", reason: "expected integers") }
+            groups.append(Group(value: try g.optionalString("value"), counts: counts.map { $0! }, total: try g.count("total")))
+        }
+        self.init(step: try o.string("step"), interval: try o.named("interval", ReportInterval.allCases, \.name),
+                  by: try o.named("by", TrendsBreakdown.allCases, \.name), unique: try o.bool("unique"),
+                  buckets: try o.times("buckets"), groups: groups)
+    }
+}
+
+extension Projector {
+    /// The trends report (SPEC §3.6) over every cluster.
+    ///
+    /// - Throws: `ReportQueryError` when the period spans more than `ReportCalendar.maxBuckets` buckets.
+    package func trends(_ q: TrendsQuery) throws(ReportQueryError) -> TrendsReport {
+        let buckets = try q.calendar.buckets(q.interval, from: q.from, to: q.to)
+        var index: [Int64: Int] = [:]
+        var keys: [Int64] = []
+        var counts: [[Int]] = []
+        var totals: [Int] = []
+        // With `unique`: the (group, bucket) pairs and groups this cluster already counted in.
+        var pairs = Set<Int>()
+        var groupsSeen = Set<Int>()
+        forEachClusterAsOf(q.to - 1) { c in
+            pairs.removeAll(keepingCapacity: true)
+            groupsSeen.removeAll(keepingCapacity: true)
+            for f in c.facts where f.at >= q.from && q.step.matches(f) {
+                guard let b = ReportCalendar.index(of: f.at, in: buckets) else { continue }
+                let key = trendsKey(f, q.by)
+                let g: Int
+                if let existing = index[key] {
+                    g = existing
+                } else {
+                    g = keys.count
+                    index[key] = g
+                    keys.append(key)
+                    counts.append([Int](repeating: 0, count: buckets.count))
+                    totals.append(0)
+                }
+                if q.unique {
+                    if pairs.insert(g * buckets.count + b).inserted { counts[g][b] += 1 }
+                    if groupsSeen.insert(g).inserted { totals[g] += 1 }
+                } else {
+                    counts[g][b] += 1
+                    totals[g] += 1
+                }
+            }
+        }
+        var groups: [TrendsReport.Group] = []
+        for g in keys.indices { groups.append(.init(value: trendsValue(keys[g], q.by), counts: counts[g], total: totals[g])) }
+        groups.sort { a, b in a.total != b.total ? a.total > b.total : groupValueLess(a.value, b.value) }
+        return TrendsReport(step: q.step.name, interval: q.interval, by: q.by, unique: q.unique, buckets: buckets, groups: groups)
+    }
+
+    private func trendsKey(_ f: Fact, _ by: TrendsBreakdown) -> Int64 {
+        switch by {
+        case .channel: f.channel == Fact.noChannel ? -1 : Int64(f.channel)
+        case .type: Int64(f.type.rawValue)
+        case .source: f.source == 0 ? -1 : Int64(f.source)
+        case .medium: f.medium == 0 ? -1 : Int64(f.medium)
+        case .campaign: f.campaign == 0 ? -1 : Int64(f.campaign)
+        case .term: f.term == 0 ? -1 : Int64(f.term)
+        case .location: f.location == 0 ? -1 : Int64(f.location)
+        case .provider: f.provider == 0 ? -1 : Int64(f.provider)
+        case .none: -1
+        }
+    }
+
+    private func trendsValue(_ key: Int64, _ by: TrendsBreakdown) -> String? {
+        guard key >= 0 else { return nil }
+        switch by {
+        case .channel: return Channel(rawValue: UInt8(key))?.name
+        case .type: return EventType(rawValue: UInt8(key))?.name
+        case .none: return nil
+        default: return values[UInt32(key)]
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import JourneyCore
+import JourneyProtocol
+
+/// How a report is printed: a readable table, the SPEC §5 object (`--json`) or rows (`--csv`).
+enum OutputFormat {
+    case table, json, csv
+}
+
+/// The `segment` command's flags: each names a filter of SPEC §3.6.
+enum SegmentCommand {
+    static let valued: Set<String> = [
+        "as-of", "limit", "after", "stage", "risk", "acquisition-channel", "source", "campaign", "min-visits",
+        "max-visits", "last-visit-before", "last-visit-after", "min-value", "referred",
+    ]
+}
+
+extension CLI {
+    /// The request of a practice-report command, checked by the protocol's decoder (whose
+    /// messages name the member at fault); times and counts are checked here first, naming the flag.
+    static func reportRequest(_ args: Arguments) throws -> Request {
+        try noPositional(args)
+        var r: [JSONMember] = [JSONMember("op", .string(args.command))]
+        func member(_ flag: String) -> String { flag.replacingAll("-", with: "_") }
+        func timeMember(_ flag: String) throws {
+            if let t = try time(args, flag) { r.append(JSONMember(member(flag), .number(JSONNumber(t)))) }
+        }
+        func intMember(_ flag: String) throws {
+            if let n = try args.int(flag) { r.append(JSONMember(member(flag), .number(JSONNumber(Int64(n))))) }
+        }
+        func stringMember(_ flag: String) {
+            if let v = args.value(flag) { r.append(JSONMember(member(flag), .string(v))) }
+        }
+        switch args.command {
+        case "appointments", "patients":
+            try timeMember("from"); try timeMember("to"); stringMember("by")
+        case "cohorts":
+            try timeMember("from"); try timeMember("to"); try intMember("periods"); stringMember("by"); stringMember("tz")
+        case "trends":
+            try timeMember("from"); try timeMember("to")
+            stringMember("step"); stringMember("interval"); stringMember("by"); stringMember("tz")
+            if args.flag("unique") { r.append(JSONMember("unique", .bool(true))) }
+        case "referrals":
+            try timeMember("as-of"); try intMember("limit")
+        default:  // segment
+            for flag in ["as-of", "last-visit-before", "last-visit-after"] { try timeMember(flag) }
+            for flag in ["limit", "min-visits", "max-visits"] { try intMember(flag) }
+            for flag in ["after", "stage", "risk", "acquisition-channel", "source", "campaign", "min-value"] { stringMember(flag) }
+            if let v = args.value("referred") {
+                switch v {
+                case "true", "yes": r.append(JSONMember("referred", .bool(true)))
+                case "false", "no": r.append(JSONMember("referred", .bool(false)))
+                default: throw UsageError("--referred: expected true or false, got \"\(v)\"")
+                }
+            }
+        }
+        do {
+            return try Request.decode(op: args.command, .object(r))
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    private static func noPositional(_ args: Arguments) throws {
+        guard args.positional.isEmpty else { throw UsageError("unexpected argument '\(args.positional[0])'") }
+    }
+}
+
+extension String {
+    /// Every `target` replaced by `replacement`.
+    func replacingAll(_ target: Character, with replacement: Character) -> String {
+        String(map { $0 == target ? replacement : $0 })
+    }
+}
+
+/// `journeyd COMMAND --help`: what the command does and its flags.
+enum CommandHelp {
+    static func text(_ command: String, valued: Set<String>, switches: Set<String>) -> String {
+        var out = "usage: journeyd \(command)\(positional[command].map { " " + $0 } ?? "") [--data DIR] [options]\n"
+        if let about = about[command] { out += "\n" + about + "\n" }
+        out += "\noptions:\n"
+        var lines: [(String, String)] = [("--data DIR", "the store (default $JOURNEY_DATA, else ./journey-data)")]
+        for flag in valued.sorted() { lines.append(("--\(flag) \(placeholder(flag))", flags[flag] ?? "")) }
+        for flag in switches.sorted() { lines.append(("--\(flag)", flags[flag] ?? "")) }
+        if ["patient", "handoff", "funnel", "contacts", "at-risk", "stats", "appointments", "patients", "cohorts",
+            "trends", "referrals", "segment", "verify"].contains(command) {
+            lines.append(("--json", "print the answer's JSON object"))
+        }
+        lines.append(("--help", "this help"))
+        let w = lines.map(\.0.count).max() ?? 0
+        out += lines.map { "  " + $0.0 + String(repeating: " ", count: w - $0.0.count) + "  " + $0.1 }.joined(separator: "\n")
+        out += "\n\nTimes are RFC 3339 (2026-03-01T14:05:00Z) or epoch milliseconds; lists are comma-separated."
+        return out
+    }
+
+    private static let positional: [String: String] = [
+        "patient": "ID", "handoff": "ID", "import": "FILE|-", "backup": "DEST",
+    ]
+
+    private static func placeholder(_ flag: String) -> String {
+        switch flag {
+        case "from", "to", "as-of", "last-visit-before", "last-visit-after", "since": "T"
+        case "limit", "periods", "min-visits", "max-visits", "events", "clients", "seed", "batch", "max-line": "N"
+        case "window": "DURATION"
+        case "tz": "ZONE"
+        case "after": "ID"
+        case "min-value": "AMOUNT"
+        default: flag.uppercased().replacingAll("-", with: "_")
+        }
+    }
+
+    private static let about: [String: String] = [
+        "appointments": "Appointments scheduled in [from, to), by a property of their booking: visited, no-show,\ncancelled and open, the no-show, cancellation and rebooking rates, and revenue.",
+        "patients": "New, referred, retained and lapsed patients over [from, to), with their visits and revenue.",
+        "cohorts": "Patients by the month of their first visit (months starting in [from, to)), and how many\nof each came back in each following month.",
+        "trends": "Events matching a step (touch, inquiry, contact or an event type) per day, ISO week or\nmonth of [from, to); with --unique, distinct patients instead.",
+        "referrals": "Patients who referred others: how many, how many came, what they are worth; and\nreferred against direct patients.",
+        "segment": "The patients whose journey at --as-of meets every filter given, by id, a page at a time:\nthe list a campaign is sent to.",
+        "funnel": "How many patients reached each step of a funnel, per breakdown value.",
+        "contacts": "Contact resolution per channel.",
+        "at-risk": "Patients with a retention risk, by id, a page at a time.",
+    ]
+
+    private static let flags: [String: String] = [
+        "from": "start of the period (inclusive)",
+        "to": "end of the period (exclusive); only events before it count",
+        "by": "the grouping",
+        "tz": "IANA time zone whose local midnight starts days, weeks and months (default UTC)",
+        "periods": "months followed per cohort, its own first (default 12)",
+        "step": "touch, inquiry, contact or an event type (default touch)",
+        "interval": "day, week or month (default week)",
+        "unique": "count distinct patients instead of events",
+        "as-of": "evaluate the journeys as they stood at this time (default now)",
+        "limit": "page size, 1 to 10000 (default 100)",
+        "after": "the id after which the page starts (the previous page's next)",
+        "stage": "any of these stages: prospect, inquiring, booked, active, lapsed",
+        "risk": "any of these risks: lapsed, overdue, cancelled_not_rebooked, no_show_not_rebooked, declining_engagement",
+        "acquisition-channel": "the channel of the first touch",
+        "source": "the source of the first touch",
+        "campaign": "the campaign of the first touch",
+        "min-visits": "at least this many visits",
+        "max-visits": "at most this many visits",
+        "last-visit-before": "the latest visit is before this time",
+        "last-visit-after": "the latest visit is after this time",
+        "min-value": "a lifetime value of at least this amount (120.50)",
+        "referred": "true: referred by another patient; false: not",
+        "csv": "print rows as CSV (RFC 4180) with a header row",
+        "steps": "the funnel's steps (default touch,inquiry,booking,visit)",
+        "window": "the conversion window (default 30d)",
+    ]
+}
