@@ -230,8 +230,11 @@ def trends(frm, to):
 
 
 def referrals(as_of):
-    req = {"op": "referrals", "as_of": iso(as_of), "limit": 1_000_000}
+    limit = 10_000
+    req = {"op": "referrals", "as_of": iso(as_of), "limit": limit}
     def from_sql(rows):
+        # The answer's order: referred, then converted (both descending), then canonical id.
+        rows = sorted(rows, key=lambda r: (-int(r[1]), -int(r[2]), r[0].encode()))[:limit]
         return {r: (int(n), int(cv), money(v)) for r, n, cv, v in rows}
     def from_journeyd(a):
         return {x["patient"]: (x["referred"], x["converted"], money(x["revenue"])) for x in a["referrers"]}
