@@ -43,9 +43,11 @@ usage: journeyd COMMAND [--data DIR] [options]
   referrals [--as-of T] [--limit N]
   segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] … [--limit N] [--after ID]
                              (journeyd COMMAND --help lists a command's flags)
+  report --html FILE [--from T] [--to T] [--title TEXT]
+                             one self-contained page: funnel, trends, cohorts, appointments
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
-  demo [--events N] [--seed S] [--clients N]
+  demo [--events N] [--seed S] [--clients N] [--html FILE]
                              a synthetic practice served by journeyd and reported
   generate [--events N] [--seed S] [--practice-rules]
                              a synthetic practice as NDJSON, in arrival order (with
@@ -117,8 +119,9 @@ enum CLI {
         case "referrals": (["as-of", "limit"], ["csv"])
         case "segment": (SegmentCommand.valued, ["csv"])
         case "audit": (["since"], [])
-        case "demo": (["events", "seed", "clients"], ["keep"])
+        case "demo": (["events", "seed", "clients", "html"], ["keep"])
         case "generate": (["events", "seed"], ["practice-rules"])
+        case "report": (["html", "from", "to", "title"], [])
         default: nil
         }
     }
@@ -140,6 +143,7 @@ enum CLI {
         case "serve": return try serveCommand(args, dir: dir)
         case "demo": return try demoCommand(args)
         case "generate": return try generateCommand(args)
+        case "report": return try reportCommand(args, dir: dir)
         case "audit": return try auditCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }

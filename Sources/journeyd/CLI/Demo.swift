@@ -22,10 +22,12 @@ extension CLI {
             seed = 42
         }
 
-        // The practice's history ends today: roughly eighteen months of new patients.
+        // The practice's history ends today: roughly eighteen months of new patients, at about
+        // fourteen events each (with the practice rules' reminders, recalls and consent).
         let now = Clock.nowMs()
-        let perDay = Swift.max(2, size / 10 / 540)
-        let days = Int64(size / 10 / perDay) + 30
+        let perPatient = 14
+        let perDay = Swift.max(2, size / perPatient / 540)
+        let days = Int64(size / perPatient / perDay) + 30
         let options = PracticeGenerator.Options(events: size, seed: seed, start: now - days * 86_400_000,
                                                 patientsPerDay: perDay, practiceRules: true)
         let events = PracticeGenerator(options).filter { $0.at <= now } // the future has not happened yet
@@ -117,12 +119,27 @@ extension CLI {
         Output.line(try atRiskSummary { after in
             try ask(.atRisk(AtRiskRequest(limit: 1000, after: after)), AtRiskAnswer.self).report
         })
+        // The last twelve months (this one included) of appointments and patients.
+        let to = ReportPeriod.monthStart(now, offset: 1), from = ReportPeriod.monthStart(now, offset: -11)
+        Output.line("")
+        Output.line("== appointments by location ==")
+        Output.line(Reports.appointments(try ask(.appointments(AppointmentsRequest(try AppointmentsQuery(from: from, to: to, by: .location))),
+                                                 AppointmentsAnswer.self).report))
+        Output.line("")
+        Output.line("== patients by acquisition channel ==")
+        Output.line(Reports.patients(try ask(.patients(PatientsRequest(try PatientsQuery(from: from, to: to, by: .acquisitionChannel))),
+                                             PatientsAnswer.self).report))
         // The most recent chat handed off to a person: what the agent picking it up sees.
         if let h = events.last(where: { $0.type == .handoff }) {
             Output.line("")
             Output.line("== warm handoff: what the next agent sees for \(h.subject) ==")
             Output.line(Reports.handoff(try ask(.handoff(HandoffRequest(id: h.subject)), HandoffAnswer.self).report))
         }
+        // The whole picture on one page.
+        let htmlPath = args.value("html") ?? ((getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/journey-demo-report.html")
+        try writePrivateFile(htmlPath, Array(try reportPage(dir: dir, title: "Demo practice", now: now, from: from, to: to).utf8))
+        Output.line("")
+        Output.line("== the HTML report (funnel, trends, cohorts, appointments) is at \(htmlPath) ==")
         Output.flush()
         return Exit.ok
     }
