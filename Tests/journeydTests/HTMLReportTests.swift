@@ -1,3 +1,5 @@
+import Foundation
+import Glibc
 import JourneyCore
 import Testing
 @testable import journeyd
@@ -103,5 +105,42 @@ import Testing
         #expect(HTMLText.percent(1) == "100.0%")
         #expect(HTMLText.number(12) == "12" && HTMLText.number(0.25) == "0.3" && HTMLText.number(-0.5) == "-0.5")
         #expect(HTMLText.escape("a\"b'c\n") == "a&quot;b&#39;c\u{FFFD}")
+    }
+}
+
+@Suite struct ReportCommandTests {
+    /// A practice imported into a store, then `journeyd report --html`: one page with every
+    /// chart, owner-only, the location of each appointment group named.
+    @Test(binaryNeeded) func reportCommandWritesOnePrivatePage() throws {
+        let dir = try TemporaryDirectory()
+        let ndjson = dir.path + "/practice.ndjson"
+        let data = dir.path + "/store"
+        let generated = try run(["generate", "--events", "3000", "--seed", "4", "--practice-rules"])
+        #expect(generated.status == 0)
+        try generated.stdout.write(toFile: ndjson, atomically: true, encoding: .utf8)
+        #expect(try run(["import", ndjson, "--data", data]).status == 0)
+        let page = dir.path + "/report.html"
+        let old = umask(0)
+        defer { umask(old) }
+        let r = try run(["report", "--html", page, "--data", data, "--from", "2025-01-01T00:00:00Z",
+                         "--to", "2025-04-01T00:00:00Z", "--title", "Test <practice>"])
+        #expect(r.status == 0, "\(r.stderr)")
+        var st = stat()
+        #expect(stat(page, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.contains("<title>Test &lt;practice&gt;</title>"))
+        for heading in ["Funnel", "Inquiries by month", "Visits by month", "Retention by first-visit cohort",
+                        "Appointment outcomes by location"] {
+            #expect(html.contains("<h2>\(heading)"), "\(heading)")
+        }
+        #expect(html.contains(">downtown<") && html.contains(">harbor<") && html.contains(">northside<"))
+        #expect(html.contains(">2025-01<") && html.contains(">2025-03<") && !html.contains(">2025-04<"))
+        #expect(!html.contains("<script"))
+    }
+
+    @Test(binaryNeeded) func reportCommandNeedsAFile() throws {
+        let dir = try TemporaryDirectory()
+        let r = try run(["report", "--data", dir.path + "/store"])
+        #expect(r.status == 2 && r.stderr.contains("--html FILE is required"))
     }
 }
