@@ -13,16 +13,20 @@ enum Exit {
 
 /// A failure that ends a command with an exit code and a message on stderr.
 struct CommandFailure: Error {
+    /// The exit code.
     var code: Int32
     var message: String
-    init(_ code: Int32, _ message: String) {
+    /// The protocol's error code when the failure is one (`store_busy`, `not_found`, …).
+    var errorCode: String?
+    init(_ code: Int32, _ message: String, errorCode: String? = nil) {
         self.code = code
         self.message = message
+        self.errorCode = errorCode
     }
 }
 
 let usageText = """
-usage: journeyd COMMAND [--data DIR] [options]
+usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journeyd COMMAND --help)
 
   serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
                              run the local event sink on a Unix socket
@@ -61,9 +65,20 @@ at a time: import and replay are refused (store_busy) while another process writ
 serving it; reading commands are never blocked.
 """
 
+/// `journeyd --version`.
+let versionText = "journeyd \(releaseVersion) (store format \(EventLog.formatVersion))"
+
+/// The release of this build.
+let releaseVersion = "0.9.0"
+
 enum CLI {
     /// Runs the command line; returns the exit code.
     static func run(_ argv: [String]) -> Int32 {
+        if argv.first == "--version" || argv.first == "version" {
+            Output.line(versionText)
+            Output.flush()
+            return Exit.ok
+        }
         guard let command = argv.first, command != "--help", command != "-h", command != "help" else {
             Output.error(usageText)
             return argv.isEmpty ? Exit.usage : Exit.ok
@@ -85,22 +100,36 @@ enum CLI {
             Output.flush()
             return code
         } catch let e as UsageError {
-            Output.flush()
-            Output.error("journeyd \(command): \(e.description)")
-            return Exit.usage
+            return fail(command, argv, code: "usage", e.description, exit: Exit.usage)
         } catch let e as CommandFailure {
-            Output.flush()
-            Output.error("journeyd \(command): \(e.message)")
-            return e.code
+            return fail(command, argv, code: e.errorCode ?? (e.code == Exit.badInput ? "invalid_input" : "failed"), e.message, exit: e.code)
         } catch let e as StoreError {
-            Output.flush()
-            Output.error("journeyd \(command): \(e.description)")
-            return Exit.store
+            return fail(command, argv, code: e.code.description, e.description, exit: Exit.store)
         } catch {
-            Output.flush()
-            Output.error("journeyd \(command): \(error)")
-            return Exit.store
+            return fail(command, argv, code: "failed", "\(error)", exit: Exit.store)
         }
+    }
+
+    /// Ends a failed command: the message on stderr, or with `--json` the error as the protocol
+    /// writes it (`{"ok":false,"error":{"code":…,"message":…}}`) on stdout, for scripts.
+    private static func fail(_ command: String, _ argv: [String], code: String, _ message: String, exit: Int32) -> Int32 {
+        Output.flush()
+        if argv.dropFirst().contains("--json") {
+            var w = JSONWriter()
+            w.beginObject()
+            w.key("ok"); w.bool(false)
+            w.key("error")
+            w.beginObject()
+            w.key("code"); w.string(code)
+            w.key("message"); w.string("journeyd \(command): \(message)")
+            w.endObject()
+            w.endObject()
+            Output.write(w.bytes + [10])
+            Output.flush()
+        } else {
+            Output.error("journeyd \(command): \(message)")
+        }
+        return exit
     }
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
@@ -247,7 +276,7 @@ enum CLI {
         case "unknown_op": Exit.usage
         default: Exit.store
         }
-        return CommandFailure(exit, "\(error.code): \(error.message)")
+        return CommandFailure(exit, "\(error.code): \(error.message)", errorCode: error.code)
     }
 
     static func time(_ args: Arguments, _ name: String) throws(UsageError) -> Int64? {

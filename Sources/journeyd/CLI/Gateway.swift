@@ -117,7 +117,7 @@ extension OutcomeCounts {
 enum ImportRefusal {
     /// The command failure for a batch the store refused as a whole.
     static func failure(_ e: ProtocolError) -> CommandFailure {
-        CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)")
+        CommandFailure(e.code == "invalid_event" ? Exit.badInput : Exit.store, "\(e.code): \(e.message)", errorCode: e.code)
     }
 
     /// The rejection of one event, appended alone after its batch conflicted.

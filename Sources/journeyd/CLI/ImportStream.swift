@@ -425,6 +425,6 @@ private final class ImportStream {
             message += "; every line before line \(resume) is stored or rejected: resume from line \(resume)"
             message += " (tail -n +\(resume) \(importer.path == "-" ? "FILE" : importer.path) | journeyd import -)"
         }
-        throw CommandFailure(error.code == "invalid_event" ? Exit.badInput : Exit.store, message)
+        throw CommandFailure(error.code == "invalid_event" ? Exit.badInput : Exit.store, message, errorCode: error.code)
     }
 }
