@@ -158,7 +158,7 @@ struct PropertyReference {
             noShows: tl.filter { $0.type == .noShow }.count,
             cancellations: tl.filter { $0.type == .cancellation }.count,
             referredBy: referredBy(c, asOf: asOf).map { canonical[$0] },
-            consent: [:],
+            consent: tl.filter { $0.type == .consent }.reduce(into: [:]) { $0[$1.effectiveChannel!] = $1.consentStatus!.name },
             conversation: conv,
             conversationStatus: conv == nil ? nil : ce.contains { $0.resolved == true } ? "resolved" : "open",
             concern: ce.last { !($0.concern ?? "").isEmpty }?.concern,
@@ -177,6 +177,7 @@ struct PropertyReference {
             switch s {
             case .touch: e.type.isTouch
             case .inquiry: e.isInquiry
+            case .contact: e.type.isContact
             case .type(let t): e.type == t
             }
         }
@@ -189,6 +190,13 @@ struct PropertyReference {
                 var path = [entry]
                 while path.count < q.steps.count {
                     let prev = path.last!
+                    let k = path.count
+                    // The same event again, unless one of the steps it reached is step k's twin.
+                    let reachedByPrev = path.indices.filter { path[$0].id == prev.id }
+                    if matches(q.steps[k], prev), !reachedByPrev.contains(where: { q.steps[$0] == q.steps[k] }) {
+                        path.append(prev)
+                        continue
+                    }
                     guard let nextEvent = tl.first(where: {
                         Event.timelineLess(prev, $0) && matches(q.steps[path.count], $0) && $0.at - entry.at <= q.windowMs
                     }) else { break }
@@ -211,6 +219,8 @@ struct PropertyReference {
             case .medium: e.medium
             case .campaign: e.campaign
             case .term: e.term
+            case .location: e.location
+            case .provider: e.provider
             case .none: nil
             }
             groups[value, default: []].append(best)

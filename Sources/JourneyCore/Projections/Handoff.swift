@@ -229,6 +229,11 @@ extension Projector {
 
     /// Per channel with `consent` facts, the status of its latest one.
     func consent(_ facts: [Fact]) -> [Channel: String] {
-        [:]
+        var out: [Channel: String] = [:]
+        // In timeline order: each channel's latest consent is the last one written.
+        for f in facts where f.type == .consent {
+            if let channel = f.effectiveChannel, let status = ConsentStatus(rawValue: f.status) { out[channel] = status.name }
+        }
+        return out
     }
 }
