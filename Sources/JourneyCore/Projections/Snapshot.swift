@@ -86,7 +86,7 @@ private struct SnapshotReader {
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
     /// (5: fact records of types from 15 on, `unlink` and `consent`, carry a type byte; links
-    /// withdrawn by unlinks are re-derived from the unlink records on load.)
+    /// withdrawn by unlinks are re-derived from the unlink records on load; facts may carry attrs.)
     package static let formatVersion: UInt32 = 5
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
