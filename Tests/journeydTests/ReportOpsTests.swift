@@ -5,7 +5,7 @@ import Testing
 @testable import journeyd
 
 /// A small practice in March 2026, with hand-computed reports.
-let practice = [
+let marchPractice = [
     #"{"id":"w-1","type":"web_visit","subject":"p-1","at":"2026-02-20T09:00:00Z","source":"google","campaign":"spring-recall"}"#,
     #"{"id":"bk-1","type":"booking","subject":"p-1","at":"2026-02-21T09:00:00Z","appointment":"apt-1","scheduled_for":"2026-03-02T10:00:00Z","location":"north","provider":"dr-lee"}"#,
     #"{"id":"v-1","type":"visit","subject":"p-1","at":"2026-03-02T10:00:00Z","appointment":"apt-1","amount":180.50}"#,
@@ -31,7 +31,7 @@ struct ReportOpsTests {
 
     @Test func appointmentsOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         let a = try d.ask(#"{"op":"appointments","# + Self.march + #","by":"location"}"#)
         // north: apt-1 visited (180.50), apt-2 no-show rebooked the next day; south: apt-3
         // visited (95), apt-4 cancelled and never rebooked.
@@ -44,7 +44,7 @@ struct ReportOpsTests {
 
     @Test func patientsOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         // p-1 and p-2 new (p-2 referred); p-4 active in the year before March and back in it.
         let p = try d.ask(#"{"op":"patients","# + Self.march + #"}"#)
         #expect(object(p) == #"{"from":"2026-03-01T00:00:00.000Z","to":"2026-04-01T00:00:00.000Z","by":"none","groups":[{"value":null,"new":2,"referred_new":1,"active_at_start":1,"retained":1,"retention_rate":1,"lapsed":0,"visits":3,"revenue":395.50}]}"#)
@@ -55,7 +55,7 @@ struct ReportOpsTests {
 
     @Test func cohortsOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         let c = try d.ask(#"{"op":"cohorts","from":"2025-06-01T00:00:00Z","to":"2026-04-01T00:00:00Z","periods":3}"#)
         #expect(object(c) == #"{"from":"2025-06-01T00:00:00.000Z","to":"2026-04-01T00:00:00.000Z","periods":3,"by":"none","cohorts":[{"month":"2025-06","value":null,"size":1,"retained":[1,0,0]},{"month":"2026-03","value":null,"size":2,"retained":[2,null,null]}]}"#)
         let tz = try d.ask(#"{"op":"cohorts","# + Self.march + #","tz":"Europe/Atlantis"}"#)
@@ -67,7 +67,7 @@ struct ReportOpsTests {
 
     @Test func trendsOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         let week = #""from":"2026-03-02T00:00:00Z","to":"2026-03-16T00:00:00Z","step":"touch","interval":"week""#
         let events = try d.ask(#"{"op":"trends","# + week + "}")
         #expect(object(events) == #"{"step":"touch","interval":"week","by":"none","unique":false,"buckets":["2026-03-02T00:00:00.000Z","2026-03-09T00:00:00.000Z"],"groups":[{"value":null,"counts":[5,3],"total":8}]}"#)
@@ -79,7 +79,7 @@ struct ReportOpsTests {
 
     @Test func referralsOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         let r = try d.ask(#"{"op":"referrals","as_of":"2026-04-01T00:00:00Z"}"#)
         // Direct: p-1 (180.50) and p-4 (240.00), mean 210.25; referred: p-2 (95.00).
         #expect(object(r) == #"{"as_of":"2026-04-01T00:00:00.000Z","referrers":[{"patient":"p-1","referred":1,"converted":1,"revenue":95.00}],"summary":{"referred_patients":1,"direct_patients":2,"referred_avg_value":95.00,"direct_avg_value":210.25}}"#)
@@ -89,7 +89,7 @@ struct ReportOpsTests {
 
     @Test func segmentOp() throws {
         let d = try RunningDaemon()
-        _ = try d.ask(appendRequest(practice))
+        _ = try d.ask(appendRequest(marchPractice))
         let page1 = try d.ask(#"{"op":"segment","as_of":"2026-04-01T00:00:00Z","min_visits":1,"limit":2}"#)
         #expect(object(page1) == #"{"as_of":"2026-04-01T00:00:00.000Z","total":3,"patients":[{"patient":"p-1","stage":"active","risk":[],"visits":1,"last_visit_at":"2026-03-02T10:00:00.000Z","lifetime_value":180.50,"acquisition_channel":"web"},{"patient":"p-2","stage":"active","risk":[],"visits":1,"last_visit_at":"2026-03-12T15:00:00.000Z","lifetime_value":95.00,"acquisition_channel":"referral"}],"next":"p-2"}"#)
         let page2 = try d.ask(#"{"op":"segment","as_of":"2026-04-01T00:00:00Z","min_visits":1,"limit":2,"after":"p-2"}"#)
@@ -108,7 +108,7 @@ struct ReportOpsTests {
     @Test(binaryNeeded) func commandLineJSONAndCSV() throws {
         let dir = try TemporaryDirectory()
         let file = dir.path + "/practice.ndjson"
-        try (practice.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try (marchPractice.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
         #expect(try run(["import", file, "--data", dir.path + "/store"]).status == 0)
         let args = ["appointments", "--from", "2026-03-01T00:00:00Z", "--to", "1775001600000", "--by", "location",
                     "--data", dir.path + "/store"]
