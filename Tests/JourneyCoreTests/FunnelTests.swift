@@ -17,9 +17,12 @@ struct FunnelTests {
         #expect(counts(inWindow.funnel(q([.touch, .inquiry]))) == [1, 1])
         #expect(medians(inWindow.funnel(q([.touch, .inquiry]))) == [nil, 10])
         let outOfWindow = P.fold([P.ev("a", .webVisit, "p", t), P.ev("b", .chat, "p", t + 11)])
-        // The chat is itself a touch, so it enters an attempt of its own that reaches step 1 only.
-        #expect(counts(outOfWindow.funnel(q([.touch, .inquiry]))) == [1, 0])
-        #expect(medians(outOfWindow.funnel(q([.touch, .inquiry]))) == [nil, nil])
+        #expect(counts(outOfWindow.funnel(q([.type(.webVisit), .inquiry]))) == [1, 0])
+        #expect(medians(outOfWindow.funnel(q([.type(.webVisit), .inquiry]))) == [nil, nil])
+        // The chat is itself a touch: it enters an attempt of its own and reaches the inquiry
+        // step itself, at once.
+        #expect(counts(outOfWindow.funnel(q([.touch, .inquiry]))) == [1, 1])
+        #expect(medians(outOfWindow.funnel(q([.touch, .inquiry]))) == [nil, 0])
     }
 
     @Test func windowCountsFromTheEntryNotThePreviousStep() {
@@ -136,9 +139,10 @@ struct FunnelTests {
             P.ev("z", .chat, "d", t, channel: .portal), P.ev("w", .webVisit, "d", t + 1),
         ])
         let r = p.funnel(q([.touch, .type(.webVisit)], by: .channel))
-        // identify/eligibility are not touches: a and c enter on their web visits only.
+        // identify/eligibility are not touches: a and c enter on their web visits, which reach
+        // the web_visit step themselves.
         #expect(r.groups.map(\.value) == ["web", "portal"])
-        #expect(r.groups.map { $0.steps.map(\.count) } == [[2, 0], [1, 1]])
+        #expect(r.groups.map { $0.steps.map(\.count) } == [[2, 2], [1, 1]])
         let any = p.funnel(q([.type(.identify), .type(.webVisit)], by: .channel))
         #expect(any.groups.map(\.value) == [nil])
         #expect(any.json.contains(#""groups":[{"value":null,"steps":[{"step":"identify","count":1,"median_ms":null},{"step":"web_visit","count":1,"median_ms":1}]}]"#))
@@ -167,5 +171,76 @@ struct FunnelTests {
         #expect(FunnelStep(name: "no_show") == .type(.noShow))
         #expect(FunnelStep(name: "inquiry") == .inquiry)
         #expect(FunnelStep(name: "bogus") == nil)
+    }
+
+    // MARK: v2: one event may reach several steps with different definitions
+
+    @Test func aCallIsATouchAndAnInquiryAtOnce() {
+        let p = P.fold([P.ev("c", .call, "p", t), P.ev("b", .booking, "p", t + 7)])
+        let r = p.funnel(q([.touch, .inquiry, .type(.booking)]))
+        #expect(counts(r) == [1, 1, 1])
+        #expect(medians(r) == [nil, 0, 7])
+        // An outbound call is a touch and a contact, not an inquiry.
+        let out = P.fold([P.ev("c", .call, "p", t, direction: .outbound)])
+        #expect(counts(out.funnel(q([.touch, .inquiry]))) == [1, 0])
+        #expect(counts(out.funnel(q([.touch, .contact]))) == [1, 1])
+    }
+
+    @Test func aRepeatedDefinitionNeedsAnotherEvent() {
+        let oneVisit = P.fold([P.ev("v1", .visit, "p", t)])
+        #expect(counts(oneVisit.funnel(q([.type(.visit), .type(.visit)]))) == [1, 0])
+        let twoVisits = P.fold([P.ev("v1", .visit, "p", t), P.ev("v2", .visit, "p", t + 4)])
+        #expect(counts(twoVisits.funnel(q([.type(.visit), .type(.visit)]))) == [1, 1])
+        #expect(medians(twoVisits.funnel(q([.type(.visit), .type(.visit)]))) == [nil, 4])
+        let oneTouch = P.fold([P.ev("w", .webVisit, "p", t)])
+        #expect(counts(oneTouch.funnel(q([.touch, .touch]))) == [1, 0])
+        // touch → inquiry → touch: the chat reaches the first two steps, but not the third, whose
+        // definition it already reached as step 1; the later web visit does.
+        let chatThenWeb = P.fold([P.ev("c", .chat, "p", t), P.ev("w", .webVisit, "p", t + 3)])
+        let r = chatThenWeb.funnel(q([.touch, .inquiry, .touch]))
+        #expect(counts(r) == [1, 1, 1])
+        #expect(medians(r) == [nil, 0, 3])
+    }
+
+    @Test func inquiryThenContactOnOneChat() {
+        let p = P.fold([P.ev("c", .chat, "p", t)])
+        #expect(counts(p.funnel(q([.inquiry, .contact]))) == [1, 1])
+        #expect(medians(p.funnel(q([.inquiry, .contact]))) == [nil, 0])
+        // A form is a contact too; a web visit is not.
+        let web = P.fold([P.ev("w", .webVisit, "p", t), P.ev("f", .form, "p", t + 2)])
+        #expect(counts(web.funnel(q([.type(.webVisit), .contact]))) == [1, 1])
+        #expect(medians(web.funnel(q([.type(.webVisit), .contact]))) == [nil, 2])
+        #expect(FunnelStep(name: "contact") == .contact)
+        #expect(FunnelStep.contact.name == "contact")
+    }
+
+    @Test func selfReachStaysInsideTheWindowAndFilter() {
+        // The booking entering at t + 20 reaches the booking step itself even with a zero window.
+        let p = P.fold([P.ev("w", .webVisit, "p", t), P.ev("b", .booking, "p", t + 20)])
+        #expect(counts(p.funnel(q([.touch, .type(.booking)], w: 0))) == [1, 1])
+        // With an entry filter that excludes the booking, the web visit's attempt is out of window.
+        #expect(counts(p.funnel(q([.touch, .type(.booking)], w: 19, to: t + 20))) == [1, 0])
+        #expect(counts(p.funnel(q([.touch, .type(.booking)], w: 20, to: t + 20))) == [1, 1])
+    }
+
+    @Test func breakdownByLocationAndProvider() {
+        let p = P.fold([
+            P.ev("b1", .booking, "p", t, location: "north", provider: "dr-a"),
+            P.ev("v1", .visit, "p", t + 5),
+            P.ev("b2", .booking, "q", t, location: "north"),
+            P.ev("b3", .booking, "r", t, provider: "dr-a"),  // no location: the null group
+            P.ev("b4", .booking, "s", t, location: "south", provider: "dr-b"),
+            P.ev("v4", .visit, "s", t + 1, location: "elsewhere"),  // not the entry: does not count
+        ])
+        let r = p.funnel(q([.type(.booking), .type(.visit)], by: .location))
+        #expect(r.by == .location)
+        #expect(r.groups.map(\.value) == ["north", "south", nil])
+        #expect(r.groups.map { $0.steps.map(\.count) } == [[2, 1], [1, 1], [1, 0]])
+        #expect(r.json.contains(#""by":"location""#))
+        #expect(r.json.contains(#"{"value":null,"steps":[{"step":"booking","count":1,"median_ms":null},{"step":"visit","count":0,"median_ms":null}]}"#))
+        let byProvider = p.funnel(q([.type(.booking), .type(.visit)], by: .provider))
+        #expect(byProvider.groups.map(\.value) == ["dr-a", "dr-b", nil])
+        #expect(byProvider.groups.map { $0.steps.map(\.count) } == [[2, 1], [1, 1], [1, 0]])
+        #expect(Breakdown(name: "location") == .location && Breakdown(name: "provider") == .provider)
     }
 }

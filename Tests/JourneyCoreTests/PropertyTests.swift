@@ -85,6 +85,7 @@ struct PropertyPractice {
                 events.append(PJ.identify("i" + String(n, radix: 36), a, b, start + Int64.random(in: -5..<30, using: &rng) * day))
             }
         }
+        addConsentsAndAttrs(&events, ids: known + anon, rng: &rng)
         // Late arrivals: move 10% of events to a random later log position.
         for _ in 0..<(events.count / 10) {
             let i = Int.random(in: 0..<events.count, using: &rng)
@@ -93,11 +94,40 @@ struct PropertyPractice {
         }
         return events
     }
+
+    /// Gives some events attrs (from a few small objects, so equal ones repeat) and adds
+    /// consent events, granted or revoked, on a few channels, near each id's other events.
+    static func addConsentsAndAttrs(_ events: inout [Event], ids: [String], rng: inout RNG) {
+        let objects: [[Event.Attr]] = [
+            [.init(key: "language", value: "es")],
+            [.init(key: "payer", value: "delta"), .init(key: "language", value: "en")],
+            [.init(key: "availability", value: "mornings"), .init(key: "é", value: "")],
+        ]
+        for i in events.indices where Int.random(in: 0..<5, using: &rng) == 0 {
+            events[i].attrs = objects[Int.random(in: 0..<objects.count, using: &rng)].sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        }
+        let channels: [Channel] = [.sms, .email, .phone]
+        let times = Dictionary(events.map { ($0.subject, $0.at) }, uniquingKeysWith: { a, _ in a })
+        var n = 0
+        for id in ids where Int.random(in: 0..<3, using: &rng) == 0 {
+            let base = times[id] ?? PJ.t0
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                n += 1
+                events.append(Event(
+                    id: "k" + String(n, radix: 36), type: .consent, subject: id,
+                    at: base + Int64.random(in: -4...40, using: &rng) * PJ.day / 4,
+                    channel: channels[Int.random(in: 0..<channels.count, using: &rng)],
+                    consentStatus: Bool.random(using: &rng) ? .granted : .revoked))
+            }
+        }
+    }
 }
 
 @Suite("Projection properties")
 struct PropertyTests {
-    static let asOfs: [Int64] = [PJ.t0, PJ.t0 + 200 * PJ.day, PJ.t0 + 900 * PJ.day]
+    /// Before every event, in the middle of the journeys (the times are quarter days from
+    /// whole days: some events fall exactly on these instants), and after them all.
+    static let asOfs: [Int64] = [PJ.t0 - 1, PJ.t0 + 100 * PJ.day, PJ.t0 + 200 * PJ.day, PJ.t0 + 900 * PJ.day]
     static let funnels: [FunnelQuery] = [
         FunnelQuery(),
         try! FunnelQuery(steps: [.touch, .touch, .type(.booking)], windowMs: 3 * PJ.day, by: .source),
@@ -105,14 +135,16 @@ struct PropertyTests {
                          from: PJ.t0 + 50 * PJ.day, to: PJ.t0 + 300 * PJ.day),
         try! FunnelQuery(steps: [.type(.messageSent), .type(.messageOpened)], windowMs: 0, by: .type),
         try! FunnelQuery(steps: [.touch, .inquiry, .touch, .type(.visit)], windowMs: 2, by: .campaign),
+        try! FunnelQuery(steps: [.inquiry, .contact, .touch, .contact], windowMs: 5 * PJ.day, by: .location),
+        try! FunnelQuery(steps: [.type(.visit), .type(.visit), .touch], windowMs: 8 * PJ.day, by: .provider),
+        try! FunnelQuery(steps: [.type(.booking), .touch, .type(.booking), .type(.visit)], windowMs: 20 * PJ.day, by: .channel),
     ]
 
     /// Every answer the projector gives, as one string.
     static func dump(_ p: Projector, ids: [String]) -> String {
         var out: [String] = []
         for id in ids {
-            // as_of only moves the elapsed-time rules: two instants cover them here.
-            for asOf in asOfs.dropFirst() {
+            for asOf in asOfs {
                 out.append(p.patient(id: id, asOf: asOf)?.json ?? "nil")
                 out.append(p.handoff(id: id, asOf: asOf)?.json ?? "nil")
             }
@@ -175,7 +207,13 @@ struct PropertyTests {
 
     @Test(arguments: [(11, false), (12, false), (13, false), (14, false), (21, true), (22, true), (23, true)] as [(UInt64, Bool)])
     func matchesTheNaiveReference(seed: UInt64, dense: Bool) {
-        PropertyTests.expectMatchesReference(PropertyPractice.make(seed: seed, patients: 40, dense: dense))
+        let events = PropertyPractice.make(seed: seed, patients: 40, dense: dense)
+        PropertyTests.expectMatchesReference(events)
+        // The sample reaches the v2 handoff parts, not only their empty forms.
+        let p = PJ.fold(events)
+        let late = PropertyTests.ids(events).compactMap { p.handoff(id: $0, asOf: PropertyTests.asOfs.last!) }
+        #expect(late.contains { $0.attrs != nil } && late.contains { !$0.consent.isEmpty })
+        #expect(late.contains { $0.referredBy != nil } && late.contains { !$0.risk.isEmpty })
     }
 
     /// Event ids sharing prefixes shorter and longer than the 15 bytes a record takes from its

@@ -331,7 +331,8 @@ struct DaemonTests {
 
         // Default: touch → inquiry → booking → visit, 30 days, by channel of the entry.
         // p1 enters on web (e1), reaches inquiry (e2, +5 min) and booking (e4, +23h05m);
-        // p3 enters on web (booking e8) and stops; p2 enters on chat (e5) and stops.
+        // p3 enters on web (booking e8) and stops; p2 enters on chat (e5), which is its inquiry
+        // too (step time 0), and books 30 min later (e6).
         let f = try d.ask(#"{"op":"funnel"}"#)
         #expect(f["ok"]?.boolValue == true)
         #expect(strings(f["steps"]) == ["touch", "inquiry", "booking", "visit"])
@@ -345,10 +346,12 @@ struct DaemonTests {
             #expect(web.map { $0["median_ms"]?.int64Value } == [nil, 300_000, 83_100_000, nil])
             #expect(web.first?["median_ms"]?.isNull == true)
             let chat = groups[1]["steps"]?.arrayValue ?? []
-            #expect(chat.map { $0["count"]?.int64Value } == [1, 0, 0, 0])
+            #expect(chat.map { $0["count"]?.int64Value } == [1, 1, 1, 0])
+            #expect(chat.map { $0["median_ms"]?.int64Value } == [nil, 0, 1_800_000, nil])
         }
 
-        // touch → booking within an hour, no breakdown: only p2 (chat, then booking 30 min later).
+        // touch → booking within an hour, no breakdown: p2 (chat, then booking 30 min later), and
+        // p1 and p3, whose bookings are touches that reach the booking step themselves (0 ms).
         let g = try d.ask(#"{"op":"funnel","steps":["touch","booking"],"window_s":3600,"by":"none"}"#)
         #expect(g["ok"]?.boolValue == true)
         #expect(g["window_s"]?.int64Value == 3600)
@@ -357,8 +360,8 @@ struct DaemonTests {
         #expect(none.count == 1)
         #expect(none.first?["value"]?.isNull == true)
         let steps = none.first?["steps"]?.arrayValue ?? []
-        #expect(steps.map { $0["count"]?.int64Value } == [3, 1])
-        #expect(steps.last?["median_ms"]?.int64Value == 1_800_000)
+        #expect(steps.map { $0["count"]?.int64Value } == [3, 3])
+        #expect(steps.last?["median_ms"]?.int64Value == 0)  // of 0, 0 and 30 min
         #expect(try d.ask(#"{"op":"funnel","steps":["touch","bogus"]}"#).errorCode == "bad_request")
         #expect(try d.ask(#"{"op":"funnel","by":"colour"}"#).errorCode == "bad_request")
 

@@ -13,12 +13,12 @@ struct Fact: Sendable {
     /// `effectiveChannel` raw value, or `noChannel`.
     var channel: UInt8
     var flags: UInt8
-    /// `EligibilityStatus` raw value, or `noStatus`.
+    /// `EligibilityStatus` (or, for a consent, `ConsentStatus`) raw value, or `noStatus`.
     var status: UInt8
-    /// Interned subject id of an `identify` (the only facts whose subject a query reads), else
-    /// `Fact.none`.
+    /// Interned subject id of an `identify` or `unlink` (the only facts whose subject a query
+    /// reads), else `Fact.none`.
     var subject: UInt32
-    /// Interned `patient` (identify) or `referrer` (referral) id, else `Fact.none`.
+    /// Interned `patient` (identify, unlink) or `referrer` (referral) id, else `Fact.none`.
     var other: UInt32
     // Interned values (0 = absent); `conversation`, `message` and `appointment` are inline
     // tokens instead (`FactRecord.inlineBytes`), equal for equal strings once `InlineTokens`
@@ -34,6 +34,8 @@ struct Fact: Sendable {
     var appointment: UInt32
     var location: UInt32
     var provider: UInt32
+    /// Interned `AttrsText` of the event's attrs (0 = none).
+    var attrs: UInt32
     var scheduledFor: Int64
     var amountCents: Int64
 
@@ -53,7 +55,7 @@ struct Fact: Sendable {
         subject = Fact.none
         other = Fact.none
         source = 0; medium = 0; campaign = 0; term = 0; agent = 0; conversation = 0
-        concern = 0; message = 0; appointment = 0; location = 0; provider = 0
+        concern = 0; message = 0; appointment = 0; location = 0; provider = 0; attrs = 0
         scheduledFor = Fact.noTime
         amountCents = 0
     }

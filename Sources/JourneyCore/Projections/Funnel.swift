@@ -4,14 +4,17 @@ public enum FunnelStep: Sendable, Hashable {
     case touch
     /// A chat, a form, or a call not outbound.
     case inquiry
+    /// A call, a chat or a form, whatever its direction.
+    case contact
     /// An event of this type.
     case type(EventType)
 
-    /// The name used in queries and reports: `touch`, `inquiry` or the type name.
+    /// The name used in queries and reports: `touch`, `inquiry`, `contact` or the type name.
     public var name: String {
         switch self {
         case .touch: "touch"
         case .inquiry: "inquiry"
+        case .contact: "contact"
         case .type(let t): t.name
         }
     }
@@ -21,6 +24,7 @@ public enum FunnelStep: Sendable, Hashable {
         switch name {
         case "touch": self = .touch
         case "inquiry": self = .inquiry
+        case "contact": self = .contact
         default:
             guard let t = EventType(name: name) else { return nil }
             self = .type(t)
@@ -31,6 +35,7 @@ public enum FunnelStep: Sendable, Hashable {
         switch self {
         case .touch: f.type.isTouch
         case .inquiry: f.isInquiry
+        case .contact: f.type.isContact
         case .type(let t): f.type == t
         }
     }
@@ -50,6 +55,10 @@ public enum Breakdown: String, Sendable, Hashable, CaseIterable {
     case term
     /// By the entry event's type.
     case type
+    /// By the entry event's `location` (a booking's or a visit's).
+    case location
+    /// By the entry event's `provider` (a booking's or a visit's).
+    case provider
     /// No breakdown: one group.
     case none
 
@@ -200,15 +209,40 @@ extension Projector {
                 reachedAt[0] = e
                 var k = 1
                 var j = e + 1
-                while k < n && j < facts.count {
-                    let f = facts[j]
-                    if q.steps[k].matches(f) {
-                        // Later matches are no earlier, so the first one out of window ends it.
-                        // (Int128: extreme timestamps must not trap.)
-                        if Int128(f.at) - Int128(entry.at) > Int128(q.windowMs) { break }
-                        reachedAt[k] = j
-                        k += 1
+                while k < n {
+                    // The event that reached step k − 1 reaches step k too when it matches it
+                    // and none of the steps it reached has the same definition (SPEC §3.4 v2);
+                    // it is in the window already.
+                    let previous = reachedAt[k - 1]
+                    if q.steps[k].matches(facts[previous]) {
+                        var repeated = false
+                        var s = k - 1
+                        while s >= 0 && reachedAt[s] == previous {
+                            if q.steps[s] == q.steps[k] { repeated = true; break }
+                            s -= 1
+                        }
+                        if !repeated {
+                            reachedAt[k] = previous
+                            k += 1
+                            continue
+                        }
                     }
+                    // Else the earliest later event that matches.
+                    var found = false
+                    while j < facts.count {
+                        let f = facts[j]
+                        if q.steps[k].matches(f) {
+                            // Later matches are no earlier, so the first one out of window ends
+                            // it. (Int128: extreme timestamps must not trap.)
+                            if Int128(f.at) - Int128(entry.at) > Int128(q.windowMs) { break }
+                            found = true
+                            break
+                        }
+                        j += 1
+                    }
+                    guard found else { break }
+                    reachedAt[k] = j
+                    k += 1
                     j += 1
                 }
                 // Furthest step, then earliest furthest event, then earliest entry (we scan in
@@ -276,6 +310,8 @@ extension Projector {
         case .medium: f.medium == 0 ? -1 : Int64(f.medium)
         case .campaign: f.campaign == 0 ? -1 : Int64(f.campaign)
         case .term: f.term == 0 ? -1 : Int64(f.term)
+        case .location: f.location == 0 ? -1 : Int64(f.location)
+        case .provider: f.provider == 0 ? -1 : Int64(f.provider)
         case .none: -1
         }
     }

@@ -197,6 +197,9 @@ package struct Projector: Sendable {
         var byBit = SIMD16<UInt32>()
         /// Room the inline fields take in a record, at most: their bytes and length varints.
         var inlineBytes = 0
+        /// The interned `AttrsText` of the event's attrs (record bit `FactRecord.Field.attrs`,
+        /// past the vector), 0 when it has none.
+        var attrs: UInt32 = 0
 
         init() {}
 
@@ -224,6 +227,7 @@ package struct Projector: Sendable {
                     set(bit, event.withField(at: f) { intern($0.unsafelyUnwrapped) })
                 }
             }
+            attrs = event.withAttrsText { $0.map(intern) ?? 0 }
         }
 
         /// The string fields held here, as presence bits: `source` (2) through `message` (12).
@@ -281,8 +285,8 @@ package struct Projector: Sendable {
         var v = values
         let at = e.at
         // Status, subject and other are the three lowest bits, below every value field.
-        let status = e.status
-        let hasSubject = type == .identify, hasOther = other != Fact.none
+        let status = e.statusCode
+        let hasSubject = type == .identify || type == .unlink, hasOther = other != Fact.none
         var mask = v.mask
         if status != nil { mask |= 1 &<< UInt64(R.Field.status.rawValue) }
         if hasSubject { mask |= 1 &<< UInt64(R.Field.subject.rawValue) }
@@ -291,15 +295,17 @@ package struct Projector: Sendable {
         let amount = e.amountCents ?? 0
         if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
         if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
+        if v.attrs != 0 { mask |= 1 &<< UInt64(R.Field.attrs.rawValue) }
 
         var (header, channel) = e.factHeader
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
+        if header & 0x0F == R.extendedType { byte(type.rawValue) }
         if header & R.channelBit != 0 { byte(channel) }
         guard mask != 0 else { return p }
         varint(mask)
-        // The 32-bit and inline fields in bit order, then the two times and amounts.
-        if let status { varint(UInt64(status.rawValue)) }
+        // The 32-bit and inline fields in bit order, then the time and the amount, then attrs.
+        if let status { varint(UInt64(status)) }
         if hasSubject { varint(UInt64(subject)) }
         if hasOther { varint(UInt64(other)) }
         var m = v.mask
@@ -322,6 +328,7 @@ package struct Projector: Sendable {
         }
         if let scheduled { varint(R.zigzag(scheduled &- at)) }
         if amount != 0 { varint(R.zigzag(amount)) }
+        if v.attrs != 0 { varint(UInt64(v.attrs)) }
         return p
     }
 
@@ -348,11 +355,11 @@ package struct Projector: Sendable {
         return i
     }
 
-    /// The interned `patient` of an identify or `referrer` of a referral, else `Fact.none`.
+    /// The interned `patient` of an identify or unlink or `referrer` of a referral, else `Fact.none`.
     @inline(__always)
     static func otherId<E: FoldInput>(_ event: E, _ intern: (UnsafeRawBufferPointer) -> UInt32) -> UInt32 {
         switch event.type {
-        case .identify: event.withField(.patient) { $0.map(intern) ?? Fact.none }
+        case .identify, .unlink: event.withField(.patient) { $0.map(intern) ?? Fact.none }
         case .referral: event.withField(.referrer) { $0.map(intern) ?? Fact.none }
         default: Fact.none
         }

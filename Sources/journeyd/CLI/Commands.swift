@@ -32,7 +32,8 @@ usage: journeyd COMMAND [--data DIR] [options]
   patient ID [--as-of T]     journey state of a patient (any id of the cluster)
   handoff ID [--as-of T]     warm-handoff context for the next agent
   funnel [--steps touch,inquiry,booking,visit] [--window 30d]
-         [--by channel|source|medium|campaign|term|type|none] [--from T] [--to T]
+         [--by channel|source|medium|campaign|term|type|location|provider|none]
+         [--from T] [--to T]        steps: touch, inquiry, contact or an event type
   contacts                   contact resolution by channel
   at-risk [--as-of T] [--limit N] [--after ID]
   appointments --from T --to T [--by channel|source|location|provider|none]

@@ -37,12 +37,18 @@ enum Reports {
     static func handoff(_ h: HandoffContext) -> String {
         var out = keyValues([
             ("patient", h.patient), ("aliases", cell(h.aliases)), ("as of", cell(time: h.asOf)),
-            ("stage", h.stage.name), ("acquisition", cell(h.acquisitionChannel?.name)),
+            ("stage", h.stage.name), ("risk", cell(h.risk.map(\.name))),
+            ("acquisition", cell(h.acquisitionChannel?.name)),
             ("eligibility", h.eligibility),
+            ("consent", h.consent.isEmpty ? "-"
+                : Channel.allCases.compactMap { c in h.consent[c].map { "\(c.name) \($0)" } }.joined(separator: ", ")),
+            ("no-shows", "\(h.noShows)"), ("cancellations", "\(h.cancellations)"),
+            ("referred by", cell(h.referredBy)),
             ("conversation", "\(cell(h.conversation)) (\(cell(h.conversationStatus)))"),
             ("concern", cell(h.concern)), ("channels", cell(h.channels.map(\.name))),
             ("contacts", "\(h.contacts)"), ("handoffs", "\(h.handoffs)"),
             ("last agent", cell(h.lastAgent)),
+            ("attrs", h.attrs.map { $0.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") } ?? "-"),
             ("upcoming", upcoming(h.upcoming)),
         ])
         var t = Table(["at", "type", "channel", "agent", "concern"])
