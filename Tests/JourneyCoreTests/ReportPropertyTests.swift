@@ -1,0 +1,126 @@
+import Testing
+@testable import JourneyCore
+
+/// The practice reports are functions of the set of events: equal for any fold order, across a
+/// snapshot, and equal to the naive reference computed from the raw event list.
+@Suite("Practice report properties")
+struct ReportPropertyTests {
+    static let day = PJ.day
+    static let t0 = PJ.t0
+
+    /// Every report over a few periods, breakdowns and intervals, as text.
+    static func answers(_ p: Projector) throws -> [String] {
+        var out: [String] = []
+        for (from, to) in periods {
+            for by in AppointmentsBreakdown.allCases {
+                out.append(p.appointments(try AppointmentsQuery(from: from, to: to, by: by)).json)
+            }
+            for by in PatientsBreakdown.allCases {
+                out.append(p.patients(try PatientsQuery(from: from, to: to, by: by)).json)
+                out.append(try p.cohorts(try CohortsQuery(from: from, to: to, periods: 4, by: by, calendar: ReportCalendar())).json)
+            }
+            for q in try trendQueries(from, to) { out.append(try p.trends(q).json) }
+        }
+        for asOf in asOfs {
+            out.append(p.referrals(asOf: asOf, limit: 1000).json)
+            for q in try segmentQueries(asOf) { out.append(p.segment(q).json) }
+        }
+        return out
+    }
+
+    static let periods: [(Int64, Int64)] = [
+        (t0, t0 + 400 * day), (t0 + 31 * day, t0 + 90 * day), (t0 + 100 * day + 12_345, t0 + 130 * day + 999),
+        (t0 + 390 * day, t0 + 500 * day),
+    ]
+    static let asOfs: [Int64] = [t0 + 20 * day, t0 + 200 * day + 7, t0 + 1000 * day]
+
+    static func trendQueries(_ from: Int64, _ to: Int64) throws -> [TrendsQuery] {
+        var out: [TrendsQuery] = []
+        let steps: [TrendStep] = [.touch, .inquiry, .contact, .type(.visit)]
+        for (i, interval) in ReportInterval.allCases.enumerated() {
+            for by in TrendsBreakdown.allCases {
+                out.append(try TrendsQuery(step: steps[(i + by.name.count) % steps.count], interval: interval, from: from, to: to,
+                                           by: by, unique: by.name.count % 2 == 0, calendar: ReportCalendar()))
+            }
+        }
+        return out
+    }
+
+    static func segmentQueries(_ asOf: Int64) throws -> [SegmentQuery] {
+        let filters: [SegmentFilters] = [
+            SegmentFilters(),
+            SegmentFilters(stage: [.active, .lapsed]),
+            SegmentFilters(risk: [.noShowNotRebooked, .cancelledNotRebooked]),
+            SegmentFilters(acquisitionChannel: .web),
+            SegmentFilters(source: "google"),
+            SegmentFilters(campaign: "spring"),
+            SegmentFilters(minVisits: 2, maxVisits: 4),
+            SegmentFilters(lastVisitBefore: t0 + 150 * day, lastVisitAfter: t0 + 30 * day),
+            SegmentFilters(minValueCents: 40_000),
+            SegmentFilters(referred: true),
+            SegmentFilters(stage: [.active], minVisits: 1, referred: false),
+        ]
+        var out: [SegmentQuery] = []
+        for f in filters {
+            out.append(try SegmentQuery(asOf: asOf, filters: f, limit: 1000))
+            out.append(try SegmentQuery(asOf: asOf, filters: f, limit: 3, after: "p1"))
+        }
+        return out
+    }
+
+    static func referenceAnswers(_ events: [Event]) throws -> [String] {
+        let r = ReportReference(events)
+        var out: [String] = []
+        for (from, to) in periods {
+            for by in AppointmentsBreakdown.allCases {
+                out.append(r.appointments(try AppointmentsQuery(from: from, to: to, by: by)).json)
+            }
+            for by in PatientsBreakdown.allCases {
+                out.append(r.patients(try PatientsQuery(from: from, to: to, by: by)).json)
+                out.append(r.cohorts(try CohortsQuery(from: from, to: to, periods: 4, by: by, calendar: ReportCalendar())).json)
+            }
+            for q in try trendQueries(from, to) { out.append(r.trends(q).json) }
+        }
+        for asOf in asOfs {
+            out.append(r.referrals(asOf: asOf, limit: 1000).json)
+            for q in try segmentQueries(asOf) { out.append(r.segment(q).json) }
+        }
+        return out
+    }
+
+    static func expectSame(_ a: [String], _ b: [String], _ what: String) {
+        #expect(a.count == b.count)
+        for (x, y) in zip(a, b) where x != y {
+            Issue.record("\(what): \(x)\n  vs \(y)")
+            return
+        }
+    }
+
+    @Test(arguments: [(41, false), (42, false), (43, false), (44, true)] as [(UInt64, Bool)])
+    func matchesTheReferenceInAnyFoldOrder(seed: UInt64, dense: Bool) throws {
+        let events = PropertyPractice.make(seed: seed, patients: 80, dense: dense)
+        let folded = try Self.answers(PJ.fold(events))
+        Self.expectSame(folded, try Self.referenceAnswers(events), "reference")
+        Self.expectSame(try Self.answers(PJ.fold(events.sorted(by: Event.timelineLess))), folded, "replay in timeline order")
+        var rng = PropertyPractice.RNG(state: seed &* 7)
+        Self.expectSame(try Self.answers(PJ.fold(events.shuffled(using: &rng))), folded, "shuffled")
+        let cut = events.count / 2
+        var restored = try Projector(deserializing: PJ.fold(Array(events[..<cut])).serialize())
+        for e in events[cut...] { restored.apply(e) }
+        Self.expectSame(try Self.answers(restored), folded, "split across a snapshot")
+    }
+
+    /// The reports are not all empty on these practices (so the comparison above compares something).
+    @Test func thePracticesFillTheReports() throws {
+        let p = PJ.fold(PropertyPractice.make(seed: 41, patients: 80))
+        let (from, to) = Self.periods[0]
+        let a = p.appointments(try AppointmentsQuery(from: from, to: to))
+        #expect(a.groups.count == 1 && a.groups[0].appointments > 10 && a.groups[0].noShow > 0 && a.groups[0].rebooked > 0)
+        let pt = p.patients(try PatientsQuery(from: Self.periods[1].0, to: Self.periods[1].1))
+        #expect(pt.groups.first.map { $0.new > 0 && $0.activeAtStart > 0 } == true)
+        let c = try p.cohorts(try CohortsQuery(from: from, to: to, periods: 4, calendar: ReportCalendar()))
+        #expect(c.cohorts.count > 5 && c.cohorts.contains { ($0.retained[1] ?? 0) > 0 })
+        #expect(p.referrals(asOf: Self.asOfs[2], limit: 1000).referrers.count > 3)
+        #expect(p.segment(try SegmentQuery(asOf: Self.asOfs[1], filters: SegmentFilters(referred: true))).total > 0)
+    }
+}
