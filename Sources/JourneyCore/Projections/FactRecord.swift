@@ -14,8 +14,9 @@
 /// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value, `attrs` the interned `AttrsText` of the event's attrs. Conversation, message and appointment ids are kept inline: nearly
-/// unique to one patient, an entry in a shared table would cost more than their bytes. Event ids are kept whole (timeline ties compare them), but the
+/// `amount` a zigzag value, `attrs` the interned `AttrsText` of the event's attrs (the highest
+/// field, present only for an event with attrs). Conversation, message and appointment ids are
+/// kept inline: nearly unique to one patient, an entry in a shared table would cost more than their bytes. Event ids are kept whole (timeline ties compare them), but the
 /// events of one cluster usually share a long id prefix, stored once in the base id. A record
 /// takes its id's suffix plus a few bytes per present field, a small fraction of a decoded `Fact`.
 enum FactRecord {
