@@ -91,7 +91,7 @@ enum CLI {
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
-        case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
+        case "serve": (["socket", "allow-group", "max-line", "http", "write-key", "map"], ["relaxed-durability", "http-allow-remote"])
         case "import": (["batch", "format", "map"], ["relaxed-durability", "progress"])
         case "export", "stats", "verify", "contacts", "replay": ([], [])
         case "backup": ([], [])
