@@ -22,7 +22,7 @@ func httpIngestScenario(_ args: Arguments) throws {
     let work = args.string("work") ?? "/tmp/journey-bench-http"
     let key = "bench-key"
     let names = ["Appointment Booked", "Form Submitted", "Chat Started", "Call Started"]
-    var requests: [[UInt8]] = []
+    var built: [[UInt8]] = []
     var i = 0
     while i + perRequest <= total {
         var body = #"{"batch":["#
@@ -38,9 +38,10 @@ func httpIngestScenario(_ args: Arguments) throws {
         }
         body += #"],"sentAt":"2026-03-01T10:00:00Z"}"#
         let auth = "Basic " + Data("\(key):".utf8).base64EncodedString()
-        requests.append(Array("POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \(auth)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+        built.append(Array("POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: \(auth)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
         i += perRequest
     }
+    let requests = built
     guard !requests.isEmpty else { fail("not enough events for one request of \(perRequest)") }
     mkdir(work, 0o755)
     var rates: [Double] = []

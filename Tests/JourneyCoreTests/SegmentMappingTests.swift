@@ -106,6 +106,14 @@ struct SegmentMappingTests {
         #expect(r.skipped == "track \"Product Viewed\"")
     }
 
+    @Test func aSkippedNameIsCountedPrintably() throws {
+        let r = try map(#"{"type":"track","event":"Evil\u001b[2J\u202eName","userId":"p1","messageId":"m7","timestamp":"2026-03-01T10:00:00Z"}"#)
+        #expect(r.skipped == "track \"Evil?[2J?Name\"")
+        let long = String(repeating: "n", count: 100)
+        #expect(try map(#"{"type":"track","event":"\#(long)","userId":"p1","messageId":"m7"}"#, receivedAt: 1).skipped
+            == "track \"\(String(repeating: "n", count: 64))\"")
+    }
+
     @Test func aPracticeMapAddsOverridesAndRemovesNames() throws {
         let map2 = try SegmentEventMap.standard.merging(json: Array(#"{"Consult Requested":"form","Chat Started":"call","Form Submitted":null}"#.utf8))
         let m = SegmentMapping(eventMap: map2)

@@ -46,7 +46,7 @@ package enum FHIRMapping {
         switch type {
         case "Appointment": return try appointment(resource)
         case "Encounter": return try encounter(resource)
-        default: return MappedRecord(skipped: type.isEmpty ? "(no resourceType)" : String(type.prefix(64)))
+        default: return MappedRecord(skipped: MappedRecord.printable(Substring(type)))
         }
     }
 

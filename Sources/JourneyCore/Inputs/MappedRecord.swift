@@ -18,6 +18,14 @@ package struct MappedRecord: Sendable, Hashable {
         events = []
         skipped = reason
     }
+
+    /// A name from the input (a resource type, a track event name) made safe to count and print:
+    /// at most 64 characters, control, bidirectional and zero-width characters shown as `?`.
+    static func printable(_ name: Substring) -> String {
+        var out = String.UnicodeScalarView()
+        for u in name.unicodeScalars.prefix(64) { out.append(IdCharacters.kind(of: u.value) == nil ? u : "?") }
+        return String(out)
+    }
 }
 
 /// A standard input format an import or the HTTP API maps to events (SPEC §7).

@@ -47,7 +47,7 @@ package struct SegmentMapping: Sendable {
         case "page": return try touch(message, .webVisit, receivedAt: receivedAt)
         case "track":
             let name = try string(message, "event", required: true)!
-            guard let mapped = eventMap.type(for: name) else { return MappedRecord(skipped: "track \"\(name.prefix(64))\"") }
+            guard let mapped = eventMap.type(for: name) else { return MappedRecord(skipped: "track \"\(MappedRecord.printable(Substring(name)))\"") }
             return try touch(message, mapped, receivedAt: receivedAt)
         case "identify":
             guard let user = try id(message, "userId") else { return MappedRecord(skipped: "identify without userId") }

@@ -263,7 +263,10 @@ enum CLI {
         Output.line("appended \(appended), duplicate \(duplicates), rejected \(rejected) (\(rate) events/s)")
         if !total.skipped.isEmpty {
             let counts = total.skipped.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            Output.line("skipped \(total.skipped.values.reduce(0, +)): " + counts.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            // The 20 most frequent kinds; a file of many distinct names does not flood the terminal.
+            var text = "skipped \(total.skipped.values.reduce(0, +)): " + counts.prefix(20).map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            if counts.count > 20 { text += ", … \(counts.count - 20) more kinds" }
+            Output.line(text)
         }
         return rejected > 0 ? Exit.badInput : Exit.ok
     }
