@@ -26,10 +26,10 @@ final class Daemon {
     let process = Process()
     let socketPath: String
 
-    init(journeyd: String, dir: String) throws {
+    init(journeyd: String, dir: String, extra: [String] = []) throws {
         socketPath = dir + "/journeyd.sock"
         process.executableURL = URL(fileURLWithPath: journeyd)
-        process.arguments = ["serve", "--data", dir]
+        process.arguments = ["serve", "--data", dir] + extra
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()

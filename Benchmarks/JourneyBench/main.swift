@@ -7,6 +7,7 @@ import Glibc
 //   JourneyBench queries         --data DIR --ids-from F --appends F      in-process queries
 //   JourneyBench socket-ingest   --journeyd PATH --events-file F --per-request K
 //   JourneyBench socket-queries  --journeyd PATH --data DIR --ids-from F --appends F
+//   JourneyBench http-ingest     --journeyd PATH [--events N] [--per-request K] [--clients C]
 
 #if DEBUG
 note("JourneyBench is a debug build: its numbers are meaningless (use -c release)")
@@ -20,7 +21,8 @@ do {
     case "queries": try queriesScenario(arguments)
     case "socket-ingest": try socketIngestScenario(arguments)
     case "socket-queries": try socketQueriesScenario(arguments)
-    default: fail("unknown scenario '\(arguments.command)': replay, queries, socket-ingest or socket-queries")
+    case "http-ingest": try httpIngestScenario(arguments)
+    default: fail("unknown scenario '\(arguments.command)': replay, queries, socket-ingest, socket-queries or http-ingest")
     }
 } catch {
     fail("\(error)")

@@ -29,9 +29,13 @@ let usageText = """
 usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journeyd COMMAND --help)
 
   serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
-                             run the local event sink on a Unix socket
+        [--http 127.0.0.1:PORT --write-key K [--map FILE] [--http-allow-remote]]
+                             run the local event sink on a Unix socket (and Segment's HTTP API)
   import FILE|- [--progress] append NDJSON events; prints appended / duplicate / rejected
                              (through the daemon serving DIR, if any, in streamed batches)
+  import --format fhir FILE…  FHIR R4 Bulk Data NDJSON (Appointment, Encounter; others counted)
+  import --format segment [--map FILE] FILE
+                             Segment Spec messages (page, track, identify, alias)
   export                     all events as NDJSON, in log order
   patient ID [--as-of T]     journey state of a patient (any id of the cluster)
   handoff ID [--as-of T]     warm-handoff context for the next agent
@@ -135,8 +139,8 @@ enum CLI {
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
-        case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
-        case "import": (["batch"], ["relaxed-durability", "progress"])
+        case "serve": (["socket", "allow-group", "max-line", "http", "write-key", "map"], ["relaxed-durability", "http-allow-remote"])
+        case "import": (["batch", "format", "map"], ["relaxed-durability", "progress"])
         case "contacts": ([], ["csv"])
         case "export", "stats", "verify", "replay": ([], [])
         case "backup": ([], [])
@@ -292,35 +296,96 @@ enum CLI {
     // MARK: import / export
 
     private static func importCommand(_ args: Arguments, dir: String) throws -> Int32 {
-        guard args.positional.count == 1 else { throw UsageError("import takes one FILE, or - for stdin") }
-        let path = args.positional[0]
-        let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CommandFailure(Exit.badInput, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { if fd != 0 { close(fd) } }
+        guard !args.positional.isEmpty else { throw UsageError("import takes a FILE, or - for stdin") }
+        let format = try inputFormat(args)
+        guard args.positional.count == 1 || format != nil else {
+            throw UsageError("import of NDJSON events takes one FILE, or - for stdin (several files: --format fhir)")
+        }
+        guard args.positional.filter({ $0 == "-" }).count <= 1 else { throw UsageError("stdin (-) can be read once") }
         let batchSize = try args.int("batch") ?? 10_000
         guard batchSize >= 1 else { throw UsageError("--batch must be ≥ 1") }
         var shownErrors = 0
+        var total = ImportTally()
         let started = Clock.nowMs()
-        let importer = Importer(fd: fd, path: path, batchSize: batchSize) { e in
-            if shownErrors < 20 { Output.error(e.description) }
-            shownErrors += 1
+        let writer = try Gateway.writer(dir: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full)
+        defer { if case .daemon(let c) = writer { c.close() } }
+        for path in args.positional {
+            let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CommandFailure(Exit.badInput, "cannot open \(path): \(String(cString: strerror(errno)))") }
+            defer { if fd != 0 { close(fd) } }
+            // With several files, each rejection names its file.
+            let prefix = args.positional.count > 1 ? "\(path): " : ""
+            var importer = Importer(fd: fd, path: path, batchSize: batchSize) { e in
+                if shownErrors < 20 { Output.error(prefix + e.description) }
+                shownErrors += 1
+            }
+            importer.format = format
+            switch writer {
+            case .daemon(let c):
+                // Streams through the daemon (ImportStream.swift), with progress on a terminal.
+                let progress = Output.stderrIsTTY || args.flag("progress") ? ImportProgress(fd: fd) : nil
+                total.add(try importer.run(connection: c, progress: progress))
+            case .store(let engine):
+                total.add(try importer.runPipelined(engine: engine))
+            }
         }
-        let tally: ImportTally
-        switch try Gateway.writer(dir: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full) {
-        case .daemon(let c):
-            // Streams through the daemon (ImportStream.swift), with progress on a terminal.
-            defer { c.close() }
-            let progress = Output.stderrIsTTY || args.flag("progress") ? ImportProgress(fd: fd) : nil
-            tally = try importer.run(connection: c, progress: progress)
-        case .store(let engine): tally = try importer.runPipelined(engine: engine)
-        }
-        let (appended, duplicates, rejected) = (tally.appended, tally.duplicates, tally.rejected)
+        let (appended, duplicates, rejected) = (total.appended, total.duplicates, total.rejected)
         shownErrors = Swift.min(shownErrors, 20)
         if shownErrors < rejected { Output.error("… \(rejected - shownErrors) more rejected lines") }
         let seconds = Double(Swift.max(1, Clock.nowMs() - started)) / 1000
         let rate = Int(Double(appended + duplicates) / seconds)
         Output.line("appended \(appended), duplicate \(duplicates), rejected \(rejected) (\(rate) events/s)")
+        if !total.skipped.isEmpty {
+            let counts = total.skipped.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            // The 20 most frequent kinds; a file of many distinct names does not flood the terminal.
+            var text = "skipped \(total.skipped.values.reduce(0, +)): " + counts.prefix(20).map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            if counts.count > 20 { text += ", … \(counts.count - 20) more kinds" }
+            Output.line(text)
+        }
         return rejected > 0 ? Exit.badInput : Exit.ok
+    }
+
+    /// The `--format` of an import (nil for Journey's own NDJSON), with its `--map` for Segment.
+    private static func inputFormat(_ args: Arguments) throws -> InputFormat? {
+        let name = args.value("format") ?? "ndjson"
+        guard name == "segment" || args.value("map") == nil else { throw UsageError("--map is for --format segment") }
+        switch name {
+        case "ndjson": return nil
+        case "fhir": return .fhir
+        case "segment": return .segment(SegmentMapping(eventMap: try segmentEventMap(args.value("map"))))
+        default: throw UsageError("--format: expected ndjson, fhir or segment, got \"\(name)\"")
+        }
+    }
+
+    /// The default map of Segment track names, with the practice's own from `path` over it.
+    static func segmentEventMap(_ path: String?) throws -> SegmentEventMap {
+        guard let path else { return .standard }
+        let bytes: [UInt8]
+        do { bytes = try readWholeFile(path) } catch {
+            throw CommandFailure(Exit.badInput, "cannot read the event map \(path): \(error)")
+        }
+        do {
+            return try SegmentEventMap.standard.merging(json: bytes)
+        } catch {
+            throw CommandFailure(Exit.badInput, "event map \(path): \(error.description)")
+        }
+    }
+
+    /// The bytes of a small file (an event map).
+    static func readWholeFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CommandFailure(Exit.badInput, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw CommandFailure(Exit.badInput, String(cString: strerror(errno))) }
+            if n == 0 { return out }
+            guard out.count + n <= 1 << 20 else { throw CommandFailure(Exit.badInput, "over 1 MiB") }
+            out += chunk[0..<n]
+        }
     }
 
     private static func generateCommand(_ args: Arguments) throws -> Int32 {

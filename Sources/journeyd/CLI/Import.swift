@@ -5,11 +5,21 @@ import JourneyProtocol
 import JourneyStore
 import Synchronization
 
-/// What an import did: events appended, duplicates skipped, lines rejected.
+/// What an import did: events appended, duplicates skipped, lines rejected, and records of a
+/// standard input that add no event, counted by why (`Patient`, `track "Product Viewed"`).
 struct ImportTally: Sendable, Hashable, OutcomeCounts {
     var appended = 0
     var duplicates = 0
     var rejected = 0
+    var skipped: [String: Int] = [:]
+
+    /// Adds `other`'s counts to these.
+    mutating func add(_ other: ImportTally) {
+        appended += other.appended
+        duplicates += other.duplicates
+        rejected += other.rejected
+        skipped.merge(other.skipped, uniquingKeysWith: +)
+    }
 }
 
 /// Reads NDJSON events from a file descriptor in batches and appends them.
@@ -26,6 +36,10 @@ struct Importer {
     var batchSize: Int = 10_000
     /// Bytes read at a time; a batch ends after the read that fills it.
     var chunkSize: Int = 1 << 20
+    /// The input's format when it is a standard input (FHIR, Segment) mapped to events; nil for
+    /// Journey's own NDJSON. Each line is one record, which may add several events (each
+    /// reported under the record's line) or none (counted in `ImportTally.skipped`).
+    var format: InputFormat? = nil
     /// Called with every rejected line's error, in order.
     var reject: (EventError) -> Void
 
@@ -50,13 +64,37 @@ struct Importer {
             batch.removeAll()
         }
         var chunk = [UInt8](repeating: 0, count: chunkSize)
+        var splitter = NDJSONLineSplitter()
+        func mapLine(_ item: NDJSONLine) {
+            guard let format else { return }
+            switch item {
+            case .tooLong(let e):
+                batch.errors.append(e)
+            case .line(let number, let bytes):
+                do {
+                    let record = try format.map(line: NDJSONLine.content(number: number, bytes))
+                    if let why = record.skipped { tally.skipped[why, default: 0] += 1 }
+                    for e in record.events {
+                        batch.events.append(e)
+                        batch.lines.append(number)
+                    }
+                } catch {
+                    var e = error
+                    e.line = number
+                    batch.errors.append(e)
+                }
+            }
+        }
         while true {
             let n = try read(into: &chunk)
             if n == 0 { break }
-            chunk.withUnsafeBytes { parser.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &batch) }
+            chunk.withUnsafeBytes {
+                let bytes = UnsafeRawBufferPointer(rebasing: $0[0..<n])
+                if format == nil { parser.feed(bytes, into: &batch) } else { splitter.feed(bytes, mapLine) }
+            }
             if batch.events.count + batch.errors.count >= batchSize { try flushBatch() }
         }
-        parser.finish(into: &batch)
+        if format == nil { parser.finish(into: &batch) } else { splitter.finish(mapLine) }
         try flushBatch()
         try appender.finish()
         return tally
@@ -72,7 +110,7 @@ struct Importer {
     /// those of `run(appender:)` with a `LocalAppender`.
     func runPipelined(engine: JourneyEngine, window: Int = 32) throws -> ImportTally {
         let queue = HandOff<ParsedBatch>(capacity: 4)
-        let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize)
+        let source = Source(fd: fd, path: path, batchSize: batchSize, chunkSize: chunkSize, format: format)
         startThread { source.parse(into: queue) }
 
         // Results come back in submission order (the pipeline answers in commit order).
@@ -89,6 +127,7 @@ struct Importer {
         /// Reports the oldest waiting batch once its result is in.
         func settleOldest() throws {
             let (batch, submitted) = waiting.removeFirst()
+            tally.skipped.merge(batch.skipped, uniquingKeysWith: +)
             batch.errors.forEach(report)
             guard submitted else { return }
             switch results.take() {
@@ -171,6 +210,8 @@ struct ParsedBatch: Sendable {
     var readFailure: CommandFailure?
     /// The parser's last batch.
     var isLast = false
+    /// Records of a standard input that added no event, by why.
+    var skipped: [String: Int] = [:]
 
     init(reserving n: Int) {
         records = EventLog.EncodedBatch(reservingEvents: n)
@@ -193,6 +234,7 @@ private struct Source: Sendable {
     var path: String
     var batchSize: Int
     var chunkSize: Int
+    var format: InputFormat?
 
     /// Parses the input into batches and hands them to `queue`; the last one has `isLast` set
     /// (and `readFailure` when reading failed). Stops early once the queue is cancelled.
@@ -206,6 +248,10 @@ private struct Source: Sendable {
                 batch.errors.append(e)
             case .line(let number, let bytes):
                 let text = NDJSONLine.content(number: number, bytes)
+                if let format {
+                    mapped(format, text, line: number)
+                    return
+                }
                 // Most lines go straight to their record; the rest (and every bad line) take
                 // the general path, which names what is wrong.
                 if batch.encodeFailure == nil, batch.records.appendParsing(text) {
@@ -227,6 +273,27 @@ private struct Source: Sendable {
                     var e = error
                     e.line = number
                     batch.errors.append(e)
+                }
+            }
+        }
+        /// A record of a standard input: its events, each under the record's line.
+        func mapped(_ format: InputFormat, _ text: UnsafeBufferPointer<UInt8>, line: Int) {
+            let record: MappedRecord
+            do { record = try format.map(line: text) } catch {
+                var e = error
+                e.line = line
+                batch.errors.append(e)
+                return
+            }
+            if let why = record.skipped { batch.skipped[why, default: 0] += 1 }
+            for event in record.events {
+                batch.eventCount += 1
+                guard batch.encodeFailure == nil else { continue }
+                do {
+                    try batch.records.append(event)
+                    batch.lines.append(line)
+                } catch {
+                    batch.encodeFailure = error
                 }
             }
         }

@@ -199,6 +199,23 @@ private final class ImportStream {
                 windows[windows.count - 1].errors.append(e)
             case .line(let number, let bytes):
                 let text = NDJSONLine.content(number: number, bytes)
+                if let format = importer.format {
+                    // A standard input's record: its events, as their canonical JSON.
+                    do {
+                        let record = try format.map(line: text)
+                        if let why = record.skipped { tally.skipped[why, default: 0] += 1 }
+                        for event in record.events {
+                            var w = JSONWriter()
+                            EventJSON.write(event, into: &w)
+                            w.bytes.withUnsafeBufferPointer { add($0, line: number) }
+                        }
+                    } catch {
+                        var e = error
+                        e.line = number
+                        windows[windows.count - 1].errors.append(e)
+                    }
+                    return
+                }
                 // The direct import's checks: the fast path to a record, else the parser, which
                 // names what is wrong. A line the fast path takes goes as it is.
                 check.removeAll()

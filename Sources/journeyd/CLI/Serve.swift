@@ -17,6 +17,7 @@ extension CLI {
             config.maxLineBytes = n
         }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
+        let http = try httpOptions(args)
         mkdir(dir, 0o700)
         // Handled from the start: a signal that comes once the socket is announced but before
         // the wait must still stop the daemon cleanly.
@@ -28,12 +29,27 @@ extension CLI {
                                        deferRebuild: true)
         let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
+        var httpServer: HTTPServer?
+        if let http {
+            let server = HTTPServer(address: http.address, handler: SegmentHTTPAPI(
+                writes: engine.writes, writeKey: http.writeKey, mapping: SegmentMapping(eventMap: http.eventMap)))
+            do { try server.start() } catch {
+                try? daemon.stop()
+                throw CommandFailure(Exit.usage, "--http \(http.address): \(error)")
+            }
+            httpServer = server
+            var bound = http.address
+            bound.port = server.port
+            Log.info("serve", "segment http api listening http=\(bound)")
+        }
         Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
         if engine.needsRebuild {
             Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
             _ = daemon.startRebuild()
         }
         stop.wait()
+        // The HTTP API first: its requests in flight are answered before the pipeline drains.
+        httpServer?.stop()
         if let failure = engine.log.writeFailure {
             Log.error("serve", "stopping: the store takes no more writes (\(failure.context.lmdb?.name ?? failure.code.description)); answering what was queued")
             try daemon.stop()
@@ -44,6 +60,33 @@ extension CLI {
         try daemon.stop()
         Log.info("serve", "stopped")
         return Exit.ok
+    }
+
+    /// What `--http` asks for: where, the write key, the track event map.
+    struct HTTPOptions {
+        var address: HTTPAddress
+        var writeKey: String
+        var eventMap: SegmentEventMap
+    }
+
+    /// The `--http` options, checked: an address that only this machine reaches unless
+    /// `--http-allow-remote`, a write key (`--write-key`, else `$JOURNEY_WRITE_KEY`).
+    static func httpOptions(_ args: Arguments) throws -> HTTPOptions? {
+        guard let text = args.value("http") else {
+            for flag in ["write-key", "map"] where args.value(flag) != nil { throw UsageError("--\(flag) needs --http") }
+            if args.flag("http-allow-remote") { throw UsageError("--http-allow-remote needs --http") }
+            return nil
+        }
+        guard let address = HTTPAddress(text) else {
+            throw UsageError("--http: expected HOST:PORT (127.0.0.1:8088, [::1]:8088), got \"\(text)\"")
+        }
+        guard address.isLoopback || args.flag("http-allow-remote") else {
+            throw UsageError("--http \(text) is reachable from other machines: use 127.0.0.1 or ::1, or add --http-allow-remote (and put TLS in front)")
+        }
+        var key = args.value("write-key")
+        if key == nil, let env = getenv("JOURNEY_WRITE_KEY") { key = String(cString: env) }
+        guard let key, !key.isEmpty else { throw UsageError("--http needs --write-key KEY (or $JOURNEY_WRITE_KEY)") }
+        return HTTPOptions(address: address, writeKey: key, eventMap: try segmentEventMap(args.value("map")))
     }
 
     /// Signals `stop` on SIGTERM or SIGINT until the returned sources are cancelled. The
