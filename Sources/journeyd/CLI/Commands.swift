@@ -37,6 +37,8 @@ usage: journeyd COMMAND [--data DIR] [options]
   at-risk [--as-of T] [--limit N] [--after ID]
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
+  migrate                    upgrade a store of an earlier format, in place (stop every
+                             process using it first)
   demo [--events N] [--seed S] [--clients N]
                              a synthetic practice served by journeyd and reported
   generate [--events N] [--seed S]
@@ -89,7 +91,7 @@ enum CLI {
         switch command {
         case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
         case "import": (["batch"], ["relaxed-durability", "progress"])
-        case "export", "stats", "verify", "contacts", "replay": ([], [])
+        case "export", "stats", "verify", "contacts", "replay", "migrate": ([], [])
         case "backup": ([], [])
         case "patient", "handoff": (["as-of"], [])
         case "funnel": (["steps", "window", "by", "from", "to"], [])
@@ -119,6 +121,7 @@ enum CLI {
         case "demo": return try demoCommand(args)
         case "generate": return try generateCommand(args)
         case "audit": return try auditCommand(args, dir: dir)
+        case "migrate": return try migrateCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
     }
@@ -297,6 +300,25 @@ enum CLI {
             Output.line(problems.isEmpty ? "ok" : "\(problems.count + r.problemsOmitted) problems")
         }
         return problems.isEmpty ? Exit.ok : Exit.store
+    }
+
+    private static func migrateCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        try noPositional(args)
+        let tty = Output.stderrIsTTY
+        var shown = -1
+        let report = try StoreMigration.migrate(directory: dir) { p in
+            let pct = p.total > 0 ? p.done * 100 / p.total : 100
+            guard pct != shown else { return }
+            shown = pct
+            let line = "migrate: \(p.done)/\(p.total) events (\(pct)%)"
+            if tty { Output.error("\u{1B}[1A\u{1B}[2K" + line) } else if pct % 10 == 0 { Output.error(line) }
+        }
+        if report.alreadyCurrent {
+            Output.line("the store in \(dir) is already of format \(report.toVersion): nothing to do")
+        } else {
+            Output.line("migrated the store in \(dir) from format \(report.fromVersion) to \(report.toVersion): \(report.events) events checksummed, \(report.indexEntries) other entries copied, verified")
+        }
+        return Exit.ok
     }
 
     private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {
