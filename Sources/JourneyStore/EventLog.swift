@@ -94,6 +94,9 @@ public final class EventLog: Sendable {
         } catch {
             throw StoreError.lmdb(error, "cannot open the store in \(directory)", path: directory)
         }
+        // Before LMDB reads any tree: its pages are checked first, so a damaged one is refused
+        // here rather than faulting a reader.
+        try Self.checkStructure(env, directory)
         do {
             let writing = access == .readWrite
             let create: LMDBDatabase.Flags = writing ? .create : []
@@ -137,6 +140,23 @@ public final class EventLog: Sendable {
             committedPosition.store(last, ordering: .relaxed)
         } catch {
             throw Self.storeError(error, "cannot open the store in \(directory)", path: directory)
+        }
+    }
+
+    /// Checks the B-tree pages of the snapshot of a read transaction on `env` (see
+    /// `LMDBPageCheck`), which keeps the pages checked from reuse while the check runs.
+    ///
+    /// - Throws: `StoreError` `.corrupt` naming the damaged page.
+    static func checkStructure(_ env: LMDBEnvironment, _ directory: String) throws(StoreError) {
+        do {
+            let pin = try env.begin(readOnly: true)
+            _ = try LMDBPageCheck.check(directory: directory, transaction: pin.id)
+        } catch let e as LMDBPageCheck.Damage {
+            throw StoreError(
+                .corrupt, "the store in \(directory) is damaged: \(e); nothing was read from it (restore a backup)",
+                context: .init(path: directory))
+        } catch {
+            throw storeError(error, "cannot check the store in \(directory)", path: directory)
         }
     }
 

@@ -41,6 +41,8 @@ public struct VerifyReport: Sendable, Hashable {
         public var description: String { position.map { "position \($0): \(message)" } ?? message }
     }
 
+    /// Pages of the data file whose structure was checked (see `LMDBPageCheck`).
+    public var pagesChecked: Int = 0
     /// Log records read and decoded.
     public var recordsChecked: Int = 0
     /// Entries of the id index checked against the log.
@@ -90,7 +92,9 @@ extension EventLog {
             pageSize: pageSize, fileSize: fileSize, databases: databases)
     }
 
-    /// Checks the whole store in one snapshot: every record decodes, positions are dense from 1,
+    /// Checks the whole store in one snapshot: the structure of every page of the data file
+    /// (`LMDBPageCheck`; when it is damaged, nothing else is read), every record's checksum,
+    /// every record decodes, positions are dense from 1,
     /// every record has its `ids` and `subjects` entries, every index entry points to a record
     /// with that id or subject, and every checkpoint is whole and not ahead of the log.
     ///
@@ -99,6 +103,13 @@ extension EventLog {
     public func verify() throws(StoreError) -> VerifyReport {
         try read { txn in
             var report = VerifyReport()
+            // The pages first: a damaged one would make the walks below read outside the map.
+            do {
+                report.pagesChecked = try LMDBPageCheck.check(directory: self.directory, transaction: txn.id).pages
+            } catch {
+                report.add(nil, "damaged page structure: \(error)")
+                return report
+            }
             try self.verifyLog(txn, &report)
             report.idEntriesChecked = try self.verifyIndex(txn, self.ids, "id", .id, &report)
             report.subjectEntriesChecked = try self.verifyIndex(txn, self.subjects, "subject", .subject, &report)
