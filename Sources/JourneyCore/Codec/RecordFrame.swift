@@ -23,6 +23,7 @@ package enum RecordFrame {
         /// The frame's size in bytes.
         package var size: Int
 
+        /// The damage in a sentence, with both checksums in hex.
         package var description: String {
             guard let stored, let computed else {
                 return "stored record of \(size) bytes is too short for its checksum"

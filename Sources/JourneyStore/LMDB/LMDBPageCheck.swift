@@ -30,6 +30,7 @@ package enum LMDBPageCheck {
         /// What is wrong.
         package var message: String
 
+        /// The damage in one line, with its page.
         package var description: String {
             page.map { "page \($0): \(message)" } ?? message
         }
