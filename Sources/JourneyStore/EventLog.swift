@@ -147,10 +147,18 @@ public final class EventLog: Sendable {
     /// `LMDBPageCheck`), which keeps the pages checked from reuse while the check runs.
     ///
     /// - Throws: `StoreError` `.corrupt` naming the damaged page.
-    static func checkStructure(_ env: LMDBEnvironment, _ directory: String) throws(StoreError) {
+    @discardableResult
+    static func checkStructure(_ env: LMDBEnvironment, _ directory: String) throws(StoreError) -> LMDBPageCheck.Summary {
         do {
-            let pin = try env.begin(readOnly: true)
-            _ = try LMDBPageCheck.check(directory: directory, transaction: pin.id)
+            var attempts = 0
+            while true {
+                do {
+                    return try checkSnapshot(env, directory)
+                } catch let e as LMDBPageCheck.Damage where e.snapshotMoved && attempts < 10 {
+                    // Another process committed twice since the snapshot began: take a newer one.
+                    attempts += 1
+                }
+            }
         } catch let e as LMDBPageCheck.Damage {
             throw StoreError(
                 .corrupt, "the store in \(directory) is damaged: \(e); nothing was read from it (restore a backup)",
@@ -158,6 +166,14 @@ public final class EventLog: Sendable {
         } catch {
             throw storeError(error, "cannot check the store in \(directory)", path: directory)
         }
+    }
+
+    /// `LMDBPageCheck` of the snapshot of a read transaction held meanwhile.
+    private static func checkSnapshot(_ env: LMDBEnvironment, _ directory: String) throws -> LMDBPageCheck.Summary {
+        let pin = try env.begin(readOnly: true)
+        let summary = try LMDBPageCheck.check(directory: directory, transaction: pin.id)
+        pin.abort()  // the snapshot is held up to here
+        return summary
     }
 
     /// The refusal of a store of the earlier format `version`.

@@ -101,15 +101,17 @@ extension EventLog {
     /// Every record carries a CRC-32C of its bytes (`RecordFrame`): any changed byte of a record
     /// is reported at its position (all changes of up to 3 bits, and all but 1 in 2^32 others).
     public func verify() throws(StoreError) -> VerifyReport {
-        try read { txn in
-            var report = VerifyReport()
-            // The pages first: a damaged one would make the walks below read outside the map.
-            do {
-                report.pagesChecked = try LMDBPageCheck.check(directory: self.directory, transaction: txn.id).pages
-            } catch {
-                report.add(nil, "damaged page structure: \(error)")
-                return report
-            }
+        // The pages first: a damaged one would make the walks below read outside the map. The
+        // snapshot below holds the pages checked, and those written since by their writer.
+        var report = VerifyReport()
+        do {
+            report.pagesChecked = try Self.checkStructure(env, directory).pages
+        } catch {
+            report.add(nil, "damaged page structure: \(error.message)")
+            return report
+        }
+        return try read { txn in
+            var report = report
             try self.verifyLog(txn, &report)
             report.idEntriesChecked = try self.verifyIndex(txn, self.ids, "id", .id, &report)
             report.subjectEntriesChecked = try self.verifyIndex(txn, self.subjects, "subject", .subject, &report)

@@ -29,6 +29,9 @@ package enum LMDBPageCheck {
         package var page: UInt64?
         /// What is wrong.
         package var message: String
+        /// True when nothing is damaged but the snapshot asked for is no longer described by a
+        /// meta page (a writer committed twice meanwhile): check a newer snapshot instead.
+        package var snapshotMoved = false
 
         /// The damage in one line, with its page.
         package var description: String {
@@ -173,7 +176,9 @@ package enum LMDBPageCheck {
             let chosen: Int
             if let transaction {
                 guard let i = metas.firstIndex(where: { $0.txn == transaction }) else {
-                    throw damage(nil, "no meta page is of transaction \(transaction)")
+                    var moved = damage(nil, "no meta page is of transaction \(transaction)")
+                    moved.snapshotMoved = metas.contains { $0.txn > transaction }
+                    throw moved
                 }
                 chosen = i
             } else {
