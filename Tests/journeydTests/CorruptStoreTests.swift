@@ -142,6 +142,14 @@ struct CorruptStoreTests {
         #expect(failed, "stats: \((try? daemon.client.request(#"{"op":"stats"}"#)) ?? "")")
         // The projections from before the replay still answer, unchanged.
         #expect(try daemon.client.request(#"{"op":"patient","id":"p1","as_of":1767225700000}"#) == before)
+        // A subscription from 21 is refused with corrupt at that position and closed, never
+        // sent the changed event.
+        let subscriber = try daemon.connect()
+        #expect(try subscriber.request(#"{"op":"subscribe","from":21}"#) == #"{"ok":true,"subscribed":21}"#)
+        let refusal = try JSONParser.parse(Array(try subscriber.receive().utf8))
+        #expect(refusal["error"]?["code"]?.stringValue == "corrupt")
+        #expect(refusal["error"]?["message"]?.stringValue?.hasPrefix("corrupt: record at position 21: checksum mismatch") == true)
+        #expect(throws: ClientError.self) { _ = try subscriber.receive() }
         // Reading the record answers corrupt, never the changed event.
         let verify = try daemon.engine.log.verify()
         #expect(verify.problems.map(\.position) == [21])
