@@ -4,6 +4,9 @@
 // accepts must be safe to read through every accessor (the input buffer is exactly the record,
 // so AddressSanitizer reports any read past it), the one-pass check must agree with the
 // step-by-step check, and a record that fully decodes must be the canonical encoding of its event.
+// The checksum frame around stored records (`RecordFrame`): the input read as a frame opens only
+// when its trailer is its bytes' CRC-32C, and the input sealed as a record opens to itself, and no
+// longer once any one bit of the frame is flipped.
 import JourneyCore
 
 @_cdecl("LLVMFuzzerInitialize")
@@ -20,6 +23,7 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMu
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let raw = UnsafeRawBufferPointer(start: data, count: size)
+    checkFrame(raw)
     // The one-pass check and the step-by-step check accept the same records, at the same table.
     let fast = EventView.wellFormedTableStart(raw)
     let slow = try? EventView.check(raw)
@@ -59,4 +63,29 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let again = try? EventRecord.encode(event)
     check(again.map { $0.elementsEqual(raw) } ?? false, "a decoded record does not re-encode to its bytes")
     return 0
+}
+
+/// The checksum frame on the input, read as a stored frame and sealed as a record.
+func checkFrame(_ raw: UnsafeRawBufferPointer) {
+    let opened = try? RecordFrame.open(raw)
+    if raw.count >= RecordFrame.trailerSize {
+        let body = UnsafeRawBufferPointer(rebasing: raw.dropLast(RecordFrame.trailerSize))
+        let trailer = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: body.count, as: UInt32.self))
+        check((opened != nil) == (CRC32C.checksum(body) == trailer), "a frame opened against its checksum")
+        if let opened { check(opened.elementsEqual(body), "an opened frame is not its record") }
+    } else {
+        check(opened == nil, "a frame shorter than its trailer opened")
+    }
+    let sealed = RecordFrame.sealed(Array(raw))
+    sealed.withUnsafeBytes { frame in
+        check((try? RecordFrame.open(frame)).map { $0.elementsEqual(raw) } == true, "a sealed record does not open to itself")
+    }
+    guard !sealed.isEmpty else { return }
+    // One bit, chosen by the input, flipped anywhere in the frame (the trailer included).
+    var damaged = sealed
+    let seed = raw.reduce(UInt64(raw.count)) { $0 &* 31 &+ UInt64($1) }
+    damaged[Int(seed % UInt64(damaged.count))] ^= 1 << UInt8(seed >> 32 & 7)
+    damaged.withUnsafeBytes { frame in
+        check((try? RecordFrame.open(frame)) == nil, "a frame with a flipped bit opened")
+    }
 }

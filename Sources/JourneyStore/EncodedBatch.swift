@@ -2,12 +2,13 @@ import Glibc
 import JourneyCore
 
 extension EventLog {
-    /// Events already encoded as `EventRecord`s, back to back, ready for `appendEncoded`.
-    /// Encoding can be done off the write path (e.g. by the import's parser threads).
+    /// Events already encoded as `EventRecord`s in their stored frame (`RecordFrame`: the
+    /// record, then its checksum), back to back, ready for `appendEncoded`. Encoding and
+    /// checksumming can be done off the write path (e.g. by the import's parser threads).
     package struct EncodedBatch: Sendable {
-        /// The records, back to back.
+        /// The framed records, back to back.
         package private(set) var bytes: [UInt8] = []
-        /// The end offset of each record in `bytes`.
+        /// The end offset of each framed record in `bytes`.
         package private(set) var ends: [Int] = []
         /// The record indices in id order and in subject order (LMDB's key order, ties in
         /// record order) once `sortKeys()` computed them; empty otherwise.
@@ -27,10 +28,12 @@ extension EventLog {
 
         /// Encodes and adds one event.
         package mutating func append(_ e: Event) throws(StoreError) {
+            let start = bytes.count
             do { try EventRecord.encode(e, into: &bytes) } catch {
                 throw StoreError(.tooLarge, "event \(e.id) at batch index \(ends.count): \(error.reason)",
                                  context: .init(id: e.id, batchIndex: ends.count))
             }
+            RecordFrame.seal(&bytes, recordStart: start)
             ends.append(bytes.count)
             forgetOrder()
         }
@@ -39,7 +42,9 @@ extension EventLog {
         /// nothing, when the text needs the general path (`EventParser.parse`, then `append`),
         /// which then gives the same record or the error (see `EventRecord.appendParsing`).
         package mutating func appendParsing(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+            let start = bytes.count
             guard EventRecord.appendParsing(text, to: &bytes) else { return false }
+            RecordFrame.seal(&bytes, recordStart: start)
             ends.append(bytes.count)
             forgetOrder()
             return true
@@ -59,7 +64,7 @@ extension EventLog {
             }
             let ok = bytes.withUnsafeBytes { all -> Bool in
                 for i in 0..<count {
-                    let view = EventView(trusted: UnsafeRawBufferPointer(rebasing: all[range(i)]))
+                    let view = EventView(trusted: UnsafeRawBufferPointer(rebasing: all[recordRange(i)]))
                     idKeys.append(key(view.id, all, i))
                     subjectKeys.append(key(view.subject, all, i))
                 }
@@ -103,10 +108,14 @@ extension EventLog {
         /// The id of the record at `i`.
         package func id(at i: Int) -> String {
             bytes.withUnsafeBytes { all in
-                String(decoding: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[range(i)])).id, as: UTF8.self)
+                String(decoding: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[recordRange(i)])).id, as: UTF8.self)
             }
         }
 
+        /// Where the framed record `i` (record and checksum, as stored) is in `bytes`.
         func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] }
+
+        /// Where record `i` itself (without its checksum) is in `bytes`.
+        func recordRange(_ i: Int) -> Range<Int> { (i == 0 ? 0 : ends[i - 1])..<ends[i] - RecordFrame.trailerSize }
     }
 }

@@ -25,8 +25,10 @@ public final class EventLog: Sendable {
         case relaxed
     }
 
-    /// The store format this program writes and reads.
-    public static let formatVersion: UInt32 = 1
+    /// The store format this program writes and reads: 2, whose records carry a checksum
+    /// (`RecordFrame`). Stores of format 1 (records without one) are upgraded by `StoreMigration`
+    /// (`journeyd migrate`); every other use refuses them (`.oldFormat`).
+    public static let formatVersion: UInt32 = 2
 
     /// The store's directory.
     public let directory: String
@@ -66,6 +68,7 @@ public final class EventLog: Sendable {
     ///     none and writes nothing (the store must exist).
     /// - Throws: `StoreError` `.storeBusy` (naming the holder in `context.holder`) when another
     ///   process writes the store, `.futureVersion` for a store written by a newer format,
+    ///   `.oldFormat` for a store of an earlier format (upgrade it with `StoreMigration`),
     ///   `.alreadyOpen` when this process has it open already, `.notFound` when a store opened
     ///   read-only does not exist, `.corrupt` or `.io` when it cannot be opened.
     public init(directory: String, durability: Durability = .full, mapSize: Int = 1 << 30,
@@ -91,6 +94,9 @@ public final class EventLog: Sendable {
         } catch {
             throw StoreError.lmdb(error, "cannot open the store in \(directory)", path: directory)
         }
+        // Before LMDB reads any tree: its pages are checked first, so a damaged one is refused
+        // here rather than faulting a reader.
+        try Self.checkStructure(env, directory)
         do {
             let writing = access == .readWrite
             let create: LMDBDatabase.Flags = writing ? .create : []
@@ -105,6 +111,8 @@ public final class EventLog: Sendable {
                 raw.count == 4 ? UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) : nil
             }
             switch stored {
+            case nil where try lastPosition(txn) != 0:
+                throw StoreError(.corrupt, "the store in \(directory) holds events but no format version", context: .init(path: directory))
             case nil where !writing:
                 break  // a store being created: its writer records the version
             case nil:
@@ -121,6 +129,8 @@ public final class EventLog: Sendable {
                     context: .init(path: directory))
             case .some(let v?) where v < 1:
                 throw StoreError(.corrupt, "the store's format version \(v) is invalid", context: .init(path: directory))
+            case .some(let v?) where v < Self.formatVersion:
+                throw Self.oldFormat(v, directory)
             default:
                 break
             }
@@ -131,6 +141,47 @@ public final class EventLog: Sendable {
         } catch {
             throw Self.storeError(error, "cannot open the store in \(directory)", path: directory)
         }
+    }
+
+    /// Checks the B-tree pages of the snapshot of a read transaction on `env` (see
+    /// `LMDBPageCheck`), which keeps the pages checked from reuse while the check runs.
+    ///
+    /// - Throws: `StoreError` `.corrupt` naming the damaged page.
+    @discardableResult
+    static func checkStructure(_ env: LMDBEnvironment, _ directory: String) throws(StoreError) -> LMDBPageCheck.Summary {
+        do {
+            var attempts = 0
+            while true {
+                do {
+                    return try checkSnapshot(env, directory)
+                } catch let e as LMDBPageCheck.Damage where e.snapshotMoved && attempts < 10 {
+                    // Another process committed twice since the snapshot began: take a newer one.
+                    attempts += 1
+                }
+            }
+        } catch let e as LMDBPageCheck.Damage {
+            throw StoreError(
+                .corrupt, "the store in \(directory) is damaged: \(e); nothing was read from it (restore a backup)",
+                context: .init(path: directory))
+        } catch {
+            throw storeError(error, "cannot check the store in \(directory)", path: directory)
+        }
+    }
+
+    /// `LMDBPageCheck` of the snapshot of a read transaction held meanwhile.
+    private static func checkSnapshot(_ env: LMDBEnvironment, _ directory: String) throws -> LMDBPageCheck.Summary {
+        let pin = try env.begin(readOnly: true)
+        let summary = try LMDBPageCheck.check(directory: directory, transaction: pin.id)
+        pin.abort()  // the snapshot is held up to here
+        return summary
+    }
+
+    /// The refusal of a store of the earlier format `version`.
+    static func oldFormat(_ version: UInt32, _ directory: String) -> StoreError {
+        StoreError(
+            .oldFormat,
+            "the store in \(directory) has format version \(version), whose records carry no checksum; this program reads format \(formatVersion): upgrade the store with 'journeyd migrate --data \(directory)' (stop every process using it first)",
+            context: .init(path: directory))
     }
 
     deinit {
@@ -251,9 +302,10 @@ public final class EventLog: Sendable {
         // The log's keys only grow: one cursor appends them without searching the tree.
         try batch.bytes.withUnsafeBytes { all in try txn.withCursor(log) { logCursor in
             for i in 0..<batch.count {
+                // The framed record (record and checksum) is what is stored.
                 let record = UnsafeRawBufferPointer(rebasing: all[batch.range(i)])
                 // Checked where it entered: an EncodedBatch holds only records this program encoded.
-                let view = EventView(trusted: record)
+                let view = EventView(trusted: RecordFrame.record(trusted: record))
                 // Claim the id for the next position; a stored id answers its position instead.
                 let existing: UInt64??
                 if let d = deferred {
@@ -282,7 +334,7 @@ public final class EventLog: Sendable {
                     guard let p = existing else { throw corruptIndex(view.id, "ids value is not 8 bytes") }
                     let same = try withUnsafeBytes(of: p.bigEndian) { key in
                         try txn.withValue(log, forKey: key) { stored in
-                            Self.sameEvent(stored, record)
+                            try Self.sameEvent(stored, record, p)
                         }
                     }
                     guard let same else {
@@ -332,10 +384,18 @@ public final class EventLog: Sendable {
         return StoreError(.corrupt, "index of id \"\(id)\": \(what); run verify", context: .init(id: id, position: position))
     }
 
-    /// Equal records are equal events (the encoding is canonical); decode only when bytes differ.
-    static func sameEvent(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        if a.count == b.count, memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 { return true }
-        guard let x = try? EventRecord.decode(a), let y = try? EventRecord.decode(b) else { return false }
+    /// Whether the framed record stored at position `p` and a framed record of this program's
+    /// hold the same event. Equal frames are equal events (the encoding is canonical); the
+    /// records are decoded only when the bytes differ.
+    ///
+    /// - Throws: `StoreError` `.corrupt` when the stored record fails its checksum or does not
+    ///   decode: an answer from it (duplicate or conflict) would be an answer from bad data.
+    static func sameEvent(_ stored: UnsafeRawBufferPointer, _ new: UnsafeRawBufferPointer, _ p: UInt64) throws(StoreError) -> Bool {
+        if stored.count == new.count, memcmp(stored.baseAddress!, new.baseAddress!, stored.count) == 0 {
+            return true
+        }
+        let x = try decode(try view(stored, p), p)
+        guard let y = try? EventRecord.decode(RecordFrame.record(trusted: new)) else { return false }
         return x == y
     }
 
@@ -493,8 +553,14 @@ public final class EventLog: Sendable {
         StoreError(.corrupt, "record at position \(p): \(error)", context: .init(position: p))
     }
 
-    static func view(_ raw: UnsafeRawBufferPointer, _ p: UInt64) throws(StoreError) -> EventView {
-        do { return try EventView(validating: raw) } catch {
+    /// The record stored at position `p`, checked: its checksum (`RecordFrame.open`), then its
+    /// layout (`EventView(validating:)`).
+    ///
+    /// - Parameter frame: the log's value at `p` (the record and its checksum).
+    /// - Throws: `StoreError` `.corrupt` naming `p` when either check fails.
+    @inline(__always)
+    static func view(_ frame: UnsafeRawBufferPointer, _ p: UInt64) throws(StoreError) -> EventView {
+        do { return try EventView(validating: try RecordFrame.open(frame)) } catch {
             throw Self.corruptRecord(p, error)
         }
     }

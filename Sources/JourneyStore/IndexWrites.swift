@@ -104,7 +104,7 @@ extension EventLog {
                             id = UnsafeRawBufferPointer(rebasing: all[start..<start + Int(batch.idSpans[k] & 0xFFFF)])
                         } else {
                             // A malformed record gets an empty id here; the append refuses it in order.
-                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.range(i)]))
+                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)]))
                             id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
                         }
                         entries.append((KeyPrefix(id), bytes.count, id.count, record + i))

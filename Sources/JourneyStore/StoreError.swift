@@ -10,7 +10,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case conflict, mapFull = "map_full", futureVersion = "future_version", corrupt, io
             case notFound = "not_found", invalidArgument = "invalid_argument", tooLarge = "too_large"
             case alreadyOpen = "already_open", diskFull = "disk_full", writesStopped = "writes_stopped"
-            case storeBusy = "store_busy", readOnly = "read_only"
+            case storeBusy = "store_busy", readOnly = "read_only", oldFormat = "old_format"
         }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
@@ -45,6 +45,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let storeBusy = Code(.storeBusy)
         /// A write to a store opened read-only.
         public static let readOnly = Code(.readOnly)
+        /// The store was written in an earlier format: `journeyd migrate` (`StoreMigration`)
+        /// upgrades it; nothing else reads it.
+        public static let oldFormat = Code(.oldFormat)
 
         /// The snake_case name used in protocol errors (`conflict`, `future_version`, …).
         public var description: String { raw.rawValue }

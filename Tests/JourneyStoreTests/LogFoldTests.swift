@@ -37,13 +37,16 @@ private func foldedOneByOne(_ log: EventLog, through: UInt64 = .max) throws -> P
 /// the record's layout stays well formed).
 private func breakSubject(_ log: EventLog, at position: UInt64) throws {
     let txn = try log.env.begin(readOnly: false)
-    var bytes = try #require(try txn.withValue(log.log, forKey: EventLog.be64(position)) { Array($0) })
+    // Sealed again with the checksum of its new bytes (as a record written wrong would be), so
+    // that the UTF-8 check behind the checksum is what stops the fold.
+    let framed = try #require(try txn.withValue(log.log, forKey: EventLog.be64(position)) { Array($0) })
+    var bytes = Array(framed.dropLast(RecordFrame.trailerSize))
     let i = try bytes.withUnsafeBytes { raw in
         let view = try EventView(validating: raw)
         return view.bytes(.subject)!.baseAddress! - view.raw.baseAddress!
     }
     bytes[i] = 0xFF
-    try txn.put(log.log, key: EventLog.be64(position), value: bytes)
+    try txn.put(log.log, key: EventLog.be64(position), value: RecordFrame.sealed(bytes))
     try txn.commit()
 }
 

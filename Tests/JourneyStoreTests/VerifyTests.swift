@@ -14,13 +14,16 @@ private func tenEvents(_ dir: StoreTestDirectory) throws -> EventLog {
     return log
 }
 
-/// Rewrites the record at `position` with the byte at `offset(view)` XORed with `mask`.
+/// Rewrites the record at `position` with the byte at `offset(view)` XORed with `mask`, sealed
+/// again with the checksum of its new bytes (as a record written wrong would be), so that what
+/// is tested is the checks behind the checksum (ChecksumTests test the checksum itself).
 private func flip(_ log: EventLog, position: UInt64, mask: UInt8, at offset: (EventView) -> Int) throws {
     let txn = try log.env.begin(readOnly: false)
-    var bytes = try #require(try txn.withValue(log.log, forKey: EventLog.be64(position)) { Array($0) })
+    let framed = try #require(try txn.withValue(log.log, forKey: EventLog.be64(position)) { Array($0) })
+    var bytes = Array(framed.dropLast(RecordFrame.trailerSize))
     let i = try bytes.withUnsafeBytes { raw in offset(try EventView(validating: raw)) }
     bytes[i] ^= mask
-    try txn.put(log.log, key: EventLog.be64(position), value: bytes)
+    try txn.put(log.log, key: EventLog.be64(position), value: RecordFrame.sealed(bytes))
     try txn.commit()
 }
 

@@ -66,6 +66,10 @@ package struct LMDBTransaction: ~Copyable {
 
     private var txn: OpaquePointer { handle! }
 
+    /// The transaction's id: for a read transaction, that of the snapshot it sees.
+    /// The corresponding C function is `mdb_txn_id`.
+    package var id: UInt64 { UInt64(mdb_txn_id(txn)) }
+
     /// Commits the transaction; it is ended even when the commit fails.
     /// The corresponding C function is `mdb_txn_commit`.
     package consuming func commit() throws(LMDBError) {

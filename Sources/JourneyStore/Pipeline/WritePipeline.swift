@@ -268,7 +268,7 @@ public final class WritePipeline: Sendable {
         batch.bytes.withUnsafeBytes { all in
             projections.foldCommitted(events) { projector, i in
                 // Checked where it entered: an EncodedBatch holds only records this program encoded.
-                projector.apply(trusted: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[batch.range(i)])))
+                projector.apply(trusted: EventView(trusted: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)])))
             }
         }
     }

@@ -56,6 +56,8 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
                              one self-contained page: funnel, trends, cohorts, appointments
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
+  migrate                    upgrade a store of an earlier format, in place (stop every
+                             process using it first)
   demo [--events N] [--seed S] [--clients N] [--html FILE]
                              a synthetic practice served by journeyd and reported
   generate [--events N] [--seed S] [--practice-rules]
@@ -142,7 +144,7 @@ enum CLI {
         case "serve": (["socket", "allow-group", "max-line", "http", "write-key", "map"], ["relaxed-durability", "http-allow-remote"])
         case "import": (["batch", "format", "map"], ["relaxed-durability", "progress"])
         case "contacts": ([], ["csv"])
-        case "export", "stats", "verify", "replay": ([], [])
+        case "export", "stats", "verify", "replay", "migrate": ([], [])
         case "backup": ([], [])
         case "patient", "handoff": (["as-of"], [])
         case "funnel": (["steps", "window", "by", "from", "to"], ["csv"])
@@ -179,6 +181,7 @@ enum CLI {
         case "generate": return try generateCommand(args)
         case "report": return try reportCommand(args, dir: dir)
         case "audit": return try auditCommand(args, dir: dir)
+        case "migrate": return try migrateCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
     }
@@ -436,6 +439,25 @@ enum CLI {
             Output.line(problems.isEmpty ? "ok" : "\(problems.count + r.problemsOmitted) problems")
         }
         return problems.isEmpty ? Exit.ok : Exit.store
+    }
+
+    private static func migrateCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        try noPositional(args)
+        let tty = Output.stderrIsTTY
+        var shown = -1
+        let report = try StoreMigration.migrate(directory: dir) { p in
+            let pct = p.total > 0 ? p.done * 100 / p.total : 100
+            guard pct != shown else { return }
+            shown = pct
+            let line = "migrate: \(p.done)/\(p.total) events (\(pct)%)"
+            if tty { Output.error("\u{1B}[1A\u{1B}[2K" + line) } else if pct % 10 == 0 { Output.error(line) }
+        }
+        if report.alreadyCurrent {
+            Output.line("the store in \(dir) is already of format \(report.toVersion): nothing to do")
+        } else {
+            Output.line("migrated the store in \(dir) from format \(report.fromVersion) to \(report.toVersion): \(report.events) events checksummed, \(report.indexEntries) other entries copied, verified")
+        }
+        return Exit.ok
     }
 
     private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {

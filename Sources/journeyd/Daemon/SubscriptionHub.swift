@@ -104,7 +104,9 @@ final class SubscriptionHub: Sendable {
                     return lines.count < chunk && bytes < room
                 }
             } catch {
-                _ = s.connection.send(ProtocolError("store_error", "\(error)").line)
+                // A record that fails its checks is answered `corrupt` with its position, never sent.
+                let refusal = (error as? StoreError).map(Ops.storeError) ?? ProtocolError("store_error", "\(error)")
+                _ = s.connection.send(refusal.line)
                 s.connection.close()
                 return
             }

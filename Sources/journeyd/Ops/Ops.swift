@@ -69,6 +69,8 @@ struct Ops {
             throw ProtocolError("bad_request", e.description)
         } catch let e as Rebuilding {
             throw ProtocolError.rebuilding(RebuildStatus(e.progress))
+        } catch let e as StoreError {
+            throw Self.storeError(e)
         } catch {
             throw ProtocolError("store_error", "\(error)")
         }
@@ -100,6 +102,7 @@ struct Ops {
         case .writesStopped: "writes_stopped"
         case .storeBusy: "store_busy"
         case .readOnly: "read_only"
+        case .corrupt: "corrupt"
         default: "store_error"
         }
         return ProtocolError(code, e.description)
