@@ -22,10 +22,62 @@ extension EventLog {
     /// records are not copied: the reader keeps its snapshot open until the fold is done with
     /// them. `progress` is called on the calling thread every 65,536 positions.
     ///
+    /// Clusters an unlink splits are rebuilt at the end (see `resolveSplits`), so the projector
+    /// comes back ready to answer.
+    ///
     /// - Throws: `StoreError` (`.corrupt` with the position of the first unreadable record);
     ///   the projector then holds every event before that record.
     package func fold(after position: UInt64, into projector: inout Projector,
                      progress: ((UInt64) -> Void)? = nil) throws(StoreError) -> UInt64 {
+        let last: UInt64
+        do {
+            last = try foldEvents(after: position, into: &projector, progress: progress)
+        } catch {
+            // What was folded before the unreadable record is made whole all the same.
+            let folded = error.context.position.map { $0 - 1 } ?? position
+            try? resolveSplits(in: &projector, upTo: folded)
+            throw error
+        }
+        try resolveSplits(in: &projector, upTo: last)
+        return last
+    }
+
+    /// Rebuilds, from the log, the clusters in which an unlink withdrew a link
+    /// (`Projector.dissolvePendingSplits`): folds again the events at positions up to
+    /// `position` (those folded already) of every id of those clusters, found through the
+    /// subjects index, from one read snapshot.
+    ///
+    /// - Throws: `StoreError` when the log cannot be read, before the projector is changed, or
+    ///   (`.corrupt`) for an unreadable record, after: the projector then lacks those clusters'
+    ///   events and must be rebuilt.
+    package func resolveSplits(in projector: inout Projector, upTo position: UInt64) throws(StoreError) {
+        while projector.hasPendingSplits {
+            try read { txn in
+                var all: [UInt64] = []
+                for s in projector.pendingSplitSubjects {
+                    for p in try self.positions(txn, subject: s) where p <= position { all.append(p) }
+                }
+                all.sort()
+                _ = projector.dissolvePendingSplits()
+                for p in all {
+                    let found: Void? = try withUnsafeBytes(of: p.bigEndian) { key in
+                        try txn.withValue(self.log, forKey: key) { v in
+                            do { try projector.apply(try Self.view(v, p)) } catch {
+                                throw Self.corruptRecord(p, error)
+                            }
+                        }
+                    }
+                    guard found != nil else {
+                        throw StoreError(.corrupt, "subjects index points to missing position \(p); run verify", context: .init(position: p))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `fold` without the rebuild of split clusters.
+    private func foldEvents(after position: UInt64, into projector: inout Projector,
+                            progress: ((UInt64) -> Void)?) throws(StoreError) -> UInt64 {
         let end = lastPosition
         if end <= position || end - position < Self.foldAloneBelow {
             return try foldAlone(after: position, into: &projector, progress: progress)

@@ -79,7 +79,7 @@ extension EventLog {
         try read { txn in try self.positions(txn, subject: subject) }
     }
 
-    private func positions(_ txn: borrowing LMDBTransaction, subject: String) throws -> [UInt64] {
+    func positions(_ txn: borrowing LMDBTransaction, subject: String) throws -> [UInt64] {
         var out: [UInt64] = []
         var s = subject
         try s.withUTF8 { key in

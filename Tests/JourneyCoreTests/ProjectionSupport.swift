@@ -27,9 +27,15 @@ enum PJ {
         ev(id, .identify, subject, at, patient: patient)
     }
 
+    static func unlink(_ id: String, _ subject: String, _ patient: String, _ at: Int64) -> Event {
+        ev(id, .unlink, subject, at, patient: patient)
+    }
+
+    /// Folds `events` in order, then rebuilds the clusters unlinks split from them.
     static func fold(_ events: [Event]) -> Projector {
         var p = Projector()
         for e in events { p.apply(e) }
+        p.resolveSplits(from: events)
         return p
     }
 }

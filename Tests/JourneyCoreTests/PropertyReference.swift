@@ -20,12 +20,18 @@ struct PropertyReference {
         func add(_ s: String?) { if let s, seen.insert(s).inserted { all.append(s) } }
         for e in events {
             add(e.subject)
-            if e.type == .identify { add(e.patient) }
+            if e.type == .identify || e.type == .unlink { add(e.patient) }
             if e.type == .referral { add(e.referrer) }
         }
-        // Connected components by repeated flood fill over identify edges.
+        // An identify links when no unlink of the same pair comes after it (SPEC §3.1 v2).
+        let unlinks = events.filter { $0.type == .unlink }
+        func links(_ e: Event) -> Bool {
+            !unlinks.contains { $0.subject == e.subject && $0.patient == e.patient && Event.timelineLess(e, $0) }
+        }
+        let linking = events.filter { $0.type == .identify && $0.patient != nil && links($0) }
+        // Connected components by repeated flood fill over linking identify edges.
         var adjacency: [String: [String]] = [:]
-        for e in events where e.type == .identify {
+        for e in linking {
             guard let p = e.patient else { continue }
             adjacency[e.subject, default: []].append(p)
             adjacency[p, default: []].append(e.subject)
@@ -48,7 +54,7 @@ struct PropertyReference {
         for e in events { timelines[clusterOf[e.subject]!].append(e) }
         for c in timelines.indices { timelines[c].sort(by: Event.timelineLess) }
         for c in members.indices {
-            let identifies = timelines[c].filter { $0.type == .identify && $0.patient != nil }
+            let identifies = linking.filter { clusterOf[$0.subject] == c }.sorted(by: Event.timelineLess)
             if identifies.isEmpty { canonical.append(members[c][0]); continue }
             let subjects = Set(identifies.map(\.subject))
             let sinks = members[c].filter { !subjects.contains($0) }

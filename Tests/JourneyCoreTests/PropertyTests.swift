@@ -83,6 +83,22 @@ struct PropertyPractice {
                 let j = Int.random(in: 0..<i, using: &rng)
                 let (a, b) = Bool.random(using: &rng) ? (known[i], known[j]) : (known[j], anon[i])
                 events.append(PJ.identify("i" + String(n, radix: 36), a, b, start + Int64.random(in: -5..<30, using: &rng) * day))
+                // A wrong link withdrawn, before or after it in time.
+                if Bool.random(using: &rng) {
+                    n += 1
+                    events.append(PJ.unlink(pick(["u", "U"]) + String(n, radix: 36), a, b, start + Int64.random(in: -5..<30, using: &rng) * day))
+                }
+            }
+            // Unlinks of the patient's own pair (at times equal to an identify's too: ids then
+            // decide, "U…" before and "u…" after "i…"), of the reverse pair, sometimes identified again.
+            if Double.random(in: 0..<1, using: &rng) < 0.25 {
+                n += 1
+                let (a, b) = Double.random(in: 0..<1, using: &rng) < 0.8 ? (anon[i], known[i]) : (known[i], anon[i])
+                events.append(PJ.unlink(pick(["u", "U"]) + String(n, radix: 36), a, b, start + Int64.random(in: 0..<30, using: &rng) * day))
+                if Double.random(in: 0..<1, using: &rng) < 0.4 {
+                    n += 1
+                    events.append(PJ.identify("i" + String(n, radix: 36), anon[i], known[i], start + Int64.random(in: 0..<40, using: &rng) * day))
+                }
             }
         }
         addConsentsAndAttrs(&events, ids: known + anon, rng: &rng)
@@ -202,7 +218,37 @@ struct PropertyTests {
         var restored = try Projector(deserializing: firstHalf.serialize())
         #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), PropertyTests.dump(firstHalf, ids: ids)) == nil)
         for e in events[cut...] { restored.apply(e) }
+        restored.resolveSplits(from: events)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), reference) == nil)
+    }
+
+    /// Folding as a store does, one event at a time with the clusters unlinks split rebuilt
+    /// after each, answers as a replay and as the reference do, with unlinks in the log.
+    @Test(arguments: [(41, false), (42, true)] as [(UInt64, Bool)])
+    func incrementalWithUnlinksMatchesReplayAndReference(seed: UInt64, dense: Bool) throws {
+        let events = PropertyPractice.make(seed: seed, patients: 120, dense: dense)
+        let unlinks = events.filter { $0.type == .unlink }.count
+        #expect(unlinks >= 10, "too few unlinks to show anything: \(unlinks)")
+        var splits = 0
+        var p = Projector()
+        for i in events.indices {
+            p.apply(events[i])
+            if p.hasPendingSplits { splits += 1 }
+            p.resolveSplits(from: events[...i])
+        }
+        #expect(splits >= 3, "too few splits to show anything: \(splits)")
+        let ids = PropertyTests.ids(events)
+        let replay = PropertyTests.dump(PJ.fold(events), ids: ids)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(p, ids: ids), replay) == nil)
+        var rng = PropertyPractice.RNG(state: seed)
+        let shuffled = events.shuffled(using: &rng)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(PJ.fold(shuffled), ids: ids), replay) == nil)
+        let cut = events.count / 3
+        var restored = try Projector(deserializing: PJ.fold(Array(shuffled[..<cut])).serialize())
+        for e in shuffled[cut...] { restored.apply(e) }
+        restored.resolveSplits(from: shuffled)
+        #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), replay) == nil)
+        PropertyTests.expectMatchesReference(events)
     }
 
     @Test(arguments: [(11, false), (12, false), (13, false), (14, false), (21, true), (22, true), (23, true)] as [(UInt64, Bool)])
@@ -236,11 +282,13 @@ struct PropertyTests {
         let cut = events.count / 2
         var restored = try Projector(deserializing: PJ.fold(Array(events[..<cut])).serialize())
         for e in events[cut...].reversed() { restored.apply(e) }
+        restored.resolveSplits(from: events)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), reference) == nil)
         // A copy (as queries and checkpoints take) is not changed by folds into the original.
         let half = PJ.fold(Array(events[..<cut]))
         var grown = half
         for e in events[cut...] { grown.apply(e) }
+        grown.resolveSplits(from: events)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(half, ids: ids), PropertyTests.dump(PJ.fold(Array(events[..<cut])), ids: ids)) == nil)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(grown, ids: ids), reference) == nil)
     }

@@ -26,13 +26,16 @@ struct ViewFoldTests {
         let reference = PropertyTests.dump(PJ.fold(events), ids: ids)
         var viaViews = Projector()
         try ViewFoldTests.foldViews(events, into: &viaViews)
+        viaViews.resolveSplits(from: events)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(viaViews, ids: ids), reference) == nil)
         // Mixed: half by bytes, half decoded, then a snapshot round trip.
         var mixed = Projector()
         let cut = events.count / 2
         try ViewFoldTests.foldViews(Array(events[..<cut]), into: &mixed)
+        mixed.resolveSplits(from: events[..<cut])
         var restored = try Projector(deserializing: mixed.serialize())
         for e in events[cut...] { restored.apply(e) }
+        restored.resolveSplits(from: events)
         #expect(PropertyTests.firstDifference(PropertyTests.dump(restored, ids: ids), reference) == nil)
     }
 

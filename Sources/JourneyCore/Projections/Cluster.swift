@@ -85,6 +85,34 @@ struct Cluster: Sendable {
     /// records after reading their header. (Its inline tokens are not settled: equal strings
     /// may have different tokens.)
     func forEachFact(ofType type: EventType, _ body: (Fact) -> Void) {
+        forEachRecord(ofType: type) { d, _ in body(d.fact) }
+    }
+
+    /// `forEachFact(ofType:)` with each fact's event id (valid during the call only).
+    func forEachFactAndID(ofType type: EventType, _ body: (Fact, FactRecord.SplitID) -> Void) {
+        forEachRecord(ofType: type) { d, b in body(d.fact, d.id(in: b, base: FactRecord.base(b))) }
+    }
+
+    /// The number of records (events) in the log.
+    var recordCount: Int {
+        log.withUnsafeBytes { b in
+            var n = 0
+            var pos = FactRecord.recordsStart(b)
+            var at: Int64 = 0
+            while pos < b.count {
+                let d = FactRecord.skim(b, at: pos, previousAt: at)!
+                at = d.at
+                pos = d.end
+                n += 1
+            }
+            return n
+        }
+    }
+
+    /// Calls `body` with each decoded record of type `type` and the log's bytes, in timeline
+    /// order, skipping the other records after reading their header.
+    @inline(__always)
+    private func forEachRecord(ofType type: EventType, _ body: (FactRecord.Decoded, UnsafeRawBufferPointer) -> Void) {
         log.withUnsafeBytes { b in
             var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
@@ -96,7 +124,7 @@ struct Cluster: Sendable {
                 if header & 0x0F == FactRecord.typeBits(type.rawValue),
                    type.rawValue < FactRecord.extendedType || b[pos + 1] == type.rawValue {
                     let d = FactRecord.decode(b, at: start, previousAt: at)!
-                    body(d.fact)
+                    body(d, b)
                     at = d.fact.at
                     pos = d.end
                     continue

@@ -22,10 +22,19 @@ package struct Projector: Sendable {
     var freeSlots: [UInt32] = []
     /// Referrer id → slots of the clusters whose earliest referral names it (for `referrals_made`).
     var referredBy: [UInt32: [UInt32]] = [:]
-    /// One bit per interned id, set once an `identify` naming a patient has the id as subject.
-    /// Such a fact lives in its subject's cluster and is never removed, so a cluster's flagged
-    /// members are exactly the subjects the canonical rule (SPEC §3.1) sets aside.
+    /// One bit per interned id, set once an `identify` that links (see `unlinks`) has the id as
+    /// subject. Such a fact lives in its subject's cluster, so a cluster's flagged members are
+    /// exactly the subjects the canonical rule (SPEC §3.1) sets aside; an unlink that withdraws
+    /// a link rebuilds the cluster (`pendingSplits`), clearing the bits of its ids first.
     var identifiedSubjects: [UInt64] = []
+    /// The latest `unlink` of each (subject, patient) pair, by `pairKey`: an identify of the
+    /// pair links only when it comes after it in timeline order (SPEC §3.1). Empty on a store
+    /// without unlinks, where it costs an identify one emptiness check.
+    var unlinks: [UInt64: TimelineKey] = [:]
+    /// One id of each cluster in which an unlink withdrew a link since the last
+    /// `dissolvePendingSplits`: the cluster must be rebuilt from its events, which its records
+    /// cannot do alone (a record does not keep the subject of most events).
+    var pendingSplits: [UInt32] = []
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
     /// The number of events applied.
@@ -154,7 +163,11 @@ package struct Projector: Sendable {
         // The merged cluster's earliest referral naming a referrer, when one side has none
         // (then the other side's is it, and no walk is needed).
         var mergedReferrer: UInt32?
-        if type == .identify, other != Fact.none {
+        // An identify links unless a later unlink of its pair withdrew it (checked only on a
+        // store that has unlinks).
+        let links = type == .identify && other != Fact.none
+            && (unlinks.isEmpty || event.withField(.id) { isLinking(at: event.at, id: $0!, subject: subject, other: other) })
+        if links {
             let otherRoot = clusterOf[Int(other)]
             if otherRoot != root {
                 let a = clusters[Int(root)].referrer, b = clusters[Int(otherRoot)].referrer
@@ -175,8 +188,9 @@ package struct Projector: Sendable {
             }
         }
         swap(&buffer, &scratch)
-        if type == .identify, other != Fact.none { markIdentifiedSubject(subject) }
-        if type == .identify || merged { recomputeCanonical(root) }
+        if links { markIdentifiedSubject(subject) }
+        if links || merged { recomputeCanonical(root) }
+        if type == .unlink, other != Fact.none { noteUnlink(event, subject: subject, other: other) }
         if merged, let r = mergedReferrer {
             setReferrer(root, r)
         } else if merged || (type == .referral && !appended) {
@@ -424,7 +438,7 @@ package struct Projector: Sendable {
     /// Recomputes the canonical id of a cluster by the rule of SPEC §3.1.
     private mutating func recomputeCanonical(_ root: UInt32) {
         // Static, on the two arrays it reads: a method call from here would copy the whole projector.
-        let id = Projector.canonical(of: clusters[Int(root)], nextMember: nextMember, identified: identifiedSubjects)
+        let id = Projector.canonical(of: clusters[Int(root)], nextMember: nextMember, identified: identifiedSubjects, unlinks: unlinks)
         clusters[Int(root)].canonical = id
     }
 
@@ -442,10 +456,10 @@ package struct Projector: Sendable {
     }
 
     func canonical(of c: Cluster) -> UInt32 {
-        Projector.canonical(of: c, nextMember: nextMember, identified: identifiedSubjects)
+        Projector.canonical(of: c, nextMember: nextMember, identified: identifiedSubjects, unlinks: unlinks)
     }
 
-    static func canonical(of c: Cluster, nextMember: [UInt32], identified: [UInt64]) -> UInt32 {
+    static func canonical(of c: Cluster, nextMember: [UInt32], identified: [UInt64], unlinks: [UInt64: TimelineKey]) -> UInt32 {
         // Settled from the members when no identify names a patient (the head) or exactly one
         // member is not such an identify's subject (that member).
         var unflagged = 0
@@ -463,14 +477,23 @@ package struct Projector: Sendable {
         } while m != c.head
         if !flagged { return c.head }
         if unflagged == 1 { return candidate }
-        // Identifies per cluster are few: small arrays beat sets here.
+        // Identifies per cluster are few: small arrays beat sets here. Only those that link
+        // count (SPEC §3.1).
+        var linking: [Fact] = []
+        if unlinks.isEmpty {
+            c.forEachFact(ofType: .identify) { f in
+                if f.other != Fact.none { linking.append(f) }
+            }
+        } else {
+            c.forEachFactAndID(ofType: .identify) { f, id in
+                if f.other != Fact.none, Projector.isLinking(f, id: id, unlinks) { linking.append(f) }
+            }
+        }
         var subjects: [UInt32] = []
         var firstPatient = Fact.none
-        c.forEachFact(ofType: .identify) { f in
-            if f.other != Fact.none {
-                subjects.append(f.subject)
-                if firstPatient == Fact.none { firstPatient = f.other }
-            }
+        for f in linking {
+            subjects.append(f.subject)
+            if firstPatient == Fact.none { firstPatient = f.other }
         }
         guard firstPatient != Fact.none else { return c.head }
         let subjectSet: Set<UInt32>? = subjects.count > 16 ? Set(subjects) : nil
@@ -485,13 +508,14 @@ package struct Projector: Sendable {
         // Several sinks: the one named as patient by the earliest identify naming any of them.
         let set = Set(candidates)
         var chosen = Fact.none
-        c.forEachFact(ofType: .identify) { f in
-            if chosen == Fact.none, f.other != Fact.none, set.contains(f.other) { chosen = f.other }
+        for f in linking where set.contains(f.other) {
+            chosen = f.other
+            break
         }
         return chosen != Fact.none ? chosen : firstPatient  // every sink of a cluster with identifies is a patient
     }
 
-    private mutating func removeReferrer(_ root: UInt32) {
+    mutating func removeReferrer(_ root: UInt32) {
         let r = clusters[Int(root)].referrer
         guard r != Fact.none else { return }
         if var list = referredBy[r] {

@@ -85,7 +85,10 @@ private struct SnapshotReader {
 
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
-    package static let formatVersion: UInt32 = 5
+    /// (5: fact records of types from 15 on, `unlink` and `consent`, carry a type byte; links
+    /// withdrawn by unlinks are re-derived from the unlink records on load. 6: the point-in-time
+    /// state's records too, so a snapshot of either earlier version 5 is rebuilt.)
+    package static let formatVersion: UInt32 = 6
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
     /// A versioned binary snapshot of the whole state, for checkpoints.
@@ -94,6 +97,7 @@ extension Projector {
     /// kept in memory, see `FactRecord`); derived caches (canonical ids, referral index) are
     /// rebuilt on load, so they cannot disagree with it.
     package func serialize() -> [UInt8] {
+        assert(pendingSplits.isEmpty, "a snapshot before the pending splits were resolved")
         var w = SnapshotWriter()
         w.bytes.reserveCapacity(64 + eventCount * 24)
         w.bytes.append(contentsOf: Projector.magic)
@@ -143,6 +147,7 @@ extension Projector {
         nextMember = [UInt32](repeating: .max, count: idStrings.count)
         let rootCount = try r.count()
         clusters.reserveCapacity(rootCount)
+        var sawUnlink = false
         for slot in 0..<UInt32(rootCount) {
             var c = Cluster()
             let memberCount = try r.count()
@@ -185,6 +190,7 @@ extension Projector {
                         return "events out of timeline order in a cluster"
                     }
                     if d.fact.type == .identify, d.fact.other != Fact.none { identified.append(d.fact.subject) }
+                    if d.fact.type == .unlink { sawUnlink = true }
                     c.lastStart = UInt32(pos)
                     c.lastAt = d.fact.at
                     at = d.fact.at
@@ -207,6 +213,8 @@ extension Projector {
         }
         eventCount = eventTotal
         clusterCount = rootCount
+        // With unlinks, some identifies do not link: their subjects are not aliases.
+        if sawUnlink { rederiveLinks() }
         for root in roots { rebuildReferrer(root) }
     }
 }

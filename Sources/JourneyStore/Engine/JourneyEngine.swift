@@ -74,7 +74,7 @@ public final class JourneyEngine: Sendable {
     /// The projector is copied under the lock (its storage is shared until the next fold
     /// writes to it) and serialized outside it, so appends and queries go on meanwhile.
     public func checkpoint() throws(StoreError) {
-        let (copy, position) = projections.snapshot()
+        let (copy, position) = try projections.snapshot()
         try log.saveCheckpoint(name: Self.checkpointName, position: position, data: copy.serialize())
     }
 

@@ -48,10 +48,11 @@ final class LiveProjections: Sendable {
         /// `Rebuilding`.
         var answersDuringRebuild = false
         /// Why the latest rebuild failed, if it did (the previous projections kept answering).
-        var lastRebuildFailure: String?
-    }
+        var lastRebuildFailure: String?    }
 
     private let live: Mutex<Live>
+    /// The log the projections reflect: clusters an unlink splits are rebuilt from it.
+    private let log: EventLog
     /// Test hook: runs in a rebuild after its projector has caught up once, before the final
     /// catch-up and swap (tests hold a rebuild there to query stale projections).
     private let beforeSwap = Mutex<(@Sendable () -> Void)?>(nil)
@@ -67,7 +68,8 @@ final class LiveProjections: Sendable {
     /// Tail length below which a rebuild's final catch-up runs under the lock.
     static let catchUpUnderLock: UInt64 = 4096
 
-    init(projector: Projector, position: UInt64, deferredRebuild: RebuildProgress?) {
+    init(log: EventLog, projector: Projector, position: UInt64, deferredRebuild: RebuildProgress?) {
+        self.log = log
         var l = Live()
         l.projector = projector
         l.position = position
@@ -80,7 +82,7 @@ final class LiveProjections: Sendable {
     /// as rebuilding (nothing to answer from) for a caller that rebuilds in the background.
     static func restore(_ log: EventLog, checkpoint name: String, deferRebuild: Bool) throws -> LiveProjections {
         let (projector, position, deferred) = try restoredState(log, checkpoint: name, deferRebuild: deferRebuild)
-        return LiveProjections(projector: projector, position: position, deferredRebuild: deferred)
+        return LiveProjections(log: log, projector: projector, position: position, deferredRebuild: deferred)
     }
 
     private static func restoredState(_ log: EventLog, checkpoint name: String, deferRebuild: Bool) throws
@@ -112,7 +114,9 @@ final class LiveProjections: Sendable {
 
     /// Folds the events of one committed batch: `fold(projector, i)` folds record `i`, which the
     /// commit appended at `results[i]`'s position. Positions at or below the projector's were
-    /// folded already (by a rebuild that read them from the log before it swapped in).
+    /// folded already (by a rebuild that read them from the log before it swapped in). Clusters
+    /// an unlink splits are rebuilt from the log before the lock is let go, so no query sees
+    /// them half done.
     func foldCommitted(_ results: EventLog.EventResults, _ fold: (inout Projector, Int) -> Void) {
         var start = 0
         while start < results.count {
@@ -124,10 +128,25 @@ final class LiveProjections: Sendable {
                     fold(&l.projector, i)
                     l.position = p.rawValue
                 }
+                // Should the log not be readable now, the next fold or query tries again.
+                try? settle(&l)
                 return false
             }
             if stop { return }
             start = end
+        }
+    }
+
+    /// Rebuilds from the log the clusters an unlink split (see `EventLog.resolveSplits`), if any.
+    ///
+    /// - Throws: `StoreError` when the log cannot be read (the split is then still pending).
+    private func settle(_ l: inout Live) throws(StoreError) {
+        guard l.projector.hasPendingSplits else { return }
+        do {
+            try log.resolveSplits(in: &l.projector, upTo: l.position)
+        } catch {
+            if !l.projector.hasPendingSplits { l.lastRebuildFailure = "rebuilding a split cluster: \(error)" }
+            throw error
         }
     }
 
@@ -137,6 +156,7 @@ final class LiveProjections: Sendable {
     /// answers with the staleness of a rebuild in progress.
     func read<T>(_ body: (borrowing Projector) throws -> T) throws -> (T, Staleness?) {
         try live.withLock { l in
+            try settle(&l)
             let stale = try Self.staleness(l)
             return (try body(l.projector), stale)
         }
@@ -147,7 +167,8 @@ final class LiveProjections: Sendable {
     /// writes to it).
     func readCopy<T>(_ body: (borrowing Projector) throws -> T) throws -> (T, Staleness?) {
         let (copy, stale) = try live.withLock { l -> (Projector, Staleness?) in
-            (l.projector, try Self.staleness(l))
+            try settle(&l)
+            return (l.projector, try Self.staleness(l))
         }
         return (try body(copy), stale)
     }
@@ -159,8 +180,13 @@ final class LiveProjections: Sendable {
     }
 
     /// A copy of the projector with the position it reflects (for a checkpoint).
-    func snapshot() -> (projector: Projector, position: UInt64) {
-        live.withLock { l in (l.projector, l.position) }
+    ///
+    /// - Throws: `StoreError` when a split cluster cannot be rebuilt from the log first.
+    func snapshot() throws(StoreError) -> (projector: Projector, position: UInt64) {
+        try live.withLock { l throws(StoreError) in
+            try settle(&l)
+            return (l.projector, l.position)
+        }
     }
 
     /// Figures for `stats`.
