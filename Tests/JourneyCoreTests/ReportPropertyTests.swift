@@ -59,6 +59,9 @@ struct ReportPropertyTests {
             SegmentFilters(minValueCents: 40_000),
             SegmentFilters(referred: true),
             SegmentFilters(stage: [.active], minVisits: 1, referred: false),
+            SegmentFilters(consent: .sms),
+            SegmentFilters(attrs: [.init(key: "language", value: "es")]),
+            SegmentFilters(consent: .email, attrs: [.init(key: "payer", value: "delta"), .init(key: "é", value: "")]),
         ]
         var out: [SegmentQuery] = []
         for f in filters {
@@ -122,5 +125,7 @@ struct ReportPropertyTests {
         #expect(c.cohorts.count > 5 && c.cohorts.contains { ($0.retained[1] ?? 0) > 0 })
         #expect(p.referrals(asOf: Self.asOfs[2], limit: 1000).referrers.count > 3)
         #expect(p.segment(try SegmentQuery(asOf: Self.asOfs[1], filters: SegmentFilters(referred: true))).total > 0)
+        #expect(p.segment(try SegmentQuery(asOf: Self.asOfs[2], filters: SegmentFilters(consent: .sms))).total > 0)
+        #expect(p.segment(try SegmentQuery(asOf: Self.asOfs[2], filters: SegmentFilters(attrs: [.init(key: "language", value: "es")]))).total > 0)
     }
 }

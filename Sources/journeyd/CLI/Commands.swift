@@ -42,7 +42,8 @@ usage: journeyd COMMAND [--data DIR] [options]
   trends --from T --to T [--step touch] [--interval day|week|month] [--by channel|…|none]
          [--unique] [--tz ZONE]
   referrals [--as-of T] [--limit N]
-  segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] … [--limit N] [--after ID]
+  segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] [--consent CHANNEL]
+          [--attr K=V] … [--limit N] [--after ID]
                              (journeyd COMMAND --help lists a command's flags)
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
