@@ -297,6 +297,12 @@ struct ReportReference {
             if let t = f.lastVisitAfter, !(visits.last.map { $0.at > t } ?? false) { continue }
             if let v = f.minValueCents, ltv < v { continue }
             if let x = f.referred, x != (referredBy(tl) != nil) { continue }
+            if let ch = f.consent, tl.last(where: { $0.type == .consent && $0.effectiveChannel == ch })?.consentStatus != .granted {
+                continue
+            }
+            if let attrs = f.attrs, !attrs.allSatisfy({ a in
+                tl.last(where: { $0.attrs.contains { $0.key == a.key } })?.attrs.first { $0.key == a.key }?.value == a.value
+            }) { continue }
             all.append(.init(patient: base.canonical[c], stage: stage, risk: risk, visits: visits.count,
                              lastVisitAt: visits.last?.at, lifetimeValueCents: ltv, acquisitionChannel: first?.effectiveChannel))
         }

@@ -395,6 +395,40 @@ struct ReportTests {
         #expect(try Self.segment(SegmentFilters(referred: false)) == ["p1", "p3"])
     }
 
+    @Test func consentAndAttrFilters() throws {
+        let asOf = t0 + 10 * day
+        var events = [
+            // p1: sms granted then revoked; email granted.
+            Event(id: "k1", type: .consent, subject: "p1", at: t0, channel: .sms, consentStatus: .granted),
+            Event(id: "k2", type: .consent, subject: "p1", at: t0 + day, channel: .sms, consentStatus: .revoked),
+            Event(id: "k3", type: .consent, subject: "p1", at: t0 + day, channel: .email, consentStatus: .granted),
+            // p2: sms revoked then granted again; a grant after as_of does not count.
+            Event(id: "k4", type: .consent, subject: "p2", at: t0, channel: .sms, consentStatus: .revoked),
+            Event(id: "k5", type: .consent, subject: "p2", at: t0 + 2 * day, channel: .sms, consentStatus: .granted),
+            Event(id: "k6", type: .consent, subject: "p2", at: asOf + 1, channel: .email, consentStatus: .granted),
+        ]
+        // Attrs: p1's latest event with "language" says "en" (a later event without it does not
+        // count); p2's latest says "es".
+        var a1 = PJ.ev("w1", .webVisit, "p1", t0); a1.attrs = [.init(key: "language", value: "es")]
+        var a2 = PJ.ev("w2", .webVisit, "p1", t0 + day); a2.attrs = [.init(key: "language", value: "en"), .init(key: "payer", value: "delta")]
+        var a3 = PJ.ev("w3", .webVisit, "p1", t0 + 2 * day); a3.attrs = [.init(key: "payer", value: "aetna")]
+        var a4 = PJ.ev("w4", .webVisit, "p2", t0); a4.attrs = [.init(key: "language", value: "es")]
+        var a5 = PJ.ev("w5", .webVisit, "p2", asOf + 1); a5.attrs = [.init(key: "language", value: "en")]
+        events += [a1, a2, a3, a4, a5]
+        let p = PJ.fold(events)
+        func ids(_ f: SegmentFilters) throws -> [String] {
+            p.segment(try SegmentQuery(asOf: asOf, filters: f)).patients.map(\.patient)
+        }
+        #expect(try ids(SegmentFilters(consent: .sms)) == ["p2"])
+        #expect(try ids(SegmentFilters(consent: .email)) == ["p1"])
+        #expect(try ids(SegmentFilters(consent: .phone)) == [])
+        #expect(try ids(SegmentFilters(attrs: [.init(key: "language", value: "es")])) == ["p2"])
+        #expect(try ids(SegmentFilters(attrs: [.init(key: "language", value: "en")])) == ["p1"])
+        #expect(try ids(SegmentFilters(attrs: [.init(key: "language", value: "en"), .init(key: "payer", value: "aetna")])) == ["p1"])
+        #expect(try ids(SegmentFilters(attrs: [.init(key: "payer", value: "delta")])) == [])
+        #expect(try ids(SegmentFilters(consent: .sms, attrs: [.init(key: "language", value: "es")])) == ["p2"])
+    }
+
     @Test func segmentFiltersCombined() throws {
         #expect(try Self.segment(SegmentFilters(stage: [.active], minVisits: 1, referred: false)) == ["p1"])
         #expect(try Self.segment(SegmentFilters(stage: [.active], risk: [.noShowNotRebooked], maxVisits: 1)) == ["p2"])

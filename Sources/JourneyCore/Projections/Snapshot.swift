@@ -86,8 +86,10 @@ private struct SnapshotReader {
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
     /// (5: fact records of types from 15 on, `unlink` and `consent`, carry a type byte; links
-    /// withdrawn by unlinks are re-derived from the unlink records on load; facts may carry attrs.)
-    package static let formatVersion: UInt32 = 5
+    /// withdrawn by unlinks are re-derived from the unlink records on load. 6: facts may carry
+    /// attrs (the handoff context), the point-in-time
+    /// state's records too, so a snapshot of either earlier version 5 is rebuilt.)
+    package static let formatVersion: UInt32 = 6
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
     /// A versioned binary snapshot of the whole state, for checkpoints.

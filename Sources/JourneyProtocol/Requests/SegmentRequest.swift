@@ -1,7 +1,8 @@
 import JourneyCore
 
 /// `segment {as_of?, stage?, risk?, acquisition_channel?, source?, campaign?, min_visits?,
-/// max_visits?, last_visit_before?, last_visit_after?, min_value?, referred?, limit?, after?}`
+/// max_visits?, last_visit_before?, last_visit_after?, min_value?, referred?, consent?, attr?,
+/// limit?, after?}`
 /// (SPEC §3.6): one page of the patients meeting every filter given.
 public struct SegmentRequest: Sendable, Hashable {
     /// The time of evaluation, epoch ms (nil: the daemon's now).
@@ -49,6 +50,10 @@ public struct SegmentRequest: Sendable, Hashable {
             if let t = f.lastVisitAfter { w.key("last_visit_after"); w.int(t) }
             if let v = f.minValueCents { w.key("min_value"); w.money(cents: v) }
             if let r = f.referred { w.key("referred"); w.bool(r) }
+            if let c = f.consent { w.key("consent"); w.string(c.name) }
+            if let attrs = f.attrs {
+                w.key("attr"); w.beginObject(); for a in attrs { w.key(a.key); w.string(a.value) }; w.endObject()
+            }
             if let limit { w.key("limit"); w.int(limit) }
             if let after { w.key("after"); w.string(after) }
         }
@@ -56,7 +61,8 @@ public struct SegmentRequest: Sendable, Hashable {
 
     /// Reads every member; each may be absent or `null`. `stage` and `risk` are arrays of names
     /// or one comma-separated string; `min_value` an amount (number or string) with at most two
-    /// decimals.
+    /// decimals; `consent` a channel; `attr` an object of key → value strings (or one
+    /// `"KEY=VALUE"` string).
     ///
     /// - Throws: `bad_request` naming the member that is wrong.
     public init(decoding r: JSONValue) throws(ProtocolError) {
@@ -89,6 +95,23 @@ public struct SegmentRequest: Sendable, Hashable {
             f.minValueCents = cents
         }
         f.referred = try RequestFields.bool(r, "referred")
+        f.consent = try RequestFields.name(r, "consent", kinds: RequestFields.list(Channel.allCases, \.name)) { s in
+            Channel.allCases.first { $0.name == s }
+        }
+        if let v = r["attr"], !v.isNull {
+            var attrs: [Event.Attr] = []
+            if let members = v.objectValue {
+                for m in members {
+                    guard let value = m.value.stringValue else { throw ProtocolError.badRequest("\"attr\": the value of \"\(m.key)\" must be a string") }
+                    attrs.append(Event.Attr(key: m.key, value: value))
+                }
+            } else if let s = v.stringValue, let eq = s.firstIndex(of: "="), eq != s.startIndex {
+                attrs.append(Event.Attr(key: String(s[..<eq]), value: String(s[s.index(after: eq)...])))
+            } else {
+                throw ProtocolError.badRequest("\"attr\" must be an object of KEY: VALUE strings, or one \"KEY=VALUE\"")
+            }
+            f.attrs = attrs
+        }
         filters = f
         limit = try RequestFields.int(r, "limit", in: 1...10_000)
         after = try RequestFields.string(r, "after")

@@ -50,7 +50,8 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
   trends --from T --to T [--step touch] [--interval day|week|month] [--by channel|…|none]
          [--unique] [--tz ZONE]
   referrals [--as-of T] [--limit N]
-  segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] … [--limit N] [--after ID]
+  segment [--as-of T] [--stage S,…] [--risk R,…] [--min-visits N] [--consent CHANNEL]
+          [--attr K=V] … [--limit N] [--after ID]
                              (journeyd COMMAND --help lists a command's flags)
   report --html FILE [--from T] [--to T] [--title TEXT]
                              one self-contained page: funnel, trends, cohorts, appointments

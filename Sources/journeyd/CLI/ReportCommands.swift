@@ -10,7 +10,7 @@ enum OutputFormat {
 enum SegmentCommand {
     static let valued: Set<String> = [
         "as-of", "limit", "after", "stage", "risk", "acquisition-channel", "source", "campaign", "min-visits",
-        "max-visits", "last-visit-before", "last-visit-after", "min-value", "referred",
+        "max-visits", "last-visit-before", "last-visit-after", "min-value", "referred", "consent", "attr",
     ]
 }
 
@@ -44,7 +44,9 @@ extension CLI {
         default:  // segment
             for flag in ["as-of", "last-visit-before", "last-visit-after"] { try timeMember(flag) }
             for flag in ["limit", "min-visits", "max-visits"] { try intMember(flag) }
-            for flag in ["after", "stage", "risk", "acquisition-channel", "source", "campaign", "min-value"] { stringMember(flag) }
+            for flag in ["after", "stage", "risk", "acquisition-channel", "source", "campaign", "min-value", "consent", "attr"] {
+                stringMember(flag)
+            }
             if let v = args.value("referred") {
                 switch v {
                 case "true", "yes": r.append(JSONMember("referred", .bool(true)))
@@ -104,6 +106,8 @@ enum CommandHelp {
         case "tz": "ZONE"
         case "after": "ID"
         case "min-value": "AMOUNT"
+        case "attr": "KEY=VALUE"
+        case "consent": "CHANNEL"
         default: flag.uppercased().replacingAll("-", with: "_")
         }
     }
@@ -143,6 +147,8 @@ enum CommandHelp {
         "last-visit-after": "the latest visit is after this time",
         "min-value": "a lifetime value of at least this amount (120.50)",
         "referred": "true: referred by another patient; false: not",
+        "consent": "the latest consent on this channel is granted",
+        "attr": "KEY=VALUE: the latest event with attrs KEY has this VALUE",
         "csv": "print rows as CSV (RFC 4180) with a header row",
         "steps": "the funnel's steps (default touch,inquiry,booking,visit)",
         "window": "the conversion window (default 30d)",

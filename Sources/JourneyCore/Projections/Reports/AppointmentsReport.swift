@@ -117,8 +117,8 @@ public struct AppointmentsReport: Sendable, Hashable {
         for g in try o.objects("groups") {
             groups.append(Group(
                 value: try g.optionalString("value"), appointments: try g.count("appointments"),
-                visited: try g.count("visited"), noShow: try g.count("no_show"), cancelled: try g.count("cancelled"),
-                open: try g.count("open"), rebooked: try g.count("rebooked"), revenueCents: try g.money("revenue")))
+                visited: try g.count("visited"), noShow: try g.count("no_show"),
+                cancelled: try g.count("cancelled"), open: try g.count("open"), rebooked: try g.count("rebooked"), revenueCents: try g.money("revenue")))
         }
         self.init(from: try o.time("from"), to: try o.time("to"),
                   by: try o.named("by", AppointmentsBreakdown.allCases, \.name), groups: groups)

@@ -42,7 +42,9 @@ public struct ReportCalendar: Sendable, Hashable {
         self.timeZone = timeZone
     }
 
+    /// Calendars are equal when their zones have the same name.
     public static func == (a: ReportCalendar, b: ReportCalendar) -> Bool { a.timeZone == b.timeZone }
+    /// Hashes the zone's name.
     public func hash(into h: inout Hasher) { h.combine(timeZone) }
 
     /// The start (epoch ms) of the bucket of `interval` holding `ms`.

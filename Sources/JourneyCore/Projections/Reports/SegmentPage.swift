@@ -23,11 +23,16 @@ public struct SegmentFilters: Sendable, Hashable {
     public var minValueCents: Int64?
     /// Referred by another patient (true) or not (false).
     public var referred: Bool?
+    /// The latest `consent` event on this channel is `granted`.
+    public var consent: Channel?
+    /// For each entry, the latest event whose attrs have its key has its value.
+    public var attrs: [Event.Attr]?
 
     /// No filter: every cluster with an event at or before `as_of`.
     public init(stage: [Stage]? = nil, risk: [Risk]? = nil, acquisitionChannel: Channel? = nil, source: String? = nil,
                 campaign: String? = nil, minVisits: Int? = nil, maxVisits: Int? = nil, lastVisitBefore: Int64? = nil,
-                lastVisitAfter: Int64? = nil, minValueCents: Int64? = nil, referred: Bool? = nil) {
+                lastVisitAfter: Int64? = nil, minValueCents: Int64? = nil, referred: Bool? = nil,
+                consent: Channel? = nil, attrs: [Event.Attr]? = nil) {
         self.stage = stage
         self.risk = risk
         self.acquisitionChannel = acquisitionChannel
@@ -39,6 +44,8 @@ public struct SegmentFilters: Sendable, Hashable {
         self.lastVisitAfter = lastVisitAfter
         self.minValueCents = minValueCents
         self.referred = referred
+        self.consent = consent
+        self.attrs = attrs
     }
 }
 
@@ -181,6 +188,8 @@ extension Projector {
             if let stages = f.stage, !stages.contains(stage) { return }
             let risk = c.risk(asOf: q.asOf)
             if let wanted = f.risk, !risk.contains(where: wanted.contains) { return }
+            if let channel = f.consent, consent(c.facts)[channel] != ConsentStatus.granted.name { return }
+            if let attrs = f.attrs, !attrs.allSatisfy({ latestAttr(c.facts, $0.key) == $0.value }) { return }
             total += 1
             let name = canonicalName(c.root)
             if let after = q.after, !after.bytesLess(name) { return }
@@ -192,6 +201,15 @@ extension Projector {
         let more = page.count > q.limit
         let entries = page.prefix(q.limit).map(\.entry)
         return SegmentPage(asOf: q.asOf, total: total, patients: Array(entries), next: more ? entries.last?.patient : nil)
+    }
+
+    /// The value of `key` in the latest of `facts` whose attrs have it; nil when none has.
+    func latestAttr(_ facts: [Fact], _ key: String) -> String? {
+        for f in facts.reversed() where f.attrs != 0 {
+            let attrs = values.withBytes(f.attrs) { AttrsText.decode($0) }
+            if let a = attrs.first(where: { $0.key == key }) { return a.value }
+        }
+        return nil
     }
 }
 
