@@ -191,9 +191,9 @@ extension EventLog {
         }
         let id = String(decoding: view.id, as: UTF8.self)
         switch try txn.withValue(ids, forKey: view.id, { Self.position(from: $0) }) {
-        case nil: report.add(p, "id \"\(id)\" is missing from the ids index")
-        case .some(nil): report.add(p, "ids entry of \"\(id)\" is malformed")
-        case .some(let q?) where q != p: report.add(p, "ids entry of \"\(id)\" points to position \(q)")
+        case nil: report.add(p, "id \(Quote.short(id)) is missing from the ids index")
+        case .some(nil): report.add(p, "ids entry of \(Quote.short(id)) is malformed")
+        case .some(let q?) where q != p: report.add(p, "ids entry of \(Quote.short(id)) points to position \(q)")
         default: break
         }
         var pk = p.bigEndian
@@ -201,7 +201,7 @@ extension EventLog {
             try subjectCursor.get(.getBoth, key: view.subject, value: pv) { _, _ in true }
         }
         if found == nil {
-            report.add(p, "subject \"\(String(decoding: view.subject, as: UTF8.self))\" index entry is missing")
+            report.add(p, "subject \(Quote.short(String(decoding: view.subject, as: UTF8.self))) index entry is missing")
         }
     }
 
@@ -220,7 +220,7 @@ extension EventLog {
                 n += 1
                 let key = String(decoding: entry.0, as: UTF8.self)
                 guard let p = entry.1 else {
-                    problems.add(nil, "\(kind) entry of \"\(key)\" is malformed")
+                    problems.add(nil, "\(kind) entry of \(Quote.short(key)) is malformed")
                     continue
                 }
                 var pk = p.bigEndian
@@ -231,9 +231,9 @@ extension EventLog {
                     }
                 }
                 switch matches {
-                case nil: problems.add(p, "\(kind) entry of \"\(key)\" points to a missing record")
+                case nil: problems.add(p, "\(kind) entry of \(Quote.short(key)) points to a missing record")
                 case .some(nil): break  // an unreadable record is reported by step 1
-                case .some(false?): problems.add(p, "\(kind) entry of \"\(key)\" points to a record with another \(kind)")
+                case .some(false?): problems.add(p, "\(kind) entry of \(Quote.short(key)) points to a record with another \(kind)")
                 case .some(true?): break
                 }
             }

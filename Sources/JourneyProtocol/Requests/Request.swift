@@ -28,6 +28,8 @@ public enum Request: Sendable, Hashable {
     case stats
     /// `ping`: a liveness check, answered `{"ok":true}`; no members past `op`.
     case ping
+    /// `audit`: the read audit (who was shown which patients).
+    case audit(AuditRequest)
 
     /// The op's name on the wire.
     public var op: String {
@@ -43,6 +45,7 @@ public enum Request: Sendable, Hashable {
         case .limits: "limits"
         case .stats: "stats"
         case .ping: "ping"
+        case .audit: "audit"
         }
     }
 
@@ -55,6 +58,7 @@ public enum Request: Sendable, Hashable {
         case .funnel(let r): r.line
         case .atRisk(let r): r.line
         case .subscribe(let r): r.line
+        case .audit(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
         }
     }
@@ -95,6 +99,7 @@ public enum Request: Sendable, Hashable {
         case "limits": .limits
         case "stats": .stats
         case "ping": .ping
+        case "audit": .audit(try AuditRequest(decoding: r))
         default: throw ProtocolError.unknownOp(op)
         }
     }
@@ -103,6 +108,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, replay, stats, ping, limits")
+        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, replay, stats, ping, limits, audit")
     }
 }

@@ -36,13 +36,17 @@ usage: journeyd COMMAND [--data DIR] [options]
   contacts                   contact resolution by channel
   at-risk [--as-of T] [--limit N] [--after ID]
   replay                     rebuild every projection from the log
-  stats | verify | backup DEST | audit [--since T]
+  stats | verify | backup DEST
+  audit [--patient ID] [--since T]
+                             who was shown which patients (the read audit)
   demo [--events N] [--seed S] [--clients N]
                              a synthetic practice served by journeyd and reported
   generate [--events N] [--seed S]
                              the demo's synthetic practice as NDJSON, in arrival order
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json.
+Reads that name patients are recorded in DIR/audit.log with --as NAME (default: your login
+name) and --reason TEXT; they are refused (audit_unavailable) when the record cannot be written.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
 When a daemon serves DIR (on any socket), commands go through it. One process writes a store
 at a time: import and replay are refused (store_busy) while another process writes DIR without
@@ -62,7 +66,7 @@ enum CLI {
             return Exit.usage
         }
         do {
-            let args = try Arguments(argv, valued: spec.valued.union(["data"]), switches: spec.switches.union(["json"]))
+            let args = try Arguments(argv, valued: spec.valued.union(["data", "as", "reason"]), switches: spec.switches.union(["json"]))
             let code = try dispatch(args)
             Output.flush()
             return code
@@ -94,11 +98,30 @@ enum CLI {
         case "patient", "handoff": (["as-of"], [])
         case "funnel": (["steps", "window", "by", "from", "to"], [])
         case "at-risk": (["as-of", "limit", "after"], [])
-        case "audit": (["since"], [])
+        case "audit": (["since", "patient"], [])
         case "demo": (["events", "seed", "clients"], ["keep"])
         case "generate": (["events", "seed"], [])
         default: nil
         }
+    }
+
+    /// Who runs the command, for the read audit: `--as` (default: the login name of the user)
+    /// and `--reason`, checked as the daemon checks a request's `as` and `reason`.
+    static func requester(_ args: Arguments) throws -> Requester {
+        var members: [JSONMember] = []
+        if let actor = args.value("as") ?? loginName() { members.append(JSONMember("as", .string(actor))) }
+        if let reason = args.value("reason") { members.append(JSONMember("reason", .string(reason))) }
+        do {
+            return try Requester(decoding: .object(members))
+        } catch {
+            throw UsageError("--as / --reason: \(error.message)")
+        }
+    }
+
+    /// The name of the user running this process, or its uid as text.
+    private static func loginName() -> String? {
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
     }
 
     static func dataDirectory(_ args: Arguments) -> String {
@@ -161,7 +184,7 @@ enum CLI {
             throw UsageError("unknown command '\(args.command)'")
         }
         if args.command != "patient" && args.command != "handoff" { try noPositional(args) }
-        let answer = try Gateway.request(dir: dir, request)
+        let answer = try Gateway.request(dir: dir, request, as: try requester(args))
         let json = args.flag("json")
         switch request {
         case .patient: try render(PatientAnswer.self, answer, json) { Reports.patient($0.report) }
@@ -210,7 +233,7 @@ enum CLI {
         guard let v = args.value(name) else { return nil }
         if let ms = Int64(v) { return ms }
         guard let ms = Timestamp.parse(v) else {
-            throw UsageError("--\(name): expected an RFC 3339 time (2026-03-01T14:05:00Z) or epoch milliseconds, got \"\(v)\"")
+            throw UsageError("--\(name): expected an RFC 3339 time (2026-03-01T14:05:00Z) or epoch milliseconds, got \(Quote.short(v))")
         }
         return ms
     }
@@ -263,8 +286,19 @@ enum CLI {
     private static func exportCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("export takes no arguments") }
         let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
+        // The whole log up to its last position is disclosed: recorded before the first line.
+        let through = log.lastPosition
+        let who = try requester(args)
+        do {
+            try AuditLog(directory: dir).record(AuditEntry(
+                at: Clock.nowMs(), uid: getuid(), pid: getpid(), actor: who.actor, op: "export",
+                parameters: "{\"from\":1,\"through\":\(through)}", ids: [], reason: who.reason))
+        } catch {
+            throw CommandFailure(Exit.store, "audit_unavailable: \(error.description)")
+        }
         var w = JSONWriter()
-        try log.scan(from: 1) { _, view in
+        try log.scan(from: 1) { p, view in
+            guard p <= through else { return false }
             let e = try view.event()
             w = JSONWriter()
             EventJSON.write(e, into: &w)

@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 extension CLI {
@@ -9,7 +10,7 @@ extension CLI {
         guard args.positional.isEmpty else { throw UsageError("serve takes no arguments") }
         var config = ServerConfig()
         if let g = args.value("allow-group") {
-            guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \"\(g)\"") }
+            guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \(Quote.short(g))") }
             config.allowGroup = gid
         }
         if let n = try args.int("max-line") {
@@ -71,27 +72,38 @@ extension CLI {
 }
 
 extension CLI {
-    /// `journeyd audit [--since T]`: who was shown which patient, oldest first.
+    /// `journeyd audit [--patient ID] [--since T]`: who was shown which patients, oldest first,
+    /// from the daemon serving the directory or from its audit file (reading it is audited too).
     static func auditCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("audit takes no arguments") }
-        let since = try time(args, "since") ?? Int64.min
-        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
-        let records = try log.auditRecords(since: since)
+        let since = try time(args, "since")
+        let who = try requester(args)
+        var after: Int64?
+        var records: [AuditAnswer.Record] = []
+        repeat {
+            let request = Request.audit(AuditRequest(patient: args.value("patient"), since: since, after: after))
+            let line = try Gateway.request(dir: dir, request, as: who)
+            switch try Answer.decode(AuditAnswer.self, from: line) {
+            case .success(let page):
+                records += page.records
+                after = page.next
+            case .failure(let e):
+                throw failure(e)
+            }
+        } while after != nil
         if args.flag("json") {
             for r in records {
                 var w = JSONWriter()
-                w.beginObject()
-                w.key("at"); w.time(ms: r.at)
-                w.key("uid"); w.int(Int64(r.uid))
-                w.key("pid"); w.int(Int64(r.pid))
-                w.key("op"); w.string(r.op)
-                w.key("id"); w.string(r.id)
-                w.endObject()
+                r.write(into: &w)
                 Output.line(w.string)
             }
         } else {
-            var t = Table(["at", "uid", "pid", "op", "id"], rightAligned: [1, 2])
-            for r in records { t.add([Timestamp.format(ms: r.at), String(r.uid), String(r.pid), r.op, r.id]) }
+            var t = Table(["at", "uid", "pid", "as", "op", "parameters", "patients", "reason"], rightAligned: [1, 2])
+            for r in records {
+                let shown = r.ids.isEmpty ? (r.count == 0 ? "-" : "\(r.count) patients") : r.ids.joined(separator: " ")
+                t.add([Timestamp.format(ms: r.at), String(r.uid), String(r.pid), r.actor ?? "-", r.op, r.parameters,
+                       shown, r.reason ?? "-"])
+            }
             Output.line(t.render())
         }
         return Exit.ok
