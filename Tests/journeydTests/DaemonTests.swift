@@ -225,7 +225,7 @@ struct DaemonTests {
         let saved = try #require(try d.engine.log.loadCheckpoint(name: JourneyEngine.checkpointName))
         let restored = try Projector(deserializing: saved.data)
         #expect(restored.eventCount == 9)
-        #expect(restored.patient(id: "p1", asOf: 0) == (try d.engine.patient(id: "p1", asOf: 0)))
+        #expect(restored.patient(id: "p1", asOf: 0) == (try d.engine.patient(id: "p1", asOf: 0, as: "test")))
         try d.stop()
     }
 
