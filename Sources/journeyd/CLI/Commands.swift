@@ -25,6 +25,8 @@ let usageText = """
 usage: journeyd COMMAND [--data DIR] [options]
 
   serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
+        [--max-connections N] [--max-output BYTES] [--max-total-output BYTES]
+        [--idle-timeout DURATION] [--max-open-files N]
                              run the local event sink on a Unix socket
   import FILE|- [--progress] append NDJSON events; prints appended / duplicate / rejected
                              (through the daemon serving DIR, if any, in streamed batches)
@@ -91,7 +93,8 @@ enum CLI {
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
-        case "serve": (["socket", "allow-group", "max-line"], ["relaxed-durability"])
+        case "serve": (["socket", "allow-group", "max-line", "max-connections", "max-output", "max-total-output", "idle-timeout",
+                        "max-open-files"], ["relaxed-durability"])
         case "import": (["batch"], ["relaxed-durability", "progress"])
         case "export", "stats", "verify", "contacts", "replay": ([], [])
         case "backup": ([], [])

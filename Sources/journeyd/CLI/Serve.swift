@@ -17,6 +17,30 @@ extension CLI {
             guard n >= 4096 + 64 else { throw UsageError("--max-line must be at least 4160 bytes (one event of 4 KiB and its request)") }
             config.maxLineBytes = n
         }
+        if let n = try args.int("max-connections") {
+            guard n >= 1 else { throw UsageError("--max-connections must be at least 1") }
+            config.maxConnections = n
+        }
+        if let n = try args.int("max-output") {
+            guard n >= 64 << 10 else { throw UsageError("--max-output must be at least 65536 bytes") }
+            config.maxOutputBytes = n
+        }
+        if let n = try args.int("max-total-output") {
+            guard n >= config.maxOutputBytes else { throw UsageError("--max-total-output must be at least --max-output (\(config.maxOutputBytes) bytes)") }
+            config.maxTotalOutputBytes = n
+        }
+        if let ms = try args.duration("idle-timeout") {
+            config.idleTimeout = ms == 0 ? nil : .milliseconds(ms)
+        }
+        if let n = try args.int("max-open-files") {
+            // The descriptor limit of this process (a service manager's LimitNOFILE= does the same).
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            limit.rlim_cur = rlim_t(min(UInt64(n), UInt64(limit.rlim_max)))
+            guard n >= 16, setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+                throw UsageError("--max-open-files: cannot set the descriptor limit to \(n)")
+            }
+        }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
         mkdir(dir, 0o700)
         // Handled from the start: a signal that comes once the socket is announced but before
@@ -29,7 +53,7 @@ extension CLI {
                                        deferRebuild: true)
         let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
-        Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
+        Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid()) max_connections=\(config.maxConnections) max_output=\(config.maxOutputBytes) max_total_output=\(config.maxTotalOutputBytes)")
         if engine.needsRebuild {
             Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
             _ = daemon.startRebuild()
