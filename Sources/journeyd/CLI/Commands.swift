@@ -26,7 +26,7 @@ usage: journeyd COMMAND [--data DIR] [options]
 
   serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
         [--max-connections N] [--max-output BYTES] [--max-total-output BYTES]
-        [--idle-timeout DURATION] [--max-open-files N]
+        [--idle-timeout DURATION] [--stall-timeout DURATION] [--max-open-files N]
                              run the local event sink on a Unix socket
   import FILE|- [--progress] append NDJSON events; prints appended / duplicate / rejected
                              (through the daemon serving DIR, if any, in streamed batches)
@@ -94,7 +94,7 @@ enum CLI {
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
         case "serve": (["socket", "allow-group", "max-line", "max-connections", "max-output", "max-total-output", "idle-timeout",
-                        "max-open-files"], ["relaxed-durability"])
+                        "stall-timeout", "max-open-files"], ["relaxed-durability"])
         case "import": (["batch"], ["relaxed-durability", "progress"])
         case "export", "stats", "verify", "contacts", "replay": ([], [])
         case "backup": ([], [])

@@ -32,6 +32,10 @@ extension CLI {
         if let ms = try args.duration("idle-timeout") {
             config.idleTimeout = ms == 0 ? nil : .milliseconds(ms)
         }
+        if let ms = try args.duration("stall-timeout") {
+            guard ms >= 1000 else { throw UsageError("--stall-timeout must be at least 1s") }
+            config.stallTimeout = .milliseconds(ms)
+        }
         if let n = try args.int("max-open-files") {
             // The descriptor limit of this process (a service manager's LimitNOFILE= does the same).
             var limit = rlimit()

@@ -84,8 +84,12 @@ final class EventLoop {
         var closeWhenFlushed = false
         /// After `close()` from a handler: give up flushing at this time.
         var lingerDeadline: ContinuousClock.Instant?
-        /// When the client last sent a byte or took one (for the idle timeout).
+        /// When the client last sent a byte (for the idle timeout).
         var lastActive: ContinuousClock.Instant = .now
+        /// Bytes written to it at the last check, and since when that count stands still while
+        /// output is queued (for the stall timeout).
+        var written: UInt64 = 0
+        var stalledSince: ContinuousClock.Instant?
     }
 
     private let socketPath: String
@@ -143,7 +147,7 @@ final class EventLoop {
             for (fd, client) in clients {
                 fds.append(pollfd(fd: fd, events: interest(client), revents: 0))
             }
-            var timeout: Int32 = config.idleTimeout == nil && refusals.isEmpty ? -1 : 1000
+            var timeout: Int32 = clients.isEmpty && refusals.isEmpty ? -1 : 1000
             if draining || acceptPausedUntil != nil || lingering > 0 { timeout = 20 }
 
             do {
@@ -280,14 +284,34 @@ final class EventLoop {
         refusals = [:]
     }
 
-    /// Closes the connections idle for longer than `config.idleTimeout` (checked once a second).
+    /// Closes the connections idle for longer than `config.idleTimeout`, and those whose client
+    /// took none of their queued output for `config.stallTimeout` (checked twice a second).
     private func closeIdle() {
-        guard let limit = config.idleTimeout, !draining, ContinuousClock.now - idleChecked >= .milliseconds(500) else { return }
+        guard !draining, ContinuousClock.now - idleChecked >= .milliseconds(500) else { return }
         let now = ContinuousClock.now
         idleChecked = now
-        for (fd, client) in clients where now - client.lastActive > limit {
+        for (fd, var client) in clients {
             let s = client.connection.snapshot()
-            guard !s.streaming, s.inFlight == 0, s.pending == 0, !s.closeRequested else { continue }
+            if s.closeRequested { continue }
+            if s.pending > 0 && !s.streaming {
+                // Subscriptions have their own stall check (they wait for room, not overflow).
+                let written = client.connection.bytesWritten
+                if written != client.written || client.stalledSince == nil {
+                    client.written = written
+                    client.stalledSince = now
+                    clients[fd] = client
+                } else if let since = client.stalledSince, now - since > config.stallTimeout {
+                    Log.warn("server", "closing connection \(client.connection.id) (pid \(client.connection.peer.pid)): \(s.pending) bytes of answers untaken for \(config.stallTimeout)")
+                    close(fd, dropOutput: true)
+                }
+                continue
+            }
+            if client.stalledSince != nil {
+                client.stalledSince = nil
+                clients[fd] = client
+            }
+            guard let limit = config.idleTimeout, now - client.lastActive > limit, !s.streaming, s.inFlight == 0, s.pending == 0
+            else { continue }
             Log.info("server", "closing connection \(client.connection.id) (pid \(client.connection.peer.pid)): idle for \(limit)")
             close(fd, dropOutput: true)
         }

@@ -18,9 +18,13 @@ final class OutputBudget: Sendable {
     /// Bytes that may still be queued.
     var room: Int { max(0, limit - inUse) }
 
+    /// Bytes every connection may queue whatever the budget's state (its guaranteed share), so
+    /// that a client that reads gets its answers while stalled ones hold the budget: the most
+    /// the budget is passed by is this much per connection.
+    static let share = 16 << 10
+
     /// Takes `bytes` from the budget; false (and nothing taken) when that would pass the bound,
-    /// unless `force` (one line for a client with nothing queued, so that every client can
-    /// always get a line: the overshoot is at most one line per connection).
+    /// unless `force` (within a connection's guaranteed `share`).
     func reserve(_ bytes: Int, force: Bool = false) -> Bool {
         let after = used.add(bytes, ordering: .relaxed).newValue
         if after <= limit || force { return true }

@@ -16,6 +16,9 @@ struct ServerConfig: Sendable {
     /// A connection with nothing in flight, nothing queued and no byte from its client for this
     /// long is closed (subscriptions are never idle). Nil: never.
     var idleTimeout: Duration? = .seconds(300)
+    /// A connection with answers queued whose client takes none of them for this long is
+    /// closed (a client that pipelines requests and never reads holds no memory for long).
+    var stallTimeout: Duration = .seconds(30)
     /// When set, members of this group may connect too, and the socket file is mode 0660 with
     /// this group; otherwise the socket is 0600 and only the server's own user may connect.
     var allowGroup: gid_t? = nil

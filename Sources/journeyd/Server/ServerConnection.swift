@@ -151,7 +151,8 @@ final class ServerConnection: Sendable {
             let room = DispatchSemaphore(value: 0)
             let outcome = state.withLock { state -> Bool? in
                 if state.closeRequested { return false }
-                if (state.pendingCount + line.count + 1 <= outputCap && line.count + 1 <= budget.room) || state.pendingCount == 0 {
+                if (state.pendingCount + line.count + 1 <= outputCap && line.count + 1 <= budget.room)
+                    || state.pendingCount + line.count + 1 <= OutputBudget.share || state.pendingCount == 0 {
                     return true
                 }
                 state.roomWaiters.append { room.signal() }
@@ -181,8 +182,11 @@ final class ServerConnection: Sendable {
             if state.closeRequested { return nil }
             var queued = 0
             for line in lines {
-                let fits = state.pendingCount + line.count + 1 <= outputCap
-                guard (fits && budget.reserve(line.count + 1)) || (state.pendingCount == 0 && budget.reserve(line.count + 1, force: true))
+                let after = state.pendingCount + line.count + 1
+                // Under the cap and the server's budget, or within the connection's guaranteed
+                // share (always the first line).
+                guard (after <= outputCap && budget.reserve(line.count + 1))
+                    || ((after <= OutputBudget.share || state.pendingCount == 0) && budget.reserve(line.count + 1, force: true))
                 else { break }
                 Self.append(line, to: &state)
                 queued += 1
@@ -201,7 +205,9 @@ final class ServerConnection: Sendable {
     }
 
     /// Bytes that may still be queued before the output cap (or the server's budget) is reached.
-    var outputRoom: Int { state.withLock { min(budget.room, max(0, outputCap - $0.pendingCount)) } }
+    var outputRoom: Int {
+        state.withLock { max(min(budget.room, outputCap - $0.pendingCount), OutputBudget.share - $0.pendingCount, 0) }
+    }
 
     /// Bytes written to the socket since the connection opened (the client takes them from
     /// the kernel's buffer as it reads).
@@ -304,7 +310,8 @@ final class ServerConnection: Sendable {
     /// Appends a line under the connection's cap and the server's budget; past either, marks the
     /// connection for closing (the client is not reading: it is disconnected, not buffered).
     private func queue(_ line: [UInt8], to state: inout State) -> (Bool, [@Sendable () -> Void]) {
-        if state.pendingCount + line.count + 1 > outputCap || !budget.reserve(line.count + 1) {
+        let after = state.pendingCount + line.count + 1
+        if after > outputCap || !budget.reserve(line.count + 1, force: after <= OutputBudget.share) {
             state.closeRequested = true
             state.dropOutput = true
             budget.release(state.pendingCount)
@@ -380,6 +387,7 @@ final class ServerConnection: Sendable {
     /// Writes queued output to `fd` until it is empty or the socket is full.
     func flush(to fd: Int32) -> FlushResult {
         let (result, waiters) = state.withLock { state -> (FlushResult, [@Sendable () -> Void]) in
+            let before = state.written
             while state.pendingCount > 0 {
                 let start = state.outputStart
                 let result = state.output.withUnsafeBytes { raw in
@@ -393,7 +401,11 @@ final class ServerConnection: Sendable {
                     state.written += UInt64(written)
                     budget.release(written)
                 case .success(nil):
-                    return (.blocked, state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
+                    // Producers waiting for room resume only when the client took something:
+                    // otherwise a producer held back by the server's budget would be woken by
+                    // every poll of a client that reads nothing, and spin.
+                    let progressed = state.written != before
+                    return (.blocked, progressed && state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
                 case .failure:
                     budget.release(state.pendingCount)
                     state.output = []
