@@ -245,12 +245,34 @@ extension EventLog {
 
     /// Writes a compacted, consistent copy of the store into `destination` (created if missing;
     /// it must not already hold a store). Readers and appends go on meanwhile.
-    public func backup(to destination: String) throws(StoreError) {
+    ///
+    /// The directory is made mode 0700 and the copy 0600, whatever the umask (the copy is
+    /// written inside the 0700 directory, so no one else can open it meanwhile).
+    ///
+    /// - Returns: the number of events the backup holds, read from the copy itself (appends
+    ///   made during the copy are in the store, not in the backup).
+    @discardableResult
+    public func backup(to destination: String) throws(StoreError) -> UInt64 {
         if mkdir(destination, 0o700) != 0, errno != EEXIST {
             throw StoreError(.io, "cannot create \(destination): \(String(cString: strerror(errno)))", context: .init(path: destination))
         }
+        guard chmod(destination, 0o700) == 0 else {
+            throw StoreError(.io, "cannot make \(destination) owner-only: \(String(cString: strerror(errno)))", context: .init(path: destination))
+        }
         do { try env.copy(to: destination, compact: true) } catch {
             throw StoreError.lmdb(error, "backup to \(destination)", path: destination)
+        }
+        // mdb_env_copy2 creates the file with 0666 less the umask.
+        guard chmod(destination + "/data.mdb", 0o600) == 0 else {
+            throw StoreError(.io, "cannot make \(destination)/data.mdb owner-only: \(String(cString: strerror(errno)))", context: .init(path: destination))
+        }
+        // The count of the copy, from its own snapshot (opened read-only: LMDB adds its lock
+        // file, mode 0600).
+        do {
+            let copy = try EventLog(directory: destination, access: .readOnly)
+            return UInt64(try copy.read { try $0.stat(copy.log).entries })
+        } catch {
+            throw StoreError(.io, "backup written to \(destination) but it cannot be read back: \(error)", context: .init(path: destination))
         }
     }
 }

@@ -339,8 +339,8 @@ enum CLI {
     private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.count == 1 else { throw UsageError("backup takes one DEST directory") }
         let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
-        try log.backup(to: args.positional[0])
-        Output.line("backed up \(log.count) events to \(args.positional[0])")
+        let held = try log.backup(to: args.positional[0])
+        Output.line("backed up \(held) events to \(args.positional[0])")
         return Exit.ok
     }
 
