@@ -176,6 +176,7 @@ struct ResourceLimitTests {
     func pipeliners() throws {
         let parent = try TemporaryDirectory()
         let served = try Served(try store(parent, events: 200), ["--stall-timeout", "2s"])
+        let baseline = served.rssKiB
         var clients: [RawClient] = []
         var sent = 0
         let request = #"{"op":"contacts"}"# + "\n"
@@ -189,6 +190,10 @@ struct ResourceLimitTests {
             }
             clients.append(c)
         }
+        let held = served.rssKiB
+        // 20 clients × at most 4 MiB of answers, and 8 MiB of requests in flight each.
+        print("ResourceLimitTests: 20 pipelining clients, \(sent) requests: VmRSS baseline \(baseline) KiB, while held \(held) KiB")
+        #expect(held <= baseline + 20 * 12 * 1024 * 2)
         // Past the stall timeout the daemon closes them (reading before that would be progress).
         let cut = eventually(timeout: .seconds(90)) {
             served.log.components(separatedBy: "untaken for").count - 1 == clients.count
