@@ -48,7 +48,7 @@ func queriesScenario(_ args: Arguments) throws {
         riskTimes.append(try seconds {
             var after: String?
             repeat {
-                let page = try engine.atRisk(asOf: asOf, limit: 1000, after: after)
+                let page = try engine.atRisk(asOf: asOf, limit: 1000, after: after, as: "bench")
                 n += page.patients.count
                 after = page.next
             } while after != nil
@@ -67,7 +67,7 @@ func queriesScenario(_ args: Arguments) throws {
     // One `at_risk` request: the first page of 100.
     var pageTimes: [Double] = []
     for _ in 0..<runs {
-        pageTimes.append(try seconds { _ = try engine.atRisk(asOf: asOf, limit: 100, after: nil) })
+        pageTimes.append(try seconds { _ = try engine.atRisk(asOf: asOf, limit: 100, after: nil, as: "bench") })
     }
     var page = Result("at_risk_page")
     page.set("events", events)
@@ -105,10 +105,10 @@ func queriesScenario(_ args: Arguments) throws {
         let id = ids[picker.next(ids.count)]
         let a = now()
         if i & 1 == 0 {
-            _ = try engine.handoff(id: id, asOf: asOf)
+            _ = try engine.handoff(id: id, asOf: asOf, as: "bench")
             handoff.append(now() - a)
         } else {
-            _ = try engine.patient(id: id, asOf: asOf)
+            _ = try engine.patient(id: id, asOf: asOf, as: "bench")
             patient.append(now() - a)
         }
         i += 1

@@ -151,18 +151,26 @@ public final class JourneyClient: Sendable {
     /// The journey state (SPEC §3.2) of the identity cluster holding `id`, evaluated at `asOf`
     /// (epoch milliseconds; nil: the daemon's now).
     ///
-    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
-    public func patient(id: String, asOf: Int64? = nil) async throws(ClientError) -> JourneyState {
-        let answer = try await send(PatientRequest(id: id, asOf: asOf).line, op: "patient")
+    /// The daemon records the read in its read audit, with `requester` (who asks and why).
+    ///
+    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen, or
+    ///   `audit_unavailable` when the daemon cannot record the read.
+    public func patient(id: String, asOf: Int64? = nil, as requester: Requester? = nil) async throws(ClientError) -> JourneyState {
+        let line = PatientRequest(id: id, asOf: asOf).line
+        let answer = try await send(requester?.adding(to: line) ?? line, op: "patient")
         return try Self.decode(PatientAnswer.self, answer, op: "patient").report
     }
 
     /// The warm-handoff context (SPEC §3.3) of the identity cluster holding `id`, at `asOf`
     /// (epoch milliseconds; nil: the daemon's now).
     ///
-    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen.
-    public func handoff(id: String, asOf: Int64? = nil) async throws(ClientError) -> HandoffContext {
-        let answer = try await send(HandoffRequest(id: id, asOf: asOf).line, op: "handoff")
+    /// The daemon records the read in its read audit, with `requester` (who asks and why).
+    ///
+    /// - Throws: `ClientError` with code `notFound` for an id the store has never seen, or
+    ///   `audit_unavailable` when the daemon cannot record the read.
+    public func handoff(id: String, asOf: Int64? = nil, as requester: Requester? = nil) async throws(ClientError) -> HandoffContext {
+        let line = HandoffRequest(id: id, asOf: asOf).line
+        let answer = try await send(requester?.adding(to: line) ?? line, op: "handoff")
         return try Self.decode(HandoffAnswer.self, answer, op: "handoff").report
     }
 

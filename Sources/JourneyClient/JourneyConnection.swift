@@ -18,10 +18,10 @@ public final class JourneyConnection {
     ///
     /// - Parameters:
     ///   - socketPath: the daemon's socket, e.g. `DIR/journeyd.sock`.
-    ///   - timeout: if set, a read or write that makes no progress for this long fails with
-    ///     `ClientError.Code.timedOut`.
+    ///   - timeout: a connect, read or write that makes no progress for this long fails with
+    ///     `ClientError.Code.timedOut` (nil: wait for ever).
     /// - Throws: `ClientError` with code `notRunning` when nothing listens there.
-    public init(socketPath: String, timeout: Duration? = nil) throws(ClientError) {
+    public init(socketPath: String, timeout: Duration? = .seconds(30)) throws(ClientError) {
         self.socketPath = socketPath
         socket = try Self.openSocket(path: socketPath, timeout: timeout)
     }
@@ -35,15 +35,20 @@ public final class JourneyConnection {
             throw ClientError(code: .connectFailed, message: "cannot create a socket: \(error)", errno: error.errno)
         }
         do {
-            try Syscall.connect(fd, path: socketPath)
+            // Before connecting: a daemon whose listen queue is full (out of descriptors) makes
+            // connect wait, for as long as the send timeout.
             if let timeout {
                 let (seconds, attoseconds) = timeout.components
                 let milliseconds = max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
                 try Syscall.setTimeouts(fd, milliseconds: milliseconds)
             }
+            try Syscall.connect(fd, path: socketPath)
         } catch {
             Syscall.close(fd)
             switch error.errno {
+            case EAGAIN, ETIMEDOUT:
+                throw ClientError(
+                    code: .timedOut, message: "journeyd at \(socketPath) accepted no connection in time", errno: error.errno)
             case ENOENT, ECONNREFUSED:
                 throw ClientError(
                     code: .notRunning, message: "no journeyd is listening at \(socketPath)", errno: error.errno)

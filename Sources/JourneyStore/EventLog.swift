@@ -345,7 +345,7 @@ public final class EventLog: Sendable {
                         let earlier = p >= first ? "batch index \(appendedIndex[Int(p - first)])" : "the event stored at position \(p)"
                         throw StoreError(
                             .conflict,
-                            "event id \"\(id)\" at batch index \(i) has different content from \(earlier)",
+                            "event id \(Quote.short(id)) at batch index \(i) has different content from \(earlier)",
                             context: .init(id: id, batchIndex: i, position: p))
                     }
                     outcomes.append(.duplicate(Position(p)))
@@ -381,7 +381,7 @@ public final class EventLog: Sendable {
 
     private func corruptIndex(_ id: UnsafeRawBufferPointer, _ what: String, position: UInt64? = nil) -> StoreError {
         let id = String(decoding: id, as: UTF8.self)
-        return StoreError(.corrupt, "index of id \"\(id)\": \(what); run verify", context: .init(id: id, position: position))
+        return StoreError(.corrupt, "index of id \(Quote.short(id)): \(what); run verify", context: .init(id: id, position: position))
     }
 
     /// Whether the framed record stored at position `p` and a framed record of this program's

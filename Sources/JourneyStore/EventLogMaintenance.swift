@@ -207,9 +207,9 @@ extension EventLog {
         }
         let id = String(decoding: view.id, as: UTF8.self)
         switch try txn.withValue(ids, forKey: view.id, { Self.position(from: $0) }) {
-        case nil: report.add(p, "id \"\(id)\" is missing from the ids index")
-        case .some(nil): report.add(p, "ids entry of \"\(id)\" is malformed")
-        case .some(let q?) where q != p: report.add(p, "ids entry of \"\(id)\" points to position \(q)")
+        case nil: report.add(p, "id \(Quote.short(id)) is missing from the ids index")
+        case .some(nil): report.add(p, "ids entry of \(Quote.short(id)) is malformed")
+        case .some(let q?) where q != p: report.add(p, "ids entry of \(Quote.short(id)) points to position \(q)")
         default: break
         }
         var pk = p.bigEndian
@@ -217,7 +217,7 @@ extension EventLog {
             try subjectCursor.get(.getBoth, key: view.subject, value: pv) { _, _ in true }
         }
         if found == nil {
-            report.add(p, "subject \"\(String(decoding: view.subject, as: UTF8.self))\" index entry is missing")
+            report.add(p, "subject \(Quote.short(String(decoding: view.subject, as: UTF8.self))) index entry is missing")
         }
     }
 
@@ -236,7 +236,7 @@ extension EventLog {
                 n += 1
                 let key = String(decoding: entry.0, as: UTF8.self)
                 guard let p = entry.1 else {
-                    problems.add(nil, "\(kind) entry of \"\(key)\" is malformed")
+                    problems.add(nil, "\(kind) entry of \(Quote.short(key)) is malformed")
                     continue
                 }
                 var pk = p.bigEndian
@@ -248,9 +248,9 @@ extension EventLog {
                     }
                 }
                 switch matches {
-                case nil: problems.add(p, "\(kind) entry of \"\(key)\" points to a missing record")
+                case nil: problems.add(p, "\(kind) entry of \(Quote.short(key)) points to a missing record")
                 case .some(nil): break  // an unreadable record is reported by step 1
-                case .some(false?): problems.add(p, "\(kind) entry of \"\(key)\" points to a record with another \(kind)")
+                case .some(false?): problems.add(p, "\(kind) entry of \(Quote.short(key)) points to a record with another \(kind)")
                 case .some(true?): break
                 }
             }
@@ -262,12 +262,34 @@ extension EventLog {
 
     /// Writes a compacted, consistent copy of the store into `destination` (created if missing;
     /// it must not already hold a store). Readers and appends go on meanwhile.
-    public func backup(to destination: String) throws(StoreError) {
+    ///
+    /// The directory is made mode 0700 and the copy 0600, whatever the umask (the copy is
+    /// written inside the 0700 directory, so no one else can open it meanwhile).
+    ///
+    /// - Returns: the number of events the backup holds, read from the copy itself (appends
+    ///   made during the copy are in the store, not in the backup).
+    @discardableResult
+    public func backup(to destination: String) throws(StoreError) -> UInt64 {
         if mkdir(destination, 0o700) != 0, errno != EEXIST {
             throw StoreError(.io, "cannot create \(destination): \(String(cString: strerror(errno)))", context: .init(path: destination))
         }
+        guard chmod(destination, 0o700) == 0 else {
+            throw StoreError(.io, "cannot make \(destination) owner-only: \(String(cString: strerror(errno)))", context: .init(path: destination))
+        }
         do { try env.copy(to: destination, compact: true) } catch {
             throw StoreError.lmdb(error, "backup to \(destination)", path: destination)
+        }
+        // mdb_env_copy2 creates the file with 0666 less the umask.
+        guard chmod(destination + "/data.mdb", 0o600) == 0 else {
+            throw StoreError(.io, "cannot make \(destination)/data.mdb owner-only: \(String(cString: strerror(errno)))", context: .init(path: destination))
+        }
+        // The count of the copy, from its own snapshot (opened read-only: LMDB adds its lock
+        // file, mode 0600).
+        do {
+            let copy = try EventLog(directory: destination, access: .readOnly)
+            return UInt64(try copy.read { try $0.stat(copy.log).entries })
+        } catch {
+            throw StoreError(.io, "backup written to \(destination) but it cannot be read back: \(error)", context: .init(path: destination))
         }
     }
 }

@@ -87,7 +87,7 @@ extension EventLog {
             try txn.withCursor(subjects) { c in
                 var op = LMDBCursor.Operation.set
                 while let p = try c.get(op, key: UnsafeRawBufferPointer(key), { _, v in Self.position(from: v) }) {
-                    guard let p else { throw StoreError(.corrupt, "subjects index of \"\(subject)\" holds a malformed position") }
+                    guard let p else { throw StoreError(.corrupt, "subjects index of \(Quote.short(subject)) holds a malformed position") }
                     out.append(p)
                     op = .nextDuplicate
                 }

@@ -63,9 +63,11 @@ import Testing
         var busy = idle
         busy.rebuilding = RebuildStatus(done: 3, total: 10, eventsPerSecond: 0, etaSeconds: nil)
         busy.lastRebuildFailure = "disk full"
+        busy.auditFailures = 2
+        busy.lastAuditFailure = "writing audit.log: No space left on device"
         try roundTrips(busy)
         #expect(String(decoding: busy.line, as: UTF8.self).hasSuffix(
-            #""rebuilding":{"done":3,"total":10,"events_per_s":0,"eta_s":null},"last_rebuild_failure":"disk full"}"#))
+            #""rebuilding":{"done":3,"total":10,"events_per_s":0,"eta_s":null},"last_rebuild_failure":"disk full","audit_failures":2,"last_audit_failure":"writing audit.log: No space left on device"}"#))
         #expect(throws: AnswerError.self) { try decoded(StatsAnswer.self, Array(#"{"ok":true,"events":-1}"#.utf8)) }
     }
 

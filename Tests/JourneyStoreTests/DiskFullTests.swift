@@ -5,7 +5,7 @@ import Testing
 
 /// A size-limited tmpfs mounted on a fresh temporary directory, or nil (with the reason printed)
 /// when this process may not mount one.
-private final class SmallFilesystem {
+final class SmallFilesystem {
     let path: String
     private var mounted = false
 

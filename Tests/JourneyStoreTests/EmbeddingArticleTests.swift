@@ -62,10 +62,10 @@ func submitVisit(_ engine: JourneyEngine) {
 
 /// The article's queries.
 func query(_ engine: JourneyEngine) throws -> (JourneyState?, HandoffContext?, FunnelReport) {
-    if let state = try engine.patient(id: "anon-7f3a") {
+    if let state = try engine.patient(id: "anon-7f3a", as: "front-desk") {
         print(state.stage.name, state.bookings, state.visits, state.lifetimeValueCents)
     }
-    let context = try engine.handoff(id: "anon-7f3a")
+    let context = try engine.handoff(id: "anon-7f3a", as: AuditContext(actor: "front-desk", reason: "callback"))
     print(context?.concern ?? "", context?.lastAgent ?? "")
     let funnel = try engine.funnel(FunnelQuery())  // touch → inquiry → booking → visit, 30 days
     for group in funnel.groups {
@@ -73,7 +73,7 @@ func query(_ engine: JourneyEngine) throws -> (JourneyState?, HandoffContext?, F
     }
     let weekly = try FunnelQuery(windowMs: 7 * 86_400_000, by: .source)
     print(try engine.funnel(weekly).json)
-    return (try engine.patient(id: "anon-7f3a"), context, funnel)
+    return (try engine.patient(id: "anon-7f3a", as: "test"), context, funnel)
 }
 
 /// The article's error handling.
@@ -118,7 +118,7 @@ struct EmbeddingArticleTests {
             let positions = engine.writes.positions()
             let watcher = Task {
                 for await position in positions {
-                    let page = try engine.atRisk()  // reflects every event up to `position`
+                    let page = try engine.atRisk(as: "outreach")  // reflects every event up to `position`
                     print("position", position, page.patients.count, "at risk")
                     if position >= 3 { break }
                 }
@@ -135,7 +135,7 @@ struct EmbeddingArticleTests {
             #expect(engine.log.lastPosition == 3)
 
             do {
-                _ = try engine.patient(id: "p-1")
+                _ = try engine.patient(id: "p-1", as: "front-desk")
             } catch let rebuilding as Rebuilding {
                 print("rebuilding:", rebuilding.progress.done, "of", rebuilding.progress.total)
             }

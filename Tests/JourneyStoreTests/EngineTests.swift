@@ -12,12 +12,12 @@ private func answers(_ e: JourneyEngine, ids: [String]) throws -> [String] {
     let asOf: Int64 = 1_800_000_000_000
     var out: [String] = []
     for id in ids {
-        out.append(try e.patient(id: id, asOf: asOf)?.json ?? "nil")
-        out.append(try e.handoff(id: id, asOf: asOf)?.json ?? "nil")
+        out.append(try e.patient(id: id, asOf: asOf, as: "test")?.json ?? "nil")
+        out.append(try e.handoff(id: id, asOf: asOf, as: "test")?.json ?? "nil")
     }
     out.append(try e.funnel(FunnelQuery()).json)
     out.append(try e.contacts().json)
-    out.append(try e.atRisk(asOf: asOf, limit: 1000).json)
+    out.append(try e.atRisk(asOf: asOf, limit: 1000, as: "test").json)
     return out
 }
 
@@ -93,6 +93,6 @@ struct EngineTests {
         #expect(try e.append([extra]) == [.appended(Position(UInt64(events.count + 1)))])
         try e.rebuild()
         #expect(e.projectionStats.events == events.count + 1)
-        #expect(try e.patient(id: "p-late", asOf: 1_750_000_000_000)?.json.contains("\"inquiries\":1") == true)
+        #expect(try e.patient(id: "p-late", asOf: 1_750_000_000_000, as: "test")?.json.contains("\"inquiries\":1") == true)
     }
 }

@@ -288,8 +288,8 @@ struct EngineFaultTests {
         #expect(group.withLock { $0 }.allSatisfy { (try? $0.get()) == nil })
         #expect(engine.projectionStats.position == 1)
         #expect(engine.projectionStats.events == 1)
-        #expect(try engine.patient(id: "p2", asOf: 1_800_000_000_000) == nil)
-        #expect(try engine.patient(id: "p1", asOf: 1_800_000_000_000)?.json.contains("a1") == false)
+        #expect(try engine.patient(id: "p2", asOf: 1_800_000_000_000, as: "test") == nil)
+        #expect(try engine.patient(id: "p1", asOf: 1_800_000_000_000, as: "test")?.json.contains("a1") == false)
         try expectStore(engine.log, holds: ["e1"])
     }
 }

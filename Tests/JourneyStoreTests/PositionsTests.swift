@@ -15,7 +15,7 @@ struct PositionsTests {
             for await p in positions {
                 if first == nil { first = p }
                 // Folded by the time the position is seen: the query answers for the new subject.
-                if p >= 2 { return (first!, p, try engine.patient(id: "s2") != nil) }
+                if p >= 2 { return (first!, p, try engine.patient(id: "s2", as: "test") != nil) }
             }
             return (first ?? 0, 0, false)
         }

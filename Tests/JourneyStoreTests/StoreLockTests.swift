@@ -102,7 +102,7 @@ struct StoreLockTests {
         #expect(engine.log.access == .readOnly)
         #expect(EventLog.writer(of: store) == nil)
         #expect(engine.projectionStats.position == 3)
-        #expect(try engine.patient(id: "p1")?.counts.reduce(0, +) == 2)
+        #expect(try engine.patient(id: "p1", as: "test")?.counts.reduce(0, +) == 2)
         #expect(try engine.log.events().map(\.1.id) == ["a", "b", "c"])
 
         let append = #expect(throws: StoreError.self) { try engine.append([storeEvent("d")]) }

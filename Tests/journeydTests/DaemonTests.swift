@@ -225,7 +225,7 @@ struct DaemonTests {
         let saved = try #require(try d.engine.log.loadCheckpoint(name: JourneyEngine.checkpointName))
         let restored = try Projector(deserializing: saved.data)
         #expect(restored.eventCount == 9)
-        #expect(restored.patient(id: "p1", asOf: 0) == (try d.engine.patient(id: "p1", asOf: 0)))
+        #expect(restored.patient(id: "p1", asOf: 0) == (try d.engine.patient(id: "p1", asOf: 0, as: "test")))
         try d.stop()
     }
 
@@ -517,15 +517,19 @@ struct DaemonTests {
     @Test func auditRecordsPatientAndHandoff() throws {
         let d = try RunningDaemon()
         _ = try d.ask(appendRequest(journey))
-        #expect(try d.ask(#"{"op":"patient","id":"anon1"}"#)["patient"]?.stringValue == "p1")
+        #expect(try d.ask(#"{"op":"patient","id":"anon1","as":"dr-lee","reason":"visit"}"#)["patient"]?.stringValue == "p1")
         #expect(try d.ask(#"{"op":"handoff","id":"p2"}"#)["patient"]?.stringValue == "p2")
-        // Not found and aggregate ops reveal no patient: not audited.
-        _ = try d.ask(#"{"op":"patient","id":"nobody"}"#)
+        // A lookup that finds nothing is recorded too (it tells whether the id exists);
+        // aggregates name no patient and are not.
+        #expect(try d.ask(#"{"op":"patient","id":"nobody"}"#).errorCode == "not_found")
         _ = try d.ask(#"{"op":"funnel"}"#)
         try d.stop()
 
-        let records = try d.engine.log.auditRecords()
-        #expect(records.map { "\($0.op) \($0.id)" } == ["patient anon1", "handoff p2"])
+        let records = try AuditLog.read(directory: d.engine.log.directory).entries.map(\.entry)
+        #expect(records.map { "\($0.op) \($0.ids) \($0.actor ?? "-") \($0.reason ?? "-")" }
+            == ["patient [\"p1\"] dr-lee visit", "handoff [\"p2\"] - -", "patient [] - -"])
+        #expect(records.map(\.parameters) == [#"{"op":"patient","id":"anon1"}"#, #"{"op":"handoff","id":"p2"}"#,
+                                               #"{"op":"patient","id":"nobody"}"#])
         #expect(records.allSatisfy { $0.uid == getuid() && $0.pid == getpid() })
     }
 

@@ -22,12 +22,12 @@ private func answers(_ e: JourneyEngine, ids: [String]) throws -> [String] {
     let asOf: Int64 = 1_800_000_000_000
     var out: [String] = []
     for id in ids {
-        out.append(try e.patient(id: id, asOf: asOf)?.json ?? "nil")
-        out.append(try e.handoff(id: id, asOf: asOf)?.json ?? "nil")
+        out.append(try e.patient(id: id, asOf: asOf, as: "test")?.json ?? "nil")
+        out.append(try e.handoff(id: id, asOf: asOf, as: "test")?.json ?? "nil")
     }
     out.append(try e.funnel(FunnelQuery()).json)
     out.append(try e.contacts().json)
-    out.append(try e.atRisk(asOf: asOf, limit: 1000).json)
+    out.append(try e.atRisk(asOf: asOf, limit: 1000, as: "test").json)
     return out
 }
 
@@ -93,7 +93,7 @@ struct GroupFoldTests {
                     // Runs on the answering thread: what a query would see right after the answer.
                     let last = ((try? r.get()) ?? []).map(\.position.rawValue).max() ?? 0
                     let folded = engine.projectionStats.position
-                    let count = (try? engine.patient(id: subject))??.counts[Int(EventType.webVisit.rawValue)]
+                    let count = (try? engine.patient(id: subject, as: "test"))??.counts[Int(EventType.webVisit.rawValue)]
                     if last == 0 || folded < last || count != perBatch {
                         unseen.withLock { $0.append("\(subject): last \(last), folded \(folded), count \(count.map(String.init) ?? "nil")") }
                     }
@@ -129,9 +129,9 @@ struct GroupFoldTests {
         #expect((try? r[2]?.get()) == [.appended(6), .appended(7)])
         #expect(e.log.lastPosition == 7)
         #expect(e.projectionStats.position == 7)
-        #expect(try e.patient(id: "a")?.counts[Int(EventType.webVisit.rawValue)] == 3)
-        #expect(try e.patient(id: "c") == nil)
-        #expect(try e.patient(id: "d")?.counts[Int(EventType.webVisit.rawValue)] == 2)
+        #expect(try e.patient(id: "a", as: "test")?.counts[Int(EventType.webVisit.rawValue)] == 3)
+        #expect(try e.patient(id: "c", as: "test") == nil)
+        #expect(try e.patient(id: "d", as: "test")?.counts[Int(EventType.webVisit.rawValue)] == 2)
     }
 
     @Test func aBatchThatSplitsItsConflictsKeepsTheRestInItsPlace() throws {
@@ -160,7 +160,7 @@ struct GroupFoldTests {
         #expect((try? events[3].get()) == .duplicate(1))
         #expect((try? events[4].get()) == .duplicate(2))
         #expect(e.projectionStats.position == 4)
-        #expect(try e.patient(id: "d")?.counts[Int(EventType.webVisit.rawValue)] == 1)
+        #expect(try e.patient(id: "d", as: "test")?.counts[Int(EventType.webVisit.rawValue)] == 1)
     }
 
     @Test func aChainRefusesEverythingAfterItsFirstFailure() throws {
@@ -184,7 +184,7 @@ struct GroupFoldTests {
         #expect((try? r[2].get()) == nil)
         #expect(chain.hasFailed)
         #expect(e.log.lastPosition == 2)
-        #expect(try e.patient(id: "c") == nil)
+        #expect(try e.patient(id: "c", as: "test") == nil)
     }
 
     @Test func aRebuildThatSwitchesOverWhileAppendsRunFoldsEachEventOnce() throws {
@@ -329,7 +329,7 @@ struct RebuildWhileServingTests {
         for e in events { fresh.apply(e) }
         #expect(try engine.funnel(FunnelQuery()).json == fresh.funnel(FunnelQuery()).json)
         #expect(try engine.contacts().json == fresh.contacts().json)
-        #expect(try engine.atRisk(asOf: 1_800_000_000_000, limit: 1000).json
+        #expect(try engine.atRisk(asOf: 1_800_000_000_000, limit: 1000, as: "test").json
                 == fresh.atRisk(asOf: 1_800_000_000_000, limit: 1000, after: nil).json)
     }
 

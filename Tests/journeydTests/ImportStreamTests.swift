@@ -45,7 +45,7 @@ private func describe(_ engine: JourneyEngine, _ tally: ImportTally, _ rejected:
         export.append(10)
         return true
     }
-    let ops = Ops(engine: engine)
+    let ops = Ops(engine: engine, reader: "test")
     var answers: [String] = []
     for id in ids {
         let r = try Request.decode(Array(#"{"op":"patient","id":"\#(id)","as_of":"2030-01-01T00:00:00Z"}"#.utf8))

@@ -75,7 +75,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
         let log = try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" }
         let stats = engine.projectionStats
         let patients = try ["s1", "s2", "s3", "e-0", "e-1"].map { id in
-            try engine.patient(id: id, asOf: 1_900_000_000_000)
+            try engine.patient(id: id, asOf: 1_900_000_000_000, as: "test")
         }
         return Outcome(tally: tally, rejected: rejected.withLock { $0 }, log: log, events: stats.events,
                        clusters: stats.clusters, patients: patients)
@@ -157,7 +157,7 @@ private func importLines(_ lines: [String], pipelined: Bool, batchSize: Int, chu
                 return Outcome(tally: tally, rejected: rejected.withLock { $0 },
                                log: try engine.log.events().map { "\($0.0) \(EventJSON.encode($0.1))" },
                                events: engine.projectionStats.events, clusters: engine.projectionStats.clusters,
-                               patients: try ["s0", "s1", "s2"].map { try engine.patient(id: $0, asOf: 1_900_000_000_000) })
+                               patients: try ["s0", "s1", "s2"].map { try engine.patient(id: $0, asOf: 1_900_000_000_000, as: "test") })
             }
         }
         let sequential = try run(pipelined: false)

@@ -83,7 +83,7 @@ struct JourneyClientTests {
         #expect(outcomes == [.appended(1), .appended(2), .appended(3)])
         // Acknowledged means committed and folded: the store and the projections have them.
         #expect(try f.engine.log.stats().events == 3)
-        #expect(try f.engine.patient(id: "p1")?.aliases == ["anon1"])
+        #expect(try f.engine.patient(id: "p1", as: "test")?.aliases == ["anon1"])
 
         // e1 again (its time as epoch ms: the same content), and a new event.
         var again = try events([practice[0], practice[3]])
@@ -189,7 +189,7 @@ struct JourneyClientTests {
         #expect(state.openRate == nil)
         #expect(state.referredBy == nil)
         // Field for field what the engine computes in process.
-        #expect(try state == f.engine.patient(id: "p1", asOf: asOf))
+        #expect(try state == f.engine.patient(id: "p1", asOf: asOf, as: "test"))
 
         // p2 cancelled a2 on Jan 4 and never rebooked: at risk from Jan 18.
         let p2 = try await client.patient(id: "p2", asOf: ms("2026-01-18T00:00:00Z"))
@@ -223,7 +223,7 @@ struct JourneyClientTests {
         #expect(h.recent.map(\.type) == [.booking, .form, .webVisit])
         #expect(h.recent.map(\.at) == [ms("2026-01-02T09:10:00Z"), ms("2026-01-01T10:05:00Z"), ms("2026-01-01T10:00:00Z")])
         #expect(h.recent[1].concern == "toothache")
-        #expect(try h == f.engine.handoff(id: "anon1", asOf: asOf))
+        #expect(try h == f.engine.handoff(id: "anon1", asOf: asOf, as: "test"))
 
         // After the appointment's time it is no longer upcoming; p2's chat resolved c2.
         #expect(try await client.handoff(id: "anon1", asOf: ms("2026-03-11T00:00:00Z")).upcoming == nil)

@@ -48,7 +48,7 @@ func recordCall(dataDirectory: String) async throws {
         try daemon.start(config: ServerConfig())
         defer { try? daemon.stop() }
         try await recordCall(dataDirectory: directory.path)
-        let context = try engine.handoff(id: "anon-7f3a")
+        let context = try engine.handoff(id: "anon-7f3a", as: "test")
         #expect(context?.concern == "crown came loose")
         #expect(context?.lastAgent == "bot:intake")
         #expect(try engine.log.stats().events == 1)

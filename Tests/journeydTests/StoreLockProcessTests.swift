@@ -101,7 +101,7 @@ struct StoreLockProcessTests {
         for request in [#"{"op":"patient","id":"anon1","as_of":"2026-02-01T00:00:00Z"}"#,
                         #"{"op":"handoff","id":"p2","as_of":"2026-02-01T00:00:00Z"}"#,
                         #"{"op":"contacts"}"#] {
-            let local = String(decoding: try Ops(engine: reader).answer(try Request.decode(Array(request.utf8))), as: UTF8.self)
+            let local = String(decoding: try Ops(engine: reader, reader: "test").answer(try Request.decode(Array(request.utf8))), as: UTF8.self)
             #expect(local == (try c.request(request)), "\(request)")
         }
         // Its log reads see what the daemon appends after it opened.

@@ -105,25 +105,6 @@ public struct EventError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// Quotes for display, escaping what would garble a terminal line.
     private func quoted(_ v: String) -> String {
-        var out = "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                // Control, bidirectional and zero-width characters would reorder or hide what
-                // the terminal shows: written as escapes.
-                if IdCharacters.kind(of: u.value) != nil {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
+        Quote.escaped(v)
     }
 }

@@ -75,12 +75,12 @@ package struct JSONParser: Sendable {
                     // Linear scan while small; a set once objects grow.
                     if members.count < 16 {
                         if members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
-                            throw s.fail("duplicate key \"\(key)\"", at: keyOffset)
+                            throw s.fail("duplicate key \(Quote.short(key))", at: keyOffset)
                         }
                     } else {
                         if keys.isEmpty { keys = Set(members.map { Array($0.key.utf8) }) }
                         guard keys.insert(Array(key.utf8)).inserted else {
-                            throw s.fail("duplicate key \"\(key)\"", at: keyOffset)
+                            throw s.fail("duplicate key \(Quote.short(key))", at: keyOffset)
                         }
                     }
                 }

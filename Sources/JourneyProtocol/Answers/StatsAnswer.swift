@@ -20,6 +20,10 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
     public var rebuilding: RebuildStatus?
     /// The error of the last rebuild that failed, if one did.
     public var lastRebuildFailure: String?
+    /// Reads refused since the daemon started because their audit record could not be written.
+    public var auditFailures: Int64 = 0
+    /// Why the latest audit record could not be written, if one could not.
+    public var lastAuditFailure: String?
 
     /// An answer with these counters as they are; `rebuilding` and `lastRebuildFailure` are
     /// nil unless a rebuild is running or the last one failed.
@@ -38,7 +42,7 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
 
     /// The answer line (without its newline): `{"ok":true,"events","last_position",
     /// "projected_position","clusters","map_size","map_used","file_size","rebuilding",
-    /// "last_rebuild_failure"}`; `rebuilding` (a `RebuildStatus` object) and
+    /// "last_rebuild_failure","audit_failures","last_audit_failure"}`; `rebuilding` (a `RebuildStatus` object) and
     /// `last_rebuild_failure` (a string) are written as `null` when nil.
     public var line: [UInt8] {
         Answer.ok { w in
@@ -53,6 +57,8 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
             if let rebuilding { rebuilding.write(into: &w) } else { w.null() }
             w.key("last_rebuild_failure")
             if let lastRebuildFailure { w.string(lastRebuildFailure) } else { w.null() }
+            w.key("audit_failures"); w.int(auditFailures)
+            w.key("last_audit_failure"); w.string(lastAuditFailure)
         }
     }
 
@@ -74,5 +80,7 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
             events: events, lastPosition: UInt64(last), projectedPosition: UInt64(projected), clusters: clusters,
             mapSize: mapSize, mapUsed: mapUsed, fileSize: fileSize, rebuilding: rebuilding,
             lastRebuildFailure: v["last_rebuild_failure"]?.stringValue)
+        auditFailures = n("audit_failures") ?? 0
+        lastAuditFailure = v["last_audit_failure"]?.stringValue
     }
 }

@@ -75,7 +75,7 @@ public struct FunnelRequest: Sendable, Hashable {
             var parsed: [FunnelStep] = []
             for n in names {
                 guard let s = FunnelStep(name: n) else {
-                    throw ProtocolError.badRequest("unknown funnel step \"\(n)\": use touch, inquiry, contact or an event type")
+                    throw ProtocolError.badRequest("unknown funnel step \(Quote.short(n)): use touch, inquiry, contact or an event type")
                 }
                 parsed.append(s)
             }
@@ -87,7 +87,7 @@ public struct FunnelRequest: Sendable, Hashable {
         }
         if let b = try RequestFields.string(r, "by") {
             guard let parsed = Breakdown(name: b) else {
-                throw ProtocolError.badRequest("unknown breakdown \"\(b)\": use channel, source, medium, campaign, term, type, location, provider or none")
+                throw ProtocolError.badRequest("unknown breakdown \(Quote.short(b)): use channel, source, medium, campaign, term, type, location, provider or none")
             }
             by = parsed
         }

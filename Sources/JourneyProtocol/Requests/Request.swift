@@ -40,6 +40,8 @@ public enum Request: Sendable, Hashable {
     case stats
     /// `ping`: a liveness check, answered `{"ok":true}`; no members past `op`.
     case ping
+    /// `audit`: the read audit (who was shown which patients).
+    case audit(AuditRequest)
 
     /// The op's name on the wire.
     public var op: String {
@@ -61,6 +63,7 @@ public enum Request: Sendable, Hashable {
         case .limits: "limits"
         case .stats: "stats"
         case .ping: "ping"
+        case .audit: "audit"
         }
     }
 
@@ -79,6 +82,7 @@ public enum Request: Sendable, Hashable {
         case .referrals(let r): r.line
         case .segment(let r): r.line
         case .subscribe(let r): r.line
+        case .audit(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
         }
     }
@@ -125,6 +129,7 @@ public enum Request: Sendable, Hashable {
         case "limits": .limits
         case "stats": .stats
         case "ping": .ping
+        case "audit": .audit(try AuditRequest(decoding: r))
         default: throw ProtocolError.unknownOp(op)
         }
     }
@@ -133,6 +138,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, replay, stats, ping, limits")
+        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, replay, stats, ping, limits, audit")
     }
 }

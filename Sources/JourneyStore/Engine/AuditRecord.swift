@@ -1,9 +1,10 @@
 import JourneyCore
 
-/// One entry of the audit log: who was shown which patient's data, and when.
+/// One entry of the store's `audit` database: who was shown which patient's data, and when, as
+/// stores written by earlier releases hold them (keyed by a dense sequence number, append-only).
 ///
-/// Written in the store's `audit` database (keyed by a dense sequence number), append-only:
-/// nothing in it is ever rewritten.
+/// Reads are now recorded in the read audit file, `AuditLog`, with the reader's name and reason,
+/// durably before each answer; this database is kept for the entries it already holds.
 public struct AuditRecord: Sendable, Hashable {
     /// When the answer was given, ms since the epoch.
     public var at: Int64

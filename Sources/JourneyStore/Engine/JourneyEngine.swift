@@ -13,8 +13,12 @@ import Synchronization
 /// ```swift
 /// let engine = try JourneyEngine(directory: "/var/lib/journey")
 /// _ = try engine.append([event])                  // durable and folded when it returns
-/// let state = try engine.patient(id: "p-1")       // nil for an id never seen
+/// let state = try engine.patient(id: "p-1", as: "front-desk")   // nil for an id never seen
 /// ```
+///
+/// Every read that names or lists patients is recorded in the read audit (`audit`) before it
+/// returns, with the `AuditContext` it is given; when the record cannot be made durable the read
+/// throws `AuditUnavailable` and returns nothing.
 public final class JourneyEngine: Sendable {
     /// Checkpoint name of the projector state in the store.
     package static let checkpointName = "projector"
@@ -24,6 +28,8 @@ public final class JourneyEngine: Sendable {
     /// The one write pipeline of the store.
     public let writes: WritePipeline
     let projections: LiveProjections
+    /// The store's read audit.
+    public let audit: AuditLog
 
     /// Opens (or creates) the store at `directory` and brings the projections up to date.
     ///
@@ -42,6 +48,7 @@ public final class JourneyEngine: Sendable {
                                                   deferRebuild: deferRebuild && access == .readWrite)
         needsRebuild = projections.stats.rebuild != nil
         writes = WritePipeline(log: log, projections: projections)
+        audit = AuditLog(directory: directory)
     }
 
     deinit {
@@ -107,15 +114,45 @@ public final class JourneyEngine: Sendable {
         try projections.readCopy(body)
     }
 
-    /// The journey state of the cluster holding `id` at `asOf` (default: now), or nil for an id
-    /// never seen.
-    public func patient(id: String, asOf: Int64? = nil) throws -> JourneyState? {
-        try read { $0.patient(id: id, asOf: asOf ?? Clock.nowMs()) }.0
+    /// Records that `context` is shown the patients `ids` by `op` (with its `parameters`, a JSON
+    /// object), durably, before the answer is given: the one step every answer that names or
+    /// lists patients passes through, whatever the path (socket, command line, embedded).
+    ///
+    /// - Throws: `AuditUnavailable` when the record cannot be written; the answer must then not
+    ///   be given.
+    public func disclose(_ op: String, parameters: String, ids: [String], to context: AuditContext) throws(AuditUnavailable) {
+        try audit.record(AuditEntry(at: Clock.nowMs(), uid: context.uid, pid: context.pid, actor: context.actor, op: op,
+                                    parameters: parameters, ids: ids, reason: context.reason))
     }
 
-    /// The warm-handoff context of the cluster holding `id`, or nil for an id never seen.
-    public func handoff(id: String, asOf: Int64? = nil) throws -> HandoffContext? {
-        try read { $0.handoff(id: id, asOf: asOf ?? Clock.nowMs()) }.0
+    /// The journey state of the cluster holding `id` at `asOf` (default: now), or nil for an id
+    /// never seen; recorded in the read audit as read by `context` (a lookup that finds nothing too).
+    ///
+    /// - Throws: `AuditUnavailable` when the audit record cannot be written, or `Rebuilding`.
+    public func patient(id: String, asOf: Int64? = nil, as context: AuditContext) throws -> JourneyState? {
+        let s = try read { $0.patient(id: id, asOf: asOf ?? Clock.nowMs()) }.0
+        try disclose("patient", parameters: Self.lookupParameters(id, asOf), ids: s.map { [$0.patient] } ?? [], to: context)
+        return s
+    }
+
+    /// The warm-handoff context of the cluster holding `id`, or nil for an id never seen;
+    /// recorded in the read audit as read by `context`.
+    ///
+    /// - Throws: `AuditUnavailable` when the audit record cannot be written, or `Rebuilding`.
+    public func handoff(id: String, asOf: Int64? = nil, as context: AuditContext) throws -> HandoffContext? {
+        let h = try read { $0.handoff(id: id, asOf: asOf ?? Clock.nowMs()) }.0
+        try disclose("handoff", parameters: Self.lookupParameters(id, asOf), ids: h.map { [$0.patient] } ?? [], to: context)
+        return h
+    }
+
+    /// `{"id":…,"as_of":…}`, the parameters of a lookup as the audit records them.
+    private static func lookupParameters(_ id: String, _ asOf: Int64?) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("id"); w.string(id)
+        if let asOf { w.key("as_of"); w.int(asOf) }
+        w.endObject()
+        return w.string
     }
 
     /// A funnel report.
@@ -128,9 +165,20 @@ public final class JourneyEngine: Sendable {
         try readCopy { $0.contacts() }.0
     }
 
-    /// One page of the clusters at risk, by canonical id after `after`.
-    public func atRisk(asOf: Int64? = nil, limit: Int = 100, after: String? = nil) throws -> AtRiskPage {
-        try readCopy { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }.0
+    /// One page of the clusters at risk, by canonical id after `after`; recorded in the read
+    /// audit as read by `context`.
+    ///
+    /// - Throws: `AuditUnavailable` when the audit record cannot be written, or `Rebuilding`.
+    public func atRisk(asOf: Int64? = nil, limit: Int = 100, after: String? = nil, as context: AuditContext) throws -> AtRiskPage {
+        let page = try readCopy { $0.atRisk(asOf: asOf ?? Clock.nowMs(), limit: limit, after: after) }.0
+        var w = JSONWriter()
+        w.beginObject()
+        if let asOf { w.key("as_of"); w.int(asOf) }
+        w.key("limit"); w.int(limit)
+        if let after { w.key("after"); w.string(after) }
+        w.endObject()
+        try disclose("at_risk", parameters: w.string, ids: page.patients.map(\.patient), to: context)
+        return page
     }
 
     /// The appointments scheduled in a period, by a property of their booking (SPEC §3.6),

@@ -1,3 +1,5 @@
+import JourneyCore
+
 /// A usage error: exit code 2, message to stderr.
 struct UsageError: Error, CustomStringConvertible {
     var description: String
@@ -55,7 +57,7 @@ struct Arguments {
 
     func int(_ name: String) throws(UsageError) -> Int? {
         guard let v = values[name] else { return nil }
-        guard let n = Int(v), n >= 0 else { throw UsageError("--\(name): expected a whole number ≥ 0, got \"\(v)\"") }
+        guard let n = Int(v), n >= 0 else { throw UsageError("--\(name): expected a whole number ≥ 0, got \(Quote.short(v))") }
         return n
     }
 
@@ -79,7 +81,7 @@ struct Arguments {
     func duration(_ name: String) throws(UsageError) -> Int64? {
         guard let v = values[name] else { return nil }
         guard let ms = Arguments.durationMs(v) else {
-            throw UsageError("--\(name): expected a duration like 30d, 12h, 15m, 90s or seconds, got \"\(v)\"")
+            throw UsageError("--\(name): expected a duration like 30d, 12h, 15m, 90s or seconds, got \(Quote.short(v))")
         }
         return ms
     }

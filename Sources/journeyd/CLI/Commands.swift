@@ -30,6 +30,8 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
 
   serve [--socket PATH] [--allow-group G] [--max-line BYTES] [--relaxed-durability]
         [--http 127.0.0.1:PORT --write-key K [--map FILE] [--http-allow-remote]]
+        [--max-connections N] [--max-output BYTES] [--max-total-output BYTES]
+        [--idle-timeout DURATION] [--stall-timeout DURATION] [--max-open-files N]
                              run the local event sink on a Unix socket (and Segment's HTTP API)
   import FILE|- [--progress] append NDJSON events; prints appended / duplicate / rejected
                              (through the daemon serving DIR, if any, in streamed batches)
@@ -56,7 +58,9 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
   report --html FILE [--from T] [--to T] [--title TEXT]
                              one self-contained page: funnel, trends, cohorts, appointments
   replay                     rebuild every projection from the log
-  stats | verify | backup DEST | audit [--since T]
+  stats | verify | backup DEST
+  audit [--patient ID] [--since T]
+                             who was shown which patients (the read audit)
   migrate                    upgrade a store of an earlier format, in place (stop every
                              process using it first)
   demo [--events N] [--seed S] [--clients N] [--html FILE]
@@ -67,6 +71,8 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json,
 and funnel, contacts, at-risk and the practice reports --csv.
+Reads that name patients are recorded in DIR/audit.log with --as NAME (default: your login
+name) and --reason TEXT; they are refused (audit_unavailable) when the record cannot be written.
 Times are RFC 3339 or epoch milliseconds; durations 30d, 12h, 15m, 90s or seconds.
 When a daemon serves DIR (on any socket), commands go through it. One process writes a store
 at a time: import and replay are refused (store_busy) while another process writes DIR without
@@ -102,7 +108,7 @@ enum CLI {
                 Output.flush()
                 return Exit.ok
             }
-            let args = try Arguments(argv, valued: spec.valued.union(["data"]), switches: spec.switches.union(["json"]))
+            let args = try Arguments(argv, valued: spec.valued.union(["data", "as", "reason"]), switches: spec.switches.union(["json"]))
             if args.flag("json") && args.flag("csv") { throw UsageError("--json and --csv are exclusive: pick one") }
             let code = try dispatch(args)
             Output.flush()
@@ -142,7 +148,8 @@ enum CLI {
 
     private static func flagSpec(_ command: String) -> (valued: Set<String>, switches: Set<String>)? {
         switch command {
-        case "serve": (["socket", "allow-group", "max-line", "http", "write-key", "map"], ["relaxed-durability", "http-allow-remote"])
+        case "serve": (["socket", "allow-group", "max-line", "http", "write-key", "map", "max-connections", "max-output",
+                        "max-total-output", "idle-timeout", "stall-timeout", "max-open-files"], ["relaxed-durability", "http-allow-remote"])
         case "import": (["batch", "format", "map"], ["relaxed-durability", "progress"])
         case "contacts": ([], ["csv"])
         case "export", "stats", "verify", "replay", "migrate": ([], [])
@@ -155,12 +162,31 @@ enum CLI {
         case "trends": (["from", "to", "step", "interval", "by", "tz"], ["unique", "csv"])
         case "referrals": (["as-of", "limit"], ["csv"])
         case "segment": (SegmentCommand.valued, ["csv"])
-        case "audit": (["since"], [])
+        case "audit": (["since", "patient"], [])
         case "demo": (["events", "seed", "clients", "html"], ["keep"])
         case "generate": (["events", "seed"], ["practice-rules"])
         case "report": (["html", "from", "to", "title"], [])
         default: nil
         }
+    }
+
+    /// Who runs the command, for the read audit: `--as` (default: the login name of the user)
+    /// and `--reason`, checked as the daemon checks a request's `as` and `reason`.
+    static func requester(_ args: Arguments) throws -> Requester {
+        var members: [JSONMember] = []
+        if let actor = args.value("as") ?? loginName() { members.append(JSONMember("as", .string(actor))) }
+        if let reason = args.value("reason") { members.append(JSONMember("reason", .string(reason))) }
+        do {
+            return try Requester(decoding: .object(members))
+        } catch {
+            throw UsageError("--as / --reason: \(error.message)")
+        }
+    }
+
+    /// The name of the user running this process, or its uid as text.
+    private static func loginName() -> String? {
+        if let pw = getpwuid(getuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
     }
 
     static func dataDirectory(_ args: Arguments) -> String {
@@ -227,7 +253,7 @@ enum CLI {
             throw UsageError("unknown command '\(args.command)'")
         }
         if args.command != "patient" && args.command != "handoff" { try noPositional(args) }
-        let answer = try Gateway.request(dir: dir, request)
+        let answer = try Gateway.request(dir: dir, request, as: try requester(args))
         let format: OutputFormat = args.flag("json") ? .json : args.flag("csv") ? .csv : .table
         switch request {
         case .patient: try render(PatientAnswer.self, answer, format) { Reports.patient($0.report) }
@@ -292,7 +318,7 @@ enum CLI {
         guard let v = args.value(name) else { return nil }
         if let ms = Int64(v) { return ms }
         guard let ms = Timestamp.parse(v) else {
-            throw UsageError("--\(name): expected an RFC 3339 time (2026-03-01T14:05:00Z) or epoch milliseconds, got \"\(v)\"")
+            throw UsageError("--\(name): expected an RFC 3339 time (2026-03-01T14:05:00Z) or epoch milliseconds, got \(Quote.short(v))")
         }
         return ms
     }
@@ -406,8 +432,19 @@ enum CLI {
     private static func exportCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("export takes no arguments") }
         let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
+        // The whole log up to its last position is disclosed: recorded before the first line.
+        let through = log.lastPosition
+        let who = try requester(args)
+        do {
+            try AuditLog(directory: dir).record(AuditEntry(
+                at: Clock.nowMs(), uid: getuid(), pid: getpid(), actor: who.actor, op: "export",
+                parameters: "{\"from\":1,\"through\":\(through)}", ids: [], reason: who.reason))
+        } catch {
+            throw CommandFailure(Exit.store, "audit_unavailable: \(error.description)")
+        }
         var w = JSONWriter()
-        try log.scan(from: 1) { _, view in
+        try log.scan(from: 1) { p, view in
+            guard p <= through else { return false }
             let e = try view.event()
             w = JSONWriter()
             EventJSON.write(e, into: &w)
@@ -464,8 +501,8 @@ enum CLI {
     private static func backupCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.count == 1 else { throw UsageError("backup takes one DEST directory") }
         let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
-        try log.backup(to: args.positional[0])
-        Output.line("backed up \(log.count) events to \(args.positional[0])")
+        let held = try log.backup(to: args.positional[0])
+        Output.line("backed up \(held) events to \(args.positional[0])")
         return Exit.ok
     }
 

@@ -16,7 +16,7 @@ extension CLI {
         guard (1...64).contains(clients) else { throw UsageError("--clients must be 1 to 64") }
         let seed: UInt64
         if let s = args.value("seed") {
-            guard let v = UInt64(s) else { throw UsageError("--seed: expected a whole number, got \"\(s)\"") }
+            guard let v = UInt64(s) else { throw UsageError("--seed: expected a whole number, got \(Quote.short(s))") }
             seed = v
         } else {
             seed = 42

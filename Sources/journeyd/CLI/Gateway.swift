@@ -35,24 +35,29 @@ enum Gateway {
         return c
     }
 
-    /// The daemon's answer to `request`, or nil when no daemon serves `dir`.
-    static func remoteRequest(dir: String, _ request: Request) throws -> [UInt8]? {
+    /// The daemon's answer to `line`, or nil when no daemon serves `dir`.
+    static func remoteRequest(dir: String, _ line: [UInt8]) throws -> [UInt8]? {
         guard let c = connect(dir: dir) else { return nil }
         defer { c.close() }
-        return try c.requestBytes(request.line)
+        return try c.requestBytes(line)
     }
 
-    /// The answer line to `request`, from the daemon or from the store opened read-only.
-    static func request(dir: String, _ request: Request) throws -> [UInt8] {
-        if let answer = try remoteRequest(dir: dir, request) { return answer }
+    /// The answer line to `request` sent by `requester`, from the daemon or from the store
+    /// opened read-only (recording its reads in the store's read audit, as the daemon does).
+    static func request(dir: String, _ request: Request, as requester: Requester) throws -> [UInt8] {
+        let line = requester.adding(to: request.line)
+        if let answer = try remoteRequest(dir: dir, line) { return answer }
         let engine = try JourneyEngine(directory: try readableStore(dir), access: .readOnly)
-        if case .stats = request { return try Ops(engine: engine).stats().line }
         do {
             // Read as the daemon reads it, so a request built with values the wire refuses
             // (`limit` 0) gets the daemon's error here too.
-            return try Ops(engine: engine).answer(try Request.decode(request.line))
-        } catch {
-            return error.line
+            let (op, object) = try Request.envelope(line)
+            let who = try Requester(decoding: object)
+            let ops = Ops(engine: engine, reader: AuditContext(actor: who.actor, reason: who.reason))
+            if case .stats = request { return try ops.stats().line }
+            return try ops.answer(try Request.decode(op: op, object))
+        } catch let e as ProtocolError {
+            return e.line
         }
     }
 

@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import JourneyStore
 
 extension CLI {
@@ -9,12 +10,40 @@ extension CLI {
         guard args.positional.isEmpty else { throw UsageError("serve takes no arguments") }
         var config = ServerConfig()
         if let g = args.value("allow-group") {
-            guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \"\(g)\"") }
+            guard let gid = groupID(g) else { throw UsageError("--allow-group: no group named \(Quote.short(g))") }
             config.allowGroup = gid
         }
         if let n = try args.int("max-line") {
             guard n >= 4096 + 64 else { throw UsageError("--max-line must be at least 4160 bytes (one event of 4 KiB and its request)") }
             config.maxLineBytes = n
+        }
+        if let n = try args.int("max-connections") {
+            guard n >= 1 else { throw UsageError("--max-connections must be at least 1") }
+            config.maxConnections = n
+        }
+        if let n = try args.int("max-output") {
+            guard n >= 64 << 10 else { throw UsageError("--max-output must be at least 65536 bytes") }
+            config.maxOutputBytes = n
+        }
+        if let n = try args.int("max-total-output") {
+            guard n >= config.maxOutputBytes else { throw UsageError("--max-total-output must be at least --max-output (\(config.maxOutputBytes) bytes)") }
+            config.maxTotalOutputBytes = n
+        }
+        if let ms = try args.duration("idle-timeout") {
+            config.idleTimeout = ms == 0 ? nil : .milliseconds(ms)
+        }
+        if let ms = try args.duration("stall-timeout") {
+            guard ms >= 1000 else { throw UsageError("--stall-timeout must be at least 1s") }
+            config.stallTimeout = .milliseconds(ms)
+        }
+        if let n = try args.int("max-open-files") {
+            // The descriptor limit of this process (a service manager's LimitNOFILE= does the same).
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            limit.rlim_cur = rlim_t(min(UInt64(n), UInt64(limit.rlim_max)))
+            guard n >= 16, setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else {
+                throw UsageError("--max-open-files: cannot set the descriptor limit to \(n)")
+            }
         }
         let socket = args.value("socket") ?? Gateway.socketPath(dir: dir)
         let http = try httpOptions(args)
@@ -42,7 +71,7 @@ extension CLI {
             bound.port = server.port
             Log.info("serve", "segment http api listening http=\(bound)")
         }
-        Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid())")
+        Log.info("serve", "listening socket=\(socket) data=\(dir) events=\(engine.log.lastPosition) pid=\(getpid()) max_connections=\(config.maxConnections) max_output=\(config.maxOutputBytes) max_total_output=\(config.maxTotalOutputBytes)")
         if engine.needsRebuild {
             Log.info("rebuild", "projections are stale or missing: rebuilding from the log while serving")
             _ = daemon.startRebuild()
@@ -114,27 +143,38 @@ extension CLI {
 }
 
 extension CLI {
-    /// `journeyd audit [--since T]`: who was shown which patient, oldest first.
+    /// `journeyd audit [--patient ID] [--since T]`: who was shown which patients, oldest first,
+    /// from the daemon serving the directory or from its audit file (reading it is audited too).
     static func auditCommand(_ args: Arguments, dir: String) throws -> Int32 {
         guard args.positional.isEmpty else { throw UsageError("audit takes no arguments") }
-        let since = try time(args, "since") ?? Int64.min
-        let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
-        let records = try log.auditRecords(since: since)
+        let since = try time(args, "since")
+        let who = try requester(args)
+        var after: Int64?
+        var records: [AuditAnswer.Record] = []
+        repeat {
+            let request = Request.audit(AuditRequest(patient: args.value("patient"), since: since, after: after))
+            let line = try Gateway.request(dir: dir, request, as: who)
+            switch try Answer.decode(AuditAnswer.self, from: line) {
+            case .success(let page):
+                records += page.records
+                after = page.next
+            case .failure(let e):
+                throw failure(e)
+            }
+        } while after != nil
         if args.flag("json") {
             for r in records {
                 var w = JSONWriter()
-                w.beginObject()
-                w.key("at"); w.time(ms: r.at)
-                w.key("uid"); w.int(Int64(r.uid))
-                w.key("pid"); w.int(Int64(r.pid))
-                w.key("op"); w.string(r.op)
-                w.key("id"); w.string(r.id)
-                w.endObject()
+                r.write(into: &w)
                 Output.line(w.string)
             }
         } else {
-            var t = Table(["at", "uid", "pid", "op", "id"], rightAligned: [1, 2])
-            for r in records { t.add([Timestamp.format(ms: r.at), String(r.uid), String(r.pid), r.op, r.id]) }
+            var t = Table(["at", "uid", "pid", "as", "op", "parameters", "patients", "reason"], rightAligned: [1, 2])
+            for r in records {
+                let shown = r.ids.isEmpty ? (r.count == 0 ? "-" : "\(r.count) patients") : r.ids.joined(separator: " ")
+                t.add([Timestamp.format(ms: r.at), String(r.uid), String(r.pid), r.actor ?? "-", r.op, r.parameters,
+                       shown, r.reason ?? "-"])
+            }
             Output.line(t.render())
         }
         return Exit.ok

@@ -145,10 +145,9 @@ final class Daemon: RequestHandler {
     }
 
     /// A short line is parsed here on the I/O thread, once: a short append goes to the group
-    /// pipeline from here, and `ping`, `patient` and `handoff` are answered here (they read one
-    /// cluster under the projection lock, held by the writer for at most one fold chunk, and
-    /// queue their audit record without waiting); the other ops take the parsed request to the
-    /// pool. A long line (an append batch) is parsed there.
+    /// pipeline from here, and `ping` is answered here; the other ops take the parsed request to
+    /// the pool (an answer that names patients waits there for its audit record to be durable).
+    /// A long line (an append batch) is parsed there.
     ///
     /// Pipelining (README, "The socket protocol"): an append is submitted to the pipeline and
     /// then detached from the connection, so the connection's next request is dispatched before
@@ -166,7 +165,7 @@ final class Daemon: RequestHandler {
             serveAppend(request, connection, onIOThread: true)
             return nil
         }
-        if op == "ping" || op == "patient" || op == "handoff" {
+        if op == "ping" {
             connection.whenCaughtUp { self.serve(op, request, connection) }
             return nil
         }
@@ -243,6 +242,13 @@ final class Daemon: RequestHandler {
         }
     }
 
+    /// The ops, answering for the connection's peer as the request names itself (`as`, `reason`).
+    private func ops(_ object: JSONValue, _ connection: ServerConnection) throws(ProtocolError) -> Ops {
+        let requester = try Requester(decoding: object)
+        let peer = connection.peer
+        return Ops(engine: engine, reader: AuditContext(actor: requester.actor, reason: requester.reason, uid: peer.uid, pid: peer.pid))
+    }
+
     private func serve(_ op: String, _ object: JSONValue, _ connection: ServerConnection) {
         let request: Request
         do {
@@ -255,6 +261,13 @@ final class Daemon: RequestHandler {
         case .append(let append):
             submit(EventLog.encode(append.events), append.onConflict, connection, onIOThread: false)
         case .subscribe(let r):
+            // The stream discloses every event from `from` on: recorded before the first line.
+            do {
+                try ops(object, connection).disclosed(request, ids: [])
+            } catch {
+                _ = connection.send(error.line)
+                return
+            }
             connection.startStreaming()
             _ = connection.send(SubscribeAnswer(from: r.from).line)
             subscriptions.add(connection, from: r.from)
@@ -264,12 +277,9 @@ final class Daemon: RequestHandler {
         case .replay:
             _ = connection.send(ReplayAnswer(rebuilding: startRebuild()).line)
         case .ping, .patient, .handoff, .funnel, .contacts, .atRisk, .stats,
-             .appointments, .patients, .cohorts, .trends, .referrals, .segment:
-            let peer = connection.peer
+             .appointments, .patients, .cohorts, .trends, .referrals, .segment, .audit:
             do {
-                let answer = try Ops(engine: engine).answer(request) { op, id in
-                    writes.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: op, id: id))
-                }
+                let answer = try ops(object, connection).answer(request)
                 _ = connection.send(answer)
             } catch {
                 _ = connection.send(error.line)

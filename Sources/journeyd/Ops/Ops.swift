@@ -7,23 +7,25 @@ import JourneyStore
 /// Requests are decoded and answers encoded by JourneyProtocol.
 struct Ops {
     let engine: JourneyEngine
+    /// Who reads, for the read audit.
+    let reader: AuditContext
 
     /// Answers a query op (not append, subscribe, replay or limits, which need a daemon: those
-    /// answer `unknown_op` here). `audit` is called for ops that reveal a patient.
-    func answer(_ request: Request, audit: (String, String) -> Void = { _, _ in }) throws(ProtocolError) -> [UInt8] {
+    /// answer `unknown_op` here). Every answer that names or lists patients passes `disclosed`.
+    func answer(_ request: Request) throws(ProtocolError) -> [UInt8] {
         do {
             switch request {
             case .ping:
                 return PingAnswer().line
             case .patient(let r):
                 let (s, stale) = try engine.read { $0.patient(id: r.id, asOf: r.asOf ?? Clock.nowMs()) }
+                try disclosed(request, ids: s.map { [$0.patient] } ?? [])
                 guard let s else { throw notFound(r.id) }
-                audit("patient", r.id)
                 return PatientAnswer(s, stale: stale.map(Stale.init)).line
             case .handoff(let r):
                 let (h, stale) = try engine.read { $0.handoff(id: r.id, asOf: r.asOf ?? Clock.nowMs()) }
+                try disclosed(request, ids: h.map { [$0.patient] } ?? [])
                 guard let h else { throw notFound(r.id) }
-                audit("handoff", r.id)
                 return HandoffAnswer(h, stale: stale.map(Stale.init)).line
             case .funnel(let r):
                 let q = try r.query()
@@ -36,6 +38,7 @@ struct Ops {
                 let (page, stale) = try engine.readCopy {
                     $0.atRisk(asOf: r.asOf ?? Clock.nowMs(), limit: r.limit ?? AtRiskRequest.defaultLimit, after: r.after)
                 }
+                try disclosed(request, ids: page.patients.map(\.patient))
                 return AtRiskAnswer(page, stale: stale.map(Stale.init)).line
             case .appointments(let r):
                 let (report, stale) = try engine.readCopy { $0.appointments(r.query) }
@@ -53,11 +56,15 @@ struct Ops {
                 let (report, stale) = try engine.readCopy {
                     $0.referrals(asOf: r.asOf ?? Clock.nowMs(), limit: r.limit ?? ReferralsReport.defaultLimit)
                 }
+                try disclosed(request, ids: report.referrers.map(\.patient))
                 return ReferralsAnswer(report, stale: stale.map(Stale.init)).line
             case .segment(let r):
                 let q = try r.query(now: Clock.nowMs())
                 let (page, stale) = try engine.readCopy { $0.segment(q) }
+                try disclosed(request, ids: page.patients.map(\.patient))
                 return SegmentAnswer(page, stale: stale.map(Stale.init)).line
+            case .audit(let r):
+                return try audit(r, request)
             case .stats:
                 return try stats().line
             case .append, .subscribe, .replay, .limits:
@@ -76,17 +83,74 @@ struct Ops {
         }
     }
 
+    /// Records in the read audit that `reader` is shown the patients `ids` by `request`,
+    /// durably, before the answer goes out: every answer that names or lists patients passes
+    /// here (an op that lists patients adds one call). When the record cannot be written the
+    /// answer is refused with `audit_unavailable`, and the failure is logged.
+    func disclosed(_ request: Request, ids: [String]) throws(ProtocolError) {
+        do {
+            try engine.disclose(request.op, parameters: String(decoding: request.line, as: UTF8.self), ids: ids, to: reader)
+        } catch {
+            Log.error("audit", "\(request.op) refused: \(error.message)")
+            throw ProtocolError("audit_unavailable", error.description)
+        }
+    }
+
+    /// The read audit from the request's cursor on, filtered; reading it is audited too.
+    private func audit(_ r: AuditRequest, _ request: Request) throws -> [UInt8] {
+        // The patient asked about, by the canonical id the records name (an id never seen can
+        // still match the lookups that asked for it).
+        var canonical: String?
+        if let id = r.patient {
+            canonical = try engine.read { $0.patient(id: id, asOf: Clock.nowMs()) }.0?.patient
+        }
+        try disclosed(request, ids: canonical.map { [$0] } ?? [])
+        let found: (entries: [(offset: Int, entry: AuditEntry)], skipped: Int)
+        do {
+            found = try AuditLog.read(directory: engine.log.directory, from: Int(r.after ?? 0))
+        } catch {
+            throw ProtocolError("audit_unavailable", error.message)
+        }
+        var records: [AuditAnswer.Record] = []
+        var next: Int64?
+        for (offset, e) in found.entries {
+            if let since = r.since, e.at < since { continue }
+            if let id = r.patient, !Self.names(e, id: id, canonical: canonical) { continue }
+            if records.count == AuditRequest.pageSize {
+                next = Int64(offset)
+                break
+            }
+            records.append(AuditAnswer.Record(
+                at: e.at, uid: e.uid, pid: e.pid, actor: e.actor, op: e.op, parameters: e.parameters, ids: e.ids,
+                count: e.count, reason: e.reason))
+        }
+        return AuditAnswer(records: records, next: next).line
+    }
+
+    /// Whether audit record `e` names the patient `id` (whose canonical id is `canonical`):
+    /// among the ids it returned, or as the id its request asked for.
+    static func names(_ e: AuditEntry, id: String, canonical: String?) -> Bool {
+        if let canonical, e.ids.contains(canonical) { return true }
+        if e.ids.contains(id) { return true }
+        guard let asked = (try? JSONParser.parse(Array(e.parameters.utf8)))?["id"]?.stringValue else { return false }
+        return asked == id || asked == canonical
+    }
+
     private func notFound(_ id: String) -> ProtocolError {
-        ProtocolError("not_found", "no events for id \"\(id)\"")
+        ProtocolError("not_found", "no events for id \(Quote.short(id))")
     }
 
     func stats() throws -> StatsAnswer {
         let s = try engine.log.stats()
         let p = engine.projectionStats
-        return StatsAnswer(
+        var answer = StatsAnswer(
             events: Int64(s.events), lastPosition: s.lastPosition, projectedPosition: p.position, clusters: Int64(p.clusters),
             mapSize: Int64(s.mapSize), mapUsed: Int64(s.mapUsed), fileSize: Int64(s.fileSize),
             rebuilding: p.rebuild.map(RebuildStatus.init), lastRebuildFailure: engine.lastRebuildFailure)
+        let audit = engine.audit.counts
+        answer.auditFailures = Int64(audit.failed)
+        answer.lastAuditFailure = audit.lastFailure
+        return answer
     }
 
     /// The answer of an append with `"on_conflict":"reject_event"`: `null` as the position of

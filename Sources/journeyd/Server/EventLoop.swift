@@ -84,6 +84,12 @@ final class EventLoop {
         var closeWhenFlushed = false
         /// After `close()` from a handler: give up flushing at this time.
         var lingerDeadline: ContinuousClock.Instant?
+        /// When the client last sent a byte (for the idle timeout).
+        var lastActive: ContinuousClock.Instant = .now
+        /// Bytes written to it at the last check, and since when that count stands still while
+        /// output is queued (for the stall timeout).
+        var written: UInt64 = 0
+        var stalledSince: ContinuousClock.Instant?
     }
 
     private let socketPath: String
@@ -104,6 +110,15 @@ final class EventLoop {
     private var drainDeadline: ContinuousClock.Instant = .now
     private var acceptPausedUntil: ContinuousClock.Instant?
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    /// Every client's queued output together, against `config.maxTotalOutputBytes`.
+    private let budget: OutputBudget
+    /// A descriptor held in reserve: when accept fails for want of descriptors, it is closed to
+    /// accept the waiting client, tell it so and close it, then taken again.
+    private var spareFd: Int32 = -1
+    /// Refusals since the last log line about them (logged at most once a second).
+    private var refusals: [String: Int] = [:]
+    private var refusalsLogged: ContinuousClock.Instant = .now - .seconds(2)
+    private var idleChecked: ContinuousClock.Instant = .now
 
     init(
         socketPath: String, listenFd: Int32, wakeReadFd: Int32, control: LoopControl,
@@ -116,6 +131,8 @@ final class EventLoop {
         self.config = config
         self.handler = handler
         self.handlerPool = HandlerPool()
+        self.budget = OutputBudget(limit: config.maxTotalOutputBytes)
+        spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
 
     /// Runs until a stop request has been served, then closes every descriptor it owns.
@@ -130,7 +147,7 @@ final class EventLoop {
             for (fd, client) in clients {
                 fds.append(pollfd(fd: fd, events: interest(client), revents: 0))
             }
-            var timeout: Int32 = -1
+            var timeout: Int32 = clients.isEmpty && refusals.isEmpty ? -1 : 1000
             if draining || acceptPausedUntil != nil || lingering > 0 { timeout = 20 }
 
             do {
@@ -154,6 +171,8 @@ final class EventLoop {
             }
             if let until = acceptPausedUntil, ContinuousClock.now >= until { acceptPausedUntil = nil }
             if lingering > 0 { expireLingering() }
+            closeIdle()
+            logRefusals()
             if stop && !draining { beginDrain() }
             if draining {
                 for fd in Array(clients.keys) { drainStep(fd) }
@@ -164,6 +183,7 @@ final class EventLoop {
         // pipe whose reader is gone (that raises SIGPIPE in whichever thread wrote).
         control.closeWakePipe()
         Syscall.close(wakeReadFd)
+        if spareFd >= 0 { Syscall.close(spareFd) }
         handlerPool.shutdown()
     }
 
@@ -176,10 +196,16 @@ final class EventLoop {
                 guard let accepted = try Syscall.accept(listenFd) else { return }
                 fd = accepted
             } catch {
-                // Out of descriptors: pending clients stay queued; stop polling the listener
-                // briefly instead of spinning on it.
+                if error.errno == EMFILE || error.errno == ENFILE { refuseForWantOfDescriptors(error.errno) }
+                // Stop polling the listener briefly instead of spinning on it; clients still
+                // queued are answered then.
                 acceptPausedUntil = .now + .milliseconds(100)
                 return
+            }
+            if clients.count >= config.maxConnections {
+                refuse(fd, code: "too_many_connections",
+                       message: "journeyd serves at most \(config.maxConnections) connections at once; retry later", reason: "connection limit")
+                continue
             }
             guard let credentials = try? Syscall.peerCredentials(fd) else {
                 Syscall.close(fd)
@@ -192,7 +218,7 @@ final class EventLoop {
             }
             let pool = handlerPool
             let connection = ServerConnection(
-                peer: peer, id: nextID, outputCap: config.maxOutputBytes, loop: control,
+                peer: peer, id: nextID, outputCap: config.maxOutputBytes, budget: budget, loop: control,
                 submit: { job in pool.submit(job) })
             nextID += 1
             clients[fd] = Client(fd: fd, connection: connection, framer: LineFramer(maxLineBytes: config.maxLineBytes))
@@ -215,11 +241,80 @@ final class EventLoop {
 
     private func refuse(_ fd: Int32, peer: PeerCredentials) {
         let who = config.allowGroup == nil ? "the daemon's own user" : "the daemon's user or group \(config.allowGroup!)"
-        var line = ProtocolError("forbidden", "uid \(peer.uid) may not use this socket: only \(who) may").line
+        refuse(fd, code: "forbidden", message: "uid \(peer.uid) may not use this socket: only \(who) may",
+               reason: "uid \(peer.uid) pid \(peer.pid) not allowed")
+    }
+
+    /// Sends one error line to a client being turned away, closes it and counts it for the log.
+    private func refuse(_ fd: Int32, code: String, message: String, reason: String) {
+        var line = ProtocolError(code, message).line
         line.append(UInt8(ascii: "\n"))
         // Best effort: a fresh socket's buffer has room for one short line.
         _ = line.withUnsafeBytes { try? Syscall.send(fd, $0) }
         Syscall.close(fd)
+        refusals[reason, default: 0] += 1
+        logRefusals()
+    }
+
+    /// Out of descriptors: the spare one is given up to accept the waiting client, which is
+    /// told so and closed (it does not hang), then taken again.
+    private func refuseForWantOfDescriptors(_ errno: Int32) {
+        let what = errno == EMFILE ? "EMFILE: the process's descriptor limit" : "ENFILE: the system's descriptor limit"
+        guard spareFd >= 0 else {
+            refusals["accept failed (\(what)); no spare descriptor", default: 0] += 1
+            logRefusals()
+            return
+        }
+        Syscall.close(spareFd)
+        spareFd = -1
+        if let fd = try? Syscall.accept(listenFd) {
+            refuse(fd, code: "unavailable", message: "journeyd is out of file descriptors; retry later",
+                   reason: "out of descriptors (\(what))")
+        }
+        spareFd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    }
+
+    /// Logs the connections turned away since the last such line, at most once a second.
+    private func logRefusals() {
+        guard !refusals.isEmpty, ContinuousClock.now - refusalsLogged >= .seconds(1) else { return }
+        refusalsLogged = .now
+        for (reason, count) in refusals.sorted(by: { $0.key < $1.key }) {
+            Log.warn("server", "refused \(count) connection\(count == 1 ? "" : "s"): \(reason)")
+        }
+        refusals = [:]
+    }
+
+    /// Closes the connections idle for longer than `config.idleTimeout`, and those whose client
+    /// took none of their queued output for `config.stallTimeout` (checked twice a second).
+    private func closeIdle() {
+        guard !draining, ContinuousClock.now - idleChecked >= .milliseconds(500) else { return }
+        let now = ContinuousClock.now
+        idleChecked = now
+        for (fd, var client) in clients {
+            let s = client.connection.snapshot()
+            if s.closeRequested { continue }
+            if s.pending > 0 && !s.streaming {
+                // Subscriptions have their own stall check (they wait for room, not overflow).
+                let written = client.connection.bytesWritten
+                if written != client.written || client.stalledSince == nil {
+                    client.written = written
+                    client.stalledSince = now
+                    clients[fd] = client
+                } else if let since = client.stalledSince, now - since > config.stallTimeout {
+                    Log.warn("server", "closing connection \(client.connection.id) (pid \(client.connection.peer.pid)): \(s.pending) bytes of answers untaken for \(config.stallTimeout)")
+                    close(fd, dropOutput: true)
+                }
+                continue
+            }
+            if client.stalledSince != nil {
+                client.stalledSince = nil
+                clients[fd] = client
+            }
+            guard let limit = config.idleTimeout, now - client.lastActive > limit, !s.streaming, s.inFlight == 0, s.pending == 0
+            else { continue }
+            Log.info("server", "closing connection \(client.connection.id) (pid \(client.connection.peer.pid)): idle for \(limit)")
+            close(fd, dropOutput: true)
+        }
     }
 
     // MARK: - Serving a client
@@ -275,6 +370,7 @@ final class EventLoop {
                 clients[fd] = client
                 return
             case .success(let count?):
+                client.lastActive = .now
                 // A streaming connection takes no more requests: its input is discarded.
                 if !state.streaming {
                     readBuffer.withUnsafeBytes { client.framer.append(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
@@ -347,6 +443,7 @@ final class EventLoop {
         descriptors[ObjectIdentifier(client.connection)] = nil
         if !dropOutput { _ = client.connection.flush(to: fd) }
         client.connection.requestClose(dropOutput: dropOutput)
+        client.connection.discardOutput()
         Syscall.close(fd)
     }
 

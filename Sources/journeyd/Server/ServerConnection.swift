@@ -16,6 +16,8 @@ final class ServerConnection: Sendable {
     let id: UInt64
 
     private let outputCap: Int
+    /// The server's budget for all clients' queued output.
+    private let budget: OutputBudget
     private let loop: LoopControl
     private let state = Mutex(State())
     /// In the I/O thread's list of connections to look at (`LoopControl.markDirty`).
@@ -70,12 +72,13 @@ final class ServerConnection: Sendable {
     private let submit: @Sendable (@escaping @Sendable () -> Void) -> Void
 
     init(
-        peer: PeerCredentials, id: UInt64, outputCap: Int, loop: LoopControl,
+        peer: PeerCredentials, id: UInt64, outputCap: Int, budget: OutputBudget = OutputBudget(limit: .max), loop: LoopControl,
         submit: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void = { job in DispatchQueue.global().async(execute: job) }
     ) {
         self.peer = peer
         self.id = id
         self.outputCap = outputCap
+        self.budget = budget
         self.loop = loop
         self.submit = submit
     }
@@ -148,7 +151,10 @@ final class ServerConnection: Sendable {
             let room = DispatchSemaphore(value: 0)
             let outcome = state.withLock { state -> Bool? in
                 if state.closeRequested { return false }
-                if state.pendingCount + line.count + 1 <= outputCap || state.pendingCount == 0 { return true }
+                if (state.pendingCount + line.count + 1 <= outputCap && line.count + 1 <= budget.room)
+                    || state.pendingCount + line.count + 1 <= OutputBudget.share || state.pendingCount == 0 {
+                    return true
+                }
                 state.roomWaiters.append { room.signal() }
                 return nil
             }
@@ -176,7 +182,12 @@ final class ServerConnection: Sendable {
             if state.closeRequested { return nil }
             var queued = 0
             for line in lines {
-                guard state.pendingCount + line.count + 1 <= outputCap || state.pendingCount == 0 else { break }
+                let after = state.pendingCount + line.count + 1
+                // Under the cap and the server's budget, or within the connection's guaranteed
+                // share (always the first line).
+                guard (after <= outputCap && budget.reserve(line.count + 1))
+                    || ((after <= OutputBudget.share || state.pendingCount == 0) && budget.reserve(line.count + 1, force: true))
+                else { break }
                 Self.append(line, to: &state)
                 queued += 1
             }
@@ -193,8 +204,10 @@ final class ServerConnection: Sendable {
         loop.markDirty(self)
     }
 
-    /// Bytes that may still be queued before the output cap is reached.
-    var outputRoom: Int { state.withLock { max(0, outputCap - $0.pendingCount) } }
+    /// Bytes that may still be queued before the output cap (or the server's budget) is reached.
+    var outputRoom: Int {
+        state.withLock { max(min(budget.room, outputCap - $0.pendingCount), OutputBudget.share - $0.pendingCount, 0) }
+    }
 
     /// Bytes written to the socket since the connection opened (the client takes them from
     /// the kernel's buffer as it reads).
@@ -263,17 +276,17 @@ final class ServerConnection: Sendable {
             if state.closeRequested { return (false, [], nil) }
             guard let number else {
                 // Not an answer: a line of a stream, or an extra line after an answer.
-                let (accepted, handlers) = Self.queue(line, to: &state, cap: outputCap)
+                let (accepted, handlers) = queue(line, to: &state)
                 return (accepted, handlers, nil)
             }
             if number != state.emitTicket {
                 state.held[number] = line
                 return (true, [], nil)
             }
-            var result = Self.queue(line, to: &state, cap: outputCap)
+            var result = queue(line, to: &state)
             Self.emitted(&state)
             while result.0, let next = state.held.removeValue(forKey: state.emitTicket) {
-                result = Self.queue(next, to: &state, cap: outputCap)
+                result = queue(next, to: &state)
                 Self.emitted(&state)
             }
             var deferred: (@Sendable () -> Void)?
@@ -294,14 +307,19 @@ final class ServerConnection: Sendable {
         state.inFlightBytes -= state.sizes.pop()
     }
 
-    /// Appends a line under the cap; past it, marks the connection for closing.
-    private static func queue(_ line: [UInt8], to state: inout State, cap: Int) -> (Bool, [@Sendable () -> Void]) {
-        if state.pendingCount + line.count + 1 > cap {
+    /// Appends a line under the connection's cap and the server's budget; past either, marks the
+    /// connection for closing (the client is not reading: it is disconnected, not buffered).
+    private func queue(_ line: [UInt8], to state: inout State) -> (Bool, [@Sendable () -> Void]) {
+        let after = state.pendingCount + line.count + 1
+        if after > outputCap || !budget.reserve(line.count + 1, force: after <= OutputBudget.share) {
             state.closeRequested = true
             state.dropOutput = true
-            return (false, takeHandlers(&state))
+            budget.release(state.pendingCount)
+            state.output = []
+            state.outputStart = 0
+            return (false, Self.takeHandlers(&state))
         }
-        append(line, to: &state)
+        Self.append(line, to: &state)
         return (true, [])
     }
 
@@ -339,6 +357,16 @@ final class ServerConnection: Sendable {
         }
     }
 
+    /// Drops whatever is still queued and gives its bytes back to the server's budget (the
+    /// descriptor is being closed: nothing more can be written).
+    func discardOutput() {
+        state.withLock { state in
+            budget.release(state.pendingCount)
+            state.output = []
+            state.outputStart = 0
+        }
+    }
+
     func requestClose(dropOutput: Bool) {
         let handlers = state.withLock { state -> [@Sendable () -> Void] in
             if !state.closeRequested {
@@ -359,6 +387,7 @@ final class ServerConnection: Sendable {
     /// Writes queued output to `fd` until it is empty or the socket is full.
     func flush(to fd: Int32) -> FlushResult {
         let (result, waiters) = state.withLock { state -> (FlushResult, [@Sendable () -> Void]) in
+            let before = state.written
             while state.pendingCount > 0 {
                 let start = state.outputStart
                 let result = state.output.withUnsafeBytes { raw in
@@ -370,9 +399,15 @@ final class ServerConnection: Sendable {
                 case .success(let written?):
                     state.outputStart += written
                     state.written += UInt64(written)
+                    budget.release(written)
                 case .success(nil):
-                    return (.blocked, state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
+                    // Producers waiting for room resume only when the client took something:
+                    // otherwise a producer held back by the server's budget would be woken by
+                    // every poll of a client that reads nothing, and spin.
+                    let progressed = state.written != before
+                    return (.blocked, progressed && state.pendingCount <= outputCap / 2 ? Self.takeRoomWaiters(&state) : [])
                 case .failure:
+                    budget.release(state.pendingCount)
                     state.output = []
                     state.outputStart = 0
                     return (.failed, Self.takeRoomWaiters(&state))
