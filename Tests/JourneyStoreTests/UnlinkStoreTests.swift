@@ -6,12 +6,12 @@ import Testing
 private func answers(_ e: JourneyEngine, ids: [String], asOf: Int64) throws -> [String] {
     var out: [String] = []
     for id in ids {
-        out.append(try e.patient(id: id, asOf: asOf)?.json ?? "nil")
-        out.append(try e.handoff(id: id, asOf: asOf)?.json ?? "nil")
+        out.append(try e.patient(id: id, asOf: asOf, as: "unlink-tests")?.json ?? "nil")
+        out.append(try e.handoff(id: id, asOf: asOf, as: "unlink-tests")?.json ?? "nil")
     }
     out.append(try e.funnel(FunnelQuery()).json)
     out.append(try e.contacts().json)
-    out.append(try e.atRisk(asOf: asOf, limit: 1000).json)
+    out.append(try e.atRisk(asOf: asOf, limit: 1000, as: "unlink-tests").json)
     return out
 }
 
@@ -60,24 +60,24 @@ struct UnlinkStoreTests {
             for chunk in stride(from: 0, to: all.count, by: 5000) {
                 _ = try e.writes.append(Array(all[chunk..<Swift.min(all.count, chunk + 5000)]))
             }
-            #expect(try e.patient(id: "anon-u", asOf: asOf)?.patient == "p-u")
+            #expect(try e.patient(id: "anon-u", asOf: asOf, as: "unlink-tests")?.patient == "p-u")
             try e.checkpoint()
             // The unlink arrives after the checkpoint, dated after the identify it withdraws.
             let unlink = Event(id: "x-u1", type: .unlink, subject: "anon-u", at: Self.t0 + 72 * Self.hour, patient: "p-u")
             _ = try e.writes.append([unlink])
             all.append(unlink)
-            let anon = try #require(try e.patient(id: "anon-u", asOf: asOf))
+            let anon = try #require(try e.patient(id: "anon-u", asOf: asOf, as: "unlink-tests"))
             #expect(anon.patient == "anon-u" && anon.aliases == [] && anon.visits == 0 && anon.inquiries == 1)
-            let patient = try #require(try e.patient(id: "p-u", asOf: asOf))
+            let patient = try #require(try e.patient(id: "p-u", asOf: asOf, as: "unlink-tests"))
             #expect(patient.patient == "p-u" && patient.aliases == [] && patient.visits == 1 && patient.lifetimeValueCents == 9_900)
-            #expect(try e.handoff(id: "p-u", asOf: asOf)?.conversation == nil)
-            #expect(try e.patient(id: "p-v", asOf: asOf)?.aliases == ["anon-v"])
+            #expect(try e.handoff(id: "p-u", asOf: asOf, as: "unlink-tests")?.conversation == nil)
+            #expect(try e.patient(id: "p-v", asOf: asOf, as: "unlink-tests")?.aliases == ["anon-v"])
             #expect(e.projectionStats.events == all.count)
             // A late identify dated before the unlink does not link; one after it does.
             let late = Event(id: "x-i0", type: .identify, subject: "anon-u", at: Self.t0 + 60 * Self.hour, patient: "p-u")
             _ = try e.writes.append([late])
             all.append(late)
-            #expect(try e.patient(id: "anon-u", asOf: asOf)?.patient == "anon-u")
+            #expect(try e.patient(id: "anon-u", asOf: asOf, as: "unlink-tests")?.patient == "anon-u")
             // The other pair: unlinked in a batch with later events of both ids.
             let batch = [
                 Event(id: "x-v3", type: .visit, subject: "p-v", at: Self.t0 + 100 * Self.hour),
@@ -86,7 +86,7 @@ struct UnlinkStoreTests {
             ]
             _ = try e.writes.append(batch)
             all += batch
-            #expect(try e.patient(id: "anon-v", asOf: asOf)?.visits == 2 && e.patient(id: "p-v", asOf: asOf)?.visits == 1)
+            #expect(try e.patient(id: "anon-v", asOf: asOf, as: "unlink-tests")?.visits == 2 && e.patient(id: "p-v", asOf: asOf, as: "unlink-tests")?.visits == 1)
             expected = try answers(e, ids: ids, asOf: asOf)
             // The same as a projector folded in memory.
             var memory = Projector()

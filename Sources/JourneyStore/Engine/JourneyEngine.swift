@@ -208,14 +208,34 @@ public final class JourneyEngine: Sendable {
     }
 
     /// Who refers patients and what those patients are worth, at `asOf` (default: now), at most
-    /// `limit` referrers (SPEC §3.6).
-    public func referrals(asOf: Int64? = nil, limit: Int = ReferralsReport.defaultLimit) throws -> ReferralsReport {
-        try readCopy { $0.referrals(asOf: asOf ?? Clock.nowMs(), limit: limit) }.0
+    /// `limit` referrers (SPEC §3.6); recorded in the read audit as read by `context`.
+    ///
+    /// - Throws: `AuditUnavailable` when the audit record cannot be written, or `Rebuilding`.
+    public func referrals(asOf: Int64? = nil, limit: Int = ReferralsReport.defaultLimit, as context: AuditContext) throws -> ReferralsReport {
+        let report = try readCopy { $0.referrals(asOf: asOf ?? Clock.nowMs(), limit: limit) }.0
+        var w = JSONWriter()
+        w.beginObject()
+        if let asOf { w.key("as_of"); w.int(asOf) }
+        w.key("limit"); w.int(limit)
+        w.endObject()
+        try disclose("referrals", parameters: w.string, ids: report.referrers.map(\.patient), to: context)
+        return report
     }
 
-    /// One page of the patients meeting a segment's filters (SPEC §3.6).
-    public func segment(_ query: SegmentQuery) throws -> SegmentPage {
-        try readCopy { $0.segment(query) }.0
+    /// One page of the patients meeting a segment's filters (SPEC §3.6); recorded in the read
+    /// audit as read by `context`.
+    ///
+    /// - Throws: `AuditUnavailable` when the audit record cannot be written, or `Rebuilding`.
+    public func segment(_ query: SegmentQuery, as context: AuditContext) throws -> SegmentPage {
+        let page = try readCopy { $0.segment(query) }.0
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("as_of"); w.int(query.asOf)
+        w.key("limit"); w.int(query.limit)
+        if let after = query.after { w.key("after"); w.string(after) }
+        w.endObject()
+        try disclose("segment", parameters: w.string, ids: page.patients.map(\.patient), to: context)
+        return page
     }
 
     /// Projection figures for `stats`.
