@@ -20,6 +20,10 @@ public enum Request: Sendable, Hashable {
     case atRisk(AtRiskRequest)
     /// `subscribe`: the log from a position on, as a stream of events.
     case subscribe(SubscribeRequest)
+    /// `signals`: a consumer's signals from after its acknowledged seq on, as a stream.
+    case signals(SignalsRequest)
+    /// `ack`: a consumer has handled the signals up to a seq.
+    case ack(AckRequest)
     /// `replay`: rebuild the projections from the log; no members past `op`.
     case replay
     /// `limits`: the daemon's longest request line and event; no members past `op`.
@@ -39,6 +43,8 @@ public enum Request: Sendable, Hashable {
         case .contacts: "contacts"
         case .atRisk: "at_risk"
         case .subscribe: "subscribe"
+        case .signals: "signals"
+        case .ack: "ack"
         case .replay: "replay"
         case .limits: "limits"
         case .stats: "stats"
@@ -55,6 +61,8 @@ public enum Request: Sendable, Hashable {
         case .funnel(let r): r.line
         case .atRisk(let r): r.line
         case .subscribe(let r): r.line
+        case .signals(let r): r.line
+        case .ack(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
         }
     }
@@ -91,6 +99,8 @@ public enum Request: Sendable, Hashable {
         case "contacts": .contacts
         case "at_risk": .atRisk(try AtRiskRequest(decoding: r))
         case "subscribe": .subscribe(try SubscribeRequest(decoding: r))
+        case "signals": .signals(try SignalsRequest(decoding: r))
+        case "ack": .ack(try AckRequest(decoding: r))
         case "replay": .replay
         case "limits": .limits
         case "stats": .stats
@@ -103,6 +113,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, replay, stats, ping, limits")
+        ProtocolError("unknown_op", "unknown op \"\(op)\"; ops are append, patient, handoff, funnel, contacts, at_risk, subscribe, signals, ack, replay, stats, ping, limits")
     }
 }

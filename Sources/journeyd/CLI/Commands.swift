@@ -35,6 +35,9 @@ usage: journeyd COMMAND [--data DIR] [options]
          [--by channel|source|medium|campaign|term|type|none] [--from T] [--to T]
   contacts                   contact resolution by channel
   at-risk [--as-of T] [--limit N] [--after ID]
+  signals --consumer NAME [--from SEQ] [--follow] [--ack]
+                             risk_entered / risk_left signals after the consumer's
+                             acknowledged seq (--ack acknowledges each one printed)
   replay                     rebuild every projection from the log
   stats | verify | backup DEST | audit [--since T]
   demo [--events N] [--seed S] [--clients N]
@@ -95,6 +98,7 @@ enum CLI {
         case "funnel": (["steps", "window", "by", "from", "to"], [])
         case "at-risk": (["as-of", "limit", "after"], [])
         case "audit": (["since"], [])
+        case "signals": (["consumer", "from"], ["follow", "ack"])
         case "demo": (["events", "seed", "clients"], ["keep"])
         case "generate": (["events", "seed"], [])
         default: nil
@@ -119,6 +123,7 @@ enum CLI {
         case "demo": return try demoCommand(args)
         case "generate": return try generateCommand(args)
         case "audit": return try auditCommand(args, dir: dir)
+        case "signals": return try signalsCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
     }

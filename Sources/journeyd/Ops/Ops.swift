@@ -39,7 +39,7 @@ struct Ops {
                 return AtRiskAnswer(page, stale: stale.map(Stale.init)).line
             case .stats:
                 return try stats().line
-            case .append, .subscribe, .replay, .limits:
+            case .append, .subscribe, .signals, .ack, .replay, .limits:
                 throw ProtocolError.unknownOp(request.op)
             }
         } catch let e as ProtocolError {
@@ -58,16 +58,32 @@ struct Ops {
     func stats() throws -> StatsAnswer {
         let s = try engine.log.stats()
         let p = engine.projectionStats
-        return StatsAnswer(
+        var answer = StatsAnswer(
             events: Int64(s.events), lastPosition: s.lastPosition, projectedPosition: p.position, clusters: Int64(p.clusters),
             mapSize: Int64(s.mapSize), mapUsed: Int64(s.mapUsed), fileSize: Int64(s.fileSize),
             rebuilding: p.rebuild.map(RebuildStatus.init), lastRebuildFailure: engine.lastRebuildFailure)
+        let lastSignal = try engine.log.lastSignalSeq()
+        answer.lastSignalSeq = lastSignal
+        answer.consumers = try engine.signalConsumers().map { c in
+            .init(name: c.name, acked: c.acked, lag: lastSignal - min(lastSignal, c.acked), createdAt: c.createdAt)
+        }
+        return answer
     }
 
     /// The answer of an append with `"on_conflict":"reject_event"`: `null` as the position of
     /// each event left out, and `rejected` naming them.
     static func appendAnswer(_ results: EventLog.EventResults, id: (Int) -> String) -> AppendAnswer {
         AppendAnswer(results.map { $0.mapError(storeError) }, id: id)
+    }
+
+    /// The error of a `signals` or `ack` request the store refused: `not_found` for a consumer
+    /// that never read, `bad_request` for a bad name or a seq past the latest signal.
+    static func signalError(_ e: StoreError) -> ProtocolError {
+        switch e.code {
+        case .notFound: ProtocolError("not_found", e.message)
+        case .invalidArgument: ProtocolError("bad_request", e.message)
+        default: storeError(e)
+        }
     }
 
     static func storeError(_ e: StoreError) -> ProtocolError {
