@@ -53,6 +53,9 @@ let handwrittenEvents: [String] = [
     #"{"id":"e19","type":"visit","subject":"p-5","at":"2026-03-01T14:05:00Z","amount":0.10,"channel":"referral"}"#,
     #"{"id":"e20","type":"call","subject":"p-6","at":"2026-03-01T14:05:00Z","channel":"social","outcome":"abandoned","medium":"\/x"}"#,
     #"{"id":"e21","type":"eligibility","subject":"p-5","at":"2026-03-01T14:05:00Z","status":"pending","channel":"email"}"#,
+    #"{"id":"e22","type":"unlink","subject":"anon-7f3a","at":"2026-03-02T09:00:00Z","patient":"p-1","agent":"staff:jdoe"}"#,
+    #"{"id":"e23","type":"consent","subject":"p-1","at":"2026-03-02T09:05:00Z","channel":"sms","status":"granted"}"#,
+    #"{"id":"e24","type":"consent","subject":"p-5","at":"2026-03-02T09:05:00Z","status":"revoked","channel":"email"}"#,
 ]
 
 /// The handwritten events followed by `count` events of the synthetic practice, as JSON lines.

@@ -27,7 +27,7 @@ private func randomEvent(_ rng: inout SplitMix) -> Event {
     let attrCount = Int.random(in: 0...3, using: &rng)
     var keys = Set<String>()
     while keys.count < attrCount { keys.insert("k" + randomString(&rng, max: 6)) }
-    return Event(
+    var e = Event(
         id: "id-" + randomString(&rng), type: EventType.allCases.randomElement(using: &rng)!,
         subject: "s" + randomString(&rng), at: Int64.random(in: Int64.min...Int64.max, using: &rng),
         channel: maybe(&rng) { Channel.allCases.randomElement(using: &$0)! },
@@ -47,6 +47,12 @@ private func randomEvent(_ rng: inout SplitMix) -> Event {
         toChannel: maybe(&rng) { Channel.allCases.randomElement(using: &$0)! },
         status: maybe(&rng) { EligibilityStatus.allCases.randomElement(using: &$0)! },
         attrs: keys.map { Event.Attr(key: $0, value: randomString(&rng)) })
+    // A consent's status is of the other kind (the record keeps both in one byte).
+    if e.type == .consent, e.status != nil {
+        e.status = nil
+        e.consentStatus = ConsentStatus.allCases.randomElement(using: &rng)!
+    }
+    return e
 }
 
 private func string(_ b: UnsafeRawBufferPointer?) -> String? {
@@ -176,7 +182,7 @@ struct CodecTests {
     @Test("a record's fact header, read from its bytes, is the one the event's accessors give")
     func factHeaderFromBytesMatchesAccessors() throws {
         for t in EventType.allCases {
-            let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * t.rawValue)) & 0xF
+            let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * FactRecord.typeBits(t.rawValue))) & 0xF
             #expect(d == (t.defaultChannel?.rawValue ?? 0xF), "default channel of \(t)")
         }
         var rng = SplitMix(state: 77)
@@ -184,7 +190,10 @@ struct CodecTests {
         for i in 0..<3000 {
             var e = randomEvent(&rng)
             // Handoffs and calls often: their channel and inquiry rules have extra cases.
-            if i % 3 == 0 { e.type = i % 2 == 0 ? .handoff : .call }
+            if i % 3 == 0 {
+                e.type = i % 2 == 0 ? .handoff : .call
+                e.consentStatus = nil
+            }
             let bytes = try EventRecord.encode(e)
             try bytes.withUnsafeBytes { raw in
                 let view = try EventView(validating: raw)
@@ -246,7 +255,7 @@ struct CodecTests {
             do { _ = try EventRecord.decode(b) } catch { #expect(error.reason.contains(reasonPart), "\(error)") }
         }
         reject({ $0[0] = 2 }, "version")
-        reject({ $0[1] = 15 }, "type")
+        reject({ $0[1] = 17 }, "type")  // the first raw value past `consent`
         reject({ $0[2] = 1; $0[4] = 10 }, "out of range")
         reject({ $0[4] = 3 }, "absent")
         reject({ $0[10] = 1 }, "subject")

@@ -175,6 +175,7 @@ struct EventFieldTests {
         let extras: [EventType: String] = [
             .messageSent: #","message":"m""#, .messageOpened: #","message":"m""#,
             .referral: #","referrer":"p""#, .identify: #","patient":"p""#, .eligibility: #","status":"pending""#,
+            .unlink: #","patient":"p""#, .consent: #","channel":"sms","status":"granted""#,
         ]
         for t in EventType.allCases {
             #expect(try parse(event(extras[t] ?? "", type: t.name)).type == t)
@@ -472,8 +473,12 @@ private func randomEvent(_ rng: inout ParsingRNG) -> Event {
     switch type {
     case .messageSent, .messageOpened: e.message = randomID(&rng, max: 10)
     case .referral: e.referrer = randomID(&rng, max: 10)
-    case .identify: e.patient = randomID(&rng, max: 10)
+    case .identify, .unlink: e.patient = randomID(&rng, max: 10)
     case .eligibility: e.status = pick(EligibilityStatus.allCases, &rng)
+    case .consent:
+        e.status = nil
+        e.consentStatus = pick(ConsentStatus.allCases, &rng)
+        e.channel = pick(Channel.allCases, &rng)
     default: break
     }
     var attrs: [Event.Attr] = []

@@ -176,6 +176,11 @@ struct FastRecordParseTests {
             if next(4) == 0 { e.scheduledFor = Int64(next(1 << 30)) }
             if next(4) == 0 { e.attrs = [.init(key: "a", value: "1"), .init(key: "k\(next(3))", value: words[next(words.count)])] }
             e.message = "m"; e.referrer = "r"; e.patient = "p"; e.status = .pending
+            if type == .consent {
+                e.status = nil
+                e.consentStatus = ConsentStatus.allCases[next(2)]
+                e.channel = e.channel ?? .sms
+            }
             let text = EventJSON.encode(e)
             let bytes = try #require(fast(text), "declined: \(text)")
             #expect(bytes == (try EventRecord.encode(e)), "\(text)")

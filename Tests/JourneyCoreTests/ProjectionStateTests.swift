@@ -59,7 +59,7 @@ struct ProjectionStateTests {
         let expected = #"{"patient":"p","aliases":[],"as_of":"2026-01-03T00:00:00.000Z","stage":"active","risk":[],"#
             + #""first_touch":{"at":"2026-01-01T00:00:00.000Z","type":"message_sent","channel":"email","source":null,"medium":null,"campaign":null,"term":null},"#
             + #""last_touch":{"at":"2026-01-02T00:00:00.000Z","type":"visit","channel":"in_person"},"acquisition_channel":"email","#
-            + #""counts":{"search_hit":0,"web_visit":0,"call":0,"chat":0,"form":0,"message_sent":3,"message_opened":1,"booking":0,"cancellation":0,"no_show":0,"visit":2,"referral":0,"identify":0,"handoff":0,"eligibility":0},"#
+            + #""counts":{"search_hit":0,"web_visit":0,"call":0,"chat":0,"form":0,"message_sent":3,"message_opened":1,"booking":0,"cancellation":0,"no_show":0,"visit":2,"referral":0,"identify":0,"handoff":0,"eligibility":0,"unlink":0,"consent":0},"#
             + #""channels":{"search":0,"web":0,"social":0,"referral":0,"phone":0,"sms":0,"email":4,"chat":0,"portal":0,"in_person":2},"#
             + #""inquiries":0,"bookings":0,"visits":2,"no_shows":0,"cancellations":0,"first_visit_at":"2026-01-01T00:00:00.000Z","last_visit_at":"2026-01-02T00:00:00.000Z","#
             + #""lifetime_value":120.55,"messages_sent":3,"messages_opened":1,"open_rate":0.3333333333333333,"referred_by":null,"referrals_made":0,"referrals_converted":0}"#

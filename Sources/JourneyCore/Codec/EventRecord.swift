@@ -9,6 +9,9 @@
 /// | 2 | 1 | flags: bit0 channel, bit1 resolved present, bit2 resolved value, bit3 direction, bit4 outcome, bit5 to_channel, bit6 status |
 /// | 3 | 1 | int flags: bit0 duration_s, bit1 scheduled_for, bit2 amount |
 /// | 4 | 5 | raw values of channel, direction, outcome, to_channel, status (0 when absent) |
+///
+/// The status byte holds an `EligibilityStatus` (0–2) on every type but `consent`, whose
+/// status is a `ConsentStatus` (3–4): the raw values of the two enums do not overlap.
 /// | 9 | 1 | attribute count |
 /// | 10 | 2 | presence bits of the 16 string fields (`StringField` order) |
 /// | 12 | 8 | `at` |
@@ -45,8 +48,8 @@ package enum EventRecord {
         package var description: String { "corrupt event record at byte \(offset): \(reason)" }
     }
 
-    /// An event that cannot be encoded (strings over 64 KiB in all, over 255 attributes, or an
-    /// attribute key repeated).
+    /// An event that cannot be encoded (strings over 64 KiB in all, over 255 attributes, an
+    /// attribute key repeated, or a status of the wrong kind for its type).
     package struct EncodeError: Error, Sendable, Equatable, CustomStringConvertible {
         package var reason: String
         package var description: String { "cannot encode event: \(reason)" }
@@ -72,8 +75,10 @@ package enum EventRecord {
     /// Appends the record of `e` to `out`.
     ///
     /// - Throws: `EncodeError` when the event's strings exceed 64 KiB in all, it has more than
-    ///   255 attributes (validated events are far below both: an event is at most 4 KiB), or an
-    ///   attribute key repeats (validation rejects that too).
+    ///   255 attributes (validated events are far below both: an event is at most 4 KiB), an
+    ///   attribute key repeats, or its status is of the wrong kind for its type (a consent status
+    ///   on any type but `consent`, an eligibility status on a `consent`; validation rejects
+    ///   these too).
     package static func encode(_ e: Event, into out: inout [UInt8]) throws(EncodeError) {
         let base = out.count
         var flags: UInt8 = 0
@@ -83,11 +88,14 @@ package enum EventRecord {
         if e.direction != nil { flags |= flagDirection }
         if e.outcome != nil { flags |= flagOutcome }
         if e.toChannel != nil { flags |= flagToChannel }
-        if e.status != nil { flags |= flagStatus }
+        if e.status != nil || e.consentStatus != nil { flags |= flagStatus }
         if e.durationS != nil { ints |= intDuration }
         if e.scheduledFor != nil { ints |= intScheduledFor }
         if e.amountCents != nil { ints |= intAmount }
         guard e.attrs.count <= 255 else { throw EncodeError(reason: "\(e.attrs.count) attributes, at most 255") }
+        guard e.type == .consent ? e.status == nil : e.consentStatus == nil else {
+            throw EncodeError(reason: "a status of the wrong kind for type \(e.type.name)")
+        }
 
         out.append(formatVersion)
         out.append(e.type.rawValue)
@@ -97,7 +105,7 @@ package enum EventRecord {
         out.append(e.direction?.rawValue ?? 0)
         out.append(e.outcome?.rawValue ?? 0)
         out.append(e.toChannel?.rawValue ?? 0)
-        out.append(e.status?.rawValue ?? 0)
+        out.append(e.status?.rawValue ?? e.consentStatus?.rawValue ?? 0)
         out.append(UInt8(e.attrs.count))
         out.append(0)  // string presence bits, patched once the strings are written
         out.append(0)
@@ -222,6 +230,16 @@ package struct EventView {
     @usableFromInline static let outcomeCount = CallOutcome.allCases.count
     @usableFromInline static let statusCount = EligibilityStatus.allCases.count
 
+    /// Whether status byte `v` fits a record of type raw value `type` with flags `flags`: 0
+    /// when absent, else an eligibility status, or a consent status on a `consent`.
+    @inline(__always)
+    static func statusOK(_ v: UInt8, type: UInt8, flags: UInt8) -> Bool {
+        if flags & EventRecord.flagStatus == 0 { return v == 0 }
+        return type == EventType.consent.rawValue
+            ? v &- ConsentStatus.granted.rawValue <= ConsentStatus.revoked.rawValue - ConsentStatus.granted.rawValue
+            : Int(v) < statusCount
+    }
+
     /// The offset table's start when `raw` passes every check of `check(_:)`, else nil. Accepts
     /// exactly the records `check` accepts (tested against it on corrupted records).
     @inline(__always)
@@ -245,7 +263,7 @@ package struct EventView {
         let intsOK: Bool = ints & ~0x07 == 0
         let enums1: Bool = enumOK(4, R.flagChannel, channelCount) & enumOK(5, R.flagDirection, directionCount)
         let enums2: Bool = enumOK(6, R.flagOutcome, outcomeCount) & enumOK(7, R.flagToChannel, channelCount)
-        let enums3: Bool = enumOK(8, R.flagStatus, statusCount)
+        let enums3: Bool = statusOK(base.load(fromByteOffset: 8, as: UInt8.self), type: base.load(fromByteOffset: 1, as: UInt8.self), flags: flags)
         let headerOK: Bool = versionOK & typeOK & flagsOK & intsOK & enums1 & enums2 & enums3
         guard headerOK else { return nil }
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
@@ -332,7 +350,10 @@ package struct EventView {
         try checkEnum(5, R.flagDirection, directionCount)
         try checkEnum(6, R.flagOutcome, outcomeCount)
         try checkEnum(7, R.flagToChannel, channelCount)
-        try checkEnum(8, R.flagStatus, statusCount)
+        guard statusOK(raw[8], type: raw[1], flags: flags) else {
+            throw .init(offset: 8, reason: flags & R.flagStatus == 0 ? "value of an absent field"
+                : "status \(raw[8]) out of range for type \(EventType(rawValue: raw[1])!.name)")
+        }
 
         let tableStart = R.headerSize + 8 * ints.nonzeroBitCount
         let stringsStart = tableStart + R.tableSize
@@ -417,9 +438,18 @@ package struct EventView {
     @inlinable package var toChannel: Channel? {
         flags & EventRecord.flagToChannel != 0 ? Channel(rawValue: raw[7]) : nil
     }
-    /// Eligibility status; nil when not said.
+    /// Eligibility status; nil when not said (and on a `consent`).
     @inlinable package var status: EligibilityStatus? {
         flags & EventRecord.flagStatus != 0 ? EligibilityStatus(rawValue: raw[8]) : nil
+    }
+    /// Consent status of a `consent`; nil on every other type.
+    @inlinable package var consentStatus: ConsentStatus? {
+        flags & EventRecord.flagStatus != 0 ? ConsentStatus(rawValue: raw[8]) : nil
+    }
+    /// The status byte as stored (an `EligibilityStatus` or `ConsentStatus` raw value); nil when
+    /// not said.
+    @inlinable package var statusCode: UInt8? {
+        flags & EventRecord.flagStatus != 0 ? raw[8] : nil
     }
     /// Call duration in seconds; nil when not said.
     @inlinable package var durationS: Int64? { optionalInt(EventRecord.intDuration) }
@@ -596,7 +626,8 @@ package struct EventView {
             appointment: try string(.appointment), scheduledFor: scheduledFor,
             location: try string(.location), provider: try string(.provider), amountCents: amountCents,
             message: try string(.message), referrer: try string(.referrer), patient: try string(.patient),
-            toAgent: try string(.toAgent), toChannel: toChannel, status: status, attrs: attrs)
+            toAgent: try string(.toAgent), toChannel: toChannel, status: status, consentStatus: consentStatus,
+            attrs: attrs)
     }
 }
 

@@ -119,11 +119,15 @@ private struct FastRecordParser {
             let r = range(f)
             return r.upperBound > r.lowerBound
         }
+        // A consent's status is a consent status (3-4), every other type's an eligibility one.
+        let isConsent = type == EventType.consent.rawValue
+        guard flags & R.flagStatus == 0 || (status >= ConsentStatus.granted.rawValue) == isConsent else { return false }
         switch EventType(rawValue: type)! {
         case .messageSent, .messageOpened: return nonEmpty(.message)
         case .referral: return nonEmpty(.referrer)
-        case .identify: return nonEmpty(.patient)
+        case .identify, .unlink: return nonEmpty(.patient)
         case .eligibility: return flags & R.flagStatus != 0
+        case .consent: return flags & R.flagChannel != 0 && flags & R.flagStatus != 0
         default: return true
         }
     }
@@ -168,8 +172,9 @@ private struct FastRecordParser {
             outcome = v.rawValue
             flags |= R.flagOutcome
         case .status:
-            guard let v = WireNames.status(b) else { return false }
-            status = v.rawValue
+            // Either kind; `finish` checks it fits the type.
+            guard let v = WireNames.status(b)?.rawValue ?? WireNames.consentStatus(b)?.rawValue else { return false }
+            status = v
             flags |= R.flagStatus
         case .at, .scheduledFor:
             guard let ms = try? Timestamp.parseRFC3339(b) else { return false }

@@ -32,6 +32,11 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
     case handoff = 13
     /// An insurance eligibility check; `status` is its result.
     case eligibility = 14
+    /// Withdraws the subject's alias of the id in `patient` (an earlier `identify` of the pair).
+    case unlink = 15
+    /// The subject agrees (`status` `granted`) or no longer agrees (`revoked`) to be contacted
+    /// on `channel`, which it must name.
+    case consent = 16
 
     /// The name used on the wire (`search_hit`, `no_show`, …).
     public var name: String {
@@ -51,6 +56,8 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         case .identify: "identify"
         case .handoff: "handoff"
         case .eligibility: "eligibility"
+        case .unlink: "unlink"
+        case .consent: "consent"
         }
     }
 
@@ -60,9 +67,10 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         self = t
     }
 
-    /// A touch is any event except `identify`, `eligibility` and `handoff` (SPEC §1).
+    /// A touch is any event except `identify`, `unlink`, `eligibility`, `consent` and `handoff`
+    /// (SPEC §1).
     @inlinable package var isTouch: Bool {
-        self != .identify && self != .eligibility && self != .handoff
+        self != .identify && self != .eligibility && self != .handoff && self != .unlink && self != .consent
     }
 
     /// A contact is a `call`, `chat` or `form` (SPEC §1).
@@ -71,7 +79,8 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
     }
 
     /// The channel used when an event of this type names none (SPEC §1).
-    /// `handoff` defaults to its `to_channel`, else `chat`; `identify` and `eligibility` have none.
+    /// `handoff` defaults to its `to_channel`, else `chat`; `identify`, `unlink`, `eligibility`
+    /// and `consent` (which must name its channel) have none.
     public var defaultChannel: Channel? {
         switch self {
         case .searchHit: .search
@@ -81,7 +90,7 @@ public enum EventType: UInt8, CaseIterable, Sendable, Hashable, Comparable {
         case .messageSent, .messageOpened: .email
         case .noShow, .visit: .inPerson
         case .referral: .referral
-        case .identify, .eligibility: nil
+        case .identify, .eligibility, .unlink, .consent: nil
         }
     }
 
@@ -208,6 +217,28 @@ public enum EligibilityStatus: UInt8, CaseIterable, Sendable, Hashable {
     }
 }
 
+/// Consent status carried by `consent` events.
+///
+/// Raw values continue those of `EligibilityStatus`: both are stored in the same byte of an
+/// event record, so a stored status names its kind by its value alone.
+public enum ConsentStatus: UInt8, CaseIterable, Sendable, Hashable {
+    /// The subject agrees to be contacted on the event's channel.
+    case granted = 3
+    /// The subject no longer agrees to be contacted on the event's channel.
+    case revoked = 4
+
+    /// The name used on the wire (`granted`, `revoked`).
+    public var name: String { self == .granted ? "granted" : "revoked" }
+    /// Parses a wire name; nil when unknown.
+    public init?(name: String) {
+        switch name {
+        case "granted": self = .granted
+        case "revoked": self = .revoked
+        default: return nil
+        }
+    }
+}
+
 /// One touchpoint, as parsed and validated (SPEC §1).
 ///
 /// Times are milliseconds since the Unix epoch; `amount` is in cents. Optional fields are nil
@@ -261,14 +292,16 @@ public struct Event: Sendable, Hashable {
     public var message: String?
     /// Who referred the subject, for a `referral`.
     public var referrer: String?
-    /// The id the subject is an alias of, for an `identify`.
+    /// The id the subject is an alias of, for an `identify`; no longer, for an `unlink`.
     public var patient: String?
     /// Who takes over, for a `handoff`.
     public var toAgent: String?
     /// Where the conversation moves, for a `handoff`.
     public var toChannel: Channel?
-    /// The result of an `eligibility` check.
+    /// The result of an `eligibility` check (the wire's `status` on any type but `consent`).
     public var status: EligibilityStatus?
+    /// The status of a `consent` (the wire's `status` on a `consent`; nil on every other type).
+    public var consentStatus: ConsentStatus?
     /// Extra data, sorted by key; keys unique.
     public var attrs: [Attr]
 
@@ -296,7 +329,8 @@ public struct Event: Sendable, Hashable {
         appointment: String? = nil, scheduledFor: Int64? = nil, location: String? = nil,
         provider: String? = nil, amountCents: Int64? = nil, message: String? = nil,
         referrer: String? = nil, patient: String? = nil, toAgent: String? = nil,
-        toChannel: Channel? = nil, status: EligibilityStatus? = nil, attrs: [Attr] = []
+        toChannel: Channel? = nil, status: EligibilityStatus? = nil, consentStatus: ConsentStatus? = nil,
+        attrs: [Attr] = []
     ) {
         self.id = id
         self.type = type
@@ -325,11 +359,12 @@ public struct Event: Sendable, Hashable {
         self.toAgent = toAgent
         self.toChannel = toChannel
         self.status = status
+        self.consentStatus = consentStatus
         self.attrs = attrs.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     /// The channel the event counts under: its own, else the default of its type
-    /// (`handoff`: `to_channel`, else `chat`). nil for `identify`/`eligibility` without one.
+    /// (`handoff`: `to_channel`, else `chat`). nil for `identify`/`unlink`/`eligibility` without one.
     @inlinable public var effectiveChannel: Channel? {
         if let channel { return channel }
         if type == .handoff, let toChannel { return toChannel }

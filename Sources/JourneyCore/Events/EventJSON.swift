@@ -33,6 +33,7 @@ package enum EventJSON {
         if let v = e.toAgent { w.key("to_agent"); w.string(v) }
         if let v = e.toChannel { w.key("to_channel"); w.string(v.name) }
         if let v = e.status { w.key("status"); w.string(v.name) }
+        if let v = e.consentStatus { w.key("status"); w.string(v.name) }
         if !e.attrs.isEmpty {
             w.key("attrs")
             w.beginObject()

@@ -425,7 +425,8 @@ enum WireNames {
         let c: EventType? = switch b[0] {
         case UInt8(ascii: "s"): .searchHit
         case UInt8(ascii: "w"): .webVisit
-        case UInt8(ascii: "c"): b.count == 12 ? .cancellation : (b[1] == UInt8(ascii: "a") ? .call : .chat)
+        case UInt8(ascii: "c"):
+            b.count == 12 ? .cancellation : b.count == 7 ? .consent : (b[1] == UInt8(ascii: "a") ? .call : .chat)
         case UInt8(ascii: "f"): .form
         case UInt8(ascii: "m"): b.count == 12 ? .messageSent : .messageOpened
         case UInt8(ascii: "b"): .booking
@@ -435,6 +436,7 @@ enum WireNames {
         case UInt8(ascii: "i"): .identify
         case UInt8(ascii: "h"): .handoff
         case UInt8(ascii: "e"): .eligibility
+        case UInt8(ascii: "u"): .unlink
         default: nil
         }
         guard let c, equal(b, c.staticName) else { return nil }
@@ -464,6 +466,10 @@ enum WireNames {
     static func status(_ b: UnsafeBufferPointer<UInt8>) -> EligibilityStatus? {
         EligibilityStatus.allCases.first { equal(b, $0.staticName) }
     }
+
+    static func consentStatus(_ b: UnsafeBufferPointer<UInt8>) -> ConsentStatus? {
+        ConsentStatus.allCases.first { equal(b, $0.staticName) }
+    }
 }
 
 extension EventType {
@@ -484,6 +490,8 @@ extension EventType {
         case .identify: "identify"
         case .handoff: "handoff"
         case .eligibility: "eligibility"
+        case .unlink: "unlink"
+        case .consent: "consent"
         }
     }
 }
@@ -524,6 +532,10 @@ extension EligibilityStatus {
         case .denied: "denied"
         }
     }
+}
+
+extension ConsentStatus {
+    var staticName: StaticString { self == .granted ? "granted" : "revoked" }
 }
 
 /// Accumulates validated field values of one event; shared by the byte-level parser and the
@@ -597,10 +609,16 @@ struct EventBuilder {
             }
             event.outcome = o
         case .status:
-            guard let st = WireNames.status(b) else {
-                throw EventError(.badValue, "unknown eligibility status", field: "status", value: String(validatedUTF8: b))
+            // Which kind of status the event needs depends on its type, which may come later:
+            // `finish()` checks the kind.
+            if let st = WireNames.status(b) {
+                event.status = st
+            } else if let st = WireNames.consentStatus(b) {
+                event.consentStatus = st
+            } else {
+                throw EventError(.badValue, "unknown status (verified, pending or denied; granted or revoked for consent)",
+                                 field: "status", value: String(validatedUTF8: b))
             }
-            event.status = st
         case .at, .scheduledFor:
             let ms: Int64
             do {
@@ -799,12 +817,27 @@ struct EventBuilder {
         switch type {
         case .messageSent, .messageOpened: try require(event.message, .message)
         case .referral: try require(event.referrer, .referrer)
-        case .identify: try require(event.patient, .patient)
+        case .identify, .unlink: try require(event.patient, .patient)
         case .eligibility:
-            if event.status == nil {
+            if event.status == nil, event.consentStatus == nil {
                 throw EventError(.missingField, "required for type eligibility", field: "status")
             }
+        case .consent:
+            // No default: consent is given for a channel the patient names.
+            if event.channel == nil {
+                throw EventError(.missingField, "required for type consent", field: "channel")
+            }
+            if let st = event.status {
+                throw EventError(.badValue, "a consent status must be granted or revoked", field: "status", value: st.name)
+            }
+            if event.consentStatus == nil {
+                throw EventError(.missingField, "required for type consent", field: "status")
+            }
         default: break
+        }
+        if type != .consent, let st = event.consentStatus {
+            throw EventError(.badValue, "\(st.name) is a consent status; must be verified, pending or denied",
+                             field: "status", value: st.name)
         }
         return event
     }

@@ -71,7 +71,9 @@ struct Cluster: Sendable {
                 let start = pos
                 let delta = FactRecord.readVarint(b, &pos)!
                 let header = b[pos]
-                if header & 0x0F == type.rawValue {
+                // Types from `FactRecord.extendedType` on are told apart by the byte after the header.
+                if header & 0x0F == FactRecord.typeBits(type.rawValue),
+                   type.rawValue < FactRecord.extendedType || b[pos + 1] == type.rawValue {
                     let d = FactRecord.decode(b, at: start, previousAt: at)!
                     body(d.fact)
                     at = d.fact.at
@@ -79,8 +81,7 @@ struct Cluster: Sendable {
                     continue
                 }
                 at = at &+ FactRecord.unzigzag(delta)
-                pos += 1
-                if header & FactRecord.channelBit != 0 { pos += 1 }
+                pos += FactRecord.headerSize(header)
                 if header & FactRecord.fieldsBit != 0 {
                     let mask = FactRecord.readVarint(b, &pos)!
                     _ = FactRecord.skipFields(b, &pos, mask: mask)

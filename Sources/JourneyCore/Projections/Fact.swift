@@ -13,12 +13,12 @@ struct Fact: Sendable {
     /// `effectiveChannel` raw value, or `noChannel`.
     var channel: UInt8
     var flags: UInt8
-    /// `EligibilityStatus` raw value, or `noStatus`.
+    /// `EligibilityStatus` (or, for a consent, `ConsentStatus`) raw value, or `noStatus`.
     var status: UInt8
-    /// Interned subject id of an `identify` (the only facts whose subject a query reads), else
-    /// `Fact.none`.
+    /// Interned subject id of an `identify` or `unlink` (the only facts whose subject a query
+    /// reads), else `Fact.none`.
     var subject: UInt32
-    /// Interned `patient` (identify) or `referrer` (referral) id, else `Fact.none`.
+    /// Interned `patient` (identify, unlink) or `referrer` (referral) id, else `Fact.none`.
     var other: UInt32
     // Interned values (0 = absent); `conversation`, `message` and `appointment` are inline
     // tokens instead (`FactRecord.inlineBytes`), equal for equal strings once `InlineTokens`

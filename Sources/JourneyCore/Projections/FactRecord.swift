@@ -8,6 +8,7 @@
 /// | --- | --- |
 /// | varint | zigzag of `at` minus the previous record's `at` (0 before the first) |
 /// | 1 | header: bits 0–3 type, bit 4 inquiry, bit 5 resolved, bit 6 channel byte follows, bit 7 fields follow |
+/// | 0/1 | the type's raw value, when bits 0–3 are 15 (`extendedType`: types 15 and up) |
 /// | 0/1 | effective channel raw value or 0xFF, when it is not the type's default |
 /// | varint | with bit 7: presence mask of `Field`s, then each present field in order: a varint, or for an inline field (`inlineFields`) a varint length and that many UTF-8 bytes |
 /// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
@@ -36,6 +37,27 @@ enum FactRecord {
         var p = Int(token) - 1
         let n = Int(readVarint(b, &p)!)
         return UnsafeRawBufferPointer(rebasing: b[p..<(p + n)])
+    }
+
+    /// The header's type bits for every type from 15 on, whose raw value follows in a byte of
+    /// its own (four bits hold 16 values; the types 0–14 keep their one-byte header).
+    static let extendedType: UInt8 = 15
+
+    /// The header's type bits for a type of raw value `raw`.
+    @inline(__always) static func typeBits(_ raw: UInt8) -> UInt8 { Swift.min(raw, extendedType) }
+
+    /// The bytes of a record body's header, its extended type byte and channel byte, given its
+    /// header byte.
+    @inline(__always) static func headerSize(_ header: UInt8) -> Int {
+        1 + (header & 0x0F == extendedType ? 1 : 0) + (header & channelBit != 0 ? 1 : 0)
+    }
+
+    /// The type of a record whose header byte is at `pos` of `b`; nil when malformed.
+    @inline(__always) static func type(_ b: UnsafeRawBufferPointer, header pos: Int) -> EventType? {
+        let bits = b[pos] & 0x0F
+        guard bits == extendedType else { return EventType(rawValue: bits) }
+        guard pos + 1 < b.count, b[pos + 1] >= extendedType else { return nil }
+        return EventType(rawValue: b[pos + 1])
     }
 
     static let inquiryBit: UInt8 = 1 << 4
@@ -203,8 +225,8 @@ enum FactRecord {
         let at = previousAt &+ unzigzag(delta)
         let bodyStart = p
         let header = b[p]
-        p += 1
-        guard let type = EventType(rawValue: header & 0x0F) else { return nil }
+        guard let type = type(b, header: p) else { return nil }
+        p += header & 0x0F == extendedType ? 2 : 1
         var f = Fact(at: at, type: type)
         if header & inquiryBit != 0 { f.flags |= Fact.inquiryFlag }
         if header & resolvedBit != 0 { f.flags |= Fact.resolvedFlag }
@@ -243,7 +265,10 @@ enum FactRecord {
                 let x = UInt32(v)
                 if let limits {
                     switch bit {
-                    case Field.status.rawValue: guard EligibilityStatus(rawValue: UInt8(truncatingIfNeeded: x)) != nil, x < 256 else { return nil }
+                    case Field.status.rawValue:
+                        let code = UInt8(truncatingIfNeeded: x)
+                        let known = type == .consent ? ConsentStatus(rawValue: code) != nil : EligibilityStatus(rawValue: code) != nil
+                        guard known, x < 256 else { return nil }
                     case Field.subject.rawValue, Field.other.rawValue: guard x < limits.ids else { return nil }
                     default: guard x <= limits.values else { return nil }
                     }
@@ -282,7 +307,7 @@ enum FactRecord {
         var p = pos
         guard let delta = readVarint(b, &p), p < b.count else { return nil }
         let header = b[p]
-        p += header & channelBit != 0 ? 2 : 1
+        p += headerSize(header)
         guard p <= b.count else { return nil }
         if header & fieldsBit != 0 {
             guard let mask = readVarint(b, &p), skipFields(b, &p, mask: mask) else { return nil }

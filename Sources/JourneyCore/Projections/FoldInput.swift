@@ -6,7 +6,8 @@ protocol FoldInput {
     var isInquiry: Bool { get }
     var resolved: Bool? { get }
     var effectiveChannel: Channel? { get }
-    var status: EligibilityStatus? { get }
+    /// The stored status: an `EligibilityStatus` or (on a `consent`) `ConsentStatus` raw value.
+    var statusCode: UInt8? { get }
     var scheduledFor: Int64? { get }
     var amountCents: Int64? { get }
     /// The presence bits of the string fields (bit n for `StringField` raw value n).
@@ -16,7 +17,8 @@ protocol FoldInput {
     /// `withField` by the field's raw value.
     func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R
     /// The event's `FactRecord` header but the fields bit (type, inquiry, resolved and
-    /// channel bits), and its effective channel's raw value or `Fact.noChannel`.
+    /// channel bits; the type bits are `FactRecord.typeBits`), and its effective channel's raw
+    /// value or `Fact.noChannel`.
     var factHeader: (header: UInt8, channel: UInt8) { get }
 }
 
@@ -30,7 +32,7 @@ extension FoldInput {
     @inline(__always)
     var headerFromAccessors: (header: UInt8, channel: UInt8) {
         let type = self.type
-        var header = type.rawValue
+        var header = FactRecord.typeBits(type.rawValue)
         if isInquiry { header |= FactRecord.inquiryBit }
         if resolved == true { header |= FactRecord.resolvedBit }
         let channel = effectiveChannel?.rawValue ?? Fact.noChannel
@@ -41,6 +43,8 @@ extension FoldInput {
 
 extension Event: FoldInput {
     var factHeader: (header: UInt8, channel: UInt8) { headerFromAccessors }
+
+    var statusCode: UInt8? { status?.rawValue ?? consentStatus?.rawValue }
 
     var presentStrings: UInt16 {
         var m: UInt16 = 0b11
@@ -79,7 +83,8 @@ extension Event: FoldInput {
 }
 
 extension EventView: FoldInput {
-    /// `Event.defaultChannel` by type raw value, a nibble each; 0xF for none.
+    /// `Event.defaultChannel` by type raw value, a nibble each; 0xF for none (and for every type
+    /// from 15 on, none of which has a default).
     static var defaultChannels: UInt64 { 0xFF7F_3994_1661_7410 }
 
     /// `headerFromAccessors` read straight from the record's header bytes, with a table for
@@ -91,7 +96,8 @@ extension EventView: FoldInput {
         let b = raw.baseAddress!
         let type = b.load(fromByteOffset: 1, as: UInt8.self)
         let flags = b.load(fromByteOffset: 2, as: UInt8.self)
-        let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * (type & 15))) & 0xF
+        let typeBits = FactRecord.typeBits(type)
+        let d = UInt8(truncatingIfNeeded: EventView.defaultChannels >> UInt64(4 * typeBits)) & 0xF
         let byDefault = d == 0xF ? Fact.noChannel : d
         var channel = byDefault
         if flags & R.flagChannel != 0 {
@@ -99,7 +105,7 @@ extension EventView: FoldInput {
         } else if type == EventType.handoff.rawValue, flags & R.flagToChannel != 0 {
             channel = b.load(fromByteOffset: 7, as: UInt8.self)
         }
-        var header = type
+        var header = typeBits
         let outbound = flags & R.flagDirection != 0 && b.load(fromByteOffset: 5, as: UInt8.self) == Direction.outbound.rawValue
         if type == EventType.chat.rawValue || type == EventType.form.rawValue || (type == EventType.call.rawValue && !outbound) {
             header |= FactRecord.inquiryBit

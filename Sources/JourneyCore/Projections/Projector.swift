@@ -290,8 +290,8 @@ package struct Projector: Sendable {
         var v = values
         let at = e.at
         // Status, subject and other are the three lowest bits, below every value field.
-        let status = e.status
-        let hasSubject = type == .identify, hasOther = other != Fact.none
+        let status = e.statusCode
+        let hasSubject = type == .identify || type == .unlink, hasOther = other != Fact.none
         var mask = v.mask
         if status != nil { mask |= 1 &<< UInt64(R.Field.status.rawValue) }
         if hasSubject { mask |= 1 &<< UInt64(R.Field.subject.rawValue) }
@@ -304,11 +304,12 @@ package struct Projector: Sendable {
         var (header, channel) = e.factHeader
         if mask != 0 { header |= R.fieldsBit }
         byte(header)
+        if header & 0x0F == R.extendedType { byte(type.rawValue) }
         if header & R.channelBit != 0 { byte(channel) }
         guard mask != 0 else { return p }
         varint(mask)
         // The 32-bit and inline fields in bit order, then the two times and amounts.
-        if let status { varint(UInt64(status.rawValue)) }
+        if let status { varint(UInt64(status)) }
         if hasSubject { varint(UInt64(subject)) }
         if hasOther { varint(UInt64(other)) }
         var m = v.mask
@@ -357,11 +358,11 @@ package struct Projector: Sendable {
         return i
     }
 
-    /// The interned `patient` of an identify or `referrer` of a referral, else `Fact.none`.
+    /// The interned `patient` of an identify or unlink or `referrer` of a referral, else `Fact.none`.
     @inline(__always)
     static func otherId<E: FoldInput>(_ event: E, _ intern: (UnsafeRawBufferPointer) -> UInt32) -> UInt32 {
         switch event.type {
-        case .identify: event.withField(.patient) { $0.map(intern) ?? Fact.none }
+        case .identify, .unlink: event.withField(.patient) { $0.map(intern) ?? Fact.none }
         case .referral: event.withField(.referrer) { $0.map(intern) ?? Fact.none }
         default: Fact.none
         }
