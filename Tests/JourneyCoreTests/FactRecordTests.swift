@@ -106,7 +106,7 @@ struct FactRecordTests {
         let p = PJ.fold(events.shuffled())
         let report = p.contacts()
         #expect(report.channels == [.init(channel: .chat, conversations: 40, resolved: 20, firstContactResolved: 0, handoffs: 0)])
-        let h = p.handoff(id: "q", asOf: PJ.t0)!
+        let h = p.handoff(id: "q", asOf: PJ.t0 + 1000)!
         #expect(h.conversation == "conv-39")
         #expect(h.contacts == 2)
         #expect(h.conversationStatus == "open")

@@ -10,7 +10,7 @@ struct ProjectionHandoffTests {
     @Test func withoutConversation() {
         let p = P.fold([P.ev("a", .webVisit, "p", t)])
         let h = p.handoff(id: "p", asOf: t)!
-        #expect(h.json == #"{"patient":"p","aliases":[],"as_of":"2026-01-01T00:00:00.000Z","stage":"prospect","acquisition_channel":"web","eligibility":"unknown","conversation":null,"conversation_status":null,"concern":null,"channels":[],"contacts":0,"last_agent":null,"handoffs":0,"upcoming":null,"recent":[{"at":"2026-01-01T00:00:00.000Z","type":"web_visit","channel":"web","agent":null,"concern":null}]}"#)
+        #expect(h.json == #"{"patient":"p","aliases":[],"as_of":"2026-01-01T00:00:00.000Z","stage":"prospect","risk":[],"acquisition_channel":"web","eligibility":"unknown","consent":{},"no_shows":0,"cancellations":0,"referred_by":null,"conversation":null,"conversation_status":null,"concern":null,"channels":[],"contacts":0,"last_agent":null,"handoffs":0,"attrs":null,"upcoming":null,"recent":[{"at":"2026-01-01T00:00:00.000Z","type":"web_visit","channel":"web","agent":null,"concern":null}]}"#)
     }
 
     @Test func latestConversationAndItsFields() {
@@ -27,7 +27,7 @@ struct ProjectionHandoffTests {
             P.ev("el2", .eligibility, "pat", t + 8, status: .denied),
             P.ev("el0", .eligibility, "pat", t + 9 - 10, status: .verified),
         ]
-        let h = P.fold(events).handoff(id: "cookie", asOf: t)!
+        let h = P.fold(events).handoff(id: "cookie", asOf: t + 9)!
         #expect(h.patient == "pat")
         #expect(h.aliases == ["cookie"])
         #expect(h.eligibility == "denied")
@@ -48,7 +48,7 @@ struct ProjectionHandoffTests {
             P.ev("e2", .chat, "p", t + 1, conversation: "c1", resolved: true),
             P.ev("e3", .chat, "p", t + 2, conversation: "c1", resolved: false),
         ]
-        let h = P.fold(events).handoff(id: "p", asOf: t)!
+        let h = P.fold(events).handoff(id: "p", asOf: t + 2)!
         #expect(h.conversationStatus == "resolved")
     }
 
@@ -64,13 +64,15 @@ struct ProjectionHandoffTests {
             P.ev("b5", .booking, "p", t, appointment: "A5", scheduledFor: t + 9 * d, location: "south"),
         ]
         let p = P.fold(events)
-        let u = p.handoff(id: "p", asOf: t)!.upcoming
+        // Before the visit of A4 (at 1 d), A4 is the next one; from it on, A1.
+        #expect(p.handoff(id: "p", asOf: t)!.upcoming?.appointment == "A4")
+        let u = p.handoff(id: "p", asOf: t + 2 * d)!.upcoming
         #expect(u == .init(appointment: "A1", scheduledFor: t + 5 * d, location: "north", provider: "dr-a"))
         // Strictly after as_of.
         #expect(p.handoff(id: "p", asOf: t + 5 * d - 1)!.upcoming?.appointment == "A1")
         #expect(p.handoff(id: "p", asOf: t + 5 * d)!.upcoming?.appointment == "A5")
         #expect(p.handoff(id: "p", asOf: t + 9 * d)!.upcoming == nil)
-        #expect(p.handoff(id: "p", asOf: t)!.json.contains(#""upcoming":{"appointment":"A1","scheduled_for":"2026-01-06T00:00:00.000Z","location":"north","provider":"dr-a"}"#))
+        #expect(p.handoff(id: "p", asOf: t + 2 * d)!.json.contains(#""upcoming":{"appointment":"A1","scheduled_for":"2026-01-06T00:00:00.000Z","location":"north","provider":"dr-a"}"#))
     }
 
     @Test func upcomingWithoutAppointmentIdAndTies() {
@@ -89,7 +91,7 @@ struct ProjectionHandoffTests {
         var events = (0..<12).map { P.ev("w\($0 + 10)", .webVisit, "p", t + Int64($0), agent: $0 == 11 ? "bot:web" : nil, concern: $0 == 11 ? "price" : nil) }
         events.append(P.ev("h", .handoff, "p", t + 100))  // not a touch
         events.append(P.ev("el", .eligibility, "p", t + 100, status: .verified))
-        let h = P.fold(events).handoff(id: "p", asOf: t)!
+        let h = P.fold(events).handoff(id: "p", asOf: t + 100)!
         #expect(h.recent.count == 10)
         #expect(h.recent.map(\.at) == (2..<12).reversed().map { t + Int64($0) })
         #expect(h.recent[0].agent == "bot:web" && h.recent[0].concern == "price")

@@ -15,15 +15,19 @@ struct ProjectionJSONTests {
         var ids = Set<String>()
         for e in events { ids.insert(p.canonicalId(of: e.subject)!) }
         let asOf = events.map(\.at).max()! + 30 * d
+        let middle = events.map(\.at).min()! / 2 + events.map(\.at).max()! / 2
         var withVisits = 0, withUpcoming = 0, withConversation = 0
         for id in ids.sorted() {
             let state = p.patient(id: id, asOf: asOf)!
             #expect(try JourneyState(json: parse(state.json)) == state, "\(id)")
-            let context = p.handoff(id: id, asOf: asOf - 60 * d)!
-            #expect(try HandoffContext(json: parse(context.json)) == context, "\(id)")
             if state.visits > 0 { withVisits += 1 }
-            if context.upcoming != nil { withUpcoming += 1 }
-            if context.conversation != nil { withConversation += 1 }
+            // Late, and in the middle of the practice's history (where bookings are still open).
+            for at in [asOf - 60 * d, middle] {
+                let context = p.handoff(id: id, asOf: at)!
+                #expect(try HandoffContext(json: parse(context.json)) == context, "\(id)")
+                if context.upcoming != nil { withUpcoming += 1 }
+                if context.conversation != nil { withConversation += 1 }
+            }
         }
         // The sample exercises the optional parts, not only their null forms.
         #expect(withVisits > 0 && withUpcoming > 0 && withConversation > 0)

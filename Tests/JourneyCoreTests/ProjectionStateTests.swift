@@ -22,7 +22,7 @@ struct ProjectionStateTests {
             P.ev("e6", .form, "p", t + 60),
             P.ev("e7", .call, "p", t + 70),
         ]
-        let s = state(events, asOf: t)
+        let s = state(events, asOf: t + 70)  // the latest event's `at`: it counts (inclusive)
         #expect(s.firstTouch == .init(at: t + 10, type: .searchHit, channel: .search, source: "google",
                                       medium: "cpc", campaign: "spring", term: "dentist"))
         #expect(s.lastTouch == .init(at: t + 70, type: .call, channel: .phone))
@@ -75,7 +75,7 @@ struct ProjectionStateTests {
             P.ev("o3", .messageOpened, "p", t + 4, message: "zzz"),  // no matching send
             P.ev("o4", .messageOpened, "q", t + 4, message: "b"),  // another cluster
         ]
-        let s = state(events, asOf: t)
+        let s = state(events, asOf: t + 4)
         #expect(s.messagesSent == 2)
         #expect(s.messagesOpened == 1)
         #expect(s.openRate == 0.5)
@@ -86,8 +86,10 @@ struct ProjectionStateTests {
         #expect(state([P.ev("a", .webVisit, "p", t)], asOf: t).stage == .prospect)
         #expect(state([P.ev("a", .call, "p", t, direction: .outbound)], asOf: t).stage == .prospect)
         #expect(state([P.ev("a", .call, "p", t)], asOf: t).stage == .inquiring)
-        #expect(state([P.ev("a", .chat, "p", t), P.ev("b", .booking, "p", t + 1)], asOf: t).stage == .booked)
-        #expect(state([P.ev("b", .booking, "p", t), P.ev("v", .visit, "p", t + 1)], asOf: t).stage == .active)
+        #expect(state([P.ev("a", .chat, "p", t), P.ev("b", .booking, "p", t + 1)], asOf: t + 1).stage == .booked)
+        #expect(state([P.ev("b", .booking, "p", t), P.ev("v", .visit, "p", t + 1)], asOf: t + 1).stage == .active)
+        // 1 ms before the visit, the journey stood at the booking.
+        #expect(state([P.ev("b", .booking, "p", t), P.ev("v", .visit, "p", t + 1)], asOf: t).stage == .booked)
     }
 
     @Test func lapsedBoundaryIsStrict() {
@@ -97,8 +99,9 @@ struct ProjectionStateTests {
         #expect(state(events, asOf: t + year).risk == [])
         #expect(state(events, asOf: t + year + 1).stage == .lapsed)
         #expect(state(events, asOf: t + year + 1).risk == [.lapsed])
-        // as_of only moves elapsed-time rules: it does not hide later events.
-        #expect(state(events, asOf: t - 1).stage == .active)
+        // A point-in-time view: 1 ms before the visit there is none (an empty journey).
+        #expect(state(events, asOf: t - 1).stage == .prospect)
+        #expect(state(events, asOf: t - 1).visits == 0)
     }
 
     @Test func overdueBoundaryIsExact() {
@@ -148,18 +151,24 @@ struct ProjectionStateTests {
         }
         // 4 sends, first opened, last 3 unopened → declining.
         let four = sends(4) + [P.ev("o0", .messageOpened, "p", t + 1, message: "m0")]
-        #expect(state(four, asOf: t).risk == [.decliningEngagement])
+        let late = t + 100 * d
+        #expect(state(four, asOf: late).risk == [.decliningEngagement])
+        // 1 ms before the fourth send, three sends only.
+        #expect(state(four, asOf: t + 3 * d - 1).risk == [])
+        #expect(state(four, asOf: t + 3 * d).risk == [.decliningEngagement])
         // 3 sends only → no.
         let three = sends(3) + [P.ev("o0", .messageOpened, "p", t + 1, message: "m0")]
-        #expect(state(three, asOf: t).risk == [])
+        #expect(state(three, asOf: late).risk == [])
         // One of the latest three opened (even if opened much later) → no.
         let recentOpened = four + [P.ev("o3", .messageOpened, "p", t + 50 * d, message: "m3")]
-        #expect(state(recentOpened, asOf: t).risk == [])
+        #expect(state(recentOpened, asOf: late).risk == [])
+        // Before that open, it was declining.
+        #expect(state(recentOpened, asOf: t + 50 * d - 1).risk == [.decliningEngagement])
         // None opened earlier → no.
-        #expect(state(sends(5), asOf: t).risk == [])
+        #expect(state(sends(5), asOf: late).risk == [])
         // 5 sends, only the second opened → yes (an earlier one, not necessarily the first).
         let five = sends(5) + [P.ev("o1", .messageOpened, "p", t + 2 * d, message: "m1")]
-        #expect(state(five, asOf: t).risk == [.decliningEngagement])
+        #expect(state(five, asOf: late).risk == [.decliningEngagement])
     }
 
     @Test func riskListOrder() {
@@ -191,7 +200,8 @@ struct ProjectionStateTests {
         let p = P.fold(events)
         for asOf in [Int64.min, 0, Int64.max] {
             let s = p.patient(id: "p", asOf: asOf)!
-            #expect(s.lifetimeValueCents == .max)
+            // Before every event: an empty journey; from the first visit on, the saturated sum.
+            #expect(s.lifetimeValueCents == (asOf == .min ? 0 : .max))
             _ = s.json
             _ = p.handoff(id: "p", asOf: asOf)!.json
             _ = p.atRisk(asOf: asOf, limit: 1, after: nil).json
@@ -217,18 +227,19 @@ struct ProjectionStateTests {
             P.ev("r4", .referral, "mom", t, referrer: "mom-cookie"),
         ]
         let p = P.fold(events)
-        let kid = p.patient(id: "kid", asOf: t)!
+        let late = t + 2 * d
+        let kid = p.patient(id: "kid", asOf: late)!
         #expect(kid.referredBy == "mom")
-        let mom = p.patient(id: "mom-cookie", asOf: t)!
+        let mom = p.patient(id: "mom-cookie", asOf: late)!
         #expect(mom.referredBy == "mom")
         #expect(mom.referralsMade == 2)
         #expect(mom.referralsConverted == 1)
-        #expect(p.patient(id: "dad", asOf: t)!.referralsMade == 0)
+        #expect(p.patient(id: "dad", asOf: late)!.referralsMade == 0)
         // A later, earlier referral changes the referrer.
         var q = p
         q.apply(P.ev("r5", .referral, "kid", t, referrer: "dad"))
-        #expect(q.patient(id: "kid", asOf: t)!.referredBy == "dad")
-        #expect(q.patient(id: "dad", asOf: t)!.referralsMade == 1)
-        #expect(q.patient(id: "mom", asOf: t)!.referralsMade == 1)
+        #expect(q.patient(id: "kid", asOf: late)!.referredBy == "dad")
+        #expect(q.patient(id: "dad", asOf: late)!.referralsMade == 1)
+        #expect(q.patient(id: "mom", asOf: late)!.referralsMade == 1)
     }
 }

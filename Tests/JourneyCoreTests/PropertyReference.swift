@@ -64,13 +64,18 @@ struct PropertyReference {
 
     var allIds: [String] { clusterOf.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
 
-    func referredBy(_ c: Int) -> Int? {
-        guard let r = timelines[c].first(where: { $0.type == .referral && $0.referrer != nil }) else { return nil }
+    /// The cluster's events at or before `asOf` (the point-in-time view).
+    func timeline(_ c: Int, asOf: Int64) -> [Event] {
+        timelines[c].filter { $0.at <= asOf }
+    }
+
+    func referredBy(_ c: Int, asOf: Int64) -> Int? {
+        guard let r = timeline(c, asOf: asOf).first(where: { $0.type == .referral && $0.referrer != nil }) else { return nil }
         return clusterOf[r.referrer!]
     }
 
     func stageAndRisk(_ c: Int, asOf: Int64) -> (Stage, [Risk]) {
-        let tl = timelines[c]
+        let tl = timeline(c, asOf: asOf)
         let visits = tl.filter { $0.type == .visit }
         let bookings = tl.filter { $0.type == .booking }
         let inquiries = tl.filter(\.isInquiry)
@@ -106,7 +111,7 @@ struct PropertyReference {
 
     func state(_ id: String, asOf: Int64) -> JourneyState? {
         guard let c = clusterOf[id] else { return nil }
-        let tl = timelines[c]
+        let tl = timeline(c, asOf: asOf)
         let touches = tl.filter { $0.type.isTouch }
         var counts = [Int](repeating: 0, count: EventType.allCases.count)
         for e in tl { counts[Int(e.type.rawValue)] += 1 }
@@ -115,7 +120,7 @@ struct PropertyReference {
         let visits = tl.filter { $0.type == .visit }
         let sentIds = Set(tl.filter { $0.type == .messageSent }.compactMap(\.message))
         let openedIds = Set(tl.filter { $0.type == .messageOpened }.compactMap(\.message))
-        let others = members.indices.filter { $0 != c && referredBy($0) == c }
+        let others = members.indices.filter { $0 != c && referredBy($0, asOf: asOf) == c }
         let (stage, risk) = stageAndRisk(c, asOf: asOf)
         return JourneyState(
             patient: canonical[c], aliases: aliases(c), asOf: asOf, stage: stage, risk: risk,
@@ -128,14 +133,14 @@ struct PropertyReference {
             firstVisitAt: visits.first?.at, lastVisitAt: visits.last?.at,
             lifetimeValueCents: visits.reduce(0) { $0 + ($1.amountCents ?? 0) },
             messagesOpened: sentIds.intersection(openedIds).count,
-            referredBy: referredBy(c).map { canonical[$0] },
+            referredBy: referredBy(c, asOf: asOf).map { canonical[$0] },
             referralsMade: others.count,
-            referralsConverted: others.filter { timelines[$0].contains { $0.type == .visit } }.count)
+            referralsConverted: others.filter { timeline($0, asOf: asOf).contains { $0.type == .visit } }.count)
     }
 
     func handoff(_ id: String, asOf: Int64) -> HandoffContext? {
         guard let c = clusterOf[id] else { return nil }
-        let tl = timelines[c]
+        let tl = timeline(c, asOf: asOf)
         let conv = tl.last { $0.conversation != nil }?.conversation
         let ce = tl.filter { conv != nil && $0.conversation == conv }
         var chans: [Channel] = []
@@ -147,14 +152,20 @@ struct PropertyReference {
         let next = open.min { ($0.scheduledFor!, 0) < ($1.scheduledFor!, 0) }
         return HandoffContext(
             patient: canonical[c], aliases: aliases(c), asOf: asOf, stage: stageAndRisk(c, asOf: asOf).0,
+            risk: stageAndRisk(c, asOf: asOf).1,
             acquisitionChannel: tl.first { $0.type.isTouch }?.effectiveChannel,
             eligibility: tl.last { $0.type == .eligibility }?.status?.name ?? "unknown",
+            noShows: tl.filter { $0.type == .noShow }.count,
+            cancellations: tl.filter { $0.type == .cancellation }.count,
+            referredBy: referredBy(c, asOf: asOf).map { canonical[$0] },
+            consent: [:],
             conversation: conv,
             conversationStatus: conv == nil ? nil : ce.contains { $0.resolved == true } ? "resolved" : "open",
             concern: ce.last { !($0.concern ?? "").isEmpty }?.concern,
             channels: chans, contacts: ce.filter { $0.type.isContact }.count,
             lastAgent: ce.last { $0.agent != nil }?.agent,
             handoffs: ce.filter { $0.type == .handoff }.count,
+            attrs: ce.last { !$0.attrs.isEmpty }?.attrs,
             upcoming: next.map { .init(appointment: $0.appointment, scheduledFor: $0.scheduledFor!, location: $0.location, provider: $0.provider) },
             recent: tl.filter { $0.type.isTouch }.suffix(10).reversed().map {
                 .init(at: $0.at, type: $0.type, channel: $0.effectiveChannel, agent: $0.agent, concern: $0.concern)

@@ -44,8 +44,9 @@ public struct AtRiskPage: Sendable, Hashable {
 }
 
 extension Projector {
-    /// The at-risk clusters at `asOf` whose canonical id sorts (by bytes) after `after`,
-    /// at most `limit` of them (a limit below 1 counts as 1).
+    /// The clusters with a risk at `asOf` (counting only events at or before it) whose
+    /// canonical id sorts (by bytes) after `after`, at most `limit` of them (a limit below 1
+    /// counts as 1).
     package func atRisk(asOf: Int64, limit: Int, after: String?) -> AtRiskPage {
         let limit = max(1, limit)
         // Order the clusters past the cursor by name first (cheap), then evaluate risk in that
@@ -69,7 +70,8 @@ extension Projector {
         var more = false
         var facts: [Fact] = []
         for (canonical, root) in candidates {
-            clusters[Int(root)].decodeFacts(into: &facts)
+            // The journey as it stood at `asOf` (SPEC §3.2): later events do not count.
+            clusters[Int(root)].decodeFacts(into: &facts, asOf: asOf)
             if facts.isEmpty { continue }
             let life = LifecycleFacts(facts)
             let risk = life.risk(facts, asOf: asOf)

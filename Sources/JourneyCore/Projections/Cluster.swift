@@ -37,14 +37,35 @@ struct Cluster: Sendable {
         forEachFact { out.append($0) }
     }
 
+    /// Replaces `out` with the facts at or before `asOf` (ms), decoded, in timeline order: the
+    /// journey as it stood then (SPEC §3.2 point-in-time view), reusing `out`'s storage.
+    func decodeFacts(into out: inout [Fact], asOf: Int64) {
+        out.removeAll(keepingCapacity: true)
+        forEachFact(upTo: asOf) { out.append($0) }
+    }
+
+    /// The facts at or before `asOf` (ms), decoded, in timeline order.
+    func facts(asOf: Int64) -> [Fact] {
+        var out: [Fact] = []
+        forEachFact(upTo: asOf) { out.append($0) }
+        return out
+    }
+
     /// Calls `body` with each fact in timeline order.
     func forEachFact(_ body: (Fact) -> Void) {
+        forEachFact(upTo: .max, body)
+    }
+
+    /// Calls `body` with each fact whose `at` is at most `asOf`, in timeline order: records are
+    /// sorted by time, so the walk stops at the first later one.
+    func forEachFact(upTo asOf: Int64, _ body: (Fact) -> Void) {
         log.withUnsafeBytes { b in
             var tokens = InlineTokens()
             var pos = FactRecord.recordsStart(b)
             var at: Int64 = 0
             while pos < b.count {
                 var d = FactRecord.decode(b, at: pos, previousAt: at)!
+                if d.fact.at > asOf { return }
                 tokens.settle(&d.fact, b)
                 body(d.fact)
                 at = d.fact.at

@@ -34,6 +34,8 @@ struct Fact: Sendable {
     var appointment: UInt32
     var location: UInt32
     var provider: UInt32
+    /// Interned `AttrsText` of the event's attrs (0 = none).
+    var attrs: UInt32
     var scheduledFor: Int64
     var amountCents: Int64
 
@@ -53,7 +55,7 @@ struct Fact: Sendable {
         subject = Fact.none
         other = Fact.none
         source = 0; medium = 0; campaign = 0; term = 0; agent = 0; conversation = 0
-        concern = 0; message = 0; appointment = 0; location = 0; provider = 0
+        concern = 0; message = 0; appointment = 0; location = 0; provider = 0; attrs = 0
         scheduledFor = Fact.noTime
         amountCents = 0
     }

@@ -14,7 +14,7 @@
 /// | varint + n | event id: `suffix length << 4 | shared`, then the suffix bytes; the id is the first `shared` bytes of the base id followed by the suffix |
 ///
 /// Ids are varints into the projector's interners; `scheduledFor` is a zigzag delta from `at`,
-/// `amount` a zigzag value. Conversation, message and appointment ids are kept inline: nearly
+/// `amount` a zigzag value, `attrs` the interned `AttrsText` of the event's attrs. Conversation, message and appointment ids are kept inline: nearly
 /// unique to one patient, an entry in a shared table would cost more than their bytes. Event ids are kept whole (timeline ties compare them), but the
 /// events of one cluster usually share a long id prefix, stored once in the base id. A record
 /// takes its id's suffix plus a few bytes per present field, a small fraction of a decoded `Fact`.
@@ -23,6 +23,8 @@ enum FactRecord {
     enum Field: Int, CaseIterable {
         case status = 0, subject, other, source, medium, campaign, term, agent, conversation
         case concern, message, appointment, location, provider, scheduledFor, amount
+        /// The event's attrs, as the interned `AttrsText` (present only when it has attrs).
+        case attrs
     }
 
     /// The fields kept inline, as a length and their bytes, rather than interned.
@@ -239,7 +241,7 @@ enum FactRecord {
             f.channel = type.defaultChannel?.rawValue ?? Fact.noChannel
         }
         if header & fieldsBit != 0 {
-            guard let mask = readVarint(b, &p), mask < 1 << 16 else { return nil }
+            guard let mask = readVarint(b, &p), mask < 1 << 17 else { return nil }
             var m = mask
             while m != 0 {
                 let bit = m.trailingZeroBitCount
@@ -287,7 +289,8 @@ enum FactRecord {
                 case Field.message.rawValue: f.message = x
                 case Field.appointment.rawValue: f.appointment = x
                 case Field.location.rawValue: f.location = x
-                default: f.provider = x
+                case Field.provider.rawValue: f.provider = x
+                default: f.attrs = x
                 }
             }
         }

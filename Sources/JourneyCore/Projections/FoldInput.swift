@@ -16,6 +16,8 @@ protocol FoldInput {
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R
     /// `withField` by the field's raw value.
     func withField<R>(at index: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R
+    /// Calls `body` with the event's `attrs` in their `AttrsText` form, nil when it has none.
+    func withAttrsText<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R
     /// The event's `FactRecord` header but the fields bit (type, inquiry, resolved and
     /// channel bits; the type bits are `FactRecord.typeBits`), and its effective channel's raw
     /// value or `Fact.noChannel`.
@@ -45,6 +47,11 @@ extension Event: FoldInput {
     var factHeader: (header: UInt8, channel: UInt8) { headerFromAccessors }
 
     var statusCode: UInt8? { status?.rawValue ?? consentStatus?.rawValue }
+
+    func withAttrsText<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard let text = AttrsText.text(attrs) else { return body(nil) }
+        return text.withUnsafeBytes(body)
+    }
 
     var presentStrings: UInt16 {
         var m: UInt16 = 0b11
@@ -117,6 +124,16 @@ extension EventView: FoldInput {
 
     @inline(__always)
     var presentStrings: UInt16 { UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 10, as: UInt16.self)) }
+
+    /// Written on the stack: the attributes, last in the record, take at most its bytes.
+    func withAttrsText<R>(_ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        let count = attrCount
+        guard count > 0 else { return body(nil) }
+        return withUnsafeTemporaryAllocation(byteCount: AttrsText.capacity(count: count, bytes: raw.count), alignment: 1) { out in
+            let n = AttrsText.write(into: out) { entry in forEachAttr { k, v in entry(k, v) } }
+            return body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[0..<n]))
+        }
+    }
 
     @inline(__always)
     func withField<R>(_ field: EventRecord.StringField, _ body: (UnsafeRawBufferPointer?) -> R) -> R {

@@ -33,10 +33,20 @@ public struct HandoffContext: Sendable, Hashable {
     public var asOf: Int64
     /// The journey stage (SPEC §3.2).
     public var stage: Stage
+    /// The risk flags that hold (SPEC §3.2), in SPEC order.
+    public var risk: [Risk]
     /// The channel of the first touch.
     public var acquisitionChannel: Channel?
     /// `verified` `pending` `denied`, or `unknown`.
     public var eligibility: String
+    /// The number of `no_show` events.
+    public var noShows: Int
+    /// The number of `cancellation` events.
+    public var cancellations: Int
+    /// The canonical id of the referrer of the earliest referral (SPEC §3.2).
+    public var referredBy: String?
+    /// Per channel with `consent` events, the status (`granted` or `revoked`) of its latest one.
+    public var consent: [Channel: String]
     /// The conversation of the latest event that has one.
     public var conversation: String?
     /// `resolved` or `open`; nil without a conversation.
@@ -51,6 +61,9 @@ public struct HandoffContext: Sendable, Hashable {
     public var lastAgent: String?
     /// Handoff events in the conversation.
     public var handoffs: Int
+    /// The `attrs` of the conversation's latest event that has any, sorted by key bytes; nil
+    /// when none has or there is no conversation.
+    public var attrs: [Event.Attr]?
     /// The open booking scheduled first after `asOf`.
     public var upcoming: Upcoming?
     /// Newest first, at most 10.
@@ -63,8 +76,16 @@ public struct HandoffContext: Sendable, Hashable {
         w.key("aliases"); w.beginArray(); for a in aliases { w.string(a) }; w.endArray()
         w.key("as_of"); w.time(ms: asOf)
         w.key("stage"); w.string(stage.name)
+        w.key("risk"); w.beginArray(); for r in risk { w.string(r.name) }; w.endArray()
         w.key("acquisition_channel"); w.string(acquisitionChannel?.name)
         w.key("eligibility"); w.string(eligibility)
+        w.key("consent")
+        w.beginObject()
+        for c in Channel.allCases { if let status = consent[c] { w.key(c.name); w.string(status) } }
+        w.endObject()
+        w.key("no_shows"); w.int(noShows)
+        w.key("cancellations"); w.int(cancellations)
+        w.key("referred_by"); w.string(referredBy)
         w.key("conversation"); w.string(conversation)
         w.key("conversation_status"); w.string(conversationStatus)
         w.key("concern"); w.string(concern)
@@ -72,6 +93,14 @@ public struct HandoffContext: Sendable, Hashable {
         w.key("contacts"); w.int(contacts)
         w.key("last_agent"); w.string(lastAgent)
         w.key("handoffs"); w.int(handoffs)
+        w.key("attrs")
+        if let attrs {
+            w.beginObject()
+            for a in attrs { w.key(a.key); w.string(a.value) }
+            w.endObject()
+        } else {
+            w.null()
+        }
         w.key("upcoming")
         if let u = upcoming {
             w.beginObject()
@@ -107,21 +136,25 @@ public struct HandoffContext: Sendable, Hashable {
 }
 
 extension Projector {
-    /// The warm-handoff context of the cluster holding `id` at `asOf`; nil for an id never seen.
+    /// The warm-handoff context of the cluster holding `id` at `asOf` (only events at or before
+    /// `asOf` count, SPEC §3.2); nil for an id never seen.
     package func handoff(id: String, asOf: Int64) -> HandoffContext? {
         guard let root = root(of: id) else { return nil }
         let cluster = clusters[Int(root)]
-        let facts = cluster.facts
+        let facts = cluster.facts(asOf: asOf)
         let life = LifecycleFacts(facts)
 
         var eligibility = "unknown"
         var conversation: UInt32 = 0
         var acquisition: Channel?
         var firstTouchSeen = false
+        var noShows = 0, cancellations = 0
         for f in facts {
             if f.type == .eligibility, let s = EligibilityStatus(rawValue: f.status) { eligibility = s.name }
             if f.conversation != 0 { conversation = f.conversation }
             if !firstTouchSeen, f.type.isTouch { firstTouchSeen = true; acquisition = f.effectiveChannel }
+            if f.type == .noShow { noShows += 1 }
+            if f.type == .cancellation { cancellations += 1 }
         }
 
         var resolved = false
@@ -130,6 +163,7 @@ extension Projector {
         var contacts = 0
         var lastAgent: UInt32 = 0
         var handoffs = 0
+        var attrs: UInt32 = 0
         if conversation != 0 {
             for f in facts where f.conversation == conversation {
                 if f.isResolved { resolved = true }
@@ -138,6 +172,7 @@ extension Projector {
                 if f.type.isContact { contacts += 1 }
                 if f.agent != 0 { lastAgent = f.agent }
                 if f.type == .handoff { handoffs += 1 }
+                if f.attrs != 0 { attrs = f.attrs }
             }
         }
 
@@ -170,8 +205,13 @@ extension Projector {
             aliases: aliases(root),
             asOf: asOf,
             stage: life.stage(facts, asOf: asOf),
+            risk: life.risk(facts, asOf: asOf),
             acquisitionChannel: acquisition,
             eligibility: eligibility,
+            noShows: noShows,
+            cancellations: cancellations,
+            referredBy: referredBy(facts),
+            consent: consent(facts),
             conversation: cluster.inlineString(conversation),
             conversationStatus: hasConversation ? (resolved ? "resolved" : "open") : nil,
             concern: values.optional(concern),
@@ -179,10 +219,16 @@ extension Projector {
             contacts: contacts,
             lastAgent: values.optional(lastAgent),
             handoffs: handoffs,
+            attrs: attrs == 0 ? nil : values.withBytes(attrs) { AttrsText.decode($0) },
             upcoming: next.map {
                 .init(appointment: cluster.inlineString($0.appointment), scheduledFor: $0.scheduledFor,
                       location: values.optional($0.location), provider: values.optional($0.provider))
             },
             recent: recent)
+    }
+
+    /// Per channel with `consent` facts, the status of its latest one.
+    func consent(_ facts: [Fact]) -> [Channel: String] {
+        [:]
     }
 }

@@ -282,15 +282,26 @@ struct LifecycleFacts {
 }
 
 extension Projector {
-    /// The journey state of the cluster holding `id` at `asOf`; nil for an id never seen.
+    /// The journey state of the cluster holding `id` at `asOf` (the point-in-time view of SPEC
+    /// §3.2: only events at or before `asOf` count); nil for an id never seen. A cluster with no
+    /// event by then answers an empty journey.
     package func patient(id: String, asOf: Int64) -> JourneyState? {
         guard let root = root(of: id) else { return nil }
         return journeyState(root: root, asOf: asOf)
     }
 
+    /// The journey state of the cluster in slot `root` at `asOf`.
     func journeyState(root: UInt32, asOf: Int64) -> JourneyState {
+        var facts: [Fact] = []
+        return journeyState(root: root, asOf: asOf, facts: &facts)
+    }
+
+    /// The journey state of the cluster in slot `root` at `asOf`, decoding its facts into
+    /// `facts` (scratch storage a caller evaluating many clusters reuses). Reads only the
+    /// cluster's records up to `asOf`, and for `referrals_made` those of the clusters it referred.
+    func journeyState(root: UInt32, asOf: Int64, facts: inout [Fact]) -> JourneyState {
         let c = clusters[Int(root)]
-        let facts = c.facts
+        c.decodeFacts(into: &facts, asOf: asOf)
         var counts = [Int](repeating: 0, count: EventType.allCases.count)
         var channels = [Int](repeating: 0, count: Channel.allCases.count)
         var first: Fact?
@@ -316,7 +327,7 @@ extension Projector {
             }
         }
         let life = LifecycleFacts(facts)
-        let (made, converted) = referrals(root: root)
+        let (made, converted) = referrals(root: root, asOf: asOf)
         return JourneyState(
             patient: canonicalName(root),
             aliases: aliases(root),
@@ -336,22 +347,38 @@ extension Projector {
             lastVisitAt: life.lastVisit >= 0 ? facts[life.lastVisit].at : nil,
             lifetimeValueCents: ltv,
             messagesOpened: openedIds.intersection(sent).count,
-            referredBy: c.referrer == Fact.none ? nil : canonicalName(clusterOf[Int(c.referrer)]),
+            referredBy: referredBy(facts),
             referralsMade: made,
             referralsConverted: converted)
     }
 
-    /// Other clusters whose earliest referral names an id of this cluster, and how many of
-    /// them have visited.
-    func referrals(root: UInt32) -> (made: Int, converted: Int) {
+    /// The canonical id of the referrer of the earliest referral among `facts` (a cluster's
+    /// facts up to some time), nil when there is none.
+    func referredBy(_ facts: [Fact]) -> String? {
+        guard let r = facts.first(where: { $0.type == .referral && $0.other != Fact.none }) else { return nil }
+        return canonicalName(clusterOf[Int(r.other)])
+    }
+
+    /// Other clusters whose earliest referral names an id of this cluster and happened at or
+    /// before `asOf`, and how many of them had visited by then.
+    func referrals(root: UInt32, asOf: Int64) -> (made: Int, converted: Int) {
         var seen = Set<UInt32>()
-        var converted = 0
+        var made = 0, converted = 0
         for m in members(root) {
             guard let list = referredBy[m] else { continue }
             for r in list where r != root && seen.insert(r).inserted {
-                if clusters[Int(r)].facts.contains(where: { $0.type == .visit }) { converted += 1 }
+                // Its earliest referral is the one naming `m`: the first referral up to `asOf`,
+                // when there is one.
+                var referred = false, visited = false
+                clusters[Int(r)].forEachFact(upTo: asOf) { f in
+                    if f.type == .referral, f.other != Fact.none { referred = true }
+                    if f.type == .visit { visited = true }
+                }
+                guard referred else { continue }
+                made += 1
+                if visited { converted += 1 }
             }
         }
-        return (seen.count, converted)
+        return (made, converted)
     }
 }

@@ -73,8 +73,13 @@ extension HandoffContext {
             aliases: try o.strings("aliases"),
             asOf: try o.time("as_of"),
             stage: try o.named("stage", Stage.allCases, \.name),
+            risk: try o.namedList("risk", Risk.allCases, \.name),
             acquisitionChannel: try o.optionalNamed("acquisition_channel", Channel.allCases, \.name),
             eligibility: try o.string("eligibility"),
+            noShows: try o.count("no_shows"),
+            cancellations: try o.count("cancellations"),
+            referredBy: try o.optionalString("referred_by"),
+            consent: try o.consent("consent"),
             conversation: try o.optionalString("conversation"),
             conversationStatus: try o.optionalString("conversation_status"),
             concern: try o.optionalString("concern"),
@@ -82,6 +87,7 @@ extension HandoffContext {
             contacts: try o.count("contacts"),
             lastAgent: try o.optionalString("last_agent"),
             handoffs: try o.count("handoffs"),
+            attrs: try o.optionalStringObject("attrs"),
             upcoming: try o.optionalObject("upcoming").map { u throws(ProjectionJSONError) in
                 Upcoming(
                     appointment: try u.optionalString("appointment"), scheduledFor: try u.time("scheduled_for"),
@@ -163,7 +169,7 @@ struct JSONFields {
         self.path = path
     }
 
-    private func at(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    func at(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     private func value(_ key: String) throws(ProjectionJSONError) -> JSONValue {
         guard let m = members.first(where: { $0.key == key }) else {
@@ -286,6 +292,28 @@ struct JSONFields {
         guard let list = try value(key).arrayValue else { throw ProjectionJSONError(path: at(key), reason: "expected an array") }
         var out: [JSONFields] = []
         for (i, v) in list.enumerated() { out.append(try JSONFields(v, path: "\(at(key))[\(i)]")) }
+        return out
+    }
+
+    /// An object of strings (or null), as entries sorted by key bytes.
+    func optionalStringObject(_ key: String) throws(ProjectionJSONError) -> [Event.Attr]? {
+        guard let v = try nonNull(key) else { return nil }
+        let o = try JSONFields(v, path: at(key))
+        var out: [Event.Attr] = []
+        for m in o.members { out.append(Event.Attr(key: m.key, value: try o.string(m.key))) }
+        return out.sorted { $0.key.bytesLess($1.key) }
+    }
+
+    /// An object of channel name → status string.
+    func consent(_ key: String) throws(ProjectionJSONError) -> [Channel: String] {
+        let o = try JSONFields(try value(key), path: at(key))
+        var out: [Channel: String] = [:]
+        for m in o.members {
+            guard let c = Channel.allCases.first(where: { $0.name == m.key }) else {
+                throw ProjectionJSONError(path: o.at(m.key), reason: "not a channel")
+            }
+            out[c] = try o.string(m.key)
+        }
         return out
     }
 

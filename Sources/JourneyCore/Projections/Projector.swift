@@ -206,6 +206,9 @@ package struct Projector: Sendable {
         var byBit = SIMD16<UInt32>()
         /// Room the inline fields take in a record, at most: their bytes and length varints.
         var inlineBytes = 0
+        /// The interned `AttrsText` of the event's attrs (record bit `FactRecord.Field.attrs`,
+        /// past the vector), 0 when it has none.
+        var attrs: UInt32 = 0
 
         init() {}
 
@@ -233,6 +236,7 @@ package struct Projector: Sendable {
                     set(bit, event.withField(at: f) { intern($0.unsafelyUnwrapped) })
                 }
             }
+            attrs = event.withAttrsText { $0.map(intern) ?? 0 }
         }
 
         /// The string fields held here, as presence bits: `source` (2) through `message` (12).
@@ -300,6 +304,7 @@ package struct Projector: Sendable {
         let amount = e.amountCents ?? 0
         if scheduled != nil { mask |= 1 &<< UInt64(R.Field.scheduledFor.rawValue) }
         if amount != 0 { mask |= 1 &<< UInt64(R.Field.amount.rawValue) }
+        if v.attrs != 0 { mask |= 1 &<< UInt64(R.Field.attrs.rawValue) }
 
         var (header, channel) = e.factHeader
         if mask != 0 { header |= R.fieldsBit }
@@ -308,7 +313,7 @@ package struct Projector: Sendable {
         if header & R.channelBit != 0 { byte(channel) }
         guard mask != 0 else { return p }
         varint(mask)
-        // The 32-bit and inline fields in bit order, then the two times and amounts.
+        // The 32-bit and inline fields in bit order, then the time and the amount, then attrs.
         if let status { varint(UInt64(status)) }
         if hasSubject { varint(UInt64(subject)) }
         if hasOther { varint(UInt64(other)) }
@@ -332,6 +337,7 @@ package struct Projector: Sendable {
         }
         if let scheduled { varint(R.zigzag(scheduled &- at)) }
         if amount != 0 { varint(R.zigzag(amount)) }
+        if v.attrs != 0 { varint(UInt64(v.attrs)) }
         return p
     }
 

@@ -85,7 +85,7 @@ private struct SnapshotReader {
 
 extension Projector {
     /// The version of the snapshot format written by `serialize()`.
-    package static let formatVersion: UInt32 = 4
+    package static let formatVersion: UInt32 = 5
     private static let magic: [UInt8] = Array("JPRJ".utf8)
 
     /// A versioned binary snapshot of the whole state, for checkpoints.
