@@ -266,4 +266,26 @@ struct SignalTests {
         e.settleSignals()
         #expect(try e.log.lastSignalSeq() == last)
     }
+
+    @Test("contactable lists the channels whose latest consent is granted")
+    func contactable() throws {
+        let dir = StoreTestDirectory()
+        let clock = ManualClock(t0 + 30 * day)
+        let e = try JourneyEngine(directory: dir.path, durability: .relaxed, clock: clock)
+        func consent(_ id: String, _ channel: Channel, _ status: ConsentStatus, _ at: Int64) -> Event {
+            Event(id: id, type: .consent, subject: "p", at: at, channel: channel, consentStatus: status)
+        }
+        _ = try e.append([
+            consent("k1", .sms, .granted, t0), consent("k2", .email, .granted, t0),
+            consent("k3", .email, .revoked, t0 + 1), consent("k4", .phone, .revoked, t0),
+            consent("k5", .phone, .granted, t0 + 2),
+            // Dated after the clock's now: does not count yet.
+            consent("k6", .sms, .revoked, t0 + 40 * day),
+            ev("c1", .cancellation, "p", t0 + 3),
+        ])
+        e.settleSignals()
+        let s = try e.log.signals(after: 0)
+        #expect(s.map(\.contactable) == [[.phone, .sms]])
+        #expect(s.first?.json == #"{"seq":1,"at":"2023-11-28T22:13:20.003Z","patient":"p","signal":"risk_entered","risk":"cancelled_not_rebooked","stage":"prospect","contactable":["phone","sms"]}"#)
+    }
 }

@@ -129,7 +129,17 @@ extension Projector {
         }
         return RiskSnapshot(
             canonical: canonical, members: members, stage: life.stage(facts, asOf: asOf), risk: risk,
-            contactable: [], nextChange: next, latestAt: facts.last?.at, thresholds: thresholds)
+            contactable: Self.contactable(facts), nextChange: next, latestAt: facts.last?.at, thresholds: thresholds)
+    }
+
+    /// The channels whose latest `consent` fact is `granted`, in channel order.
+    static func contactable(_ facts: [Fact]) -> [Channel] {
+        var granted: [Channel: Bool] = [:]
+        for f in facts where f.type == .consent {
+            guard let channel = f.effectiveChannel else { continue }
+            granted[channel] = f.status == ConsentStatus.granted.rawValue
+        }
+        return Channel.allCases.filter { granted[$0] == true }
     }
 
     private static func clamped(_ t: Int128) -> Int64 {
