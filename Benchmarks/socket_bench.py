@@ -13,9 +13,10 @@ CPU with the daemon, so these figures are a lower bound on what the daemon susta
     python3 Benchmarks/socket_bench.py --signals [--seconds 5]
 
 measures what signals cost instead: the 100-events-per-request ingest of events that move risks
-(each patient's cancellation 20 days back, then a booking that rebooks it: every event enters or
-leaves `cancelled_not_rebooked`), with no signal consumer, with one reading every signal, and
-with one that stops reading (the daemon's resident memory before and after).
+(each request holds 50 new patients' cancellations 20 days back, which enter
+`cancelled_not_rebooked`, and bookings that rebook the previous request's 50, which leave it),
+with no signal consumer, with one reading every signal, and with one that stops reading (the
+daemon's anonymous resident memory before and after each run).
 """
 import argparse, json, multiprocessing as mp, os, shutil, signal, socket, subprocess, tempfile, time
 
@@ -36,12 +37,16 @@ def appender(path, client, per_request, seconds, counter, stop_at, risky=False):
         for _ in range(per_request):
             seq += 1
             if risky:
-                # Odd: a new patient's cancellation 20 days ago (enters cancelled_not_rebooked);
-                # even: that patient's booking 19 days ago (leaves it).
-                k = (seq + 1) // 2
-                kind = "cancellation" if seq % 2 else "booking"
-                at = now - (20 if seq % 2 else 19) * 86_400_000
-                events.append({"id": f"r{client}-{seq}", "type": kind, "subject": f"r{client}-{k}", "at": at})
+                # Odd: patient j of this request cancels 20 days ago (enters cancelled_not_rebooked);
+                # even: patient j of the previous request books 19 days ago (leaves it).
+                request, j = divmod(seq - 1, per_request)
+                cancel = j % 2 == 0
+                owner = request if cancel else request - 1
+                if owner < 0:
+                    owner, cancel = request, True
+                kind = "cancellation" if cancel else "booking"
+                at = now - (20 if cancel else 19) * 86_400_000
+                events.append({"id": f"r{client}-{seq}", "type": kind, "subject": f"r{client}-{owner}-{j // 2}", "at": at})
                 continue
             events.append({"id": f"c{client}-{seq}", "type": "web_visit", "subject": f"s{client}-{seq % 1000}",
                            "at": 1_760_000_000_000 + seq})
@@ -100,9 +105,10 @@ def signal_reader(path, consumer, counter, stop_at):
 
 
 def rss_kib(pid):
+    """Anonymous resident memory (the heap, not the store's mapped file)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
 
@@ -121,10 +127,13 @@ def signals_main(path, daemon, seconds):
     read = mp.Value("q", 0)
     reader = mp.Process(target=signal_reader, args=(path, "reader", read, time.time() + seconds + 3))
     reader.start()
+    before = rss_kib(daemon.pid)
     r1 = ingest(path, 16, 100, seconds, risky=True, base=100)
+    after = rss_kib(daemon.pid)
     reader.join()
     print(json.dumps({"scenario": "socket_ingest_signals", "events_per_request": 100, "consumer": "reading",
-                      "events_per_s": int(r1), "signals": stats().get("last_signal_seq"), "signals_read": read.value}))
+                      "events_per_s": int(r1), "signals": stats().get("last_signal_seq"), "signals_read": read.value,
+                      "daemon_rss_anon_kib_before": before, "daemon_rss_anon_kib_after": after}))
     stalled, _ = connect(path)
     stalled.sendall(b'{"op":"signals","consumer":"stalled"}\n')  # and never read
     before = rss_kib(daemon.pid)
@@ -132,7 +141,7 @@ def signals_main(path, daemon, seconds):
     after = rss_kib(daemon.pid)
     print(json.dumps({"scenario": "socket_ingest_signals", "events_per_request": 100, "consumer": "stalled",
                       "events_per_s": int(r2), "signals": stats().get("last_signal_seq"),
-                      "daemon_rss_kib_before": before, "daemon_rss_kib_after": after}))
+                      "daemon_rss_anon_kib_before": before, "daemon_rss_anon_kib_after": after}))
     stalled.close()
 
 
