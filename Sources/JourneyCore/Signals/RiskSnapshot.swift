@@ -68,13 +68,20 @@ extension Projector {
         return out
     }
 
-    /// The canonical id of the cluster holding interned id `id`; nil for an id this projector
-    /// does not have (ids of another projector, before a rebuild swapped this one in).
-    package func canonical(ofIdNumber id: UInt32) -> String? {
+    /// The slot of the cluster holding interned id `id` (valid until the next fold); nil for an
+    /// id this projector does not have (ids of another projector, before a rebuild swapped
+    /// this one in).
+    package func clusterSlot(ofIdNumber id: UInt32) -> UInt32? {
         guard Int(id) < clusterOf.count else { return nil }
         let root = clusterOf[Int(id)]
-        guard clusters[Int(root)].isRoot else { return nil }
-        return canonicalName(root)
+        return clusters[Int(root)].isRoot ? root : nil
+    }
+
+    /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
+    /// slot holds no cluster.
+    package func riskSnapshot(slot: UInt32, asOf: Int64) -> RiskSnapshot? {
+        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
+        return riskSnapshot(root: slot, asOf: asOf)
     }
 
     /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
@@ -93,8 +100,8 @@ extension Projector {
         let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
         let future = counted < facts.count ? facts[counted].at : nil
         facts.removeSubrange(counted...)
-        let members = members(root).map { ids[$0] }
         let canonical = canonicalName(root)
+        let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
         guard !facts.isEmpty else {
             return RiskSnapshot(canonical: canonical, members: members, stage: .prospect, risk: [], contactable: [],
                                 nextChange: future, latestAt: nil, thresholds: [:])

@@ -30,14 +30,17 @@ final class SignalEvaluator: Sendable {
         var raised = 0
     }
 
-    /// How an evaluation dates the changes it finds (`at`).
-    enum Cause {
-        /// Events just folded: the latest `at` that counts among those touching each cluster.
-        case events([String: Int64])
-        /// A threshold or future-dated event falling due: its time, per cluster.
-        case due([String: Int64])
-        /// A full evaluation (open, rebuild): the latest event counted in each cluster.
-        case latestEvent
+    /// A cluster to evaluate, and how its changes are dated (`at`).
+    enum Target {
+        /// A cluster touched by events just folded, by slot (folding is not running meanwhile:
+        /// evaluations of folds run on the fold stage), with the latest `at` that counts among
+        /// those events (`Int64.min`: none does yet).
+        case touched(slot: UInt32, at: Int64)
+        /// The cluster holding an id whose threshold or future-dated event fell due at `at`.
+        case due(id: String, at: Int64)
+        /// The cluster holding an id, in a full evaluation (open, rebuild): dated by its latest
+        /// event counted.
+        case id(String)
     }
 
     private let state = Mutex(State())
@@ -98,22 +101,27 @@ final class SignalEvaluator: Sendable {
         state.withLock { st in
             guard !st.stopped else { return }
             let now = clock.now()
-            // Canonical ids of the touched clusters, each with the latest `at` that counts now.
-            var causes: [String: Int64] = [:]
+            // The touched clusters' slots, each with the latest `at` that counts now, in the
+            // order first touched: the signals of one fold come out the same on every run.
+            var order: [UInt32] = []
+            var causes: [UInt32: Int64] = [:]
             let mapped: Void? = try? projections.read { p in
                 for t in touched {
-                    guard let c = p.canonical(ofIdNumber: t.id) else { continue }
+                    guard let slot = p.clusterSlot(ofIdNumber: t.id) else { continue }
                     let at = t.at <= now ? t.at : Int64.min
-                    causes[c] = max(causes[c] ?? .min, at)
+                    if let c = causes[slot] {
+                        causes[slot] = max(c, at)
+                    } else {
+                        causes[slot] = at
+                        order.append(slot)
+                    }
                 }
             }.0
             guard mapped != nil else {
                 st.needsFullEvaluation = true
                 return
             }
-            // In id order: the signals of one fold come out the same on every run.
-            let ids = causes.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            evaluate(ids, cause: .events(causes), now: now, &st)
+            evaluate(order.map { .touched(slot: $0, at: causes[$0]!) }, now: now, &st)
         }
         scheduleTimer()
     }
@@ -135,12 +143,12 @@ final class SignalEvaluator: Sendable {
                 return
             }
             st.needsFullEvaluation = false
-            evaluate(ids, cause: .latestEvent, now: now, &st)
+            evaluate(ids.map(Target.id), now: now, &st)
             // Signalled ids that are now nobody's canonical id: clusters merged while this
             // process was not watching (the ids are found under their new cluster).
             let canonical = Set(ids)
             let orphans = st.signalled.keys.filter { !canonical.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            if !orphans.isEmpty { evaluate(orphans, cause: .latestEvent, now: now, &st) }
+            if !orphans.isEmpty { evaluate(orphans.map(Target.id), now: now, &st) }
         }
         scheduleTimer()
     }
@@ -158,41 +166,49 @@ final class SignalEvaluator: Sendable {
             let now = clock.now()
             let due = st.schedule.takeDue(now)
             guard !due.isEmpty else { return }
-            var causes: [String: Int64] = [:]
-            for d in due { causes[d.id] = d.time }
-            evaluate(due.map(\.id), cause: .due(causes), now: now, &st)
+            evaluate(due.map { .due(id: $0.id, at: $0.time) }, now: now, &st)
         }
         scheduleTimer()
     }
 
-    /// Evaluates the clusters holding `ids` at `now`, in chunks, and stores the signals found.
-    private func evaluate(_ ids: [String], cause: Cause, now: Int64, _ st: inout State) {
+    /// Evaluates `targets` at `now`, in chunks, and stores the signals found.
+    private func evaluate(_ targets: [Target], now: Int64, _ st: inout State) {
         var out: [[UInt8]] = []
         var evaluated = Set<String>()
         var start = 0
-        while start < ids.count {
-            let end = min(ids.count, start + Self.chunk)
-            let snapshots: [(String, RiskSnapshot?)]
+        while start < targets.count {
+            let end = min(targets.count, start + Self.chunk)
+            let snapshots: [(Target, RiskSnapshot?)]
             do {
                 snapshots = try projections.read { p in
-                    ids[start..<end].map { id in (id, p.riskSnapshot(id: id, asOf: now)) }
+                    targets[start..<end].map { t in
+                        switch t {
+                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now))
+                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now))
+                        }
+                    }
                 }.0
             } catch {
                 st.needsFullEvaluation = true
                 break
             }
-            for (id, snap) in snapshots {
+            for (target, snap) in snapshots {
                 guard let snap else {
                     // An id no event names any more cannot happen (events are never removed);
-                    // retract defensively so the state matches the projections.
-                    retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
+                    // retract defensively so the state matches the projections. A slot without
+                    // a cluster (another projector's, after a rebuild) is left to the full
+                    // evaluation that follows every rebuild.
+                    switch target {
+                    case .due(let id, _), .id(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
+                    case .touched: break
+                    }
                     continue
                 }
                 guard evaluated.insert(snap.canonical).inserted else { continue }
-                let causeAt: Int64 = switch cause {
-                case .events(let m): m[id].flatMap { $0 == .min ? nil : $0 } ?? snap.latestAt ?? now
-                case .due(let m): m[id] ?? now
-                case .latestEvent: snap.latestAt ?? now
+                let causeAt: Int64 = switch target {
+                case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
+                case .due(_, let at): at
+                case .id: snap.latestAt ?? now
                 }
                 diff(snap, causeAt: causeAt, &st, &out)
             }
