@@ -40,7 +40,8 @@ public final class JourneyEngine: Sendable {
     ///     naming the writer); `.readOnly` answers queries from the checkpoint and the log as of
     ///     the open, beside any writer, and every append or checkpoint throws `.readOnly`.
     ///   - clock: the clock signals are evaluated at (the wall clock unless a test moves one by
-    ///     hand). A writing engine evaluates every cluster against the stored signals at open.
+    ///     hand). A writing engine evaluates every cluster against the stored signals once open (in the
+    ///     background).
     public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false,
                 access: EventLog.Access = .readWrite, clock: any SignalClock = WallClock()) throws {
         log = try EventLog(directory: directory, durability: durability, access: access)
@@ -64,13 +65,16 @@ public final class JourneyEngine: Sendable {
         projections.trackTouched()
         writes.onFold { [weak evaluator] touched in evaluator?.evaluate(touched: touched) }
         writes.onSignalsLost { [weak evaluator] in evaluator?.signalsLost() }
-        evaluator.evaluateAll()
+        // In the background: the engine answers and appends meanwhile (a large store's full
+        // evaluation takes a while); evaluations of folds meanwhile diff against the same
+        // signalled state, under the evaluator's lock, so nothing is raised twice.
+        evaluator.evaluateAllSoon()
     }
 
     deinit {
         // The signals of what was folded are stored before the writer ends (unless this runs
         // on the pipeline's own queues, where waiting for them would wait for itself).
-        if !writes.isPipelineQueue { writes.settle() }
+        if !writes.isPipelineQueue { settleSignals() }
         signalEvaluator?.stop()
         writes.stop()
         signalWakes.finishAll()
@@ -192,14 +196,17 @@ public final class JourneyEngine: Sendable {
         try log.signalConsumers()
     }
 
-    /// Returns once the signals of everything folded so far are raised and stored.
+    /// Returns once the signals of everything folded so far (and of the evaluation at open)
+    /// are raised and stored.
     package func settleSignals() {
+        signalEvaluator?.waitForQueued()
         writes.settle()
     }
 
     /// Evaluates now the clusters whose elapsed-time change has come (what the timer does within
     /// a minute), and stores their signals.
     package func evaluateDueSignals() {
+        signalEvaluator?.waitForQueued()
         signalEvaluator?.evaluateDue()
         writes.drain()
     }

@@ -153,6 +153,16 @@ final class SignalEvaluator: Sendable {
         scheduleTimer()
     }
 
+    /// Queues `evaluateAll` on the timer's queue (at open: the store serves meanwhile).
+    func evaluateAllSoon() {
+        timer.async { [weak self] in self?.evaluateAll() }
+    }
+
+    /// Returns once the evaluations queued on the timer's queue so far have run.
+    func waitForQueued() {
+        timer.sync {}
+    }
+
     /// Evaluates the clusters whose next change has come (the timer's work; tests call it after
     /// moving a `ManualClock`).
     func evaluateDue() {
