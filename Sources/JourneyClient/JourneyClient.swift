@@ -251,7 +251,7 @@ public final class JourneyClient: Sendable {
     }
 
     /// Sends one request line and returns its answer line.
-    private func send(_ line: [UInt8], op: String) async throws(ClientError) -> [UInt8] {
+    func send(_ line: [UInt8], op: String) async throws(ClientError) -> [UInt8] {
         let token = RequestToken()
         let result: Result<[UInt8], ClientError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

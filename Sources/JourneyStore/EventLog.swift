@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Named databases: `log` (big-endian position → `EventRecord`), `ids` (id → position),
 /// `subjects` (subject → big-endian positions, sorted duplicates), `meta` (format version),
-/// `checkpoints` (projection snapshots, chunked) and `audit` (sequence → opaque entry).
+/// `checkpoints` (projection snapshots, chunked), `audit` (sequence → opaque entry), `signals`
+/// (big-endian seq → signal object) and `consumers` (signal consumer name → acknowledged seq).
 /// Writes are serialized by one lock; reads may run on any thread at once, each in its own
 /// snapshot. Open a store once per process (a second open throws `.alreadyOpen`) and share it.
 /// One process writes a store at a time: opening it for writing takes the store's writer lock,
@@ -44,6 +45,9 @@ public final class EventLog: Sendable {
     let meta: LMDBDatabase
     let checkpoints: LMDBDatabase
     let audit: LMDBDatabase
+    /// Nil only in a store opened read-only that no writer of this version has opened yet.
+    let signals: LMDBDatabase?
+    let consumers: LMDBDatabase?
     /// The store's writer lock, held for the life of the environment; nil when read-only.
     let writerLock: StoreLock?
     /// The single owner of the write path (LMDB allows one writer).
@@ -83,7 +87,7 @@ public final class EventLog: Sendable {
         if access == .readOnly { flags.insert(.readOnly) }
         do {
             env = try LMDBEnvironment(
-                path: directory, flags: flags, maxDatabases: 8, mapSize: max(mapSize, 64 << 10),
+                path: directory, flags: flags, maxDatabases: 16, mapSize: max(mapSize, 64 << 10),
                 heldUntilClosed: lock)
         } catch where access == .readOnly && (error.rawValue == ENOENT || error.rawValue == ENOTDIR) {
             throw StoreError(.notFound, "there is no store in \(directory)", context: .init(path: directory, lmdb: error))
@@ -107,6 +111,10 @@ public final class EventLog: Sendable {
             meta = try txn.openDatabase("meta", flags: create)
             checkpoints = try txn.openDatabase("checkpoints", flags: create)
             audit = try txn.openDatabase("audit", flags: create)
+            // Absent from a store a reader opens before any writer of this version did: the
+            // signals are then empty (`openOptionalDatabase`).
+            signals = try txn.openOptionalDatabase("signals", flags: create)
+            consumers = try txn.openOptionalDatabase("consumers", flags: create)
             let stored = try txn.withValue(meta, forKey: Self.versionKey) { raw -> UInt32? in
                 raw.count == 4 ? UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) : nil
             }

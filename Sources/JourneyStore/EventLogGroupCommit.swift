@@ -110,9 +110,19 @@ extension EventLog {
     /// every batch fails with that error and nothing is written; the chains of the failed
     /// batches are marked failed.
     package func appendGroup(entries: [GroupEntry], audit: [[UInt8]] = []) -> [Result<EventResults, StoreError>] {
+        var written = false
+        return appendGroup(entries: entries, audit: audit, signals: [], wrote: &written)
+    }
+
+    /// `appendGroup(entries:audit:)` that also appends `signals` (signal objects,
+    /// `Signal.storedBytes`) to the `signals` database in the same transaction, numbered on from
+    /// the last seq. `wrote` is set when the audit entries and signals were committed (false
+    /// when the store failed: nothing was written).
+    package func appendGroup(entries: [GroupEntry], audit: [[UInt8]], signals: [[UInt8]],
+                             wrote: inout Bool) -> [Result<EventResults, StoreError>] {
         var results: [Result<EventResults, StoreError>] = []
         var batches: [EncodedBatch?] = []
-        var bytes = audit.reduce(0) { $0 + $1.count }
+        var bytes = audit.reduce(0) { $0 + $1.count } + signals.reduce(0) { $0 + $1.count + 64 }
         for entry in entries {
             if let chain = entry.chain, chain.hasFailed {
                 batches.append(nil)
@@ -129,7 +139,7 @@ extension EventLog {
                 results.append(.failure(error))
             }
         }
-        let outcome = appendGroup(entries, batches, results, audit: audit, bytes: bytes)
+        let outcome = appendGroup(entries, batches, results, audit: audit, signals: signals, bytes: bytes, wrote: &wrote)
         for (entry, r) in zip(entries, outcome) {
             if case .failure = r { entry.chain?.markFailed() }
         }
@@ -138,14 +148,19 @@ extension EventLog {
 
     private func appendGroup(_ entries: [GroupEntry], _ encodedBatches: [EncodedBatch?],
                              _ pending: [Result<EventResults, StoreError>], audit: [[UInt8]],
-                             bytes: Int) -> [Result<EventResults, StoreError>] {
+                             signals: [[UInt8]], bytes: Int, wrote: inout Bool) -> [Result<EventResults, StoreError>] {
         let runs = encodedBatches.compactMap { $0 }.filter { $0.count > 0 }
-        if runs.isEmpty && audit.isEmpty { return pending }
+        wrote = false
+        if runs.isEmpty && audit.isEmpty && signals.isEmpty {
+            wrote = true
+            return pending
+        }
         var failedAt: Int?
         do throws(StoreError) {
             let outcomes = try write(estimatedBytes: bytes) { txn in
                 let all = try self.appendRun(txn, runs, failedAt: &failedAt)
                 try self.appendAudit(txn, audit)
+                try self.appendSignals(txn, signals)
                 return all
             }
             var out = pending, k = 0
@@ -154,12 +169,13 @@ extension EventLog {
                 out[i] = .success(EventResults(outcomes[k]))
                 k += 1
             }
+            wrote = true
             return out
         } catch {
             guard failedAt != nil else { return entries.map { _ in .failure(error) } }
         }
         do {
-            return try write(estimatedBytes: bytes) { txn in
+            let result = try write(estimatedBytes: bytes) { txn in
                 var out = pending
                 // The chains with a failed batch so far in this group: their later batches are refused.
                 var failedChains = Set<ObjectIdentifier>()
@@ -203,8 +219,11 @@ extension EventLog {
                     }
                 }
                 try self.appendAudit(txn, audit)
+                try self.appendSignals(txn, signals)
                 return out
             }
+            wrote = true
+            return result
         } catch {
             return entries.map { _ in .failure(error) }
         }

@@ -67,7 +67,13 @@ import Testing
         busy.lastAuditFailure = "writing audit.log: No space left on device"
         try roundTrips(busy)
         #expect(String(decoding: busy.line, as: UTF8.self).hasSuffix(
-            #""rebuilding":{"done":3,"total":10,"events_per_s":0,"eta_s":null},"last_rebuild_failure":"disk full","audit_failures":2,"last_audit_failure":"writing audit.log: No space left on device"}"#))
+            #""rebuilding":{"done":3,"total":10,"events_per_s":0,"eta_s":null},"last_rebuild_failure":"disk full","audit_failures":2,"last_audit_failure":"writing audit.log: No space left on device","last_signal_seq":0,"consumers":[]}"#))
+        var consumed = idle
+        consumed.lastSignalSeq = 7
+        consumed.consumers = [.init(name: "outreach", acked: 5, lag: 2, createdAt: 1_767_225_600_000)]
+        try roundTrips(consumed)
+        #expect(String(decoding: consumed.line, as: UTF8.self).hasSuffix(
+            #""last_signal_seq":7,"consumers":[{"name":"outreach","acked":5,"lag":2,"created":"2026-01-01T00:00:00.000Z"}]}"#))
         #expect(throws: AnswerError.self) { try decoded(StatsAnswer.self, Array(#"{"ok":true,"events":-1}"#.utf8)) }
     }
 

@@ -74,7 +74,7 @@ import Testing
         (#"[1,2]"#, "bad_request", #"a request is a JSON object with an "op""#),
         (#"{"op":7}"#, "bad_request", #"the request has no "op" string"#),
         (#"{"op":"frobnicate"}"#, "unknown_op",
-         #"unknown op "frobnicate"; ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, replay, stats, ping, limits, audit"#),
+         #"unknown op "frobnicate"; ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, signals, ack, replay, stats, ping, limits, audit"#),
         (#"{"op":"patient"}"#, "bad_request", #"patient needs "id", a non-empty string"#),
         (#"{"op":"handoff","id":""}"#, "bad_request", #"handoff needs "id", a non-empty string"#),
         (#"{"op":"patient","id":"p","as_of":"yesterday"}"#, "bad_request", #""as_of" must be an RFC 3339 time or epoch milliseconds"#),

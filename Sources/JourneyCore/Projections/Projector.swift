@@ -37,6 +37,11 @@ package struct Projector: Sendable {
     var pendingSplits: [UInt32] = []
     /// Scratch space for encoding one record (kept to avoid allocating per event).
     private var scratch: [UInt8] = []
+    /// Whether folding records the ids each event names in `touched` (for signals).
+    package var tracksTouched = false
+    /// The subject and other id of each event folded since the last `takeTouched`, with its
+    /// `at`, while `tracksTouched` is set.
+    var touched: [TouchedId] = []
     /// The number of events applied.
     package internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
@@ -158,6 +163,10 @@ package struct Projector: Sendable {
     private mutating func fold<E: FoldInput>(_ event: E, subject: UInt32, other: UInt32, values v: FieldValues) {
         eventCount += 1
         let type = event.type
+        if tracksTouched {
+            touched.append(TouchedId(id: subject, at: event.at))
+            if other != Fact.none { touched.append(TouchedId(id: other, at: event.at)) }
+        }
         var root = clusterOf[Int(subject)]
         var merged = false
         // The merged cluster's earliest referral naming a referrer, when one side has none

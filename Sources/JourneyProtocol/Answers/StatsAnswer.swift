@@ -24,6 +24,30 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
     public var auditFailures: Int64 = 0
     /// Why the latest audit record could not be written, if one could not.
     public var lastAuditFailure: String?
+    /// The seq of the latest signal (0: none).
+    public var lastSignalSeq: UInt64 = 0
+    /// The signal consumers, by name.
+    public var consumers: [SignalConsumerStatus] = []
+
+    /// A signal consumer as `stats` lists it.
+    public struct SignalConsumerStatus: Sendable, Hashable {
+        /// Its name.
+        public var name: String
+        /// The last seq it acknowledged.
+        public var acked: UInt64
+        /// Signals stored after it: the latest seq minus `acked`.
+        public var lag: UInt64
+        /// When it was created (ms).
+        public var createdAt: Int64
+
+        /// A consumer's figures.
+        public init(name: String, acked: UInt64, lag: UInt64, createdAt: Int64) {
+            self.name = name
+            self.acked = acked
+            self.lag = lag
+            self.createdAt = createdAt
+        }
+    }
 
     /// An answer with these counters as they are; `rebuilding` and `lastRebuildFailure` are
     /// nil unless a rebuild is running or the last one failed.
@@ -42,7 +66,8 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
 
     /// The answer line (without its newline): `{"ok":true,"events","last_position",
     /// "projected_position","clusters","map_size","map_used","file_size","rebuilding",
-    /// "last_rebuild_failure","audit_failures","last_audit_failure"}`; `rebuilding` (a `RebuildStatus` object) and
+    /// "last_rebuild_failure","audit_failures","last_audit_failure","last_signal_seq",
+    /// "consumers":[{"name","acked","lag","created"}]}`; `rebuilding` (a `RebuildStatus` object) and
     /// `last_rebuild_failure` (a string) are written as `null` when nil.
     public var line: [UInt8] {
         Answer.ok { w in
@@ -59,12 +84,25 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
             if let lastRebuildFailure { w.string(lastRebuildFailure) } else { w.null() }
             w.key("audit_failures"); w.int(auditFailures)
             w.key("last_audit_failure"); w.string(lastAuditFailure)
+            w.key("last_signal_seq"); w.int(Int64(lastSignalSeq))
+            w.key("consumers")
+            w.beginArray()
+            for c in consumers {
+                w.beginObject()
+                w.key("name"); w.string(c.name)
+                w.key("acked"); w.int(Int64(c.acked))
+                w.key("lag"); w.int(Int64(c.lag))
+                w.key("created"); w.time(ms: c.createdAt)
+                w.endObject()
+            }
+            w.endArray()
         }
     }
 
     /// Reads the counters (`events`, `last_position`, `projected_position`, `clusters`,
     /// `map_size`, `map_used`, `file_size`), then `rebuilding` and `last_rebuild_failure`,
-    /// either of which may be absent or `null`.
+    /// either of which may be absent or `null`, and `last_signal_seq` and `consumers` (absent
+    /// from an older daemon's answer: 0 and none).
     ///
     /// - Throws: `AnswerError` when a counter is missing or not an integer ≥ 0, or `rebuilding`
     ///   is not a rebuild progress object.
@@ -82,5 +120,13 @@ public struct StatsAnswer: Sendable, Hashable, EncodableAnswer, DecodableAnswer 
             lastRebuildFailure: v["last_rebuild_failure"]?.stringValue)
         auditFailures = n("audit_failures") ?? 0
         lastAuditFailure = v["last_audit_failure"]?.stringValue
+        lastSignalSeq = UInt64(max(0, v["last_signal_seq"]?.int64Value ?? 0))
+        for c in v["consumers"]?.arrayValue ?? [] {
+            guard let name = c["name"]?.stringValue, let acked = c["acked"]?.int64Value, acked >= 0,
+                  let lag = c["lag"]?.int64Value, lag >= 0
+            else { throw AnswerError("a consumer without \"name\", \"acked\" and \"lag\"") }
+            let created = c["created"]?.stringValue.flatMap(Timestamp.parse) ?? 0
+            consumers.append(SignalConsumerStatus(name: name, acked: UInt64(acked), lag: UInt64(lag), createdAt: created))
+        }
     }
 }

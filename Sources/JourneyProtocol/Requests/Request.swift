@@ -32,6 +32,10 @@ public enum Request: Sendable, Hashable {
     case segment(SegmentRequest)
     /// `subscribe`: the log from a position on, as a stream of events.
     case subscribe(SubscribeRequest)
+    /// `signals`: a consumer's signals from after its acknowledged seq on, as a stream.
+    case signals(SignalsRequest)
+    /// `ack`: a consumer has handled the signals up to a seq.
+    case ack(AckRequest)
     /// `replay`: rebuild the projections from the log; no members past `op`.
     case replay
     /// `limits`: the daemon's longest request line and event; no members past `op`.
@@ -59,6 +63,8 @@ public enum Request: Sendable, Hashable {
         case .referrals: "referrals"
         case .segment: "segment"
         case .subscribe: "subscribe"
+        case .signals: "signals"
+        case .ack: "ack"
         case .replay: "replay"
         case .limits: "limits"
         case .stats: "stats"
@@ -83,6 +89,8 @@ public enum Request: Sendable, Hashable {
         case .segment(let r): r.line
         case .subscribe(let r): r.line
         case .audit(let r): r.line
+        case .signals(let r): r.line
+        case .ack(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
         }
     }
@@ -125,6 +133,8 @@ public enum Request: Sendable, Hashable {
         case "referrals": .referrals(try ReferralsRequest(decoding: r))
         case "segment": .segment(try SegmentRequest(decoding: r))
         case "subscribe": .subscribe(try SubscribeRequest(decoding: r))
+        case "signals": .signals(try SignalsRequest(decoding: r))
+        case "ack": .ack(try AckRequest(decoding: r))
         case "replay": .replay
         case "limits": .limits
         case "stats": .stats
@@ -138,6 +148,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, replay, stats, ping, limits, audit")
+        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, signals, ack, replay, stats, ping, limits, audit")
     }
 }

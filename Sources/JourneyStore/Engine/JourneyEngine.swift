@@ -30,6 +30,10 @@ public final class JourneyEngine: Sendable {
     let projections: LiveProjections
     /// The store's read audit.
     public let audit: AuditLog
+    /// Raises the signals (SPEC §3.7); nil when the engine is read-only.
+    let signalEvaluator: SignalEvaluator?
+    /// Wakes the signal streams after each commit.
+    let signalWakes = SignalWakes()
 
     /// Opens (or creates) the store at `directory` and brings the projections up to date.
     ///
@@ -41,18 +45,46 @@ public final class JourneyEngine: Sendable {
     ///   - access: `.readWrite` makes this process the store's one writer (or throws `.storeBusy`
     ///     naming the writer); `.readOnly` answers queries from the checkpoint and the log as of
     ///     the open, beside any writer, and every append or checkpoint throws `.readOnly`.
+    ///   - clock: the clock signals are evaluated at (the wall clock unless a test moves one by
+    ///     hand). A writing engine evaluates every cluster against the stored signals once open (in the
+    ///     background).
     public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false,
-                access: EventLog.Access = .readWrite) throws {
+                access: EventLog.Access = .readWrite, clock: any SignalClock = WallClock()) throws {
         log = try EventLog(directory: directory, durability: durability, access: access)
         projections = try LiveProjections.restore(log, checkpoint: Self.checkpointName,
                                                   deferRebuild: deferRebuild && access == .readWrite)
         needsRebuild = projections.stats.rebuild != nil
-        writes = WritePipeline(log: log, projections: projections)
+        let writes = WritePipeline(log: log, projections: projections)
+        self.writes = writes
         audit = AuditLog(directory: directory)
+        let wakes = signalWakes
+        writes.onCommit { _ in wakes.wakeAll() }
+        guard access == .readWrite else {
+            signalEvaluator = nil
+            return
+        }
+        // Weak both ways: the pipeline and the evaluator must not keep each other (and the
+        // store) alive once the engine is released.
+        let evaluator = try SignalEvaluator(log: log, projections: projections, clock: clock) { [weak writes] signals in
+            writes?.storeSignals(signals)
+        }
+        signalEvaluator = evaluator
+        projections.trackTouched()
+        writes.onFold { [weak evaluator] touched in evaluator?.evaluate(touched: touched) }
+        writes.onSignalsLost { [weak evaluator] in evaluator?.signalsLost() }
+        // In the background: the engine answers and appends meanwhile (a large store's full
+        // evaluation takes a while); evaluations of folds meanwhile diff against the same
+        // signalled state, under the evaluator's lock, so nothing is raised twice.
+        evaluator.evaluateAllSoon()
     }
 
     deinit {
+        // The signals of what was folded are stored before the writer ends (unless this runs
+        // on the pipeline's own queues, where waiting for them would wait for itself).
+        if !writes.isPipelineQueue { settleSignals() }
+        signalEvaluator?.stop()
         writes.stop()
+        signalWakes.finishAll()
     }
 
     /// True when the engine opened without usable projections and `rebuild()` must run.
@@ -90,6 +122,10 @@ public final class JourneyEngine: Sendable {
     /// Until then queries answer from the previous projections, marked stale (see `Staleness`),
     /// or throw `Rebuilding` when the engine opened without any.
     public func rebuild(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws {
+        defer {
+            // Against the signals already raised: a rebuild raises none of them again.
+            signalEvaluator?.evaluateAll()
+        }
         try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress)
     }
 
@@ -237,6 +273,51 @@ public final class JourneyEngine: Sendable {
         try disclose("segment", parameters: w.string, ids: page.patients.map(\.patient), to: context)
         return page
     }
+
+    // MARK: signals
+
+    /// The signals for consumer `consumer` (created on first use): those stored after its last
+    /// acknowledged seq, or after `from` when given, then each new one as it is stored.
+    ///
+    /// - Throws: `.invalidArgument` for a consumer name that is empty, longer than 128 bytes or
+    ///   holds a control character; `.readOnly` when a read-only engine meets a new consumer.
+    public func signals(consumer: String, from: UInt64? = nil) throws(StoreError) -> SignalStream {
+        let c = try log.openSignalConsumer(consumer, now: signalEvaluator?.clock.now() ?? Clock.nowMs())
+        return SignalStream(consumer: consumer, after: from ?? c.acked, log: log, wakes: signalWakes)
+    }
+
+    /// Acknowledges, durably, every signal up to `seq` for `consumer`: its next stream starts
+    /// after `seq`. An acknowledgement never moves back (a lower seq changes nothing).
+    ///
+    /// - Throws: `.notFound` for a consumer that never read; `.invalidArgument` for a seq past
+    ///   the latest signal.
+    @discardableResult
+    public func ackSignals(consumer: String, seq: UInt64) throws(StoreError) -> EventLog.SignalConsumer {
+        try log.ackSignals(consumer: consumer, seq: seq)
+    }
+
+    /// Every signal consumer with the seq it acknowledged.
+    public func signalConsumers() throws(StoreError) -> [EventLog.SignalConsumer] {
+        try log.signalConsumers()
+    }
+
+    /// Returns once the signals of everything folded so far (and of the evaluation at open)
+    /// are raised and stored.
+    package func settleSignals() {
+        signalEvaluator?.waitForQueued()
+        writes.settle()
+    }
+
+    /// Evaluates now the clusters whose elapsed-time change has come (what the timer does within
+    /// a minute), and stores their signals.
+    package func evaluateDueSignals() {
+        signalEvaluator?.waitForQueued()
+        signalEvaluator?.evaluateDue()
+        writes.drain()
+    }
+
+    /// The (patient, risk) pairs entered and not left, as the evaluator holds them.
+    package var signalledRisks: [String: RiskSet] { signalEvaluator?.signalled ?? [:] }
 
     /// Projection figures for `stats`.
     public var projectionStats: (position: UInt64, events: Int, clusters: Int, rebuild: RebuildProgress?) {

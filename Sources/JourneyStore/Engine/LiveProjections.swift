@@ -48,7 +48,10 @@ final class LiveProjections: Sendable {
         /// `Rebuilding`.
         var answersDuringRebuild = false
         /// Why the latest rebuild failed, if it did (the previous projections kept answering).
-        var lastRebuildFailure: String?    }
+        var lastRebuildFailure: String?
+        /// Whether folding commits records the ids they touch (for signals).
+        var tracksTouched = false
+    }
 
     private let live: Mutex<Live>
     /// The log the projections reflect: clusters an unlink splits are rebuilt from it.
@@ -112,13 +115,25 @@ final class LiveProjections: Sendable {
 
     // MARK: folding commits
 
+    /// From now on `foldCommitted` answers the ids each fold touched (see
+    /// `Projector.tracksTouched`), also after a rebuild swaps new projections in.
+    func trackTouched() {
+        live.withLock { l in
+            l.tracksTouched = true
+            l.projector.tracksTouched = true
+        }
+    }
+
     /// Folds the events of one committed batch: `fold(projector, i)` folds record `i`, which the
     /// commit appended at `results[i]`'s position. Positions at or below the projector's were
     /// folded already (by a rebuild that read them from the log before it swapped in). Clusters
     /// an unlink splits are rebuilt from the log before the lock is let go, so no query sees
     /// them half done.
-    func foldCommitted(_ results: EventLog.EventResults, _ fold: (inout Projector, Int) -> Void) {
+    /// Answers the ids the folded events named, when `trackTouched` was called.
+    @discardableResult
+    func foldCommitted(_ results: EventLog.EventResults, _ fold: (inout Projector, Int) -> Void) -> [TouchedId] {
         var start = 0
+        var touched: [TouchedId] = []
         while start < results.count {
             let end = Swift.min(results.count, start + Self.foldChunk)
             let stop = live.withLock { l -> Bool in
@@ -130,11 +145,13 @@ final class LiveProjections: Sendable {
                 }
                 // Should the log not be readable now, the next fold or query tries again.
                 try? settle(&l)
+                if l.tracksTouched { touched.append(contentsOf: l.projector.takeTouched()) }
                 return false
             }
-            if stop { return }
+            if stop { return touched }
             start = end
         }
+        return touched
     }
 
     /// Rebuilds from the log the clusters an unlink split (see `EventLog.resolveSplits`), if any.
@@ -233,6 +250,7 @@ final class LiveProjections: Sendable {
             // commit came first), one folded after skips them (`foldCommitted` compares positions).
             try live.withLock { l throws in
                 last = try log.fold(after: last, into: &projector)
+                projector.tracksTouched = l.tracksTouched
                 l.projector = projector
                 l.position = last
                 l.rebuild = nil
@@ -253,7 +271,8 @@ final class LiveProjections: Sendable {
                 live.withLock { l in
                     l.lastRebuildFailure = "\(error)"
                     // When this fails too, queries go on answering `Rebuilding` and stats shows why.
-                    guard let (p, position, _) = try? Self.restoredState(log, checkpoint: name, deferRebuild: false) else { return }
+                    guard case (var p, let position, _)? = try? Self.restoredState(log, checkpoint: name, deferRebuild: false) else { return }
+                    p.tracksTouched = l.tracksTouched
                     l.projector = p
                     l.position = position
                     l.rebuild = nil

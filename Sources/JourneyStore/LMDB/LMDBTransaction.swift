@@ -114,6 +114,16 @@ package struct LMDBTransaction: ~Copyable {
         return LMDBDatabase(dbi: dbi)
     }
 
+    /// Opens a named database as `openDatabase` does; nil when it does not exist and `flags`
+    /// lacks `.create`. The corresponding C function is `mdb_dbi_open`.
+    package func openOptionalDatabase(_ name: String, flags: LMDBDatabase.Flags = []) throws(LMDBError) -> LMDBDatabase? {
+        var dbi: MDB_dbi = 0
+        let rc = mdb_dbi_open(txn, name, flags.rawValue, &dbi)
+        if rc == MDB_NOTFOUND { return nil }
+        try lmdbCheck(rc)
+        return LMDBDatabase(dbi: dbi)
+    }
+
     /// Statistics of a database. The corresponding C function is `mdb_stat`.
     package func stat(_ db: LMDBDatabase) throws(LMDBError) -> LMDBStat {
         var s = MDB_stat()

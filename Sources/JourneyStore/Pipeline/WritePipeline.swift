@@ -42,6 +42,8 @@ public final class WritePipeline: Sendable {
     private struct Pending {
         var submissions: [Submission] = []
         var audit: [AuditRecord] = []
+        /// Signal objects to store with the next commit, in the order raised.
+        var signals: [[UInt8]] = []
         var stopped = false
         /// The writer thread, started with the first submission; joined by `stop()`.
         var thread: JoinableThread?
@@ -57,6 +59,13 @@ public final class WritePipeline: Sendable {
     /// Called once, on the writer thread, when the store stops accepting writes.
     private let writesStoppedObservers = Mutex<[@Sendable (StoreError) -> Void]>([])
     private let reportedStop = Atomic<Bool>(false)
+    /// Called on the fold stage after each group is folded, with the ids its events named.
+    private let foldObservers = Mutex<[@Sendable ([TouchedId]) -> Void]>([])
+    /// Called on the writer thread when signals handed over were not stored (the store failed).
+    private let signalsLostObservers = Mutex<[@Sendable () -> Void]>([])
+    /// Test hook: signals handed over are dropped, as a crash between a fold and the commit of
+    /// its signals would lose them.
+    private let droppingSignals = Atomic<Bool>(false)
     /// The last position committed and folded, and the streams of `positions()`.
     private let folded: FoldedPositions
     private let folds = DispatchQueue(label: "journey.pipeline.fold")
@@ -147,6 +156,30 @@ public final class WritePipeline: Sendable {
         if accepted { wake.signal() }
     }
 
+    /// Queues signal objects (`Signal.storedBytes`): they are stored, in this order, with the
+    /// next commit (at once when no batch is waiting).
+    package func storeSignals(_ signals: [[UInt8]]) {
+        guard !signals.isEmpty, !droppingSignals.load(ordering: .relaxed) else { return }
+        let accepted = pending.withLock { p -> Bool in
+            guard !p.stopped else { return false }
+            p.signals.append(contentsOf: signals)
+            startWriterIfNeeded(&p)
+            return true
+        }
+        if accepted { wake.signal() } else { for o in signalsLostObservers.withLock({ $0 }) { o() } }
+    }
+
+    /// Test hook: while set, signals handed to `storeSignals` are dropped (a crash between a
+    /// fold and the commit of its signals).
+    package func setDroppingSignals(_ dropping: Bool) { droppingSignals.store(dropping, ordering: .relaxed) }
+
+    /// Returns once every fold so far has run its observers (`onFold`) and what they stored
+    /// (`storeSignals`) is committed, with every batch submitted before the call.
+    package func settle() {
+        if DispatchQueue.getSpecific(key: Self.queueKey) == nil { folds.sync {} }
+        drain()
+    }
+
     /// Returns once every batch submitted before the call is committed, folded and answered.
     package func drain() {
         let answered = HandOff<Result<[EventLog.AppendOutcome], StoreError>>(capacity: 1)
@@ -178,6 +211,18 @@ public final class WritePipeline: Sendable {
     /// (it must only schedule work).
     package func onCommit(_ observer: @escaping @Sendable (UInt64) -> Void) {
         commitObservers.withLock { $0.append(observer) }
+    }
+
+    /// Calls `observer` on the fold stage after each group is folded (its answers already
+    /// queued), with the ids its events named when the projections track them; it runs before
+    /// the next group is folded.
+    package func onFold(_ observer: @escaping @Sendable ([TouchedId]) -> Void) {
+        foldObservers.withLock { $0.append(observer) }
+    }
+
+    /// Calls `observer` when signals handed to `storeSignals` could not be stored.
+    package func onSignalsLost(_ observer: @escaping @Sendable () -> Void) {
+        signalsLostObservers.withLock { $0.append(observer) }
     }
 
     /// Calls `observer` once, on the writer thread, when the store stops accepting writes (an
@@ -213,13 +258,16 @@ public final class WritePipeline: Sendable {
 
     private static let queueKey = DispatchSpecificKey<Bool>()
 
+    /// Whether the caller runs on the pipeline's fold or answer queue.
+    package var isPipelineQueue: Bool { DispatchQueue.getSpecific(key: Self.queueKey) != nil }
+
     // MARK: the writer
 
     private func run() {
         while true {
             wake.wait()
             while true {
-                let (group, audit, stopping) = pending.withLock { p in
+                let (group, audit, signals, stopping) = pending.withLock { p in
                     var n = 0, k = 0
                     while k < p.submissions.count && (k == 0 || n + p.submissions[k].count <= maxEventsPerCommit) {
                         n += p.submissions[k].count
@@ -229,28 +277,36 @@ public final class WritePipeline: Sendable {
                     p.submissions.removeFirst(k)
                     let a = p.audit
                     p.audit.removeAll()
-                    return (g, a, p.stopped)
+                    let s = p.signals
+                    p.signals.removeAll()
+                    return (g, a, s, p.stopped)
                 }
-                if group.isEmpty && audit.isEmpty {
+                if group.isEmpty && audit.isEmpty && signals.isEmpty {
                     if stopping { done.signal(); return }
                     break
                 }
-                commit(group, audit)
+                commit(group, audit, signals)
             }
         }
     }
 
-    private func commit(_ group: [Submission], _ audit: [AuditRecord]) {
-        let results = log.appendGroup(entries: group.map(\.entry), audit: audit.map(\.encoded))
+    private func commit(_ group: [Submission], _ audit: [AuditRecord], _ signals: [[UInt8]]) {
+        var wrote = false
+        let results = log.appendGroup(entries: group.map(\.entry), audit: audit.map(\.encoded), signals: signals, wrote: &wrote)
+        if !wrote && !signals.isEmpty {
+            for o in signalsLostObservers.withLock({ $0 }) { o() }
+        }
         // Reported before the refusals are answered, so a log explains them.
         if let failure = log.writeFailure, !reportedStop.exchange(true, ordering: .acquiringAndReleasing) {
             for o in writesStoppedObservers.withLock({ $0 }) { o(failure) }
         }
         let last = log.lastPosition
+        let observers = foldObservers.withLock { $0 }
         folds.async { [projections, answers, folded] in
+            var touched: [TouchedId] = []
             for (s, r) in zip(group, results) {
                 guard case .success(let events) = r, case .success(let batch) = s.entry.batch else { continue }
-                Self.fold(batch, events, into: projections)
+                touched.append(contentsOf: Self.fold(batch, events, into: projections))
             }
             // Published before the answers, so a caller that got its answer has its batch's
             // position in `positions()`.
@@ -259,12 +315,13 @@ public final class WritePipeline: Sendable {
             answers.async {
                 for (s, r) in zip(group, results) { s.completion(r) }
             }
+            if !touched.isEmpty { for o in observers { o(touched) } }
         }
         for o in commitObservers.withLock({ $0 }) { o(last) }
     }
 
     /// Folds the appended events of one committed batch from their records.
-    private static func fold(_ batch: EventLog.EncodedBatch, _ events: EventLog.EventResults, into projections: LiveProjections) {
+    private static func fold(_ batch: EventLog.EncodedBatch, _ events: EventLog.EventResults, into projections: LiveProjections) -> [TouchedId] {
         batch.bytes.withUnsafeBytes { all in
             projections.foldCommitted(events) { projector, i in
                 // Checked where it entered: an EncodedBatch holds only records this program encoded.

@@ -57,6 +57,9 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
                              (journeyd COMMAND --help lists a command's flags)
   report --html FILE [--from T] [--to T] [--title TEXT]
                              one self-contained page: funnel, trends, cohorts, appointments
+  signals --consumer NAME [--from SEQ] [--follow] [--ack]
+                             risk_entered / risk_left signals after the consumer's
+                             acknowledged seq (--ack acknowledges each one printed)
   replay                     rebuild every projection from the log
   stats | verify | backup DEST
   audit [--patient ID] [--since T]
@@ -166,6 +169,7 @@ enum CLI {
         case "demo": (["events", "seed", "clients", "html"], ["keep"])
         case "generate": (["events", "seed"], ["practice-rules"])
         case "report": (["html", "from", "to", "title"], [])
+        case "signals": (["consumer", "from"], ["follow", "ack"])
         default: nil
         }
     }
@@ -209,6 +213,7 @@ enum CLI {
         case "report": return try reportCommand(args, dir: dir)
         case "audit": return try auditCommand(args, dir: dir)
         case "migrate": return try migrateCommand(args, dir: dir)
+        case "signals": return try signalsCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
     }

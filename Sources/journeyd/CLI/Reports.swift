@@ -121,7 +121,10 @@ enum Reports {
             ("projected_position", "\(s.projectedPosition)"), ("clusters", "\(s.clusters)"),
             ("map_size", "\(s.mapSize)"), ("map_used", "\(s.mapUsed)"), ("file_size", "\(s.fileSize)"),
             ("rebuilding", rebuilding), ("last_rebuild_failure", cell(s.lastRebuildFailure)),
-        ])
+            ("last_signal_seq", "\(s.lastSignalSeq)"),
+        ] + s.consumers.map { c in
+            ("consumer \(cell(c.name))", "acked=\(c.acked) lag=\(c.lag)")
+        })
     }
 
     static func percent(_ part: Int64?, _ whole: Int64?) -> String {

@@ -17,6 +17,8 @@ final class Daemon: RequestHandler {
     /// The store's one write pipeline (the engine's).
     var writes: WritePipeline { engine.writes }
     let subscriptions: SubscriptionHub
+    /// The streams of `signals`: each consumer's signals from a seq on, then live.
+    let signalStreams: SubscriptionHub
     private let server: Mutex<UnixSocketServer?> = Mutex(nil)
     private let rebuilding = Atomic<Bool>(false)
     private let checkpoints: CheckpointPolicy
@@ -52,7 +54,15 @@ final class Daemon: RequestHandler {
         self.socketPath = socketPath
         let hub = SubscriptionHub(log: engine.log, stallTimeout: subscriberStallTimeout)
         self.subscriptions = hub
-        engine.writes.onCommit { last in hub.advance(to: last) }
+        let log = engine.log
+        let signalHub = SubscriptionHub(stallTimeout: subscriberStallTimeout) { from, line in
+            try log.scanSignals(after: from - 1) { seq, stored in line(Signal.line(seq: seq, stored: stored)) }
+        }
+        self.signalStreams = signalHub
+        engine.writes.onCommit { last in
+            hub.advance(to: last)
+            signalHub.advance(to: last)
+        }
         engine.writes.onWritesStopped { failure in
             let message = "\(failure.message); journeyd is stopping"
             Log.error("writer", message)
@@ -106,8 +116,11 @@ final class Daemon: RequestHandler {
             try? engine.log.announce(socket: nil)
         }
         subscriptions.closeAll()
-        // Everything acknowledged or in flight is committed, folded and answered before the checkpoint.
+        signalStreams.closeAll()
+        // Everything acknowledged or in flight is committed, folded and answered (and its signals
+        // stored) before the checkpoint.
         engine.writes.drain()
+        engine.settleSignals()
         if checkpointThreadStarted.exchange(false, ordering: .acquiringAndReleasing) {
             stopCheckpoints.signal()
             checkpointsEnded.wait()
@@ -271,6 +284,27 @@ final class Daemon: RequestHandler {
             connection.startStreaming()
             _ = connection.send(SubscribeAnswer(from: r.from).line)
             subscriptions.add(connection, from: r.from)
+        case .signals(let r):
+            let after: UInt64
+            do throws(StoreError) {
+                let consumer = try engine.log.openSignalConsumer(r.consumer, now: Clock.nowMs())
+                after = r.from ?? consumer.acked
+            } catch {
+                _ = connection.send(Ops.signalError(error).line)
+                return
+            }
+            let peer = connection.peer
+            writes.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: "signals", id: r.consumer))
+            connection.startStreaming()
+            _ = connection.send(SignalsAnswer(consumer: r.consumer, after: after).line)
+            signalStreams.add(connection, from: after + 1)
+        case .ack(let r):
+            do {
+                let c = try engine.ackSignals(consumer: r.consumer, seq: r.seq)
+                _ = connection.send(AckAnswer(consumer: c.name, acked: c.acked).line)
+            } catch {
+                _ = connection.send(Ops.signalError(error).line)
+            }
         case .limits:
             _ = connection.send(LimitsAnswer(
                 maxLineBytes: maxLineBytes.load(ordering: .relaxed), maxEventBytes: EventLimits.maxEventBytes).line)

@@ -15,7 +15,14 @@ import Synchronization
 /// `stallTimeout` while its queue is full is disconnected. The writer only wakes pumps (on
 /// their own serial queues) after a commit: it never waits for a subscriber, and subscribers
 /// never wait for each other.
+///
+/// The same hub streams the store's signals to their consumers (`init(source:)`): the signals
+/// database is then the buffer, numbered by seq.
 final class SubscriptionHub: Sendable {
+    /// Reads the lines to stream from number `from` on (line k is number `from + k`, numbers
+    /// dense), handing each to `line` until it answers false.
+    typealias Source = @Sendable (_ from: UInt64, _ line: ([UInt8]) -> Bool) throws -> Void
+
     private final class Subscriber: Sendable {
         let connection: ServerConnection
         let queue = DispatchQueue(label: "journeyd.subscriber")
@@ -36,14 +43,24 @@ final class SubscriptionHub: Sendable {
         var parks: UInt64 = 0
     }
 
-    private let log: EventLog
+    private let source: Source
     private let stallTimeout: Duration
     private let subscribers = Mutex<[ObjectIdentifier: Subscriber]>([:])
     /// Events read per read transaction.
     private let chunk = 1000
 
-    init(log: EventLog, stallTimeout: Duration = .seconds(10)) {
-        self.log = log
+    /// A hub of subscriptions to the log.
+    convenience init(log: EventLog, stallTimeout: Duration = .seconds(10)) {
+        self.init(stallTimeout: stallTimeout) { from, line in
+            try log.scan(from: from) { pos, view in
+                line(SubscriptionEvent(position: pos, event: try view.event()).line)
+            }
+        }
+    }
+
+    /// A hub streaming what `source` reads.
+    init(stallTimeout: Duration = .seconds(10), source: @escaping Source) {
+        self.source = source
         self.stallTimeout = stallTimeout
     }
 
@@ -97,8 +114,7 @@ final class SubscriptionHub: Sendable {
             var lines: [[UInt8]] = []
             var bytes = 0
             do {
-                try log.scan(from: next) { pos, view in
-                    let line = SubscriptionEvent(position: pos, event: try view.event()).line
+                try source(next) { line in
                     lines.append(line)
                     bytes += line.count + 1
                     return lines.count < chunk && bytes < room

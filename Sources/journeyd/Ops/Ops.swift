@@ -67,7 +67,7 @@ struct Ops {
                 return try audit(r, request)
             case .stats:
                 return try stats().line
-            case .append, .subscribe, .replay, .limits:
+            case .append, .subscribe, .signals, .ack, .replay, .limits:
                 throw ProtocolError.unknownOp(request.op)
             }
         } catch let e as ProtocolError {
@@ -150,6 +150,11 @@ struct Ops {
         let audit = engine.audit.counts
         answer.auditFailures = Int64(audit.failed)
         answer.lastAuditFailure = audit.lastFailure
+        let lastSignal = try engine.log.lastSignalSeq()
+        answer.lastSignalSeq = lastSignal
+        answer.consumers = try engine.signalConsumers().map { c in
+            .init(name: c.name, acked: c.acked, lag: lastSignal - min(lastSignal, c.acked), createdAt: c.createdAt)
+        }
         return answer
     }
 
@@ -157,6 +162,16 @@ struct Ops {
     /// each event left out, and `rejected` naming them.
     static func appendAnswer(_ results: EventLog.EventResults, id: (Int) -> String) -> AppendAnswer {
         AppendAnswer(results.map { $0.mapError(storeError) }, id: id)
+    }
+
+    /// The error of a `signals` or `ack` request the store refused: `not_found` for a consumer
+    /// that never read, `bad_request` for a bad name or a seq past the latest signal.
+    static func signalError(_ e: StoreError) -> ProtocolError {
+        switch e.code {
+        case .notFound: ProtocolError("not_found", e.message)
+        case .invalidArgument: ProtocolError("bad_request", e.message)
+        default: storeError(e)
+        }
     }
 
     static func storeError(_ e: StoreError) -> ProtocolError {

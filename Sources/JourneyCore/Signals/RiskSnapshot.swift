@@ -1,0 +1,162 @@
+/// A set of risk rules (SPEC §3.2), one bit per `Risk`, iterated in SPEC order.
+package struct RiskSet: Sendable, Hashable, Sequence, ExpressibleByArrayLiteral {
+    /// One bit per rule, at `Risk.rawValue`.
+    package var rawValue: UInt8
+    /// The set of the rules whose bits are set in `rawValue`.
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// The set of the rules listed.
+    package init(arrayLiteral risks: Risk...) { self.init(risks) }
+    /// Whether the set holds no rule.
+    package var isEmpty: Bool { rawValue == 0 }
+
+    /// The set holding `risks`.
+    package init(_ risks: some Sequence<Risk>) {
+        rawValue = 0
+        for r in risks { insert(r) }
+    }
+
+    /// Adds a rule.
+    package mutating func insert(_ r: Risk) { rawValue |= 1 << r.rawValue }
+    /// Removes a rule.
+    package mutating func remove(_ r: Risk) { rawValue &= ~(1 << r.rawValue) }
+    /// Whether the set holds `r`.
+    package func contains(_ r: Risk) -> Bool { rawValue & (1 << r.rawValue) != 0 }
+
+    /// The rules held, in SPEC order.
+    package func makeIterator() -> IndexingIterator<[Risk]> {
+        Risk.allCases.filter { contains($0) }.makeIterator()
+    }
+}
+
+/// An id an event named (its subject, or the patient of an identify, the referrer of a
+/// referral) and the event's `at`, as folding records them for signals.
+package struct TouchedId: Sendable, Hashable {
+    /// The interned id.
+    package var id: UInt32
+    /// The `at` of the event that named it (ms).
+    package var at: Int64
+}
+
+/// What signals read of one cluster at an instant `asOf` (the point-in-time view of SPEC §3.2:
+/// only events with `at ≤ asOf` count).
+package struct RiskSnapshot: Sendable, Hashable {
+    /// The canonical id.
+    package var canonical: String
+    /// Every id of the cluster, the canonical one included.
+    package var members: [String]
+    /// The stage at `asOf`.
+    package var stage: Stage
+    /// The rules that hold at `asOf`.
+    package var risk: RiskSet
+    /// The channels whose latest `consent` at `asOf` is `granted`, in channel order.
+    package var contactable: [Channel]
+    /// The earliest instant after `asOf` at which the risk set may change with no new event:
+    /// an elapsed-time threshold, or an event dated later than `asOf` starting to count.
+    package var nextChange: Int64?
+    /// The `at` of the latest event counted at `asOf`.
+    package var latestAt: Int64?
+    /// For each elapsed-time rule that holds, the instant its threshold passed (ms), by
+    /// `Risk.rawValue`.
+    package var thresholds: [Risk: Int64]
+}
+
+extension Projector {
+    /// Takes the ids recorded since the last call (see `tracksTouched`).
+    package mutating func takeTouched() -> [TouchedId] {
+        var out: [TouchedId] = []
+        swap(&out, &touched)
+        return out
+    }
+
+    /// The slot of the cluster holding interned id `id` (valid until the next fold); nil for an
+    /// id this projector does not have (ids of another projector, before a rebuild swapped
+    /// this one in).
+    package func clusterSlot(ofIdNumber id: UInt32) -> UInt32? {
+        guard Int(id) < clusterOf.count else { return nil }
+        let root = clusterOf[Int(id)]
+        return clusters[Int(root)].isRoot ? root : nil
+    }
+
+    /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
+    /// slot holds no cluster.
+    package func riskSnapshot(slot: UInt32, asOf: Int64) -> RiskSnapshot? {
+        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
+        return riskSnapshot(root: slot, asOf: asOf)
+    }
+
+    /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
+    package func riskSnapshot(id: String, asOf: Int64) -> RiskSnapshot? {
+        root(of: id).map { riskSnapshot(root: $0, asOf: asOf) }
+    }
+
+    /// Calls `body` with the risk snapshot at `asOf` of every cluster.
+    package func forEachRiskSnapshot(asOf: Int64, _ body: (RiskSnapshot) -> Void) {
+        for root in roots { body(riskSnapshot(root: root, asOf: asOf)) }
+    }
+
+    func riskSnapshot(root: UInt32, asOf: Int64) -> RiskSnapshot {
+        var facts = clusters[Int(root)].facts
+        // Timeline order: the events that count at `asOf` are a prefix.
+        let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
+        let future = counted < facts.count ? facts[counted].at : nil
+        facts.removeSubrange(counted...)
+        let canonical = canonicalName(root)
+        let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
+        guard !facts.isEmpty else {
+            return RiskSnapshot(canonical: canonical, members: members, stage: .prospect, risk: [], contactable: [],
+                                nextChange: future, latestAt: nil, thresholds: [:])
+        }
+        let life = LifecycleFacts(facts)
+        let risk = RiskSet(life.risk(facts, asOf: asOf))
+        // The instant each elapsed-time rule starts to hold, given these events.
+        var starts: [Risk: Int64] = [:]
+        if life.visits >= 1 {
+            starts[.lapsed] = Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1)
+        }
+        if life.visits >= 3 {
+            // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
+            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
+            starts[.overdue] = Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1)
+        }
+        let lastCare = max(life.lastBooking, life.lastVisit)
+        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
+            starts[.cancelledNotRebooked] = Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace))
+        }
+        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
+            starts[.noShowNotRebooked] = Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace))
+        }
+        var next = future
+        var thresholds: [Risk: Int64] = [:]
+        for (r, t) in starts {
+            if t > asOf {
+                next = min(next ?? t, t)
+            } else if risk.contains(r) {
+                thresholds[r] = t
+            }
+        }
+        return RiskSnapshot(
+            canonical: canonical, members: members, stage: life.stage(facts, asOf: asOf), risk: risk,
+            contactable: Self.contactable(facts), nextChange: next, latestAt: facts.last?.at, thresholds: thresholds)
+    }
+
+    /// The channels whose latest `consent` fact is `granted`, in channel order.
+    static func contactable(_ facts: [Fact]) -> [Channel] {
+        var granted: [Channel: Bool] = [:]
+        for f in facts where f.type == .consent {
+            guard let channel = f.effectiveChannel else { continue }
+            granted[channel] = f.status == ConsentStatus.granted.rawValue
+        }
+        return Channel.allCases.filter { granted[$0] == true }
+    }
+
+    private static func clamped(_ t: Int128) -> Int64 {
+        t > Int128(Int64.max) ? .max : t < Int128(Int64.min) ? .min : Int64(t)
+    }
+}
+
+extension Projector {
+    /// Calls `body` with the canonical id of every cluster.
+    package func forEachCanonicalId(_ body: (String) -> Void) {
+        for root in roots { body(canonicalName(root)) }
+    }
+}

@@ -1,0 +1,307 @@
+import Dispatch
+import JourneyCore
+import Synchronization
+
+/// Raises the signals of SPEC §3.7: diffs each cluster's risk set at the clock's now against
+/// the risk set last signalled for it, and hands the `risk_entered` / `risk_left` signals of the
+/// difference to the store's writer.
+///
+/// The signalled state (canonical id → risks entered and not left) is exactly what the stored
+/// signals say, so it is read back from them at open; evaluating every cluster against it then
+/// raises what a crash between a fold and its signals lost, and the elapsed-time changes that
+/// happened while the store was closed, and nothing already raised. After each fold the
+/// clusters the folded events touched are evaluated; a timer evaluates the clusters whose next
+/// elapsed-time threshold (or future-dated event) has come, ordered by that time in a heap.
+///
+/// Evaluations are serialized by one lock, and the signals of each are handed to the writer
+/// under it, so the stored order is the order they were raised in.
+final class SignalEvaluator: Sendable {
+    private struct State {
+        /// Canonical id → risks entered and not left, as the signals raised say.
+        var signalled: [String: RiskSet] = [:]
+        var schedule = SignalSchedule()
+        /// Set when an evaluation could not run (no projections during a first rebuild) or its
+        /// signals were not stored: the next timer tick evaluates every cluster.
+        var needsFullEvaluation = false
+        /// When the timer next wakes (wall-clock uptime ns), nil when none is queued.
+        var timerDeadline: DispatchTime?
+        var stopped = false
+        /// Signals raised so far by this process (for stats and tests).
+        var raised = 0
+    }
+
+    /// A cluster to evaluate, and how its changes are dated (`at`).
+    enum Target {
+        /// A cluster touched by events just folded, by slot (folding is not running meanwhile:
+        /// evaluations of folds run on the fold stage), with the latest `at` that counts among
+        /// those events (`Int64.min`: none does yet).
+        case touched(slot: UInt32, at: Int64)
+        /// The cluster holding an id whose threshold or future-dated event fell due at `at`.
+        case due(id: String, at: Int64)
+        /// The cluster holding an id, in a full evaluation (open, rebuild): dated by its latest
+        /// event counted.
+        case id(String)
+    }
+
+    private let state = Mutex(State())
+    private let projections: LiveProjections
+    private let log: EventLog
+    let clock: any SignalClock
+    /// Hands signal objects to the writer (stored in the next commit, in this order).
+    private let store: @Sendable ([[UInt8]]) -> Void
+    private let timer = DispatchQueue(label: "journey.signals.timer")
+    /// The longest the timer sleeps, so a clock moved by hand or a missed wake-up is caught.
+    static let maxSleep: DispatchTimeInterval = .seconds(60)
+    /// Clusters evaluated per hold of the projections lock.
+    static let chunk = 256
+
+    /// Reads the signalled state back from the stored signals.
+    init(log: EventLog, projections: LiveProjections, clock: any SignalClock,
+         store: @escaping @Sendable ([[UInt8]]) -> Void) throws(StoreError) {
+        self.log = log
+        self.projections = projections
+        self.clock = clock
+        self.store = store
+        let signalled = try Self.signalledState(log)
+        state.withLock { $0.signalled = signalled }
+    }
+
+    /// The risks entered and not left per canonical id, from the stored signals.
+    static func signalledState(_ log: EventLog) throws(StoreError) -> [String: RiskSet] {
+        var signalled: [String: RiskSet] = [:]
+        var failure: StoreError?
+        try log.scanSignals(after: 0) { seq, stored in
+            guard let v = try? JSONParser.parse(Signal.line(seq: seq, stored: stored)), let s = try? Signal(json: v) else {
+                failure = StoreError(.corrupt, "signal \(seq) is not a signal object", context: .init(position: seq))
+                return false
+            }
+            var set = signalled[s.patient] ?? []
+            if s.kind == .riskEntered { set.insert(s.risk) } else { set.remove(s.risk) }
+            signalled[s.patient] = set.isEmpty ? nil : set
+            return true
+        }
+        if let failure { throw failure }
+        return signalled
+    }
+
+    /// The (patient, risk) pairs entered and not left.
+    var signalled: [String: RiskSet] { state.withLock { $0.signalled } }
+
+    /// Signals raised by this process so far.
+    var raised: Int { state.withLock { $0.raised } }
+
+    /// Clusters with an elapsed-time change ahead.
+    var scheduled: Int { state.withLock { $0.schedule.count } }
+
+    // MARK: evaluating
+
+    /// Evaluates the clusters of the ids folding recorded (`Projector.takeTouched`).
+    func evaluate(touched: [TouchedId]) {
+        guard !touched.isEmpty else { return }
+        state.withLock { st in
+            guard !st.stopped else { return }
+            let now = clock.now()
+            // The touched clusters' slots, each with the latest `at` that counts now, in the
+            // order first touched: the signals of one fold come out the same on every run.
+            var order: [UInt32] = []
+            var causes: [UInt32: Int64] = [:]
+            let mapped: Void? = try? projections.read { p in
+                for t in touched {
+                    guard let slot = p.clusterSlot(ofIdNumber: t.id) else { continue }
+                    let at = t.at <= now ? t.at : Int64.min
+                    if let c = causes[slot] {
+                        causes[slot] = max(c, at)
+                    } else {
+                        causes[slot] = at
+                        order.append(slot)
+                    }
+                }
+            }.0
+            guard mapped != nil else {
+                st.needsFullEvaluation = true
+                return
+            }
+            evaluate(order.map { .touched(slot: $0, at: causes[$0]!) }, now: now, &st)
+        }
+        scheduleTimer()
+    }
+
+    /// Evaluates every cluster, then retracts what is signalled under ids that are no longer
+    /// canonical (at open, and after a rebuild swapped in new projections).
+    func evaluateAll() {
+        state.withLock { st in
+            guard !st.stopped else { return }
+            let now = clock.now()
+            // Names only, under the lock (a copy would be duplicated by the next fold's write).
+            let ids: [String]? = try? projections.read { p in
+                var all: [String] = []
+                p.forEachCanonicalId { all.append($0) }
+                return all
+            }.0
+            guard let ids else {
+                st.needsFullEvaluation = true
+                return
+            }
+            st.needsFullEvaluation = false
+            evaluate(ids.map(Target.id), now: now, &st)
+            // Signalled ids that are now nobody's canonical id: clusters merged while this
+            // process was not watching (the ids are found under their new cluster).
+            let canonical = Set(ids)
+            let orphans = st.signalled.keys.filter { !canonical.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            if !orphans.isEmpty { evaluate(orphans.map(Target.id), now: now, &st) }
+        }
+        scheduleTimer()
+    }
+
+    /// Queues `evaluateAll` on the timer's queue (at open: the store serves meanwhile).
+    func evaluateAllSoon() {
+        timer.async { [weak self] in self?.evaluateAll() }
+    }
+
+    /// Returns once the evaluations queued on the timer's queue so far have run.
+    func waitForQueued() {
+        timer.sync {}
+    }
+
+    /// Evaluates the clusters whose next change has come (the timer's work; tests call it after
+    /// moving a `ManualClock`).
+    func evaluateDue() {
+        let full = state.withLock { $0.needsFullEvaluation }
+        if full {
+            evaluateAll()
+            return
+        }
+        state.withLock { st in
+            guard !st.stopped else { return }
+            let now = clock.now()
+            let due = st.schedule.takeDue(now)
+            guard !due.isEmpty else { return }
+            evaluate(due.map { .due(id: $0.id, at: $0.time) }, now: now, &st)
+        }
+        scheduleTimer()
+    }
+
+    /// Evaluates `targets` at `now`, in chunks, and stores the signals found.
+    private func evaluate(_ targets: [Target], now: Int64, _ st: inout State) {
+        var out: [[UInt8]] = []
+        var evaluated = Set<String>()
+        var start = 0
+        while start < targets.count {
+            let end = min(targets.count, start + Self.chunk)
+            let snapshots: [(Target, RiskSnapshot?)]
+            do {
+                snapshots = try projections.read { p in
+                    targets[start..<end].map { t in
+                        switch t {
+                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now))
+                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now))
+                        }
+                    }
+                }.0
+            } catch {
+                st.needsFullEvaluation = true
+                break
+            }
+            for (target, snap) in snapshots {
+                guard let snap else {
+                    // An id no event names any more cannot happen (events are never removed);
+                    // retract defensively so the state matches the projections. A slot without
+                    // a cluster (another projector's, after a rebuild) is left to the full
+                    // evaluation that follows every rebuild.
+                    switch target {
+                    case .due(let id, _), .id(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
+                    case .touched: break
+                    }
+                    continue
+                }
+                guard evaluated.insert(snap.canonical).inserted else { continue }
+                let causeAt: Int64 = switch target {
+                case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
+                case .due(_, let at): at
+                case .id: snap.latestAt ?? now
+                }
+                diff(snap, causeAt: causeAt, &st, &out)
+            }
+            start = end
+        }
+        if !out.isEmpty {
+            st.raised += out.count
+            store(out)
+        }
+    }
+
+    /// Raises the difference between a cluster's risk set and what is signalled for it, and
+    /// retracts what is signalled under its other ids.
+    private func diff(_ snap: RiskSnapshot, causeAt: Int64, _ st: inout State, _ out: inout [[UInt8]]) {
+        for m in snap.members where m != snap.canonical && st.signalled[m] != nil {
+            retract(m, at: causeAt, stage: snap.stage, contactable: snap.contactable, &st, &out)
+        }
+        let before = st.signalled[snap.canonical] ?? []
+        for r in Risk.allCases where before.contains(r) != snap.risk.contains(r) {
+            let entered = snap.risk.contains(r)
+            // An elapsed-time rule starts to hold at its threshold; every other change at its cause.
+            let at = entered ? (snap.thresholds[r] ?? causeAt) : causeAt
+            out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
+                              risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
+        }
+        st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk
+        st.schedule.set(snap.canonical, snap.nextChange)
+    }
+
+    /// Raises `risk_left` for every risk signalled under `id`, which is no longer a canonical id.
+    private func retract(_ id: String, at: Int64, stage: Stage, contactable: [Channel], _ st: inout State, _ out: inout [[UInt8]]) {
+        guard let set = st.signalled.removeValue(forKey: id) else { return }
+        for r in set {
+            out.append(Signal(at: at, patient: id, kind: .riskLeft, risk: r, stage: stage, contactable: contactable).storedBytes)
+        }
+        st.schedule.set(id, nil)
+    }
+
+    /// Called when signals handed to the writer were not stored (the store failed): the
+    /// signalled state is read back from the store and every cluster evaluated on the next tick.
+    func signalsLost() {
+        let reread = try? Self.signalledState(log)
+        state.withLock { st in
+            if let reread { st.signalled = reread }
+            st.needsFullEvaluation = true
+        }
+        scheduleTimer(soon: true)
+    }
+
+    // MARK: the timer
+
+    /// Makes sure the timer wakes by the earliest next change (and at least every `maxSleep`).
+    func scheduleTimer(soon: Bool = false) {
+        let deadline: DispatchTime? = state.withLock { st in
+            guard !st.stopped else { return nil }
+            var wait = Self.maxSleep
+            if soon {
+                wait = .seconds(1)
+            } else if let t = st.schedule.earliest {
+                let ms = max(0, min(t - clock.now(), 60_000))
+                wait = .milliseconds(Int(ms))
+            }
+            let at = DispatchTime.now() + wait
+            if let current = st.timerDeadline, current <= at { return nil }
+            st.timerDeadline = at
+            return at
+        }
+        guard let deadline else { return }
+        // Weak: a queued wake-up must not keep the store open after the engine is released.
+        timer.asyncAfter(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            let go = self.state.withLock { st -> Bool in
+                if st.timerDeadline == deadline { st.timerDeadline = nil }
+                return !st.stopped
+            }
+            guard go else { return }
+            self.evaluateDue()
+            self.scheduleTimer()
+        }
+    }
+
+    /// Stops evaluating; the timer's wake-ups do nothing from now on.
+    func stop() {
+        state.withLock { $0.stopped = true }
+    }
+}

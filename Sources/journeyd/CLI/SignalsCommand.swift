@@ -1,0 +1,111 @@
+import Glibc
+import JourneyClient
+import JourneyCore
+import JourneyProtocol
+import JourneyStore
+
+/// `journeyd signals --consumer NAME [--from SEQ] [--follow] [--ack] [--json]`: a consumer's
+/// signals after its acknowledged seq (or after `--from`), one line each, through the daemon
+/// serving the directory or from the store itself.
+///
+/// Without `--follow` it prints the signals stored when it started and ends; with it, it goes
+/// on printing each new one. `--ack` acknowledges each signal once printed (and flushed), so the
+/// next run starts after it.
+extension CLI {
+    static func signalsCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.isEmpty else { throw UsageError("unexpected argument '\(args.positional[0])'") }
+        guard let consumer = args.value("consumer") else { throw UsageError("--consumer NAME is required") }
+        var from: UInt64?
+        if let f = try args.int("from") {
+            guard f >= 0 else { throw UsageError("--from must be a seq ≥ 0") }
+            from = UInt64(f)
+        }
+        let printer = SignalPrinter(json: args.flag("json"))
+        switch try Gateway.writer(dir: dir) {
+        case .daemon(let c):
+            defer { c.close() }
+            try throughDaemon(c, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"), printer)
+        case .store(let engine):
+            try fromStore(engine, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"), printer)
+        }
+        return Exit.ok
+    }
+
+    private static func throughDaemon(_ c: JourneyConnection, consumer: String, from: UInt64?, follow: Bool, ack: Bool,
+                                      _ printer: SignalPrinter) throws {
+        // Where the stream is caught up, for a run that ends there.
+        let stats = try decoded(StatsAnswer.self, try c.requestBytes(Request.stats.line))
+        let answer = try decoded(SignalsAnswer.self, try c.requestBytes(SignalsRequest(consumer: consumer, from: from).line))
+        if !follow && answer.after >= stats.lastSignalSeq { return }
+        // The stream takes no more requests: acknowledgements go on a connection of their own.
+        let acks = ack ? try JourneyConnection(socketPath: c.socketPath) : nil
+        defer { acks?.close() }
+        while true {
+            let line = try c.receiveBytes()
+            let signal: Signal
+            switch try SignalsAnswer.decodeSignal(line) {
+            case .success(let s): signal = s
+            case .failure(let e): throw failure(e)
+            }
+            printer.print(signal)
+            if let acks {
+                Output.flush()
+                _ = try decoded(AckAnswer.self, try acks.requestBytes(AckRequest(consumer: consumer, seq: signal.seq).line))
+            }
+            if !follow && signal.seq >= stats.lastSignalSeq { return }
+        }
+    }
+
+    private static func fromStore(_ engine: JourneyEngine, consumer: String, from: UInt64?, follow: Bool, ack: Bool,
+                                  _ printer: SignalPrinter) throws {
+        // What opening the store raised (elapsed-time changes while it was closed) is stored first.
+        engine.settleSignals()
+        let stream = try engine.signals(consumer: consumer, from: from)
+        var last = stream.after
+        let end = try engine.log.lastSignalSeq()
+        while true {
+            // The engine raises the signals falling due meanwhile itself; this process is the
+            // store's writer, so nothing else adds to it while it runs.
+            for signal in try engine.log.signals(after: last, limit: 1024) {
+                printer.print(signal)
+                if ack {
+                    Output.flush()
+                    try stream.ack(signal.seq)
+                }
+                last = signal.seq
+            }
+            if !follow && last >= end { return }
+            if follow {
+                Output.flush()
+                usleep(500_000)
+            }
+        }
+    }
+
+    private static func decoded<T: DecodableAnswer>(_ type: T.Type, _ line: [UInt8]) throws -> T {
+        let result: Result<T, ProtocolError>
+        do {
+            result = try Answer.decode(T.self, from: line)
+        } catch {
+            throw CommandFailure(Exit.store, "unreadable answer: \(error)")
+        }
+        switch result {
+        case .success(let a): return a
+        case .failure(let e): throw failure(e)
+        }
+    }
+}
+
+/// Prints signals as readable lines or as their JSON objects.
+struct SignalPrinter {
+    var json: Bool
+
+    func print(_ s: Signal) {
+        if json {
+            Output.line(s.json)
+        } else {
+            let contactable = s.contactable.isEmpty ? "-" : s.contactable.map(\.name).joined(separator: ",")
+            Output.line("\(s.seq)  \(Timestamp.format(ms: s.at))  \(s.kind.rawValue)  \(TerminalText.escape(s.patient))  \(s.risk.name)  stage=\(s.stage.name)  contactable=\(contactable)")
+        }
+    }
+}
