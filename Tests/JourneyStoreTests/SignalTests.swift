@@ -257,7 +257,7 @@ struct SignalTests {
             let key = "\(s.patient) \(s.risk.name)"
             if s.kind == .riskEntered { #expect(pairs.insert(key).inserted) } else { #expect(pairs.remove(key) != nil) }
         }
-        let page = try e.atRisk(asOf: end, limit: 100_000)
+        let page = try e.atRisk(asOf: end, limit: 100_000, as: "signal-tests")
         let atRisk = Set(page.patients.flatMap { p in p.risk.map { "\(p.patient) \($0.name)" } })
         #expect(!atRisk.isEmpty)
         #expect(pairs == atRisk)

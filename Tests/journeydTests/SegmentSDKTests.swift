@@ -86,7 +86,7 @@ struct SegmentSDKTests {
             #"{"id":"sdk-alias-1","type":"identify","subject":"anon-2","at":"2026-03-01T10:00:00.000Z","patient":"patient-1"}"#,
         ])
         // The journey joins the anonymous visit to the patient.
-        let state = try #require(try api.engine.patient(id: "anon-1", asOf: 1_900_000_000_000))
+        let state = try #require(try api.engine.patient(id: "anon-1", asOf: 1_900_000_000_000, as: "segment-sdk-tests"))
         #expect(state.patient == "patient-1")
         // Sent again: all duplicates, nothing new.
         let again = try runSDK(segmentPython.path!, port: api.port, key: RunningHTTPAPI.writeKey, directory: api.directory.path)

@@ -137,7 +137,7 @@ extension CLI {
         }
         // The whole picture on one page.
         let htmlPath = args.value("html") ?? ((getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp") + "/journey-demo-report.html")
-        try writePrivateFile(htmlPath, Array(try reportPage(dir: dir, title: "Demo practice", now: now, from: from, to: to).utf8))
+        try writePrivateFile(htmlPath, Array(try reportPage(dir: dir, as: try requester(args), title: "Demo practice", now: now, from: from, to: to).utf8))
         Output.line("")
         Output.line("== the HTML report (funnel, trends, cohorts, appointments) is at \(htmlPath) ==")
         Output.flush()

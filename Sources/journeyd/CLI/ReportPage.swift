@@ -18,7 +18,7 @@ extension CLI {
         let from = try time(args, "from") ?? ReportPeriod.monthStart(to - 1, offset: -11)
         guard from < to else { throw UsageError("--from must be before --to") }
 
-        let page = try reportPage(dir: dir, title: args.value("title") ?? "Practice report", now: now, from: from, to: to)
+        let page = try reportPage(dir: dir, as: try requester(args), title: args.value("title") ?? "Practice report", now: now, from: from, to: to)
         try writePrivateFile(path, Array(page.utf8))
         Output.line("wrote \(path) (\(page.utf8.count) bytes)")
         return Exit.ok
@@ -26,7 +26,7 @@ extension CLI {
 
     /// The HTML report of the store in `dir` (through its daemon when one serves it) for the
     /// period `[from, to)`.
-    static func reportPage(dir: String, title: String, now: Int64, from: Int64, to: Int64) throws -> String {
+    static func reportPage(dir: String, as requester: Requester, title: String, now: Int64, from: Int64, to: Int64) throws -> String {
         func ask(_ op: String, _ members: [JSONMember]) throws -> JSONValue {
             let request: Request
             do {
@@ -34,7 +34,7 @@ extension CLI {
             } catch {
                 throw failure(error)
             }
-            let line = try Gateway.request(dir: dir, request)
+            let line = try Gateway.request(dir: dir, request, as: requester)
             let answer: JSONValue
             do {
                 answer = try JSONParser.parse(line)
