@@ -160,6 +160,27 @@ struct SignalTests {
         #expect(e.signalledRisks == ["p1": [.cancelledNotRebooked, .noShowNotRebooked]])
     }
 
+    @Test("unlink splitting a cluster moves its risks back: left under the canonical id, entered under the split-off id")
+    func unlinkMovesBack() throws {
+        let dir = StoreTestDirectory()
+        let clock = ManualClock(t0 + 30 * day)
+        let e = try JourneyEngine(directory: dir.path, durability: .relaxed, clock: clock)
+        _ = try e.append([ev("c1", .cancellation, "anon", t0), ev("n1", .noShow, "p1", t0 + day),
+                          ev("i1", .identify, "anon", t0 + 2 * day, patient: "p1")])
+        #expect(e.signalledRisks == ["p1": [.cancelledNotRebooked, .noShowNotRebooked]])
+        let before = try e.log.signals(after: 0).count
+        // The link was wrong: withdrawn after it was made. The cancellation goes back to anon.
+        _ = try e.append([ev("u1", .unlink, "anon", t0 + 3 * day, patient: "p1")])
+        #expect(Set(try stored(e, after: UInt64(before))) == [
+            left("p1", .cancelledNotRebooked, t0 + 3 * day),
+            entered("anon", .cancelledNotRebooked, t0 + 14 * day),
+        ])
+        #expect(e.signalledRisks == ["p1": [.noShowNotRebooked], "anon": [.cancelledNotRebooked]])
+        // And the pairs entered and not left equal at_risk.
+        let page = try e.atRisk(asOf: t0 + 30 * day, limit: 100, as: "signal-tests")
+        #expect(page.patients.map(\.patient) == ["anon", "p1"])
+    }
+
     @Test("a consumer resumes after its acknowledged seq across a restart; an ack never moves back")
     func ackThenRestart() async throws {
         let dir = StoreTestDirectory()
