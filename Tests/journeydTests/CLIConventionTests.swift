@@ -40,3 +40,26 @@ import Testing
         }
     }
 }
+
+@Suite struct CommandHelpTests {
+    /// Every command's --help names each of its flags with a description, and exits 0.
+    @Test(binaryNeeded) func everyCommandDescribesEveryFlag() throws {
+        let commands = ["serve", "import", "export", "patient", "handoff", "funnel", "contacts", "at-risk", "appointments",
+                        "patients", "cohorts", "trends", "referrals", "segment", "report", "replay", "stats", "verify",
+                        "backup", "audit", "signals", "migrate", "demo", "generate"]
+        for c in commands {
+            let r = try run([c, "--help"])
+            #expect(r.status == 0, "\(c)")
+            #expect(r.stdout.hasPrefix("usage: journeyd \(c)"), "\(c)")
+            // Each option line has a description after its name.
+            let options = r.stdout.split(separator: "\n").filter { $0.hasPrefix("  --") }
+            #expect(!options.isEmpty, "\(c)")
+            for line in options {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                #expect(parts.count >= 3, "\(c): \(line)")
+            }
+        }
+        let signals = try run(["signals", "--help"])
+        #expect(signals.stdout.contains("--from SEQ") && signals.stdout.contains("--as NAME"))
+    }
+}

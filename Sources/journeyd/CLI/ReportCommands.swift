@@ -81,10 +81,17 @@ enum CommandHelp {
         if let about = about[command] { out += "\n" + about + "\n" }
         out += "\noptions:\n"
         var lines: [(String, String)] = [("--data DIR", "the store (default $JOURNEY_DATA, else ./journey-data)")]
-        for flag in valued.sorted() { lines.append(("--\(flag) \(placeholder(flag))", flags[flag] ?? "")) }
-        for flag in switches.sorted() { lines.append(("--\(flag)", flags[flag] ?? "")) }
+        func describe(_ flag: String) -> String { overrides[command]?[flag] ?? flags[flag] ?? "" }
+        for flag in valued.sorted() {
+            lines.append(("--\(flag) \(command == "signals" && flag == "from" ? "SEQ" : placeholder(flag))", describe(flag)))
+        }
+        for flag in switches.sorted() { lines.append(("--\(flag)", describe(flag))) }
+        if readsPatients.contains(command) {
+            lines.append(("--as NAME", "who reads, for the read audit (default: your login name)"))
+            lines.append(("--reason TEXT", "why, recorded in the read audit"))
+        }
         if ["patient", "handoff", "funnel", "contacts", "at-risk", "stats", "appointments", "patients", "cohorts",
-            "trends", "referrals", "segment", "verify"].contains(command) {
+            "trends", "referrals", "segment", "verify", "audit", "signals"].contains(command) {
             lines.append(("--json", "print the answer's JSON object"))
         }
         lines.append(("--help", "this help"))
@@ -101,7 +108,18 @@ enum CommandHelp {
     private static func placeholder(_ flag: String) -> String {
         switch flag {
         case "from", "to", "as-of", "last-visit-before", "last-visit-after", "since": "T"
-        case "limit", "periods", "min-visits", "max-visits", "events", "clients", "seed", "batch", "max-line": "N"
+        case "limit", "periods", "min-visits", "max-visits", "events", "clients", "seed", "batch", "max-connections",
+             "max-open-files": "N"
+        case "max-line", "max-output", "max-total-output": "BYTES"
+        case "idle-timeout", "stall-timeout": "DURATION"
+        case "html", "map": "FILE"
+        case "title": "TEXT"
+        case "http": "ADDRESS"
+        case "write-key": "KEY"
+        case "consumer": "NAME"
+        case "format": "FORMAT"
+        case "socket": "PATH"
+        case "allow-group": "GROUP"
         case "window": "DURATION"
         case "tz": "ZONE"
         case "after": "ID"
@@ -112,7 +130,35 @@ enum CommandHelp {
         }
     }
 
+    /// The commands whose answers can name patients (their reads are audited).
+    private static let readsPatients: Set<String> = [
+        "patient", "handoff", "at-risk", "referrals", "segment", "export", "audit", "signals",
+    ]
+
+    /// Descriptions of a flag that means something else for one command.
+    private static let overrides: [String: [String: String]] = [
+        "signals": ["from": "start after this seq instead of after the consumer's acknowledged one"],
+        "audit": ["since": "only records at or after this time", "patient": "only reads that named this patient (any id of the cluster)"],
+        "report": ["from": "start of the period (default: 11 months before the current one, UTC)",
+                   "to": "end of the period, excluded (default: the start of next month, UTC)"],
+    ]
+
     private static let about: [String: String] = [
+        "serve": "Runs the local event sink: the socket protocol on DIR/journeyd.sock (mode 0600) and, with --http,\nSegment's HTTP tracking API on a loopback port. SIGTERM or SIGINT stops it cleanly.",
+        "import": "Appends events from a file (or - for stdin): NDJSON, or with --format FHIR R4 Bulk Data or\nSegment Spec messages. Prints appended, duplicate and rejected counts; through a serving daemon\nit streams in batches.",
+        "export": "Every event as NDJSON, in log order.",
+        "patient": "The journey state of a patient: any id of the cluster answers for all of it.",
+        "handoff": "What the next agent on any channel must know about a patient, at once.",
+        "replay": "Rebuilds every projection from the log, with progress.",
+        "stats": "The size of the log, the state of the projections, audit failures and signal consumers.",
+        "verify": "Checks every record's checksum and the store's structure and indexes.",
+        "backup": "A consistent copy of the store in DEST (mode 0600 in a 0700 directory), with the count it holds.",
+        "audit": "Who was shown which patients: the read audit.",
+        "demo": "A synthetic practice streamed into a daemon over its socket, then reported, with the HTML report\nwritten to a path it names.",
+        "generate": "A synthetic practice as NDJSON, in arrival order.",
+        "report": "One self-contained HTML page: the default funnel, inquiry and visit trends, the cohort\nretention heat map and appointment outcomes by location. No script, nothing fetched.",
+        "signals": "Risk changes for outreach (risk_entered, risk_left) after the consumer's acknowledged seq.",
+        "migrate": "Upgrades a store of the earlier format in place (copy, verify, swap). Stop every process\nusing the store first.",
         "appointments": "Appointments scheduled in [from, to), by a property of their booking: visited, no-show,\ncancelled and open, the no-show, cancellation and rebooking rates, and revenue.",
         "patients": "New, referred, retained and lapsed patients over [from, to), with their visits and revenue.",
         "cohorts": "Patients by the month of their first visit (months starting in [from, to)), and how many\nof each came back in each following month.",
@@ -152,5 +198,34 @@ enum CommandHelp {
         "csv": "print rows as CSV (RFC 4180) with a header row",
         "steps": "the funnel's steps (default touch,inquiry,booking,visit)",
         "window": "the conversion window (default 30d)",
+        "socket": "the socket's path (default DIR/journeyd.sock)",
+        "allow-group": "let members of this group connect too (socket mode 0660)",
+        "max-line": "the longest request line taken, in bytes (default 1 MiB)",
+        "http": "also answer Segment's HTTP tracking API on this address (127.0.0.1:PORT)",
+        "write-key": "the write key the HTTP API requires (or $JOURNEY_WRITE_KEY)",
+        "map": "a JSON file mapping Segment track event names to event types",
+        "http-allow-remote": "let --http bind an address that is not loopback",
+        "max-connections": "connections served at once (default 1024)",
+        "max-output": "answers queued for one connection, in bytes, before it is cut off (default 4 MiB)",
+        "max-total-output": "answers queued for all connections, in bytes (default 64 MiB)",
+        "idle-timeout": "close a connection idle this long (default 300s)",
+        "stall-timeout": "close a connection that takes no answers for this long (default 30s)",
+        "max-open-files": "the descriptor limit to run with",
+        "relaxed-durability": "acknowledge before fsync (must be asked for by name)",
+        "batch": "events per batch (default: sized to the daemon's line limit)",
+        "format": "ndjson (default), fhir or segment",
+        "progress": "show progress even when stderr is not a terminal",
+        "patient": "only this patient (any id of the cluster)",
+        "since": "only at or after this time",
+        "events": "how many events",
+        "seed": "the generator's seed (default 42)",
+        "clients": "concurrent socket clients (default 8)",
+        "keep": "keep the demo's store",
+        "html": "write the HTML report to this file",
+        "title": "the page's heading",
+        "practice-rules": "consent, reminder and recall sequences, unlinks: what the demo shows",
+        "consumer": "the consumer's name",
+        "follow": "keep streaming new signals",
+        "ack": "acknowledge each signal once printed",
     ]
 }
