@@ -1,3 +1,5 @@
+import JourneyCore
+
 /// Values from events made safe for a terminal: a name holding ESC could recolour or rewrite
 /// the screen, and one holding a newline could forge a table row. Every cell of the command
 /// line's readable tables passes through `escape`.
@@ -22,11 +24,9 @@ enum TerminalText {
         return out
     }
 
+    /// The characters the id rule refuses (`IdCharacters`: control, bidirectional and
+    /// zero-width), and the invisible operators U+2061–U+2065, which show nothing either.
     static func needsEscape(_ ch: Unicode.Scalar) -> Bool {
-        switch ch.value {
-        case 0..<0x20, 0x7F...0x9F: true
-        case 0x061C, 0x200B...0x200F, 0x202A...0x202E, 0x2060...0x2069, 0xFEFF: true
-        default: false
-        }
+        IdCharacters.kind(of: ch.value) != nil || (0x2061...0x2065).contains(ch.value)
     }
 }

@@ -35,11 +35,11 @@ enum HTMLText {
         return n < 0 ? "-" + out : out
     }
 
-    /// A rate in [0, 1] as a percentage with one decimal (`0.4567` → `45.7%`); `–` for none.
+    /// A rate in [0, 1] as a percentage with one decimal (`0.4567` → `45.7%`), as the tables
+    /// write it; `–` for none.
     static func percent(_ rate: Double?) -> String {
         guard let rate, rate.isFinite else { return "–" }
-        let tenths = Int64((rate * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
+        return Reports.percent(rate)
     }
 
     /// A coordinate or length for SVG, with at most one decimal.
