@@ -8,7 +8,9 @@ import Synchronization
 /// Named databases: `log` (big-endian position → `EventRecord`), `ids` (id → position),
 /// `subjects` (subject → big-endian positions, sorted duplicates), `meta` (format version),
 /// `checkpoints` (projection snapshots, chunked), `audit` (sequence → opaque entry), `signals`
-/// (big-endian seq → signal object) and `consumers` (signal consumer name → acknowledged seq).
+/// (big-endian seq → signal object), `consumers` (signal consumer name → acknowledged seq),
+/// `erased` (id of an event an erasure rewrote → its position) and `erasures` (big-endian seq →
+/// erasure receipt).
 /// Writes are serialized by one lock; reads may run on any thread at once, each in its own
 /// snapshot. Open a store once per process (a second open throws `.alreadyOpen`) and share it.
 /// One process writes a store at a time: opening it for writing takes the store's writer lock,
@@ -48,10 +50,13 @@ public final class EventLog: Sendable {
     /// Nil only in a store opened read-only that no writer of this version has opened yet.
     let signals: LMDBDatabase?
     let consumers: LMDBDatabase?
+    /// The ids of erased events (see `erase`), and the erasures' receipts.
+    let erased: LMDBDatabase?
+    let erasures: LMDBDatabase?
     /// The store's writer lock, held for the life of the environment; nil when read-only.
     let writerLock: StoreLock?
     /// The single owner of the write path (LMDB allows one writer).
-    private let writeLock = Mutex(())
+    let writeLock = Mutex(())
     /// How many times a write found the map full and grew it (for tests and stats).
     let mapGrowths = Atomic<Int>(0)
     /// Set once a failure leaves the disk's content uncertain: writes are refused from then on.
@@ -115,6 +120,8 @@ public final class EventLog: Sendable {
             // signals are then empty (`openOptionalDatabase`).
             signals = try txn.openOptionalDatabase("signals", flags: create)
             consumers = try txn.openOptionalDatabase("consumers", flags: create)
+            erased = try txn.openOptionalDatabase("erased", flags: create)
+            erasures = try txn.openOptionalDatabase("erasures", flags: create)
             let stored = try txn.withValue(meta, forKey: Self.versionKey) { raw -> UInt32? in
                 raw.count == 4 ? UInt32(littleEndian: raw.loadUnaligned(as: UInt32.self)) : nil
             }
@@ -350,6 +357,12 @@ public final class EventLog: Sendable {
                     }
                     guard same else {
                         let id = String(decoding: view.id, as: UTF8.self)
+                        if try isErased(txn, view.id) {
+                            throw StoreError(
+                                .erased,
+                                "event id \(Quote.short(id)) at batch index \(i) belongs to an erased patient (journeyd erase): it cannot be stored again",
+                                context: .init(id: id, batchIndex: i, position: p))
+                        }
                         let earlier = p >= first ? "batch index \(appendedIndex[Int(p - first)])" : "the event stored at position \(p)"
                         throw StoreError(
                             .conflict,
@@ -507,7 +520,7 @@ public final class EventLog: Sendable {
     /// fsync can report success for data that never reached the disk. Rather than acknowledge
     /// appends on such a store, it takes no more writes; reads go on. Reopening it (restarting
     /// journeyd) recovers the last commit LMDB made durable; `verify` then checks it.
-    private func stopWrites(after error: LMDBError, _ what: String) -> StoreError {
+    func stopWrites(after error: LMDBError, _ what: String) -> StoreError {
         let acknowledged = durability == .full
             ? "appends acknowledged before it are on disk"
             : "appends since the last successful sync may be lost (relaxed durability)"

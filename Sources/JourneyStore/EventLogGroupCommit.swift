@@ -199,7 +199,7 @@ extension EventLog {
                     } catch {
                         // The child was aborted: this batch left no trace.
                         let failure = Self.storeError(error, "append", path: self.directory)
-                        guard entries[i].splitConflicts, failure.code == .conflict else {
+                        guard entries[i].splitConflicts, failure.code == .conflict || failure.code == .erased else {
                             out[i] = .failure(failure)
                             continue
                         }

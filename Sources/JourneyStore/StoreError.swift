@@ -11,12 +11,16 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case notFound = "not_found", invalidArgument = "invalid_argument", tooLarge = "too_large"
             case alreadyOpen = "already_open", diskFull = "disk_full", writesStopped = "writes_stopped"
             case storeBusy = "store_busy", readOnly = "read_only", oldFormat = "old_format"
+            case erased
         }
         private let raw: Raw
         private init(_ raw: Raw) { self.raw = raw }
 
         /// An id already stored (or earlier in the batch) with different content.
         public static let conflict = Code(.conflict)
+        /// An event id that an erasure rewrote, sent again with other content (an old export):
+        /// refused, so erased data cannot come back.
+        public static let erased = Code(.erased)
         /// The map could not grow enough to hold the write.
         public static let mapFull = Code(.mapFull)
         /// The store was written by a newer format version than this program knows.

@@ -46,6 +46,8 @@ public enum Request: Sendable, Hashable {
     case ping
     /// `audit`: the read audit (who was shown which patients).
     case audit(AuditRequest)
+    /// `erase`: erase a patient's identifying data from the store for good.
+    case erase(EraseRequest)
 
     /// The op's name on the wire.
     public var op: String {
@@ -70,6 +72,7 @@ public enum Request: Sendable, Hashable {
         case .stats: "stats"
         case .ping: "ping"
         case .audit: "audit"
+        case .erase: "erase"
         }
     }
 
@@ -89,6 +92,7 @@ public enum Request: Sendable, Hashable {
         case .segment(let r): r.line
         case .subscribe(let r): r.line
         case .audit(let r): r.line
+        case .erase(let r): r.line
         case .signals(let r): r.line
         case .ack(let r): r.line
         case .contacts, .replay, .limits, .stats, .ping: RequestFields.line(op: op) { _ in }
@@ -140,6 +144,7 @@ public enum Request: Sendable, Hashable {
         case "stats": .stats
         case "ping": .ping
         case "audit": .audit(try AuditRequest(decoding: r))
+        case "erase": .erase(try EraseRequest(decoding: r))
         default: throw ProtocolError.unknownOp(op)
         }
     }
@@ -148,6 +153,6 @@ public enum Request: Sendable, Hashable {
 extension ProtocolError {
     /// The error of an op the daemon does not answer (or, answering from the store, cannot).
     public static func unknownOp(_ op: String) -> ProtocolError {
-        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, signals, ack, replay, stats, ping, limits, audit")
+        ProtocolError("unknown_op", "unknown op \(Quote.short(op)); ops are append, patient, handoff, funnel, contacts, at_risk, appointments, patients, cohorts, trends, referrals, segment, subscribe, signals, ack, replay, stats, ping, limits, audit, erase")
     }
 }

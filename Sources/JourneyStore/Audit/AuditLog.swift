@@ -1,4 +1,5 @@
 import Glibc
+import JourneyCore
 import JourneyProtocol
 import Synchronization
 
@@ -20,7 +21,8 @@ import Synchronization
 public final class AuditLog: Sendable {
     /// The file's path.
     public let path: String
-    private let fd: Int32
+    /// The open file; replaced when the path names another file (see `rewrite`).
+    private let fd: Mutex<Int32>
     /// Why the file could not be opened, when it could not (every record then fails).
     private let openFailure: String?
     private let state = Mutex(State())
@@ -54,10 +56,10 @@ public final class AuditLog: Sendable {
         let opened = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         if opened < 0 {
             openFailure = "cannot open \(path): \(String(cString: strerror(errno)))"
-            fd = -1
+            fd = Mutex(-1)
             return
         }
-        fd = opened
+        fd = Mutex(opened)
         openFailure = nil
         // A file another tool created with a wider mode is narrowed (owner only).
         var st = stat()
@@ -73,7 +75,23 @@ public final class AuditLog: Sendable {
     }
 
     deinit {
-        if fd >= 0 { Glibc.close(fd) }
+        fd.withLock { if $0 >= 0 { Glibc.close($0) } }
+    }
+
+    /// The file to append to: the one open, unless `path` now names another file (an erasure
+    /// rewrote it, see `rewrite`), which is then opened instead.
+    private func currentFile() -> Int32 {
+        fd.withLock { fd in
+            guard fd >= 0 else { return fd }
+            var open = stat(), named = stat()
+            let gone = stat(path, &named) != 0
+            guard fstat(fd, &open) == 0, gone || open.st_ino != named.st_ino || open.st_dev != named.st_dev else { return fd }
+            let reopened = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            guard reopened >= 0 else { return fd }
+            Glibc.close(fd)
+            fd = reopened
+            return fd
+        }
     }
 
     /// Records `entry` durably; returns once it is on disk.
@@ -131,6 +149,7 @@ public final class AuditLog: Sendable {
     /// Appends `bytes` in as few writes as the kernel takes and syncs; the failure's reason, or nil.
     private func writeAndSync(_ bytes: [UInt8]) -> String? {
         if let openFailure { return openFailure }
+        let fd = currentFile()
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + done, raw.count - done) }
@@ -225,6 +244,113 @@ public final class AuditLog: Sendable {
         let base = max(0, offset)
         let found = bytes.withUnsafeBytes { entries(in: $0) }
         return (found.entries.map { (base + $0.offset, $0.entry) }, found.skipped)
+    }
+}
+
+extension AuditLog {
+    /// Rewrites the audit file of the store in `directory` so that it names none of `ids` (the
+    /// ids of an erased cluster): each record's `ids`, the string values of its `parameters`
+    /// equal to one of them, and their occurrences in its `reason` become `pseudonym`, so
+    /// `journeyd audit --patient <pseudonym>` still answers who saw that journey. Bytes that
+    /// are no whole record (a write cut short) are left out: they might hold an id.
+    ///
+    /// The new file is written beside the old one (mode 0600), synced and renamed over it; the
+    /// directory is synced. Records other processes append to the old file meanwhile are
+    /// carried over after the rename; an `AuditLog` open in any process notices the new file at
+    /// its next write.
+    ///
+    /// - Returns: how many records named one of `ids`.
+    /// - Throws: `AuditUnavailable` when the file cannot be read or rewritten (it is then unchanged).
+    @discardableResult
+    public static func rewrite(directory: String, replacing ids: Set<String>, with pseudonym: String) throws(AuditUnavailable) -> Int {
+        let path = directory + "/" + fileName
+        let temporary = path + ".rewrite"
+        func failure(_ what: String) -> AuditUnavailable { AuditUnavailable("\(what) \(path): \(String(cString: strerror(errno)))") }
+        let old = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if old < 0 {
+            if errno == ENOENT { return 0 }
+            throw failure("cannot open")
+        }
+        defer { Glibc.close(old) }
+        var changed = 0
+        var (bytes, end) = try readAll(old, from: 0, path)
+        var out = rewritten(bytes, ids, pseudonym, &changed)
+        _ = unlink(temporary)
+        let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("cannot create a new") }
+        defer { Glibc.close(fd) }
+        guard writeAll(fd, out), fsync(fd) == 0 else {
+            _ = unlink(temporary)
+            throw failure("cannot write a new")
+        }
+        guard rename(temporary, path) == 0 else {
+            _ = unlink(temporary)
+            throw failure("cannot replace")
+        }
+        // Records appended to the old file before its writers noticed the new one.
+        (bytes, end) = try readAll(old, from: end, path)
+        if !bytes.isEmpty {
+            out = rewritten(bytes, ids, pseudonym, &changed)
+            guard writeAll(fd, out), fsync(fd) == 0 else { throw failure("cannot write") }
+        }
+        let dir = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            fsync(dir)
+            Glibc.close(dir)
+        }
+        return changed
+    }
+
+    /// The records framed in `bytes`, each rewritten (see `rewrite`), framed again.
+    private static func rewritten(_ bytes: [UInt8], _ ids: Set<String>, _ pseudonym: String, _ changed: inout Int) -> [UInt8] {
+        let quoted = ids.map { id -> (String, String) in
+            var w = JSONWriter()
+            w.string(id)
+            return (w.string, id)
+        }
+        var p = JSONWriter()
+        p.string(pseudonym)
+        let quotedPseudonym = p.string
+        var out: [UInt8] = []
+        for (_, entry) in bytes.withUnsafeBytes({ entries(in: $0) }).entries {
+            var e = entry
+            e.ids = e.ids.map { ids.contains($0) ? pseudonym : $0 }
+            for (q, id) in quoted {
+                e.parameters = e.parameters.replacing(q, with: quotedPseudonym)
+                if let r = e.reason, !id.isEmpty { e.reason = r.replacing(id, with: pseudonym) }
+            }
+            if e != entry { changed += 1 }
+            out += frame(e.encoded)
+        }
+        return out
+    }
+
+    /// The bytes of `fd` from `offset` to its end, and the offset of that end.
+    private static func readAll(_ fd: Int32, from offset: Int, _ path: String) throws(AuditUnavailable) -> ([UInt8], Int) {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var position = offset
+        while true {
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(position)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AuditUnavailable("reading \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return (bytes, position) }
+            bytes.append(contentsOf: chunk[..<n])
+            position += n
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            done += n
+        }
+        return true
     }
 }
 

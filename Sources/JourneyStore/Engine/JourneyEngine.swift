@@ -34,6 +34,8 @@ public final class JourneyEngine: Sendable {
     let signalEvaluator: SignalEvaluator?
     /// Wakes the signal streams after each commit.
     let signalWakes = SignalWakes()
+    /// Held by an erasure from start to end (one at a time).
+    let erasing = Mutex(())
 
     /// Opens (or creates) the store at `directory` and brings the projections up to date.
     ///

@@ -213,6 +213,29 @@ final class LiveProjections: Sendable {
 
     // MARK: rebuilding
 
+    /// Stops answering from the live projections: until `rebuild` swaps refolded ones in (or
+    /// `resumeAnswering`), queries throw `Rebuilding` and commits are left for the rebuild to
+    /// fold. An erasure calls it before it rewrites the log, so no answer names an erased id.
+    ///
+    /// - Returns: false, changing nothing, when a rebuild runs already.
+    func withdraw() -> Bool {
+        live.withLock { l in
+            guard l.rebuild == nil else { return false }
+            l.rebuild = RebuildProgress(done: 0, total: l.position, eventsPerSecond: 0, startedAt: Clock.nowMs())
+            l.answersDuringRebuild = false
+            return true
+        }
+    }
+
+    /// Answers from the live projections again after `withdraw`, once they have folded what was
+    /// committed meanwhile (for an erasure that changed nothing).
+    func resumeAnswering(_ log: EventLog) throws {
+        try live.withLock { l throws in
+            l.position = try log.fold(after: l.position, into: &l.projector)
+            l.rebuild = nil
+        }
+    }
+
     /// Rebuilds every projection from position 1 while appends and queries go on: folds a read
     /// snapshot into a new projector, catches up with what was appended meanwhile, and swaps it
     /// in at once. Meanwhile queries answer from the previous projections, marked stale (or

@@ -27,9 +27,15 @@ package final class LMDBEnvironment: @unchecked Sendable {
         package static let readOnly = Flags(rawValue: UInt32(MDB_RDONLY))
     }
 
-    let handle: OpaquePointer
+    /// Replaced only by `replaceWithCompactCopy`, under the exclusive lock; read under the
+    /// shared lock (every transaction holds it).
+    private(set) var handle: OpaquePointer
     /// The directory of the environment.
     package let path: String
+    /// What `init` was given, to open the environment again (`replaceWithCompactCopy`).
+    private let openFlags: Flags
+    private let maxDatabases: UInt32
+    private let maxReaders: UInt32
     private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t>
     private let identity: FileIdentity
     /// Released only once the environment is closed (the store's writer lock, which must not
@@ -65,28 +71,18 @@ package final class LMDBEnvironment: @unchecked Sendable {
         guard stat(path, &st) == 0 else { throw LMDBError(rawValue: errno) }
         let identity = FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         guard openEnvironments.withLock({ $0.insert(identity).inserted }) else { throw LMDBError(rawValue: EBUSY) }
-        var env: OpaquePointer?
+        let env: OpaquePointer
         do throws(LMDBError) {
-            try lmdbCheck(mdb_env_create(&env))
+            env = try Self.open(path: path, flags: flags, maxDatabases: maxDatabases, maxReaders: maxReaders, mapSize: mapSize)
         } catch {
-            openEnvironments.withLock { _ = $0.remove(identity) }
-            throw error
-        }
-        guard let env else { throw LMDBError(rawValue: ENOMEM) }
-        do throws(LMDBError) {
-            try lmdbCheck(mdb_env_set_maxdbs(env, maxDatabases))
-            try lmdbCheck(mdb_env_set_maxreaders(env, maxReaders))
-            try lmdbCheck(mdb_env_set_mapsize(env, mapSize))
-            try lmdbCheck(mdb_env_open(env, path, flags.rawValue | UInt32(MDB_NOTLS), 0o600))
-            var dead: Int32 = 0
-            try lmdbCheck(mdb_reader_check(env, &dead))
-        } catch {
-            mdb_env_close(env)
             openEnvironments.withLock { _ = $0.remove(identity) }
             throw error
         }
         self.handle = env
         self.path = path
+        self.openFlags = flags
+        self.maxDatabases = maxDatabases
+        self.maxReaders = maxReaders
         self.identity = identity
         self.heldUntilClosed = heldUntilClosed
         resizeLock = .allocate(capacity: 1)
@@ -100,6 +96,27 @@ package final class LMDBEnvironment: @unchecked Sendable {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)
         depthKey = key
+    }
+
+    /// A new LMDB environment handle opened on `path`.
+    /// The corresponding C functions are `mdb_env_create`, `mdb_env_open` and `mdb_reader_check`.
+    private static func open(path: String, flags: Flags, maxDatabases: UInt32, maxReaders: UInt32,
+                             mapSize: Int) throws(LMDBError) -> OpaquePointer {
+        var env: OpaquePointer?
+        try lmdbCheck(mdb_env_create(&env))
+        guard let env else { throw LMDBError(rawValue: ENOMEM) }
+        do throws(LMDBError) {
+            try lmdbCheck(mdb_env_set_maxdbs(env, maxDatabases))
+            try lmdbCheck(mdb_env_set_maxreaders(env, maxReaders))
+            try lmdbCheck(mdb_env_set_mapsize(env, mapSize))
+            try lmdbCheck(mdb_env_open(env, path, flags.rawValue | UInt32(MDB_NOTLS), 0o600))
+            var dead: Int32 = 0
+            try lmdbCheck(mdb_reader_check(env, &dead))
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        return env
     }
 
     deinit {
@@ -189,9 +206,15 @@ package final class LMDBEnvironment: @unchecked Sendable {
 
     /// Sizes of the map. The corresponding C functions are `mdb_env_info` and `mdb_env_stat`.
     /// The longest key (and dupsort value) LMDB takes, in bytes.
-    package var maxKeySize: Int { Int(mdb_env_get_maxkeysize(handle)) }
+    package var maxKeySize: Int {
+        acquireShared()
+        defer { releaseShared() }
+        return Int(mdb_env_get_maxkeysize(handle))
+    }
 
     package func info() -> (mapSize: Int, usedBytes: Int, pageSize: Int) {
+        acquireShared()
+        defer { releaseShared() }
         var info = MDB_envinfo()
         var stat = MDB_stat()
         mdb_env_info(handle, &info)
@@ -206,6 +229,8 @@ package final class LMDBEnvironment: @unchecked Sendable {
     /// The corresponding C function is `mdb_env_sync`.
     package func sync(force: Bool = true) throws(LMDBError) {
         try lmdbCheck(injectedFault(.sync))
+        acquireShared()
+        defer { releaseShared() }
         try lmdbCheck(mdb_env_sync(handle, force ? 1 : 0))
     }
 
@@ -235,8 +260,73 @@ package final class LMDBEnvironment: @unchecked Sendable {
     /// The corresponding C function is `mdb_reader_check`.
     @discardableResult
     package func readerCheck() throws(LMDBError) -> Int {
+        acquireShared()
+        defer { releaseShared() }
         var dead: Int32 = 0
         try lmdbCheck(mdb_reader_check(handle, &dead))
         return Int(dead)
+    }
+
+    /// Replaces the data file by a compacted copy of itself and reopens the environment on it,
+    /// so that no page of the file holds bytes the last commits freed (LMDB keeps freed pages
+    /// with their old content until it reuses them).
+    ///
+    /// Waits until this process has no transaction open, and holds every new one off until done.
+    /// The copy is written into the directory `scratch` (created, then removed; it must be on the
+    /// same filesystem), made owner-only, synced, renamed over `data.mdb`, and the directory
+    /// synced; the lock file is removed so the reopened environment starts a fresh one (another
+    /// process that still has the environment open keeps the old pair of files, whole, until it
+    /// closes it). `reopen` then runs in a write transaction of the new environment to open its
+    /// named databases again, in the order they were first opened, so their handles stay the same.
+    ///
+    /// - Throws: `LMDBError`; `replaced` tells whether the new file took the old one's name
+    ///   (after that, a failure leaves this process on a file that is no longer the store's).
+    /// The corresponding C functions are `mdb_env_copy2` (`MDB_CP_COMPACT`), `mdb_env_close`
+    /// and `mdb_env_open`.
+    package func replaceWithCompactCopy(scratch: String, replaced: inout Bool,
+                                        reopen: (borrowing LMDBTransaction) throws -> Void) throws {
+        guard depth == 0 else { throw LMDBError(rawValue: EDEADLK) }
+        pthread_rwlock_wrlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        let dataPath = path + "/data.mdb"
+        let copyPath = scratch + "/data.mdb"
+        func check(_ rc: Int32) throws(LMDBError) { if rc != 0 { throw LMDBError(rawValue: errno) } }
+        // Leftovers of an interrupted run: the store is `data.mdb` either way.
+        _ = unlink(copyPath)
+        _ = rmdir(scratch)
+        try check(mkdir(scratch, 0o700))
+        defer {
+            _ = unlink(copyPath)
+            _ = rmdir(scratch)
+        }
+        try lmdbCheck(mdb_env_copy2(handle, scratch, UInt32(MDB_CP_COMPACT)))
+        // mdb_env_copy2 neither syncs the copy nor gives it a narrow mode.
+        let fd = Glibc.open(copyPath, O_RDWR | O_CLOEXEC)
+        try check(fd < 0 ? -1 : 0)
+        defer { close(fd) }
+        try check(fchmod(fd, 0o600))
+        try check(fsync(fd))
+        var envInfo = MDB_envinfo()
+        mdb_env_info(handle, &envInfo)  // not `info()`: that takes the shared lock
+        let mapSize = envInfo.me_mapsize
+        try check(rename(copyPath, dataPath))
+        replaced = true
+        _ = unlink(path + "/lock.mdb")
+        let dir = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try check(dir < 0 ? -1 : 0)
+        defer { close(dir) }
+        try check(fsync(dir))
+        // The new files are other inodes than the old ones, so this process may hold both
+        // environments open for a moment: the old one's file locks are not the new one's.
+        let fresh = try Self.open(path: path, flags: openFlags, maxDatabases: maxDatabases, maxReaders: maxReaders, mapSize: mapSize)
+        let old = handle
+        handle = fresh
+        mdb_env_close(old)
+        // Transactions of this thread skip the shared lock while it holds the exclusive one.
+        pthread_setspecific(depthKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(depthKey, UnsafeRawPointer(bitPattern: 0)) }
+        let txn = try begin(readOnly: false)
+        try reopen(txn)
+        try txn.commit()
     }
 }

@@ -26,6 +26,9 @@ final class SignalEvaluator: Sendable {
         /// When the timer next wakes (wall-clock uptime ns), nil when none is queued.
         var timerDeadline: DispatchTime?
         var stopped = false
+        /// Set while an erasure rewrites the store: nothing is raised (the clusters are marked
+        /// for the full evaluation that follows it).
+        var suspended = false
         /// Signals raised so far by this process (for stats and tests).
         var raised = 0
     }
@@ -153,6 +156,25 @@ final class SignalEvaluator: Sendable {
         scheduleTimer()
     }
 
+    /// Raises nothing until `resume`: once this returns, no evaluation runs and none will hand
+    /// signals to the writer (an erasure rewrites the stored ones meanwhile).
+    func suspend() {
+        state.withLock { $0.suspended = true }
+    }
+
+    /// Reads the signalled state back from the stored signals (an erasure renamed some), forgets
+    /// the schedule (its ids may be gone), and evaluates every cluster.
+    func resume() {
+        let signalled = try? Self.signalledState(log)
+        state.withLock { st in
+            st.suspended = false
+            if let signalled { st.signalled = signalled }
+            st.schedule = SignalSchedule()
+            st.needsFullEvaluation = true
+        }
+        evaluateAll()
+    }
+
     /// Queues `evaluateAll` on the timer's queue (at open: the store serves meanwhile).
     func evaluateAllSoon() {
         timer.async { [weak self] in self?.evaluateAll() }
@@ -183,6 +205,10 @@ final class SignalEvaluator: Sendable {
 
     /// Evaluates `targets` at `now`, in chunks, and stores the signals found.
     private func evaluate(_ targets: [Target], now: Int64, _ st: inout State) {
+        if st.suspended {
+            st.needsFullEvaluation = true
+            return
+        }
         var out: [[UInt8]] = []
         var evaluated = Set<String>()
         var start = 0
