@@ -64,6 +64,9 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
   stats | verify | backup DEST
   audit [--patient ID] [--since T]
                              who was shown which patients (the read audit)
+  erase ID --reason TEXT [--as NAME]
+                             erase a patient's identifying data for good (ids become one
+                             pseudonym, free text dropped, store compacted); prints the receipt
   migrate                    upgrade a store of an earlier format, in place (stop every
                              process using it first)
   demo [--events N] [--seed S] [--clients N] [--html FILE]
@@ -166,6 +169,7 @@ enum CLI {
         case "referrals": (["as-of", "limit"], ["csv"])
         case "segment": (SegmentCommand.valued, ["csv"])
         case "audit": (["since", "patient"], [])
+        case "erase": ([], [])
         case "demo": (["events", "seed", "clients", "html"], ["keep"])
         case "generate": (["events", "seed"], ["practice-rules"])
         case "report": (["html", "from", "to", "title"], [])
@@ -214,6 +218,7 @@ enum CLI {
         case "audit": return try auditCommand(args, dir: dir)
         case "migrate": return try migrateCommand(args, dir: dir)
         case "signals": return try signalsCommand(args, dir: dir)
+        case "erase": return try eraseCommand(args, dir: dir)
         default: return try queryCommand(args, dir: dir)
         }
     }
@@ -312,7 +317,7 @@ enum CLI {
     /// The command failure of a refused request, with the exit code of its kind.
     static func failure(_ error: ProtocolError) -> CommandFailure {
         let exit: Int32 = switch error.code {
-        case "not_found", "bad_request", "invalid_event", "conflict": Exit.badInput
+        case "not_found", "bad_request", "invalid_event", "conflict", "erased": Exit.badInput
         case "unknown_op": Exit.usage
         default: Exit.store
         }
@@ -508,6 +513,39 @@ enum CLI {
         let log = try EventLog(directory: try Gateway.readableStore(dir), access: .readOnly)
         let held = try log.backup(to: args.positional[0])
         Output.line("backed up \(held) events to \(args.positional[0])")
+        return Exit.ok
+    }
+
+    /// `erase ID --reason TEXT [--as NAME]`: through the daemon serving the store, else on the
+    /// store opened as its writer; prints the receipt.
+    private static func eraseCommand(_ args: Arguments, dir: String) throws -> Int32 {
+        guard args.positional.count == 1 else { throw UsageError("erase takes one patient id") }
+        guard args.value("reason") != nil else {
+            throw UsageError("erase needs --reason TEXT (kept in the receipt; it must not name the patient)")
+        }
+        let request = Request.erase(EraseRequest(id: args.positional[0]))
+        let line = try requester(args).adding(to: request.line)
+        let answer: [UInt8]
+        switch try Gateway.writer(dir: dir) {
+        case .daemon(let c):
+            defer { c.close() }
+            answer = try c.requestBytes(line)
+        case .store(let engine):
+            let (op, object) = try Request.envelope(line)
+            let who = try Requester(decoding: object)
+            do {
+                answer = try Ops(engine: engine, reader: AuditContext(actor: who.actor, reason: who.reason))
+                    .answer(try Request.decode(op: op, object))
+            } catch {
+                answer = error.line
+            }
+        }
+        try render(EraseAnswer.self, answer, args.flag("json") ? .json : .table) { a in
+            let r = a.receipt
+            return "erased: \(r.events) events of the patient, \(r.references) events of others naming them\n"
+                + "pseudonym: \(r.pseudonym)\n"
+                + "receipt \(r.seq) at \(Timestamp.format(ms: r.at)) by \(TerminalText.escape(r.actor ?? "-")): \(TerminalText.escape(r.reason))"
+        }
         return Exit.ok
     }
 

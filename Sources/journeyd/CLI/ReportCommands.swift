@@ -86,12 +86,16 @@ enum CommandHelp {
             lines.append(("--\(flag) \(command == "signals" && flag == "from" ? "SEQ" : placeholder(flag))", describe(flag)))
         }
         for flag in switches.sorted() { lines.append(("--\(flag)", describe(flag))) }
+        if command == "erase" {
+            lines.append(("--reason TEXT", "why (required): kept in the receipt and the read audit; must not name the patient"))
+            lines.append(("--as NAME", "who erases, kept in the receipt (default: your login name)"))
+        }
         if readsPatients.contains(command) {
             lines.append(("--as NAME", "who reads, for the read audit (default: your login name)"))
             lines.append(("--reason TEXT", "why, recorded in the read audit"))
         }
         if ["patient", "handoff", "funnel", "contacts", "at-risk", "stats", "appointments", "patients", "cohorts",
-            "trends", "referrals", "segment", "verify", "audit", "signals"].contains(command) {
+            "trends", "referrals", "segment", "verify", "audit", "signals", "erase"].contains(command) {
             lines.append(("--json", "print the answer's JSON object"))
         }
         lines.append(("--help", "this help"))
@@ -102,7 +106,7 @@ enum CommandHelp {
     }
 
     private static let positional: [String: String] = [
-        "patient": "ID", "handoff": "ID", "import": "FILE|-", "backup": "DEST",
+        "patient": "ID", "handoff": "ID", "import": "FILE|-", "backup": "DEST", "erase": "ID",
     ]
 
     private static func placeholder(_ flag: String) -> String {
@@ -154,6 +158,7 @@ enum CommandHelp {
         "verify": "Checks every record's checksum and the store's structure and indexes.",
         "backup": "A consistent copy of the store in DEST (mode 0600 in a 0700 directory), with the count it holds.",
         "audit": "Who was shown which patients: the read audit.",
+        "erase": "Erases a patient's identifying data for good: in every event of the cluster of ID, the ids\n(subject, patient, referrer) become one pseudonym erased:<16 hex digits> and concern, agent, term\nand attrs are dropped; other patients' events naming the cluster (a referrer) name the pseudonym.\nThe data file is then compacted in place and the read audit rewritten, so no file of DIR holds\nthe old ids. Prints the receipt (time, actor, reason, event counts, pseudonym). Goes through the\ndaemon serving DIR, if any. Erased event ids sent again are refused (erased). Backups made before\nstill hold the data: destroying them is up to you.",
         "demo": "A synthetic practice streamed into a daemon over its socket, then reported, with the HTML report\nwritten to a path it names.",
         "generate": "A synthetic practice as NDJSON, in arrival order.",
         "report": "One self-contained HTML page: the default funnel, inquiry and visit trends, the cohort\nretention heat map and appointment outcomes by location. No script, nothing fetched.",

@@ -311,7 +311,7 @@ final class Daemon: RequestHandler {
         case .replay:
             _ = connection.send(ReplayAnswer(rebuilding: startRebuild()).line)
         case .ping, .patient, .handoff, .funnel, .contacts, .atRisk, .stats,
-             .appointments, .patients, .cohorts, .trends, .referrals, .segment, .audit:
+             .appointments, .patients, .cohorts, .trends, .referrals, .segment, .audit, .erase:
             do {
                 let answer = try ops(object, connection).answer(request)
                 _ = connection.send(answer)

@@ -67,6 +67,14 @@ struct Ops {
                 return try audit(r, request)
             case .stats:
                 return try stats().line
+            case .erase(let r):
+                do {
+                    return EraseAnswer(try engine.erase(id: r.id, as: reader)).line
+                } catch let e as StoreError where e.code == .invalidArgument {
+                    throw ProtocolError("bad_request", e.message)
+                } catch let e as AuditUnavailable {
+                    throw ProtocolError("audit_unavailable", e.description)
+                }
             case .append, .subscribe, .signals, .ack, .replay, .limits:
                 throw ProtocolError.unknownOp(request.op)
             }
@@ -177,6 +185,8 @@ struct Ops {
     static func storeError(_ e: StoreError) -> ProtocolError {
         let code = switch e.code {
         case .conflict: "conflict"
+        case .erased: "erased"
+        case .notFound: "not_found"
         case .diskFull: "disk_full"
         case .writesStopped: "writes_stopped"
         case .storeBusy: "store_busy"

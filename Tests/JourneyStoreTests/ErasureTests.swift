@@ -1,0 +1,171 @@
+import Foundation
+import JourneyCore
+import JourneyProtocol
+import Testing
+@testable import JourneyStore
+
+/// Whether any regular file under `dir` holds `needle`'s bytes, and which.
+func filesHolding(_ needle: String, under dir: String) -> [String] {
+    var found: [String] = []
+    let bytes = Data(needle.utf8)
+    guard let walker = FileManager.default.enumerator(atPath: dir) else { return [] }
+    for case let name as String in walker {
+        let path = dir + "/" + name
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue,
+              let data = FileManager.default.contents(atPath: path) else { continue }
+        if data.range(of: bytes) != nil { found.append(name) }
+    }
+    return found
+}
+
+/// The code of the `StoreError` `body` throws; nil when it throws none.
+private func storeErrorCode(_ body: () throws -> Void) -> StoreError.Code? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return (error as? StoreError)?.code
+    }
+}
+
+@Suite("Erasure", .serialized)
+struct ErasureTests {
+    static let t0: Int64 = 1_767_225_600_000  // 2026-01-01
+    static let hour: Int64 = 3_600_000
+
+    /// Distinctive strings of the patient to erase: none may survive anywhere in the directory.
+    static let secrets = ["zz-anon-7f3a", "zz-patient-4a90", "zz-concern-b4e8", "zz-agent-2d6f", "zz-term-9c1d",
+                          "zz-attr-key-83c0", "zz-attr-val-51e2"]
+
+    /// A visitor identified as a patient (five events, with concern, agent, term and attrs),
+    /// and another patient (three events) referred by the first.
+    static var events: [Event] {
+        [
+            Event(id: "e-w1", type: .webVisit, subject: "zz-anon-7f3a", at: t0, source: "google", term: "zz-term-9c1d",
+                  attrs: [.init(key: "zz-attr-key-83c0", value: "zz-attr-val-51e2")]),
+            Event(id: "e-c1", type: .chat, subject: "zz-anon-7f3a", at: t0 + hour, agent: "staff:zz-agent-2d6f",
+                  conversation: "cv-1", concern: "zz-concern-b4e8"),
+            Event(id: "e-i1", type: .identify, subject: "zz-anon-7f3a", at: t0 + 2 * hour, patient: "zz-patient-4a90"),
+            Event(id: "e-b1", type: .booking, subject: "zz-patient-4a90", at: t0 + 3 * hour, appointment: "a-1"),
+            Event(id: "e-v1", type: .visit, subject: "zz-patient-4a90", at: t0 + 48 * hour, appointment: "a-1", amountCents: 12_000),
+            Event(id: "o-w1", type: .webVisit, subject: "other-1", at: t0, source: "bing"),
+            Event(id: "o-r1", type: .referral, subject: "other-1", at: t0 + 5 * hour, referrer: "zz-patient-4a90"),
+            Event(id: "o-v1", type: .visit, subject: "other-1", at: t0 + 50 * hour, amountCents: 8_000),
+        ]
+    }
+
+    @Test("an erased cluster's ids become one pseudonym, its free text is dropped, and no file of the directory holds the old bytes")
+    func erasesForGood() throws {
+        let dir = StoreTestDirectory()
+        let path = dir.sub("s")
+        let asOf = Self.t0 + 400 * 24 * Self.hour
+        let pseudonym: String
+        do {
+            let engine = try JourneyEngine(directory: path)
+            _ = try engine.append(Self.events)
+            try engine.checkpoint()
+            // A read of the patient: the read audit names it.
+            #expect(try engine.patient(id: "zz-anon-7f3a", as: "front-desk")?.patient == "zz-patient-4a90")
+            let funnel = try engine.funnel(FunnelQuery()).json
+            let contacts = try engine.contacts().json
+            let referralsBefore = try engine.referrals(asOf: asOf, as: "front-desk")
+            // The data is there before (so the search below can find it).
+            for s in Self.secrets {
+                #expect(!filesHolding(s, under: path).isEmpty, "\(s) should be stored before the erasure")
+            }
+
+            let receipt = try engine.erase(id: "zz-anon-7f3a", as: AuditContext(actor: "privacy-officer", reason: "request 12"))
+            pseudonym = receipt.pseudonym
+            #expect(receipt.seq == 1)
+            #expect(receipt.events == 5)      // e-w1, e-c1, e-i1, e-b1, e-v1
+            #expect(receipt.references == 1)  // o-r1 names the patient as its referrer
+            #expect(receipt.actor == "privacy-officer")
+            #expect(receipt.reason == "request 12")
+            #expect(pseudonym.count == 23 && pseudonym.hasPrefix("erased:"))
+            #expect(pseudonym.dropFirst(7).allSatisfy { "0123456789abcdef".contains($0) })
+
+            // Every event of the cluster has the pseudonym and nothing else identifying.
+            let stored = try engine.log.events()
+            #expect(stored.map(\.0) == Array(1...8))  // same positions, dense
+            let originals = Dictionary(uniqueKeysWithValues: Self.events.map { ($0.id, $0) })
+            for (_, e) in stored where e.id.hasPrefix("e-") {
+                #expect(e.subject == pseudonym)
+                #expect(e.concern == nil && e.agent == nil && e.term == nil && e.attrs.isEmpty)
+                #expect(e.at == originals[e.id]!.at && e.type == originals[e.id]!.type)
+            }
+            #expect(stored[2].1.patient == pseudonym)  // the identify: both sides
+            #expect(stored[0].1.source == "google")    // attribution other than term is kept
+            // The other patient's events are untouched but for the referrer naming the erased one.
+            #expect(stored[5].1 == originals["o-w1"]!)
+            #expect(stored[7].1 == originals["o-v1"]!)
+            var referral = originals["o-r1"]!
+            referral.referrer = pseudonym
+            #expect(stored[6].1 == referral)
+
+            // Aggregates count the pseudonymous cluster as they counted the patient.
+            #expect(try engine.funnel(FunnelQuery()).json == funnel)
+            #expect(try engine.contacts().json == contacts)
+            let referralsAfter = try engine.referrals(asOf: asOf, as: "front-desk")
+            #expect(referralsAfter.referrers.map(\.referred) == referralsBefore.referrers.map(\.referred))
+            #expect(referralsAfter.referrers.map(\.patient) == [pseudonym])
+            // No file of the directory holds the old bytes (checked again once closed, below),
+            // before anyone asks for the old ids again (the read audit records what is asked).
+            for s in Self.secrets {
+                #expect(filesHolding(s, under: path) == [], "\(s) survives the erasure")
+            }
+            // The pseudonym answers for the cluster; the old ids are not found.
+            let state = try engine.patient(id: pseudonym, as: "front-desk")
+            #expect(state?.patient == pseudonym && state?.aliases == [])
+            #expect(try engine.patient(id: "zz-anon-7f3a", as: "front-desk") == nil)
+            #expect(try engine.patient(id: "zz-patient-4a90", as: "front-desk") == nil)
+
+            // The original events sent again are refused as erased; nothing is stored.
+            for id in ["e-c1", "o-r1"] {
+                #expect(storeErrorCode { _ = try engine.append([originals[id]!]) } == .erased)
+            }
+            // The erased form, as an export after the erasure gives it, is a duplicate.
+            #expect(try engine.append([stored[1].1]) == [.duplicate(Position(2))])
+            #expect(engine.log.lastPosition == 8)
+
+            // The same patient again, and an id never seen: not found, nothing changes.
+            for id in ["zz-anon-7f3a", "never-seen"] {
+                #expect(storeErrorCode { _ = try engine.erase(id: id, as: AuditContext(actor: "privacy-officer", reason: "again")) } == .notFound)
+            }
+            #expect(try engine.log.erasureReceipts() == [receipt])
+
+            // The read audit names the pseudonym where it named the patient, and the erasure itself.
+            let audit = try AuditLog.read(directory: path).entries.map(\.entry)
+            #expect(audit.first?.ids == [pseudonym])
+            #expect(audit.first?.parameters == "{\"id\":\"\(pseudonym)\"}")
+            #expect(audit.contains { $0.op == "erase" && $0.ids == [pseudonym] && $0.reason == "request 12" })
+            // New reads are still recorded after the file was replaced.
+            _ = try engine.patient(id: pseudonym, as: "after")
+            #expect(try AuditLog.read(directory: path).entries.last?.entry.actor == "after")
+        }
+        for s in Self.secrets where !s.hasPrefix("zz-anon") && !s.hasPrefix("zz-patient") {
+            #expect(filesHolding(s, under: path) == [], "\(s) survives the erasure")
+        }
+        #expect(filesHolding("zz-patient-4a90", under: path) == ["audit.log"])  // the lookups after it
+        // The store reopens clean, with the receipt, and answers the same.
+        do {
+            let log = try EventLog(directory: path, access: .readOnly)
+            #expect(try log.verify().isClean)
+            #expect(try log.erasureReceipts().map(\.pseudonym) == [pseudonym])
+        }
+        let reopened = try JourneyEngine(directory: path, access: .readOnly)
+        #expect(try reopened.patient(id: pseudonym, as: "x")?.patient == pseudonym)
+    }
+
+    @Test("an erase needs a reason, and refuses a pseudonym")
+    func refusals() throws {
+        let dir = StoreTestDirectory()
+        let engine = try JourneyEngine(directory: dir.sub("s"))
+        _ = try engine.append(Self.events)
+        #expect(storeErrorCode { _ = try engine.erase(id: "zz-anon-7f3a", as: "no-reason") } == .invalidArgument)
+        let r = try engine.erase(id: "other-1", as: AuditContext(actor: "a", reason: "r"))
+        #expect(r.events == 3 && r.references == 0)
+        #expect(storeErrorCode { _ = try engine.erase(id: r.pseudonym, as: AuditContext(actor: "a", reason: "r")) } == .invalidArgument)
+        #expect(try engine.log.erasureReceipts().count == 1)
+    }
+}
