@@ -127,7 +127,8 @@ enum ImportRefusal {
 
     /// The rejection of one event, appended alone after its batch conflicted.
     static func rejection(_ e: ProtocolError, id: String, line: Int) -> EventError {
-        EventError(EventError.Code(rawValue: e.code), "id already stored with other content", field: "id", value: id, line: line)
+        let why = e.code == "erased" ? "id of an event erased from the store: it cannot be stored again" : "id already stored with other content"
+        return EventError(EventError.Code(rawValue: e.code), why, field: "id", value: id, line: line)
     }
 }
 
@@ -155,7 +156,7 @@ extension Appender {
         switch try send(events) {
         case .success(let outcomes):
             t.count(outcomes)
-        case .failure(let e) where e.code == "conflict":
+        case .failure(let e) where e.code == "conflict" || e.code == "erased":
             for (i, e) in events.enumerated() {
                 switch try send([e]) {
                 case .success(let outcomes): t.count(outcomes)

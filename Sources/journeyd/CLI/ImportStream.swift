@@ -370,13 +370,13 @@ private final class ImportStream {
         case .failure(let e):
             error = e
         }
-        if r.alone && error.code == "conflict" {
+        if r.alone && (error.code == "conflict" || error.code == "erased") {
             // A daemon without `on_conflict`: this event alone conflicts.
             let id = r.body.withUnsafeBufferPointer { b in
                 (try? EventParser.parse(UnsafeBufferPointer(rebasing: b[r.spans[0]])))?.id ?? ""
             }
             windows[r.window - firstWindow].refused.append(ImportRefusal.rejection(error, id: id, line: r.lines[0]))
-        } else if error.code == "conflict" && failure == nil {
+        } else if (error.code == "conflict" || error.code == "erased") && failure == nil {
             // A daemon without `on_conflict` failed the whole request: its events go one by one,
             // next. Requests already in flight behind it were committed before them, so the log
             // may differ from a direct import's unless one request at a time is in flight.
