@@ -168,4 +168,26 @@ struct ErasureTests {
         #expect(storeErrorCode { _ = try engine.erase(id: r.pseudonym, as: AuditContext(actor: "a", reason: "r")) } == .invalidArgument)
         #expect(try engine.log.erasureReceipts().count == 1)
     }
+
+    @Test("an erasure stopped before its compaction is compacted when the store is next opened for writing")
+    func compactsAtOpen() throws {
+        let dir = StoreTestDirectory()
+        let path = dir.sub("s")
+        do {
+            let log = try EventLog(directory: path)
+            _ = try log.append(Self.events)
+            let r = try log.erase(ids: ["zz-anon-7f3a", "zz-patient-4a90"], pseudonym: "erased:0123456789abcdef",
+                                  at: Self.t0, actor: nil, reason: "r")
+            #expect(r.events == 5 && r.references == 1)
+            #expect(try log.needsCompaction())
+        }
+        // The rewrite alone leaves the old records in free pages.
+        #expect(filesHolding("zz-concern-b4e8", under: path) == ["data.mdb"])
+        do {
+            let log = try EventLog(directory: path)
+            #expect(try !log.needsCompaction())
+        }
+        for s in Self.secrets { #expect(filesHolding(s, under: path) == [], "\(s) survives the compaction at open") }
+        #expect(try EventLog(directory: path, access: .readOnly).verify().isClean)
+    }
 }

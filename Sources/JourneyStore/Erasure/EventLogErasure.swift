@@ -186,13 +186,38 @@ extension EventLog {
                 try env.replaceWithCompactCopy(scratch: directory + "/compact.new", replaced: &replaced) { txn in
                     try self.reopenDatabases(txn)
                 }
-                return .success(())
             } catch {
                 guard replaced else { return .failure(Self.storeError(error, "compacting the store", path: directory)) }
                 return .failure(stopWrites(after: (error as? LMDBError) ?? LMDBError(rawValue: EIO), "reopening the compacted store failed"))
             }
+            return .success(())
         }
         try result.get()
+        // Which erasures the file is compacted after (an interrupted one is finished at open).
+        try write(estimatedBytes: 64) { txn in
+            let last = try self.lastErasure(txn)
+            try txn.put(self.meta, key: Self.compactedKey, value: Self.be64(last))
+        }
+    }
+
+    static let compactedKey = Array("compacted_after_erasure".utf8)
+
+    /// The seq of the latest erasure (0: none).
+    private func lastErasure(_ txn: borrowing LMDBTransaction) throws -> UInt64 {
+        guard let erasures else { return 0 }
+        let found: UInt64?? = try txn.withCursor(erasures) { c in try c.get(.last) { k, _ in Self.position(from: k) } }
+        return (found ?? nil) ?? 0
+    }
+
+    /// Whether an erasure was committed but the file not compacted after it (the process
+    /// stopped in between): the old bytes may still be in free pages.
+    func needsCompaction() throws(StoreError) -> Bool {
+        try read { txn in
+            let last = try self.lastErasure(txn)
+            guard last > 0 else { return false }
+            let done: UInt64?? = try txn.withValue(self.meta, forKey: Self.compactedKey) { Self.position(from: $0) }
+            return ((done ?? nil) ?? 0) < last
+        }
     }
 
     /// Opens the store's databases in a new environment in the order `init` opened them, and
