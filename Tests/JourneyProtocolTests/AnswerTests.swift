@@ -120,6 +120,18 @@ import Testing
         #expect(String(decoding: SubscribeAnswer(from: 3).line, as: UTF8.self) == #"{"ok":true,"subscribed":3}"#)
     }
 
+    @Test func eraseAnswers() throws {
+        let r = ErasureReceipt(seq: 2, at: 1_767_225_600_000, actor: nil, reason: "request 7", events: 4, references: 1,
+                               pseudonym: "erased:00000000000000ff")
+        try roundTrips(EraseAnswer(r))
+        #expect(String(decoding: EraseAnswer(r).line, as: UTF8.self)
+            == #"{"ok":true,"receipt":{"seq":2,"at":"2026-01-01T00:00:00.000Z","actor":null,"reason":"request 7","events":4,"references":1,"pseudonym":"erased:00000000000000ff"}}"#)
+        // A receipt whose pseudonym is not one is refused.
+        #expect(throws: AnswerError.self) {
+            _ = try decoded(EraseAnswer.self, Array(#"{"ok":true,"receipt":{"seq":1,"at":"2026-01-01T00:00:00Z","reason":"r","events":1,"references":0,"pseudonym":"p-1"}}"#.utf8))
+        }
+    }
+
     @Test func subscriptionLines() throws {
         let event = Event(id: "e1", type: .webVisit, subject: "anon-1", at: Self.t0, channel: .web)
         let line = SubscriptionEvent(position: 4, event: event)
