@@ -4,6 +4,7 @@ import JourneyClient
 import JourneyCore
 import JourneyProtocol
 import JourneyStore
+import Synchronization
 import Testing
 @testable import journeyd
 
@@ -20,6 +21,11 @@ private let erasable: [String] = [
     #"{"id":"o1","type":"web_visit","subject":"other-1","at":"2026-01-03T00:00:00Z","source":"bing"}"#,
     #"{"id":"o2","type":"referral","subject":"other-1","at":"2026-01-03T01:00:00Z","referrer":"zz-patient-4a90"}"#,
 ]
+
+/// A count shared with a background thread.
+private final class Counter: Sendable {
+    let value = Mutex(0)
+}
 
 private let secrets = ["zz-anon-7f3a", "zz-patient-4a90", "zz-concern-b4e8", "zz-agent-2d6f", "zz-term-9c1d",
                        "zz-attr-key-83c0", "zz-attr-val-51e2"]
@@ -135,5 +141,53 @@ struct EraseCommandTests {
         for s in secrets where s != "zz-anon-7f3a" && s != "zz-patient-4a90" {
             #expect(holding(s, under: store) == [], "\(s) survives the erasure")
         }
+    }
+
+    @Test("appends sent while the daemon erases are all stored, folded and answered; the file holds no old byte")
+    func appendsDuringErase() throws {
+        let d = try RunningDaemon()
+        // A practice large enough that the refold takes a while.
+        let lines = PracticeGenerator(.init(events: 30_000, seed: 3)).map { EventJSON.encode($0) }
+        for start in stride(from: 0, to: lines.count, by: 5_000) {
+            #expect(errorCodeOf(try d.ask(appendRequest(Array(lines[start..<start + 5_000])))) == nil)
+        }
+        #expect(errorCodeOf(try d.ask(appendRequest(erasable))) == nil)
+
+        let appended = Counter()
+        let started = DispatchSemaphore(value: 0)
+        let socket = d.directory.socketPath
+        let done = DispatchGroup()
+        done.enter()
+        DispatchQueue.global().async {
+            defer { done.leave() }
+            let writer = try? JourneyConnection(socketPath: socket, timeout: .seconds(60))
+            defer { writer?.close() }
+            started.signal()
+            for i in 0..<100 {
+                let line = #"{"id":"n-\#(i)","type":"web_visit","subject":"new-\#(i)","at":"2026-02-01T00:00:00Z"}"#
+                if let a = try? parse(try writer?.request(appendRequest([line])) ?? ""), errorCodeOf(a) == nil {
+                    appended.value.withLock { $0 += 1 }
+                }
+            }
+        }
+        started.wait()
+        let erased = try d.ask(#"{"op":"erase","id":"zz-patient-4a90","reason":"request 12","as":"dpo"}"#)
+        done.wait()
+        #expect(errorCodeOf(erased) == nil)
+        #expect(erased["receipt"]?["events"]?.int64Value == 4)
+        #expect(appended.value.withLock { $0 } == 100)
+        #expect(d.engine.log.lastPosition == UInt64(lines.count + erasable.count + 100))
+        // Every append is folded: the new patients answer, and the funnel counts them on top.
+        #expect(d.engine.projectionStats.position == d.engine.log.lastPosition)
+        for i in [0, 57, 99] {
+            #expect(errorCodeOf(try d.ask(#"{"op":"patient","id":"new-\#(i)"}"#)) == nil)
+        }
+        // The live projections are those of a fold of the final log from scratch.
+        var fresh = Projector()
+        fresh.apply(contentsOf: try d.engine.log.events().map(\.1))
+        #expect(try d.ask(#"{"op":"funnel"}"#) == (try parse(String(decoding: FunnelAnswer(fresh.funnel(FunnelQuery()), stale: nil).line, as: UTF8.self))))
+        #expect(try d.ask(#"{"op":"contacts"}"#) == (try parse(String(decoding: ContactsAnswer(fresh.contacts(), stale: nil).line, as: UTF8.self))))
+        for s in secrets { #expect(holding(s, under: d.directory.path) == [], "\(s) survives the erasure") }
+        try d.stop()
     }
 }
