@@ -114,12 +114,20 @@ public final class JourneyEngine: Sendable {
     ///
     /// The projector is copied under the lock (its storage is shared until the next fold
     /// writes to it) and serialized outside it, so appends and queries go on meanwhile.
+    /// Waits for an erasure in progress (a checkpoint of the projections it replaces would
+    /// store the erased ids again).
     public func checkpoint() throws(StoreError) {
+        try erasing.withLock { _ throws(StoreError) in try saveCheckpoint() }
+    }
+
+    /// `checkpoint` without waiting for an erasure (the erasure's own).
+    func saveCheckpoint() throws(StoreError) {
         let (copy, position) = try projections.snapshot()
         try log.saveCheckpoint(name: Self.checkpointName, position: position, data: copy.serialize())
     }
 
-    /// Rebuilds every projection from position 1 while appends continue: folds a read snapshot
+    /// Rebuilds every projection from position 1 while appends continue (after an erasure in
+    /// progress, if any): folds a read snapshot
     /// into new projections, catches up with what arrived meanwhile and swaps them in at once.
     /// Until then queries answer from the previous projections, marked stale (see `Staleness`),
     /// or throw `Rebuilding` when the engine opened without any.
@@ -128,7 +136,9 @@ public final class JourneyEngine: Sendable {
             // Against the signals already raised: a rebuild raises none of them again.
             signalEvaluator?.evaluateAll()
         }
-        try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress)
+        // Not while an erasure runs: a fold of the log as it was before would bring the erased
+        // ids back into the projections.
+        try erasing.withLock { _ in try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress) }
     }
 
     /// Test hook: `hook` runs in every rebuild once its new projections have folded the log, just

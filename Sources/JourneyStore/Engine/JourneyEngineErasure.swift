@@ -65,7 +65,7 @@ extension JourneyEngine {
                     .io,
                     "the patient's events were rewritten (erasure \(receipt.seq), pseudonym \(receipt.pseudonym)) but the erasure is not complete: \(failure). Until it is, the old bytes may remain in free pages of data.mdb or in audit.log: fix the cause and compact the store (restore it from 'journeyd backup', which copies it compacted), or remove audit.log's records by hand")
             }
-            try? checkpoint()
+            try? saveCheckpoint()
             return receipt
         }
     }

@@ -22,8 +22,7 @@ extension EventLog {
     /// The old bytes are still in free pages of the file until `compact()` runs.
     ///
     /// - Returns: the receipt stored, numbered after the store's previous erasures.
-    /// - Throws: `StoreError` `.notFound` when no event has one of `ids` as its subject (nothing
-    ///   is changed), `.readOnly`, or the store's write errors.
+    /// - Throws: `StoreError` `.notFound` when no event names one of `ids` (nothing is changed), `.readOnly`, or the store's write errors.
     package func erase(ids: [String], pseudonym: String, at: Int64, actor: String?, reason: String) throws(StoreError) -> ErasureReceipt {
         guard let erased, let erasures, let signals else { throw readOnlyError("erase") }
         let targets = Set(ids.map { Array($0.utf8) })
@@ -51,8 +50,8 @@ extension EventLog {
                 }
             }
             let events = found.count { $0.ofCluster }
-            guard events > 0 else {
-                throw StoreError(.notFound, "no event of the store has \(Quote.short(ids.first ?? "")) or its cluster as its subject: nothing was erased")
+            guard !found.isEmpty else {
+                throw StoreError(.notFound, "no event of the store names \(Quote.short(ids.first ?? "")) or its cluster: nothing was erased")
             }
             for (position, old, ofCluster) in found {
                 var e = old
