@@ -190,4 +190,36 @@ struct ErasureTests {
         for s in Self.secrets { #expect(filesHolding(s, under: path) == [], "\(s) survives the compaction at open") }
         #expect(try EventLog(directory: path, access: .readOnly).verify().isClean)
     }
+
+    @Test("stored signals name the pseudonym; nothing is raised again for the old ids, and the cluster goes on under its pseudonym")
+    func signalsRenamed() throws {
+        let dir = StoreTestDirectory()
+        let day: Int64 = 86_400_000
+        let clock = ManualClock(Self.t0 + 20 * day)
+        let engine = try JourneyEngine(directory: dir.sub("s"), durability: .relaxed, clock: clock)
+        _ = try engine.append([
+            Event(id: "b1", type: .booking, subject: "zz-anon-7f3a", at: Self.t0, appointment: "a1"),
+            Event(id: "i1", type: .identify, subject: "zz-anon-7f3a", at: Self.t0 + Self.hour, patient: "zz-patient-4a90"),
+            Event(id: "c1", type: .cancellation, subject: "zz-patient-4a90", at: Self.t0 + day, appointment: "a1"),
+        ])
+        engine.settleSignals()
+        // Cancelled 19 days before the clock: at risk since the cancellation was 14 days old.
+        let before = try engine.log.signals(after: 0)
+        #expect(before.map(\.patient) == ["zz-patient-4a90"] && before.map(\.risk) == [.cancelledNotRebooked])
+        #expect(before.map(\.at) == [Self.t0 + 15 * day])
+
+        let r = try engine.erase(id: "zz-patient-4a90", as: AuditContext(actor: "a", reason: "r"))
+        engine.settleSignals()
+        engine.evaluateDueSignals()
+        var renamed = before[0]
+        renamed.patient = r.pseudonym
+        #expect(try engine.log.signals(after: 0) == [renamed])
+        #expect(engine.signalledRisks == [r.pseudonym: [.cancelledNotRebooked]])
+
+        // A booking of the pseudonymous cluster ends its risk, under the pseudonym.
+        _ = try engine.append([Event(id: "b2", type: .booking, subject: r.pseudonym, at: Self.t0 + 19 * day, appointment: "a2")])
+        engine.settleSignals()
+        let after = try engine.log.signals(after: 1)
+        #expect(after.map(\.patient) == [r.pseudonym] && after.map(\.kind) == [.riskLeft] && after.map(\.at) == [Self.t0 + 19 * day])
+    }
 }
