@@ -126,11 +126,11 @@ public final class JourneyEngine: Sendable {
         try log.saveCheckpoint(name: Self.checkpointName, position: position, data: copy.serialize())
     }
 
-    /// Rebuilds every projection from position 1 while appends continue (after an erasure in
-    /// progress, if any): folds a read snapshot
+    /// Rebuilds every projection from position 1 while appends continue: folds a read snapshot
     /// into new projections, catches up with what arrived meanwhile and swaps them in at once.
     /// Until then queries answer from the previous projections, marked stale (see `Staleness`),
-    /// or throw `Rebuilding` when the engine opened without any.
+    /// or throw `Rebuilding` when the engine opened without any. Starts after an erasure in
+    /// progress, if any.
     public func rebuild(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws {
         defer {
             // Against the signals already raised: a rebuild raises none of them again.
