@@ -135,6 +135,20 @@ struct SegmentHTTPTests {
         #expect(try api.stored().count == 1)
     }
 
+    @Test func anErasedMessageIdIs400AndNotStoredAgain() throws {
+        let api = try RunningHTTPAPI()
+        let c = try HTTPTestConnection(port: api.port)
+        c.send(HTTPTestConnection.post("/v1/track", track("x1")))
+        #expect(c.response()?.status == 200)
+        _ = try api.engine.erase(id: "patient-1", as: AuditContext(actor: "dpo", reason: "request 3"))
+        // The message sent again (a client's late retry): refused for good, not to be retried.
+        c.send(HTTPTestConnection.post("/v1/batch", batch([track("x2", user: "patient-2"), track("x1")])))
+        let r = try #require(c.response())
+        #expect(r.status == 400)
+        #expect(try JSONParser.parse(r.body)["code"]?.stringValue == "erased")
+        #expect(try api.stored().count == 1)
+    }
+
     @Test func overFiveHundredKiBIs413() throws {
         let api = try RunningHTTPAPI()
         let c = try HTTPTestConnection(port: api.port)

@@ -9,7 +9,7 @@ import JourneyStore
 /// | answer | when |
 /// | --- | --- |
 /// | 200 `{"success":true}` | every event of the request is durable (or it held none to store) |
-/// | 400 | the body is not JSON, not a message or batch, or a message cannot be mapped; or a `messageId` is stored with other content (`conflict`): nothing of the request is stored |
+/// | 400 | the body is not JSON, not a message or batch, or a message cannot be mapped; or a `messageId` is stored with other content (`conflict`) or is that of an erased event (`erased`): nothing of the request is stored |
 /// | 401 | no or a wrong write key: nothing is read or stored |
 /// | 404 / 405 | another path / another method |
 /// | 413 | a body over 500 KiB |
@@ -85,7 +85,8 @@ struct SegmentHTTPAPI: HTTPHandler {
             return Self.success
         } catch {
             let e = Ops.storeError(error)
-            if e.code == "conflict" { return Self.error(400, "conflict", e.message) }
+            // Refusals of the request's own: retrying it cannot help.
+            if e.code == "conflict" || e.code == "erased" { return Self.error(400, e.code, e.message) }
             return Self.error(503, e.code, e.message)
         }
     }
