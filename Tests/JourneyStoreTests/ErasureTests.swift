@@ -103,8 +103,12 @@ struct ErasureTests {
             referral.referrer = pseudonym
             #expect(stored[6].1 == referral)
 
-            // Aggregates count the pseudonymous cluster as they counted the patient.
+            // Aggregates count the pseudonymous cluster as they counted the patient. By hand: both
+            // patients are touched; only the erased one chatted (inquiry), booked and visited
+            // within 30 days of its first touch.
+            #expect(try engine.funnel(FunnelQuery()).groups.first?.steps.map(\.count) == [2, 1, 1, 1])
             #expect(try engine.funnel(FunnelQuery()).json == funnel)
+            #expect(try engine.contacts().channels.map(\.conversations) == [1])  // cv-1, the chat
             #expect(try engine.contacts().json == contacts)
             let referralsAfter = try engine.referrals(asOf: asOf, as: "front-desk")
             #expect(referralsAfter.referrers.map(\.referred) == referralsBefore.referrers.map(\.referred))
