@@ -17,16 +17,17 @@ extension JourneyEngine {
     /// - Parameter context: who erases and why; `reason` is required (it is kept in the receipt
     ///   and the read audit as given: it must not name the patient).
     /// - Throws: `StoreError` `.notFound` for an id no event names (nothing is changed),
-    ///   `.invalidArgument` without a reason, for a pseudonym or while a rebuild runs, the
-    ///   store's write errors; `AuditUnavailable` when the read audit cannot be rewritten (the
-    ///   store is erased and compacted by then), with a message saying what is left to do.
+    ///   `.invalidArgument` without a reason or for the pseudonym of an earlier erasure, the
+    ///   store's write errors; `.io` when the compaction or the read audit's rewrite failed
+    ///   after the events were rewritten (the projections are refolded all the same), with a
+    ///   message saying what is left to do.
     public func erase(id: String, as context: AuditContext) throws -> ErasureReceipt {
         guard let reason = context.reason, !reason.isEmpty else {
             throw StoreError(.invalidArgument, "an erasure needs a reason (kept in its receipt; it must not name the patient)")
         }
         guard log.access == .readWrite else { throw StoreError(.readOnly, "erase: the store is open read-only") }
         return try erasing.withLock { _ in
-            guard !id.hasPrefix(ErasureReceipt.pseudonymPrefix) else {
+            guard try !log.erasureReceipts().contains(where: { $0.pseudonym == id }) else {
                 throw StoreError(.invalidArgument, "\(Quote.short(id)) is the pseudonym of an erased patient: there is nothing left to erase")
             }
             guard let ids = try read({ $0.clusterIds(of: id) }).0 else {

@@ -22,7 +22,8 @@ extension EventLog {
     /// The old bytes are still in free pages of the file until `compact()` runs.
     ///
     /// - Returns: the receipt stored, numbered after the store's previous erasures.
-    /// - Throws: `StoreError` `.notFound` when no event names one of `ids` (nothing is changed), `.readOnly`, or the store's write errors.
+    /// - Throws: `StoreError` `.notFound` when no event names one of `ids` (nothing is
+    ///   changed), `.readOnly`, or the store's write errors.
     package func erase(ids: [String], pseudonym: String, at: Int64, actor: String?, reason: String) throws(StoreError) -> ErasureReceipt {
         guard let erased, let erasures, let signals else { throw readOnlyError("erase") }
         let targets = Set(ids.map { Array($0.utf8) })
