@@ -1,6 +1,7 @@
 import Foundation
 import JourneyCore
 import JourneyProtocol
+import Synchronization
 import Testing
 @testable import JourneyStore
 
@@ -225,5 +226,37 @@ struct ErasureTests {
         engine.settleSignals()
         let after = try engine.log.signals(after: 1)
         #expect(after.map(\.patient) == [r.pseudonym] && after.map(\.kind) == [.riskLeft] && after.map(\.at) == [Self.t0 + 19 * day])
+    }
+
+    @Test("reads on other threads wait for each compaction's swap and go on from the new file; appends in between are kept")
+    func compactionUnderLoad() throws {
+        let dir = StoreTestDirectory()
+        let log = try EventLog(directory: dir.sub("s"), durability: .relaxed)
+        _ = try log.append((1...2_000).map { storeEvent("e\($0)", "s\($0 % 50)") })
+        let failures = Mutex<[String]>([])
+        let stop = Atomic<Bool>(false)
+        let readers = (0..<3).map { k in
+            Thread {
+                while !stop.load(ordering: .relaxed) {
+                    do {
+                        let n = try log.events(from: 1).count
+                        if n < 2_000 { failures.withLock { $0.append("reader \(k) saw \(n) events") } }
+                    } catch {
+                        failures.withLock { $0.append("reader \(k): \(error)") }
+                    }
+                }
+            }
+        }
+        readers.forEach { $0.start() }
+        for round in 0..<5 {
+            _ = try log.append([storeEvent("r\(round)", "s-round")])
+            try log.compact()
+        }
+        stop.store(true, ordering: .relaxed)
+        while readers.contains(where: { $0.isExecuting }) { usleep(1_000) }
+        #expect(failures.withLock { $0 } == [])
+        #expect(log.lastPosition == 2_005)
+        #expect(try log.events(from: 2_001).map(\.1.id) == ["r0", "r1", "r2", "r3", "r4"])
+        #expect(try log.verify().isClean)
     }
 }
