@@ -7,10 +7,10 @@ extension JourneyEngine {
     /// and answers the receipt, which names nothing identifying.
     ///
     /// The cluster's ids become one new pseudonym, `erased:` and 16 random hexadecimal digits
-    /// (`EventLog.erase` says which fields of which events); the data file is then replaced by
-    /// a compacted copy, so no page of it holds the old bytes (`EventLog.compact`); the read
-    /// audit is rewritten to name the pseudonym instead (`AuditLog.rewrite`) and records the
-    /// erasure itself under the pseudonym; the projections are refolded from the log and the
+    /// (`EventLog.erase` says which fields of which events); the read audit is rewritten to name
+    /// the pseudonym instead (`AuditLog.rewrite`) and records the erasure itself under the
+    /// pseudonym; the data file is then replaced by a compacted copy, so no page of it holds the
+    /// old bytes (`EventLog.compact`); the projections are refolded from the log and the
     /// signals evaluated against the renamed ones. Meanwhile queries answer `Rebuilding`, and
     /// appends are taken (committed, and folded by the refold).
     ///
@@ -49,22 +49,30 @@ extension JourneyEngine {
                 try? projections.resumeAnswering(log)
                 throw error
             }
-            // From here the log is rewritten: whatever fails, the projections are refolded from it.
-            var failure: (any Error)?
-            do { try log.compact() } catch { failure = error }
-            if failure == nil {
-                do {
-                    try AuditLog.rewrite(directory: log.directory, replacing: Set(ids), with: pseudonym)
-                    try disclose("erase", parameters: Self.erasureParameters(receipt), ids: [pseudonym], to: context)
-                } catch {
-                    failure = error
-                }
+            // From here the log is rewritten: whatever fails, the projections are refolded from
+            // it. The read audit first, at once: its erased ids are kept nowhere else, so its
+            // rewrite could not be redone later; an interrupted compaction is (at the next open).
+            var auditFailure: (any Error)?
+            do {
+                try AuditLog.rewrite(directory: log.directory, replacing: Set(ids), with: pseudonym)
+                try disclose("erase", parameters: Self.erasureParameters(receipt), ids: [pseudonym], to: context)
+            } catch {
+                auditFailure = error
             }
+            var compactionFailure: (any Error)?
+            do { try log.compact() } catch { compactionFailure = error }
             try projections.rebuild(log, checkpoint: Self.checkpointName, progress: nil)
-            if let failure {
+            if auditFailure != nil || compactionFailure != nil {
+                var left: [String] = []
+                if let e = auditFailure {
+                    left.append("the read audit could not be rewritten (\(e)): audit.log may still name the patient; remove those records with your own tools while no Journey process runs")
+                }
+                if let e = compactionFailure {
+                    left.append("the store could not be compacted (\(e)): the old bytes remain in free pages of data.mdb until the store is next opened for writing (restart journeyd), which compacts it first")
+                }
                 throw StoreError(
                     .io,
-                    "the patient's events were rewritten (erasure \(receipt.seq), pseudonym \(receipt.pseudonym)) but the erasure is not complete: \(failure). Until it is, the old bytes may remain in free pages of data.mdb or in audit.log: fix the cause and compact the store (restore it from 'journeyd backup', which copies it compacted), or remove audit.log's records by hand")
+                    "the patient's events were rewritten (erasure \(receipt.seq), pseudonym \(receipt.pseudonym)) but " + left.joined(separator: "; and "))
             }
             try? saveCheckpoint()
             return receipt
