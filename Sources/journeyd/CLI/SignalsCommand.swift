@@ -22,6 +22,7 @@ extension CLI {
             from = UInt64(f)
         }
         let printer = SignalPrinter(json: args.flag("json"))
+        let who = try requester(args)
         // Following ends at SIGTERM or SIGINT, with what was printed flushed and status 0 (also
         // when started with them ignored, as a background job of a script is).
         let stops = args.flag("follow") ? endOnTermination() : []
@@ -29,21 +30,24 @@ extension CLI {
         switch try Gateway.writer(dir: dir) {
         case .daemon(let c):
             defer { c.close() }
-            try throughDaemon(c, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"), printer)
+            try throughDaemon(c, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"), who, printer)
         case .store(let engine):
-            try fromStore(engine, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"), printer)
+            try fromStore(engine, consumer: consumer, from: from, follow: args.flag("follow"), ack: args.flag("ack"),
+                          AuditContext(actor: who.actor, reason: who.reason), printer)
         }
         return Exit.ok
     }
 
     private static func throughDaemon(_ c: JourneyConnection, consumer: String, from: UInt64?, follow: Bool, ack: Bool,
-                                      _ printer: SignalPrinter) throws {
+                                      _ who: Requester, _ printer: SignalPrinter) throws {
         // Where the stream is caught up, for a run that ends there.
         let stats = try decoded(StatsAnswer.self, try c.requestBytes(Request.stats.line))
         // A followed stream may be quiet for hours: its reads wait without a timeout.
         let stream = follow ? try JourneyConnection(socketPath: c.socketPath, timeout: nil) : c
         defer { if follow { stream.close() } }
-        let answer = try decoded(SignalsAnswer.self, try stream.requestBytes(SignalsRequest(consumer: consumer, from: from).line))
+        // Named as the reader the daemon records each batch of signals in the read audit for.
+        let request = who.adding(to: SignalsRequest(consumer: consumer, from: from).line)
+        let answer = try decoded(SignalsAnswer.self, try stream.requestBytes(request))
         if !follow && answer.after >= stats.lastSignalSeq { return }
         // The stream takes no more requests: acknowledgements go on a connection of their own.
         let acks = ack ? try JourneyConnection(socketPath: c.socketPath) : nil
@@ -66,16 +70,23 @@ extension CLI {
     }
 
     private static func fromStore(_ engine: JourneyEngine, consumer: String, from: UInt64?, follow: Bool, ack: Bool,
-                                  _ printer: SignalPrinter) throws {
+                                  _ reader: AuditContext, _ printer: SignalPrinter) throws {
         // What opening the store raised (elapsed-time changes while it was closed) is stored first.
         engine.settleSignals()
-        let stream = try engine.signals(consumer: consumer, from: from)
+        let stream = try engine.signals(consumer: consumer, from: from, as: reader)
         var last = stream.after
         let end = try engine.log.lastSignalSeq()
         while true {
             // The engine raises the signals falling due meanwhile itself; this process is the
             // store's writer, so nothing else adds to it while it runs.
-            for signal in try engine.log.signals(after: last, limit: 1024) {
+            // Each page is recorded in the read audit before it is printed.
+            let page: [Signal]
+            do {
+                page = try engine.signals(consumer: consumer, after: last, limit: 1024, as: reader)
+            } catch let e as AuditUnavailable {
+                throw failure(ProtocolError("audit_unavailable", e.description))
+            }
+            for signal in page {
                 printer.print(signal)
                 if ack {
                     Output.flush()
