@@ -96,10 +96,11 @@ extension Projector {
 
     func riskSnapshot(root: UInt32, asOf: Int64) -> RiskSnapshot {
         var facts = clusters[Int(root)].facts
-        // Timeline order: the events that count at `asOf` are a prefix.
+        // Timeline order: the events that count at `asOf` are a prefix (usually all of them:
+        // the facts are then shared, not copied).
         let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
         let future = counted < facts.count ? facts[counted].at : nil
-        facts.removeSubrange(counted...)
+        if counted < facts.count { facts.removeSubrange(counted...) }
         let canonical = canonicalName(root)
         let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
         guard !facts.isEmpty else {
@@ -108,31 +109,31 @@ extension Projector {
         }
         let life = LifecycleFacts(facts)
         let risk = RiskSet(life.risk(facts, asOf: asOf))
-        // The instant each elapsed-time rule starts to hold, given these events.
-        var starts: [Risk: Int64] = [:]
-        if life.visits >= 1 {
-            starts[.lapsed] = Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1)
-        }
-        if life.visits >= 3 {
-            // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
-            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
-            starts[.overdue] = Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1)
-        }
-        let lastCare = max(life.lastBooking, life.lastVisit)
-        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
-            starts[.cancelledNotRebooked] = Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace))
-        }
-        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
-            starts[.noShowNotRebooked] = Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace))
-        }
+        // The instant each elapsed-time rule starts to hold, given these events (in locals: no
+        // table is allocated unless a rule holds).
         var next = future
         var thresholds: [Risk: Int64] = [:]
-        for (r, t) in starts {
+        func start(_ r: Risk, _ t: Int64) {
             if t > asOf {
                 next = min(next ?? t, t)
             } else if risk.contains(r) {
                 thresholds[r] = t
             }
+        }
+        if life.visits >= 1 {
+            start(.lapsed, Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1))
+        }
+        if life.visits >= 3 {
+            // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
+            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
+            start(.overdue, Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1))
+        }
+        let lastCare = max(life.lastBooking, life.lastVisit)
+        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
+            start(.cancelledNotRebooked, Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace)))
+        }
+        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
+            start(.noShowNotRebooked, Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace)))
         }
         return RiskSnapshot(
             canonical: canonical, members: members, stage: life.stage(facts, asOf: asOf), risk: risk,
@@ -146,6 +147,8 @@ extension Projector {
             guard let channel = f.effectiveChannel else { continue }
             granted[channel] = f.status == ConsentStatus.granted.rawValue
         }
+        // Most clusters never gave consent: no list to build.
+        if granted.isEmpty { return [] }
         return Channel.allCases.filter { granted[$0] == true }
     }
 

@@ -214,7 +214,10 @@ final class SignalEvaluator: Sendable {
                     }
                     continue
                 }
-                guard evaluated.insert(snap.canonical).inserted else { continue }
+                // Touched slots are distinct clusters already; ids may name one cluster twice.
+                if case .touched = target {} else {
+                    guard evaluated.insert(snap.canonical).inserted else { continue }
+                }
                 let causeAt: Int64 = switch target {
                 case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
                 case .due(_, let at): at
@@ -244,7 +247,7 @@ final class SignalEvaluator: Sendable {
             out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
                               risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
         }
-        st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk
+        if snap.risk != before { st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk }
         st.schedule.set(snap.canonical, snap.nextChange)
     }
 
