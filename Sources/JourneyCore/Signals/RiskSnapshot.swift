@@ -37,6 +37,14 @@ package struct TouchedId: Sendable, Hashable {
     package var at: Int64
 }
 
+/// Storage `riskSnapshot` reuses from one cluster to the next (their decoded facts), so that
+/// evaluating many clusters allocates it once.
+package struct RiskScratch {
+    var facts: [Fact] = []
+    /// Empty storage.
+    package init() {}
+}
+
 /// What signals read of one cluster at an instant `asOf` (the point-in-time view of SPEC §3.2:
 /// only events with `at ≤ asOf` count).
 package struct RiskSnapshot: Sendable, Hashable {
@@ -78,26 +86,42 @@ extension Projector {
     }
 
     /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
+    /// slot holds no cluster. `scratch` is storage reused from call to call.
+    package func riskSnapshot(slot: UInt32, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
+        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
+        return riskSnapshot(root: slot, asOf: asOf, facts: &scratch.facts)
+    }
+
+    /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
     /// slot holds no cluster.
     package func riskSnapshot(slot: UInt32, asOf: Int64) -> RiskSnapshot? {
-        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
-        return riskSnapshot(root: slot, asOf: asOf)
+        var scratch = RiskScratch()
+        return riskSnapshot(slot: slot, asOf: asOf, scratch: &scratch)
+    }
+
+    /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
+    /// `scratch` is storage reused from call to call.
+    package func riskSnapshot(id: String, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
+        guard let root = root(of: id) else { return nil }
+        return riskSnapshot(root: root, asOf: asOf, facts: &scratch.facts)
     }
 
     /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
     package func riskSnapshot(id: String, asOf: Int64) -> RiskSnapshot? {
-        root(of: id).map { riskSnapshot(root: $0, asOf: asOf) }
+        var scratch = RiskScratch()
+        return riskSnapshot(id: id, asOf: asOf, scratch: &scratch)
     }
 
     /// Calls `body` with the risk snapshot at `asOf` of every cluster.
     package func forEachRiskSnapshot(asOf: Int64, _ body: (RiskSnapshot) -> Void) {
-        for root in roots { body(riskSnapshot(root: root, asOf: asOf)) }
+        var facts: [Fact] = []
+        for root in roots { body(riskSnapshot(root: root, asOf: asOf, facts: &facts)) }
     }
 
-    func riskSnapshot(root: UInt32, asOf: Int64) -> RiskSnapshot {
-        var facts = clusters[Int(root)].facts
-        // Timeline order: the events that count at `asOf` are a prefix (usually all of them:
-        // the facts are then shared, not copied).
+    /// The snapshot of the cluster rooted at `root`, its facts decoded into `facts`.
+    func riskSnapshot(root: UInt32, asOf: Int64, facts: inout [Fact]) -> RiskSnapshot {
+        clusters[Int(root)].decodeFacts(into: &facts)
+        // Timeline order: the events that count at `asOf` are a prefix.
         let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
         let future = counted < facts.count ? facts[counted].at : nil
         if counted < facts.count { facts.removeSubrange(counted...) }

@@ -191,10 +191,11 @@ final class SignalEvaluator: Sendable {
             let snapshots: [(Target, RiskSnapshot?)]
             do {
                 snapshots = try projections.read { p in
-                    targets[start..<end].map { t in
+                    var scratch = RiskScratch()
+                    return targets[start..<end].map { t in
                         switch t {
-                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now))
-                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now))
+                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch))
+                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now, scratch: &scratch))
                         }
                     }
                 }.0
