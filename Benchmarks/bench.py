@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs every benchmark scenario and writes BENCHMARKS.md. Use scripts/bench, which builds first.
 
-    python3 Benchmarks/bench.py [--events N] [--runs R] [--scaling] [--peers] [--out FILE]
+    python3 Benchmarks/bench.py [--events N] [--runs R] [--scaling] [--peers] [--signals] [--out FILE]
 
 Every result is one JSON line on stdout (progress on stderr); the report is written to --out.
 """
@@ -117,6 +117,9 @@ def main():
     ap.add_argument("--command", default=None, help="the command line shown in the report")
     ap.add_argument("--check", action="store_true", help="fail unless every scenario produced its results")
     ap.add_argument("--report-only", metavar="RESULTS", help="write the report from saved JSON result lines, run nothing")
+    ap.add_argument("--signals", action="store_true",
+                    help="also socket ingest (100/request) of risk-moving events without a signals consumer, "
+                         "with a reading one and with a stalled one, and the daemon's memory meanwhile")
     a = ap.parse_args()
     if a.report_only:
         for line in open(a.report_only):
@@ -191,6 +194,9 @@ def main():
         generate(journeyd, m, big)
         run_json([sys.executable, peers, "import", "--ndjson", big, "--journeyd", journeyd, "--work", work,
                   "--runs", str(max(1, min(a.runs, 3)))])
+
+    if a.signals:
+        signals_scenario(journeyd, a.seconds)
 
     # 6: scaling (on demand): the 1M rate, then 10M and 50M.
     if a.scaling:
@@ -456,6 +462,7 @@ def write_report(a, n, started, load_before):
                  f"({fmt(pj['p50_events_per_s'])} events/s: {pj['how']}); DuckDB {pd['p50_s']:.2f} s "
                  f"({fmt(pd['p50_events_per_s'])} events/s: {pd['how']}).\n")
 
+    signals_section(L)
     L.append("## How to run\n")
     L.append("```sh")
     L.append("scripts/bench                    # every scenario at 1M events, rewrites BENCHMARKS.md")
@@ -479,6 +486,32 @@ def write_report(a, n, started, load_before):
     with open(a.out, "w") as f:
         f.write("\n".join(L) + "\n")
     note(f"wrote {a.out}")
+
+
+# What signals cost socket ingest (on demand, --signals): Benchmarks/socket_bench.py --signals runs
+# a fresh `journeyd serve` and sends 16 clients' requests of 100 events that move risks, `seconds`
+# per phase: with no signals consumer, with one reading its stream, then with one that opened its
+# stream and reads nothing (the daemon's anonymous RSS before and after each phase).
+def signals_scenario(journeyd, seconds):
+    run_json([sys.executable, os.path.join(ROOT, "Benchmarks", "socket_bench.py"), "--signals",
+              "--journeyd", journeyd, "--seconds", str(seconds)])
+
+
+def signals_section(L):
+    rows = [r for r in RESULTS if r.get("scenario") == "socket_ingest_signals"]
+    if not rows:
+        return
+    L.append("## Signals and socket ingest\n")
+    L.append("16 clients, 100 events a request, events that move risks (`Benchmarks/socket_bench.py --signals`), "
+             "one fresh daemon, phases in this order.\n")
+    def rss(r):
+        if "daemon_rss_anon_kib_before" not in r:
+            return "—"
+        b, e = r["daemon_rss_anon_kib_before"], r["daemon_rss_anon_kib_after"]
+        return f"{fmt(b)} → {fmt(e)} KiB ({e - b:+,} KiB)"
+    table(L, ["signals consumer", "events/s", "signals stored (end of phase)", "signals read", "daemon RSS (anon) during the phase"],
+          [[r["consumer"], fmt(r["events_per_s"]), fmt(r.get("signals") or 0),
+            fmt(r["signals_read"]) if "signals_read" in r else "—", rss(r)] for r in rows])
 
 
 def commit():

@@ -189,7 +189,7 @@ struct SignalTests {
             let e = try JourneyEngine(directory: dir.path, clock: clock)
             _ = try await e.append([ev("c1", .cancellation, "a", t0), ev("c2", .cancellation, "b", t0), ev("c3", .cancellation, "c", t0)])
             e.settleSignals()
-            let stream = try e.signals(consumer: "outreach")
+            let stream = try e.signals(consumer: "outreach", as: "test")
             var it = stream.makeAsyncIterator()
             let first = try await it.next()
             let second = try await it.next()
@@ -199,15 +199,15 @@ struct SignalTests {
             #expect(try e.ackSignals(consumer: "outreach", seq: 1).acked == 2)
             #expect(throws: StoreError.self) { try e.ackSignals(consumer: "outreach", seq: 4) }
             #expect(throws: StoreError.self) { try e.ackSignals(consumer: "nobody", seq: 1) }
-            #expect(throws: StoreError.self) { try e.signals(consumer: "") }
+            #expect(throws: StoreError.self) { try e.signals(consumer: "", as: "test") }
         }
         let e = try JourneyEngine(directory: dir.path, clock: clock)
         #expect(try e.signalConsumers().map { "\($0.name)=\($0.acked)" } == ["outreach=2"])
-        var it = try e.signals(consumer: "outreach").makeAsyncIterator()
+        var it = try e.signals(consumer: "outreach", as: "test").makeAsyncIterator()
         let next = try await it.next()
         #expect(next?.seq == 3 && next?.patient == "c")
         // `from` overrides the acknowledgement.
-        var again = try e.signals(consumer: "outreach", from: 0).makeAsyncIterator()
+        var again = try e.signals(consumer: "outreach", from: 0, as: "test").makeAsyncIterator()
         #expect(try await again.next()?.seq == 1)
     }
 
@@ -216,7 +216,7 @@ struct SignalTests {
         let dir = StoreTestDirectory()
         let clock = ManualClock(t0 + 30 * day)
         let e = try JourneyEngine(directory: dir.path, durability: .relaxed, clock: clock)
-        let stream = try e.signals(consumer: "live")
+        let stream = try e.signals(consumer: "live", as: "test")
         let reader = Task { () -> [UInt64] in
             var seqs: [UInt64] = []
             for try await s in stream {

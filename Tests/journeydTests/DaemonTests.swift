@@ -149,12 +149,16 @@ final class ServeProcess {
     let directory: String
     let socketPath: String
 
-    /// Serves `directory` on `socket` (default `DIRECTORY/journeyd.sock`).
-    init(directory: String, socket: String? = nil) throws {
+    /// Serves `directory` on `socket` (default `DIRECTORY/journeyd.sock`), with `environment`
+    /// added to this process's.
+    init(directory: String, socket: String? = nil, environment: [String: String] = [:]) throws {
         self.directory = directory
         socketPath = socket ?? directory + "/journeyd.sock"
         process.executableURL = URL(fileURLWithPath: journeydBinary!)
         process.arguments = ["serve", "--data", directory] + (socket.map { ["--socket", $0] } ?? [])
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -32,12 +32,16 @@ public enum Timestamp {
         var rem = ms % 86_400_000
         if rem < 0 { rem += 86_400_000; days -= 1 }
         let (y, mo, d) = civilFromDays(days)
+        // Digits written in place, most significant first (no buffer per field).
         func put(_ v: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
+            var scale: Int64 = 1
+            for _ in 1..<width { scale *= 10 }
             var x = v
-            var i = width - 1
-            while i >= 0 { digits[i] = UInt8(48 + x % 10); x /= 10; i -= 1 }
-            out.append(contentsOf: digits)
+            while scale > 0 {
+                out.append(UInt8(48 + x / scale % 10))
+                x %= scale
+                scale /= 10
+            }
         }
         if y < 0 || y > 9999 {
             out.append(contentsOf: String(y).utf8)

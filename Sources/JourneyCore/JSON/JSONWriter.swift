@@ -142,6 +142,12 @@ package struct JSONWriter: Sendable {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     private mutating func writeEscaped(_ s: String) {
+        Self.appendQuoted(s, to: &bytes)
+    }
+
+    /// Appends `s` as a JSON string: quoted, with quotes, backslashes and control characters
+    /// escaped (what `string(_:)` writes).
+    static func appendQuoted(_ s: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { u in

@@ -37,6 +37,14 @@ package struct TouchedId: Sendable, Hashable {
     package var at: Int64
 }
 
+/// Storage `riskSnapshot` reuses from one cluster to the next (their decoded facts), so that
+/// evaluating many clusters allocates it once.
+package struct RiskScratch {
+    var facts: [Fact] = []
+    /// Empty storage.
+    package init() {}
+}
+
 /// What signals read of one cluster at an instant `asOf` (the point-in-time view of SPEC §3.2:
 /// only events with `at ≤ asOf` count).
 package struct RiskSnapshot: Sendable, Hashable {
@@ -78,28 +86,45 @@ extension Projector {
     }
 
     /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
+    /// slot holds no cluster. `scratch` is storage reused from call to call.
+    package func riskSnapshot(slot: UInt32, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
+        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
+        return riskSnapshot(root: slot, asOf: asOf, facts: &scratch.facts)
+    }
+
+    /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
     /// slot holds no cluster.
     package func riskSnapshot(slot: UInt32, asOf: Int64) -> RiskSnapshot? {
-        guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
-        return riskSnapshot(root: slot, asOf: asOf)
+        var scratch = RiskScratch()
+        return riskSnapshot(slot: slot, asOf: asOf, scratch: &scratch)
+    }
+
+    /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
+    /// `scratch` is storage reused from call to call.
+    package func riskSnapshot(id: String, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
+        guard let root = root(of: id) else { return nil }
+        return riskSnapshot(root: root, asOf: asOf, facts: &scratch.facts)
     }
 
     /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
     package func riskSnapshot(id: String, asOf: Int64) -> RiskSnapshot? {
-        root(of: id).map { riskSnapshot(root: $0, asOf: asOf) }
+        var scratch = RiskScratch()
+        return riskSnapshot(id: id, asOf: asOf, scratch: &scratch)
     }
 
     /// Calls `body` with the risk snapshot at `asOf` of every cluster.
     package func forEachRiskSnapshot(asOf: Int64, _ body: (RiskSnapshot) -> Void) {
-        for root in roots { body(riskSnapshot(root: root, asOf: asOf)) }
+        var facts: [Fact] = []
+        for root in roots { body(riskSnapshot(root: root, asOf: asOf, facts: &facts)) }
     }
 
-    func riskSnapshot(root: UInt32, asOf: Int64) -> RiskSnapshot {
-        var facts = clusters[Int(root)].facts
+    /// The snapshot of the cluster rooted at `root`, its facts decoded into `facts`.
+    func riskSnapshot(root: UInt32, asOf: Int64, facts: inout [Fact]) -> RiskSnapshot {
+        clusters[Int(root)].decodeFacts(into: &facts)
         // Timeline order: the events that count at `asOf` are a prefix.
         let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
         let future = counted < facts.count ? facts[counted].at : nil
-        facts.removeSubrange(counted...)
+        if counted < facts.count { facts.removeSubrange(counted...) }
         let canonical = canonicalName(root)
         let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
         guard !facts.isEmpty else {
@@ -108,31 +133,31 @@ extension Projector {
         }
         let life = LifecycleFacts(facts)
         let risk = RiskSet(life.risk(facts, asOf: asOf))
-        // The instant each elapsed-time rule starts to hold, given these events.
-        var starts: [Risk: Int64] = [:]
-        if life.visits >= 1 {
-            starts[.lapsed] = Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1)
-        }
-        if life.visits >= 3 {
-            // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
-            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
-            starts[.overdue] = Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1)
-        }
-        let lastCare = max(life.lastBooking, life.lastVisit)
-        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
-            starts[.cancelledNotRebooked] = Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace))
-        }
-        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
-            starts[.noShowNotRebooked] = Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace))
-        }
+        // The instant each elapsed-time rule starts to hold, given these events (in locals: no
+        // table is allocated unless a rule holds).
         var next = future
         var thresholds: [Risk: Int64] = [:]
-        for (r, t) in starts {
+        func start(_ r: Risk, _ t: Int64) {
             if t > asOf {
                 next = min(next ?? t, t)
             } else if risk.contains(r) {
                 thresholds[r] = t
             }
+        }
+        if life.visits >= 1 {
+            start(.lapsed, Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1))
+        }
+        if life.visits >= 3 {
+            // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
+            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
+            start(.overdue, Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1))
+        }
+        let lastCare = max(life.lastBooking, life.lastVisit)
+        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
+            start(.cancelledNotRebooked, Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace)))
+        }
+        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
+            start(.noShowNotRebooked, Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace)))
         }
         return RiskSnapshot(
             canonical: canonical, members: members, stage: life.stage(facts, asOf: asOf), risk: risk,
@@ -146,6 +171,8 @@ extension Projector {
             guard let channel = f.effectiveChannel else { continue }
             granted[channel] = f.status == ConsentStatus.granted.rawValue
         }
+        // Most clusters never gave consent: no list to build.
+        if granted.isEmpty { return [] }
         return Channel.allCases.filter { granted[$0] == true }
     }
 

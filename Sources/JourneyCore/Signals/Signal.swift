@@ -65,7 +65,36 @@ public struct Signal: Sendable, Hashable {
     }
 
     /// The bytes the store keeps: the object without `seq` (the store's key is the seq).
+    ///
+    /// Written directly rather than through `JSONWriter` (every risk change is encoded on the
+    /// write path); the same bytes as `writeFields` in an object. The names of kinds, rules,
+    /// stages and channels are plain ASCII, so only the patient id can need escapes.
     package var storedBytes: [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(160 + patient.utf8.count)
+        b.append(contentsOf: #"{"at":""#.utf8)
+        Timestamp.appendRFC3339(ms: at, to: &b)
+        b.append(contentsOf: #"","patient":"#.utf8)
+        JSONWriter.appendQuoted(patient, to: &b)
+        b.append(contentsOf: #","signal":""#.utf8)
+        b.append(contentsOf: kind.rawValue.utf8)
+        b.append(contentsOf: #"","risk":""#.utf8)
+        b.append(contentsOf: risk.name.utf8)
+        b.append(contentsOf: #"","stage":""#.utf8)
+        b.append(contentsOf: stage.name.utf8)
+        b.append(contentsOf: #"","contactable":["#.utf8)
+        for (i, c) in contactable.enumerated() {
+            if i > 0 { b.append(UInt8(ascii: ",")) }
+            b.append(UInt8(ascii: "\""))
+            b.append(contentsOf: c.name.utf8)
+            b.append(UInt8(ascii: "\""))
+        }
+        b.append(contentsOf: "]}".utf8)
+        return b
+    }
+
+    /// `storedBytes` as `JSONWriter` writes the same object (tests compare the two).
+    package var storedBytesWritten: [UInt8] {
         var w = JSONWriter()
         w.beginObject()
         writeFields(into: &w)

@@ -289,13 +289,15 @@ public final class JourneyEngine: Sendable {
     // MARK: signals
 
     /// The signals for consumer `consumer` (created on first use): those stored after its last
-    /// acknowledged seq, or after `from` when given, then each new one as it is stored.
+    /// acknowledged seq, or after `from` when given, then each new one as it is stored. Each
+    /// chunk the stream reads is recorded in the read audit as shown to `context`, with the
+    /// patients it names, before any of it is returned.
     ///
     /// - Throws: `.invalidArgument` for a consumer name that is empty, longer than 128 bytes or
     ///   holds a control character; `.readOnly` when a read-only engine meets a new consumer.
-    public func signals(consumer: String, from: UInt64? = nil) throws(StoreError) -> SignalStream {
+    public func signals(consumer: String, from: UInt64? = nil, as context: AuditContext) throws(StoreError) -> SignalStream {
         let c = try log.openSignalConsumer(consumer, now: signalEvaluator?.clock.now() ?? Clock.nowMs())
-        return SignalStream(consumer: consumer, after: from ?? c.acked, log: log, wakes: signalWakes)
+        return SignalStream(consumer: consumer, after: from ?? c.acked, log: log, wakes: signalWakes, audit: audit, reader: context)
     }
 
     /// Acknowledges, durably, every signal up to `seq` for `consumer`: its next stream starts

@@ -66,6 +66,10 @@ public final class WritePipeline: Sendable {
     /// Test hook: signals handed over are dropped, as a crash between a fold and the commit of
     /// its signals would lose them.
     private let droppingSignals = Atomic<Bool>(false)
+    /// Test hook: whether `holdSignals` was called, and the handoffs of signals still stored
+    /// before every later one parks for good.
+    private let holdingSignals = Atomic<Bool>(false)
+    private let signalHandoffsBeforeHold = Atomic<Int>(0)
     /// The last position committed and folded, and the streams of `positions()`.
     private let folded: FoldedPositions
     private let folds = DispatchQueue(label: "journey.pipeline.fold")
@@ -160,6 +164,12 @@ public final class WritePipeline: Sendable {
     /// next commit (at once when no batch is waiting).
     package func storeSignals(_ signals: [[UInt8]]) {
         guard !signals.isEmpty, !droppingSignals.load(ordering: .relaxed) else { return }
+        if holdingSignals.load(ordering: .acquiring),
+           signalHandoffsBeforeHold.subtract(1, ordering: .relaxed).newValue < 0 {
+            // The process stops here, its events durable and folded and their signals in no
+            // commit, until it is killed.
+            while true { pause() }
+        }
         let accepted = pending.withLock { p -> Bool in
             guard !p.stopped else { return false }
             p.signals.append(contentsOf: signals)
@@ -172,6 +182,15 @@ public final class WritePipeline: Sendable {
     /// Test hook: while set, signals handed to `storeSignals` are dropped (a crash between a
     /// fold and the commit of its signals).
     package func setDroppingSignals(_ dropping: Bool) { droppingSignals.store(dropping, ordering: .relaxed) }
+
+    /// Test hook for a process killed between a fold and the commit of its signals: the first
+    /// `handoffs` calls of `storeSignals` that hand signals over go on as usual; every later one
+    /// parks its thread (the fold stage, or the evaluator's timer) for good, so the answers of
+    /// that fold still go out while its signals and every later fold wait for a `kill -9`.
+    package func holdSignals(after handoffs: Int) {
+        signalHandoffsBeforeHold.store(max(0, handoffs), ordering: .relaxed)
+        holdingSignals.store(true, ordering: .releasing)
+    }
 
     /// Returns once every fold so far has run its observers (`onFold`) and what they stored
     /// (`storeSignals`) is committed, with every batch submitted before the call.

@@ -217,10 +217,11 @@ final class SignalEvaluator: Sendable {
             let snapshots: [(Target, RiskSnapshot?)]
             do {
                 snapshots = try projections.read { p in
-                    targets[start..<end].map { t in
+                    var scratch = RiskScratch()
+                    return targets[start..<end].map { t in
                         switch t {
-                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now))
-                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now))
+                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch))
+                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now, scratch: &scratch))
                         }
                     }
                 }.0
@@ -240,7 +241,10 @@ final class SignalEvaluator: Sendable {
                     }
                     continue
                 }
-                guard evaluated.insert(snap.canonical).inserted else { continue }
+                // Touched slots are distinct clusters already; ids may name one cluster twice.
+                if case .touched = target {} else {
+                    guard evaluated.insert(snap.canonical).inserted else { continue }
+                }
                 let causeAt: Int64 = switch target {
                 case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
                 case .due(_, let at): at
@@ -270,7 +274,7 @@ final class SignalEvaluator: Sendable {
             out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
                               risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
         }
-        st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk
+        if snap.risk != before { st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk }
         st.schedule.set(snap.canonical, snap.nextChange)
     }
 

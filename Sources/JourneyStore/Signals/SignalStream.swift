@@ -5,7 +5,7 @@ import Synchronization
 /// the consumer's last acknowledged seq (or after `from`), then each new one as it is stored.
 ///
 /// ```swift
-/// let stream = try engine.signals(consumer: "outreach")
+/// let stream = try engine.signals(consumer: "outreach", as: "outreach-service")
 /// for try await signal in stream {
 ///     try await call(signal.patient)
 ///     try stream.ack(signal.seq)        // durable: a restart resumes after it
@@ -13,14 +13,16 @@ import Synchronization
 /// ```
 ///
 /// Each iterator reads the store in chunks as it is iterated, so a consumer that stops reading
-/// holds one chunk and slows no append. Delivery is at least once: what is not acknowledged is
+/// holds one chunk and slows no append. Each chunk is recorded in the read audit (op `signals`,
+/// the consumer, its seqs, the patients it names) before any of it is returned; when that
+/// record cannot be made durable, iteration throws `AuditUnavailable`. Delivery is at least once: what is not acknowledged is
 /// delivered again to the next stream of the same consumer. Iteration ends (nil) when the
 /// engine is released or the iterating task is cancelled.
 public struct SignalStream: AsyncSequence, Sendable {
     /// A stored signal.
     public typealias Element = Signal
-    /// The error iteration throws.
-    public typealias Failure = StoreError
+    /// The error iteration throws: a `StoreError`, or `AuditUnavailable`.
+    public typealias Failure = any Error
 
     /// The consumer's name.
     public let consumer: String
@@ -28,6 +30,9 @@ public struct SignalStream: AsyncSequence, Sendable {
     public let after: UInt64
     let log: EventLog
     let wakes: SignalWakes
+    /// The read audit each chunk is recorded in, and who reads.
+    let audit: AuditLog
+    let reader: AuditContext
 
     /// Acknowledges, durably, every signal up to `seq` for this stream's consumer (see
     /// `JourneyEngine.ackSignals`).
@@ -38,17 +43,20 @@ public struct SignalStream: AsyncSequence, Sendable {
 
     /// Starts reading after `after`.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(log: log, last: after, waiter: SignalWakes.Waiter(wakes))
+        AsyncIterator(log: log, consumer: consumer, audit: audit, reader: reader, last: after, waiter: SignalWakes.Waiter(wakes))
     }
 
     /// Reads the stream.
     public struct AsyncIterator: AsyncIteratorProtocol {
         /// A stored signal.
         public typealias Element = Signal
-        /// The error iteration throws.
-        public typealias Failure = StoreError
+        /// The error iteration throws: a `StoreError`, or `AuditUnavailable`.
+        public typealias Failure = any Error
 
         let log: EventLog
+        let consumer: String
+        let audit: AuditLog
+        let reader: AuditContext
         var last: UInt64
         let waiter: SignalWakes.Waiter
         var buffered: [Signal] = []
@@ -58,7 +66,7 @@ public struct SignalStream: AsyncSequence, Sendable {
 
         /// The next signal, waiting for one to be stored; nil once the engine is released or
         /// the task cancelled.
-        public mutating func next() async throws(StoreError) -> Signal? {
+        public mutating func next() async throws -> Signal? {
             while true {
                 if index < buffered.count {
                     let s = buffered[index]
@@ -67,7 +75,12 @@ public struct SignalStream: AsyncSequence, Sendable {
                     return s
                 }
                 if Task.isCancelled { return nil }
-                buffered = try log.signals(after: last, limit: Self.chunk)
+                let chunk = try log.signals(after: last, limit: Self.chunk)
+                if let first = chunk.first, let end = chunk.last {
+                    try audit.record(SignalDisclosure.entry(consumer: consumer, first: first.seq, last: end.seq,
+                                                            patients: chunk.map(\.patient), to: reader))
+                }
+                buffered = chunk
                 index = 0
                 if !buffered.isEmpty { continue }
                 guard await waiter.wait() else { return nil }

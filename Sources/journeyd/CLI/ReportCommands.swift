@@ -230,7 +230,7 @@ enum CommandHelp {
         "title": "the page's heading",
         "practice-rules": "consent, reminder and recall sequences, unlinks: what the demo shows",
         "consumer": "the consumer's name",
-        "follow": "keep streaming new signals",
+        "follow": "keep streaming new signals until SIGTERM or SIGINT (then exit 0)",
         "ack": "acknowledge each signal once printed",
     ]
 }

@@ -56,6 +56,12 @@ extension CLI {
         // Opening takes the store's writer lock, before anything is bound.
         let engine = try JourneyEngine(directory: dir, durability: args.flag("relaxed-durability") ? .relaxed : .full,
                                        deferRebuild: true)
+        // For the crash tests of signals: the process stops between a fold and the commit of
+        // its signals (after this many handoffs of signals are stored) and waits for `kill -9`.
+        if let env = getenv("JOURNEYD_TEST_HOLD_SIGNALS_AFTER"), let n = Int(String(cString: env)) {
+            Log.warn("serve", "JOURNEYD_TEST_HOLD_SIGNALS_AFTER=\(n): signals after \(n) handoffs are never stored (a crash test)")
+            engine.writes.holdSignals(after: n)
+        }
         let daemon = Daemon(engine: engine, socketPath: socket) { _ in stop.signal() }
         try daemon.start(config: config)
         var httpServer: HTTPServer?

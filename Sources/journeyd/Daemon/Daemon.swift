@@ -293,11 +293,22 @@ final class Daemon: RequestHandler {
                 _ = connection.send(Ops.signalError(error).line)
                 return
             }
-            let peer = connection.peer
-            writes.audit(AuditRecord(at: Clock.nowMs(), uid: peer.uid, pid: peer.pid, op: "signals", id: r.consumer))
+            let reader: AuditContext
+            do {
+                reader = try ops(object, connection).reader
+            } catch {
+                _ = connection.send(error.line)
+                return
+            }
             connection.startStreaming()
             _ = connection.send(SignalsAnswer(consumer: r.consumer, after: after).line)
-            signalStreams.add(connection, from: after + 1)
+            // Each batch is recorded in the read audit, with the patients it names, before it is sent.
+            let engine = engine, consumer = r.consumer
+            signalStreams.add(connection, from: after + 1) { first, lines throws(AuditUnavailable) in
+                let patients = lines.lazy.compactMap { try? JSONParser.parse($0)["patient"]?.stringValue }
+                try engine.discloseSignals(consumer: consumer, first: first, last: first + UInt64(lines.count) - 1,
+                                           patients: patients, to: reader)
+            }
         case .ack(let r):
             do {
                 let c = try engine.ackSignals(consumer: r.consumer, seq: r.seq)

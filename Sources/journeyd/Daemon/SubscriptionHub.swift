@@ -22,14 +22,19 @@ final class SubscriptionHub: Sendable {
     /// Reads the lines to stream from number `from` on (line k is number `from + k`, numbers
     /// dense), handing each to `line` until it answers false.
     typealias Source = @Sendable (_ from: UInt64, _ line: ([UInt8]) -> Bool) throws -> Void
+    /// Records, before they are sent, the lines numbered from `first` on (the read audit of a
+    /// stream that names patients); a throw refuses them with `audit_unavailable` and ends the stream.
+    typealias Disclose = @Sendable (_ first: UInt64, _ lines: [[UInt8]]) throws(AuditUnavailable) -> Void
 
     private final class Subscriber: Sendable {
         let connection: ServerConnection
         let queue = DispatchQueue(label: "journeyd.subscriber")
         let state: Mutex<PumpState>
-        init(connection: ServerConnection, next: UInt64) {
+        let disclose: Disclose?
+        init(connection: ServerConnection, next: UInt64, disclose: Disclose?) {
             self.connection = connection
             self.state = Mutex(PumpState(next: next))
+            self.disclose = disclose
         }
     }
 
@@ -67,8 +72,9 @@ final class SubscriptionHub: Sendable {
     /// The open subscriptions.
     var count: Int { subscribers.withLock { $0.count } }
 
-    func add(_ connection: ServerConnection, from: UInt64) {
-        let s = Subscriber(connection: connection, next: from)
+    /// Streams to `connection` from number `from` on, each batch passed to `disclose` first.
+    func add(_ connection: ServerConnection, from: UInt64, disclose: Disclose? = nil) {
+        let s = Subscriber(connection: connection, next: from, disclose: disclose)
         let key = ObjectIdentifier(s)
         subscribers.withLock { $0[key] = s }
         connection.onClose { [weak self] in
@@ -127,6 +133,16 @@ final class SubscriptionHub: Sendable {
                 return
             }
             if lines.isEmpty { return }
+            if let disclose = s.disclose {
+                do throws(AuditUnavailable) {
+                    try disclose(next, lines)
+                } catch {
+                    Log.error("audit", "signals refused: \(error.message)")
+                    _ = s.connection.send(ProtocolError("audit_unavailable", error.description).line)
+                    s.connection.close()
+                    return
+                }
+            }
             guard let queued = s.connection.send(lines[...], orWhenRoom: { [weak self] in
                 self?.schedule(s, resuming: true)
             }) else { return }
