@@ -38,7 +38,7 @@ struct ReportScanTests {
                                PJ.ev("v1", .visit, "p1", t0 + 10 * day, amountCents: 10_000), identify, unlink])
         #expect(Self.rows(p.patients(q)) == ["phone new 1 visits 1 revenue 10000"])
         // A late search hit, before everything else of p1, becomes its first touch.
-        p.apply(PJ.ev("s1", .searchHit, "p1", t0, source: "google"))
+        p.apply(PJ.ev("s1", .searchHit, "p1", t0 - 10 * day, source: "google"))
         #expect(Self.rows(p.patients(q)) == ["search new 1 visits 1 revenue 10000"])
         // A late visit of p1 before `from`: p1 is no longer new, and was active at the start.
         p.apply(PJ.ev("v0", .visit, "p1", t0 - 5 * day, amountCents: 2_550))
@@ -54,26 +54,26 @@ struct ReportScanTests {
         for e in [
             PJ.ev("b1", .booking, "a1", t0, appointment: "x", scheduledFor: t0 + 5 * day, location: "north"),
             // The outcome is filed under another id of the same patient.
-            PJ.ev("v1", .visit, "p1", t0 + 5 * day, appointment: "x", amountCents: 4_000),
-            PJ.ev("r1", .referral, "p1", t0 + 6 * day, referrer: "p9"),
-            PJ.ev("n9", .noShow, "p9", t0 + 7 * day, appointment: "y"),
+            PJ.ev("v1", .visit, "p1", t0 + 6 * day, appointment: "x", amountCents: 4_000),
+            PJ.ev("r1", .referral, "p1", t0 + 7 * day, referrer: "p9"),
+            PJ.ev("n9", .noShow, "p9", t0 + 8 * day, appointment: "y"),
         ] { p.apply(e) }
         let q = try AppointmentsQuery(from: t0, to: t0 + 30 * day, by: .location)
         // Apart, a1's appointment has no outcome.
         var g = p.appointments(q).groups
         #expect(g.count == 1 && g[0].value == "north" && g[0].open == 1 && g[0].visited == 0)
-        p.apply(PJ.identify("i1", "a1", "p1", t0 + 8 * day))
+        p.apply(PJ.identify("i1", "a1", "p1", t0 + 9 * day))
         g = p.appointments(q).groups
         #expect(g.count == 1 && g[0].appointments == 1 && g[0].visited == 1 && g[0].revenueCents == 4_000)
-        // Before the visit (to = its `at`: only earlier events count), it is open again.
-        g = p.appointments(try AppointmentsQuery(from: t0, to: t0 + 5 * day, by: .location)).groups
+        // Up to the visit (to = its `at`: only earlier events count), it is open again.
+        g = p.appointments(try AppointmentsQuery(from: t0, to: t0 + 6 * day, by: .location)).groups
         #expect(g.count == 1 && g[0].open == 1 && g[0].visited == 0)
         // p9 referred the merged p1, whose lifetime value is the visit's.
         var r = p.referrals(asOf: t0 + 30 * day, limit: 10)
         #expect(r.referrers.map(\.patient) == ["p9"] && r.referrers[0].converted == 1 && r.referrers[0].revenueCents == 4_000)
         #expect(r.summary.referredPatients == 1 && r.summary.directPatients == 0)
         // As of the millisecond before the referral: no referrer yet, p1 a direct patient.
-        r = p.referrals(asOf: t0 + 6 * day - 1, limit: 10)
+        r = p.referrals(asOf: t0 + 7 * day - 1, limit: 10)
         #expect(r.referrers.isEmpty && r.summary.directPatients == 1 && r.summary.directAvgValueCents == 4_000)
     }
 
@@ -95,5 +95,35 @@ struct ReportScanTests {
         #expect(Projector.smallest(1, of: items, by: >) == [9])
         #expect(Projector.smallest(0, of: items, by: <) == [])
         #expect(Projector.smallest(2, of: [], by: <) == [])
+    }
+}
+
+/// The record types a cluster keeps for the reports' scan (`Cluster.types`).
+@Suite("Cluster record types")
+struct ClusterTypesTests {
+    static func types(_ p: Projector, _ id: String) -> UInt32 { p.clusters[Int(p.root(of: id)!)].types }
+    static func bits(_ types: [EventType]) -> UInt32 { types.reduce(0) { $0 | 1 << UInt32($1.rawValue) } }
+
+    @Test func theyTakeNoRoomInTheClusterTable() {
+        // The log reference, `lastAt`, then six 32-bit fields: no padding left, none added.
+        #expect(MemoryLayout<Cluster>.stride == 8 + 8 + 6 * 4)
+    }
+
+    @Test func theyFollowFoldsMergesSplitsAndSnapshots() throws {
+        var p = Projector()
+        p.apply(PJ.ev("w1", .webVisit, "a1", t0))
+        p.apply(PJ.ev("v1", .visit, "p1", t0 + day))
+        #expect(Self.types(p, "a1") == Self.bits([.webVisit]) && Self.types(p, "p1") == Self.bits([.visit]))
+        let identify = PJ.identify("i1", "a1", "p1", t0 + 2 * day)
+        p.apply(identify)
+        #expect(Self.types(p, "a1") == Self.bits([.webVisit, .visit, .identify]))
+        let restored = try Projector(deserializing: p.serialize())
+        #expect(Self.types(restored, "p1") == Self.bits([.webVisit, .visit, .identify]))
+        // Split again: each part has only its own events' types (the unlink is a1's).
+        let unlink = PJ.unlink("u1", "a1", "p1", t0 + 3 * day)
+        p.apply(unlink)
+        p.resolveSplits(from: [PJ.ev("w1", .webVisit, "a1", t0), PJ.ev("v1", .visit, "p1", t0 + day), identify, unlink])
+        #expect(Self.types(p, "a1") == Self.bits([.webVisit, .identify, .unlink]))
+        #expect(Self.types(p, "p1") == Self.bits([.visit]))
     }
 }

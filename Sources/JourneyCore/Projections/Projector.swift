@@ -200,6 +200,7 @@ package struct Projector: Sendable {
             }
         }
         swap(&buffer, &scratch)
+        clusters[Int(root)].types |= 1 &<< UInt32(type.rawValue & 31)
         if links { markIdentifiedSubject(subject) }
         if links || merged { recomputeCanonical(root) }
         if type == .unlink, other != Fact.none { noteUnlink(event, subject: subject, other: other) }

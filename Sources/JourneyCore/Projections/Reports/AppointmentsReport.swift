@@ -152,11 +152,13 @@ extension Projector {
             var keys: [Int64] = []
         }
         let types = ReportTypes([.booking, .visit, .noShow, .cancellation])
+        // Only clusters with a booking can hold an appointment.
+        let booked = ReportTypes([.booking]).clusterMask
         let partials = scanSlots({ Partial() }) { p, out, slots in
             var booking: [UInt32: Fact] = [:]
             var outcome: [UInt32: Fact] = [:]
             var bookingTimes: [Int64] = []
-            for slot in slots where p.clusters[slot].isRoot {
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(booked) {
                 booking.removeAll(keepingCapacity: true)
                 outcome.removeAll(keepingCapacity: true)
                 bookingTimes.removeAll(keepingCapacity: true)

@@ -124,9 +124,12 @@ extension Projector {
         struct Key: Hashable, Sendable { var month: Int; var value: Int64 }
         let periods = q.periods, monthStarts = months
         let types = ReportTypes([.visit])
+        let visited = types.clusterMask
         let partials = scanSlots({ [Key: [Int]]() }) { p, out, slots in
             var seen = [Bool](repeating: false, count: periods)
-            for slot in slots where p.clusters[slot].isRoot {
+            // A cohort member has a visit in a month starting at or after `from`: a cluster
+            // without a visit, or whose latest event is before `from`, is passed over.
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(visited) && p.clusters[slot].lastAt >= q.from {
                 // Only a cluster whose first visit falls in a cohort month counts: its first
                 // visit is found on the way, and the months of the later ones then marked.
                 var c = ClusterFigures(root: UInt32(slot))

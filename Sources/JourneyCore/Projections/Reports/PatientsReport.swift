@@ -189,8 +189,10 @@ extension Projector {
             }
         }
         let types = ReportTypes([.visit])
+        // Every count of the report needs a visit: clusters without one are passed over.
+        let visited = types.clusterMask
         let partials = scanSlots({ Partial() }) { p, out, slots in
-            for slot in slots where p.clusters[slot].isRoot {
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(visited) {
                 var g = PatientsReport.Group(value: nil, new: 0, referredNew: 0, activeAtStart: 0, retained: 0,
                                              lapsed: 0, visits: 0, revenueCents: 0)
                 var activeBefore = false, visitedIn = false

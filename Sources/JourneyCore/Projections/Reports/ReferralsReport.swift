@@ -113,8 +113,10 @@ extension Projector {
             var referredSum: Int128 = 0, directSum: Int128 = 0
         }
         let figuresOnly = ReportTypes([])
+        let counted = ReportTypes([.visit, .referral]).clusterMask
         let partials = scanSlots({ Partial() }) { p, out, slots in
-            for slot in slots where p.clusters[slot].isRoot {
+            // A cluster counts as referred (a referral) or in the summary (a visit).
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(counted) {
                 var c = ClusterFigures(root: UInt32(slot))
                 p.clusters[slot].scanForReport(upTo: asOf, types: figuresOnly, firstTouch: false, settle: false, into: &c) { _ in }
                 guard c.records > 0 else { continue }

@@ -54,6 +54,9 @@ struct ReportTypes {
 
     @inline(__always) func contains(_ raw: UInt8) -> Bool { bits & (1 &<< UInt64(raw & 63)) != 0 }
 
+    /// The bits as a cluster keeps them (`Cluster.types`).
+    var clusterMask: UInt32 { UInt32(truncatingIfNeeded: bits) }
+
     /// Every touch type (SPEC §1).
     static let touches = ReportTypes(EventType.allCases.filter(\.isTouch))
 }

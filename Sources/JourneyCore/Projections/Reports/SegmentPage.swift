@@ -180,8 +180,18 @@ extension Projector {
             var slots: [UInt32] = []
         }
         let figuresOnly = ReportTypes([])
+        // Types a cluster must have to meet the filters (0: any cluster may): a visit for the
+        // visit and value filters and for stages that need one, a referral for `referred`.
+        var neededTypes: [UInt32] = []
+        let visitStages: Set<Stage> = [.active, .lapsed]
+        if (f.minVisits ?? 0) >= 1 || f.lastVisitBefore != nil || f.lastVisitAfter != nil || (f.minValueCents ?? 0) > 0
+            || f.stage.map({ !$0.isEmpty && $0.allSatisfy(visitStages.contains) }) == true {
+            neededTypes.append(ReportTypes([.visit]).clusterMask)
+        }
+        if f.referred == true { neededTypes.append(ReportTypes([.referral]).clusterMask) }
+        let needed = neededTypes
         let partials = scanSlots({ Partial() }) { p, out, slots in
-            for slot in slots where p.clusters[slot].isRoot {
+            for slot in slots where p.clusters[slot].isRoot && needed.allSatisfy(p.clusters[slot].hasAny) {
                 var c = ClusterFigures(root: UInt32(slot))
                 p.clusters[slot].scanForReport(upTo: q.asOf, types: figuresOnly, firstTouch: true, settle: false, into: &c) { _ in }
                 guard c.records > 0 else { continue }

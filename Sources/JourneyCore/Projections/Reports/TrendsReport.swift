@@ -213,11 +213,13 @@ extension Projector {
             }
         }
         let types = ReportTypes(EventType.allCases.filter { q.step.matches(type: $0) })
+        let stepTypes = types.clusterMask
         let partials = scanSlots({ Partial() }) { p, out, slots in
             // With `unique`: the (group, bucket) pairs and groups this cluster already counted in.
             var pairs = Set<Int>()
             var groupsSeen = Set<Int>()
-            for slot in slots where p.clusters[slot].isRoot {
+            // Only clusters with an event of the step's types at or after `from` count.
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(stepTypes) && p.clusters[slot].lastAt >= q.from {
                 pairs.removeAll(keepingCapacity: true)
                 groupsSeen.removeAll(keepingCapacity: true)
                 var c = ClusterFigures(root: UInt32(slot))
