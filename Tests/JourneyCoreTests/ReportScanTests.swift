@@ -127,3 +127,38 @@ struct ClusterTypesTests {
         #expect(Self.types(p, "p1") == Self.bits([.visit]))
     }
 }
+
+/// One cluster's appointments by token, past the length searched in order.
+@Suite("Appointments by token")
+struct FirstByTokenTests {
+    @Test func theFirstValuePutIsKeptOnEitherSideOfTheLinearLimit() {
+        var t = FirstByToken<Int>()
+        let n = FirstByToken<Int>.linearLimit + 8
+        for i in 1...n { t.insertIfAbsent(UInt32(i), i) }
+        // Put again with other values: the first stay, before and after the limit.
+        for i in 1...n { t.insertIfAbsent(UInt32(i), -i) }
+        #expect(t.entries.count == n)
+        #expect((1...n).allSatisfy { t[UInt32($0)] == $0 })
+        #expect(t[UInt32(n + 1)] == nil && t[0] == nil)
+        t.removeAll()
+        #expect(t.entries.isEmpty && t[1] == nil && t[UInt32(n)] == nil)
+        t.insertIfAbsent(7, 70)
+        #expect(t[7] == 70 && t.entries.count == 1)
+    }
+
+    @Test func aPatientWithManyAppointments() throws {
+        // 40 appointments of one patient, more than the list searched in order: a0–a19 visited
+        // (1.00 each, a5 twice: its earliest visit counts), a20–a29 cancelled, a30–a39 open.
+        var events: [Event] = []
+        for i in 0..<40 {
+            events.append(PJ.ev("b\(i)", .booking, "p1", t0 + Int64(i), appointment: "a\(i)", scheduledFor: t0 + 10 * day))
+            if i < 20 { events.append(PJ.ev("v\(i)", .visit, "p1", t0 + 10 * day, appointment: "a\(i)", amountCents: 100)) }
+            if i >= 20 && i < 30 { events.append(PJ.ev("c\(i)", .cancellation, "p1", t0 + day, appointment: "a\(i)")) }
+        }
+        events.append(PJ.ev("v5b", .visit, "p1", t0 + 11 * day, appointment: "a5", amountCents: 9_900))
+        let g = PJ.fold(events).appointments(try AppointmentsQuery(from: t0, to: t0 + 30 * day)).groups
+        #expect(g.count == 1)
+        #expect(g[0].appointments == 40 && g[0].visited == 20 && g[0].cancelled == 10 && g[0].open == 10)
+        #expect(g[0].revenueCents == 2_000 && g[0].noShow == 0 && g[0].rebooked == 0)
+    }
+}

@@ -155,26 +155,28 @@ extension Projector {
         // Only clusters with a booking can hold an appointment.
         let booked = ReportTypes([.booking]).clusterMask
         let partials = scanSlots({ Partial() }) { p, out, slots in
-            var booking: [UInt32: Fact] = [:]
-            var outcome: [UInt32: Fact] = [:]
+            // Per cluster: each appointment's earliest booking (its scheduled time and group)
+            // and earliest outcome, by settled appointment token, and every booking's time.
+            var booking = FirstByToken<(scheduledFor: Int64, key: Int64)>()
+            var outcome = FirstByToken<(type: EventType, at: Int64, amountCents: Int64)>()
             var bookingTimes: [Int64] = []
             for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(booked) {
-                booking.removeAll(keepingCapacity: true)
-                outcome.removeAll(keepingCapacity: true)
+                booking.removeAll()
+                outcome.removeAll()
                 bookingTimes.removeAll(keepingCapacity: true)
                 var c = ClusterFigures(root: UInt32(slot))
                 p.clusters[slot].scanForReport(upTo: q.to - 1, types: types, firstTouch: false, settle: true, into: &c) { f in
                     if f.type == .booking { bookingTimes.append(f.at) }
                     guard f.appointment != 0 else { return }
                     if f.type == .booking {
-                        if booking[f.appointment] == nil { booking[f.appointment] = f }
-                    } else if outcome[f.appointment] == nil {
-                        outcome[f.appointment] = f
+                        booking.insertIfAbsent(f.appointment, (f.scheduledFor, p.appointmentsKey(f, q.by)))
+                    } else {
+                        outcome.insertIfAbsent(f.appointment, (f.type, f.at, f.amountCents))
                     }
                 }
-                for (token, bf) in booking {
+                for (token, bf) in booking.entries {
                     guard bf.scheduledFor != Fact.noTime, bf.scheduledFor >= q.from, bf.scheduledFor < q.to else { continue }
-                    let key = p.appointmentsKey(bf, q.by)
+                    let key = bf.key
                     let g: Int
                     if let existing = out.index[key] {
                         g = existing
@@ -248,4 +250,38 @@ extension Projector {
         default: return values[UInt32(key)]
         }
     }
+}
+
+/// Values by settled inline token (one cluster's appointment ids), the first one put for a
+/// token kept: a list searched in order while short, as most clusters' are, and hashed once long.
+struct FirstByToken<Value> {
+    /// The tokens and their values, in the order they were first put.
+    private(set) var entries: [(token: UInt32, value: Value)] = []
+    private var index: [UInt32: Int] = [:]
+    /// Entries searched in order; more are found by hash.
+    static var linearLimit: Int { 32 }
+
+    /// Empties the table, keeping its storage.
+    mutating func removeAll() {
+        entries.removeAll(keepingCapacity: true)
+        if !index.isEmpty { index.removeAll(keepingCapacity: true) }
+    }
+
+    private func find(_ token: UInt32) -> Int? {
+        entries.count <= Self.linearLimit ? entries.firstIndex { $0.token == token } : index[token]
+    }
+
+    /// Puts `value` for `token` unless the token has one.
+    mutating func insertIfAbsent(_ token: UInt32, _ value: Value) {
+        guard find(token) == nil else { return }
+        entries.append((token, value))
+        if entries.count == Self.linearLimit + 1 {
+            for (i, e) in entries.enumerated() { index[e.token] = i }
+        } else if entries.count > Self.linearLimit + 1 {
+            index[token] = entries.count - 1
+        }
+    }
+
+    /// The value put first for `token`, nil when none was.
+    subscript(_ token: UInt32) -> Value? { find(token).map { entries[$0].value } }
 }

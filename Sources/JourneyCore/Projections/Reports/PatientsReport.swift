@@ -16,19 +16,9 @@ public enum PatientsBreakdown: String, Sendable, Hashable, CaseIterable {
 }
 
 extension Projector {
-    /// The group key of a cluster for `by` (channel raw value or interned source; -1 = null).
-    func patientsKey(_ c: ClusterAsOf, _ by: PatientsBreakdown) -> Int64 {
-        guard c.firstTouch >= 0 else { return -1 }
-        let f = c.facts[c.firstTouch]
-        switch by {
-        case .acquisitionChannel: return f.channel == Fact.noChannel ? -1 : Int64(f.channel)
-        case .source: return f.source == 0 ? -1 : Int64(f.source)
-        case .none: return -1
-        }
-    }
-
-    /// The group key of the cluster whose figures are `c` for `by` (as `patientsKey` of its
-    /// `ClusterAsOf`; the figures hold the first touch when `by` is not `none`).
+    /// The group key of the cluster whose figures are `c` for `by`: the first touch's channel
+    /// raw value or interned source; -1 = null (the figures hold the first touch when `by` is
+    /// not `none`).
     func patientsKey(_ c: ClusterFigures, _ by: PatientsBreakdown) -> Int64 {
         guard let f = c.firstTouch else { return -1 }
         switch by {

@@ -67,7 +67,8 @@ extension Cluster {
     /// naming a referrer, the earliest touch when `firstTouch` is set, and calls `body` with
     /// each record whose type is in `types`, decoded, in timeline order. Other records are
     /// skipped after their header. With `settle`, the facts given to `body` have settled
-    /// inline tokens (equal appointment ids compare equal).
+    /// appointment tokens (equal appointment ids compare equal; other inline tokens are not
+    /// settled).
     @inline(__always)
     func scanForReport(upTo asOf: Int64, types: ReportTypes, firstTouch: Bool, settle: Bool,
                        into c: inout ClusterFigures, _ body: (Fact) -> Void) {
@@ -92,7 +93,7 @@ extension Cluster {
                 if wanted || raw == visit || (raw == referral && c.referrer == Fact.none)
                     || (firstTouch && c.firstTouch == nil && ReportTypes.touches.contains(raw)) {
                     var d = FactRecord.decode(b, at: start, previousAt: at).unsafelyUnwrapped
-                    if settle { tokens.settle(&d.fact, b) }
+                    if settle { tokens.settleAppointment(&d.fact, b) }
                     let f = d.fact
                     if raw == visit {
                         if c.visits == 0 { c.firstVisitAt = f.at }
