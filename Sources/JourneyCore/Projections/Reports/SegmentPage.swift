@@ -180,7 +180,7 @@ extension Projector {
             var slots: [UInt32] = []
         }
         let figuresOnly = ReportTypes([])
-        // Types a cluster must have to meet the filters (0: any cluster may): a visit for the
+        // Types a cluster must have to meet the filters (none listed: any cluster may): a visit for the
         // visit and value filters and for stages that need one, a referral for `referred`.
         var neededTypes: [UInt32] = []
         let visitStages: Set<Stage> = [.active, .lapsed]
