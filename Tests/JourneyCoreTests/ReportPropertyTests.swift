@@ -116,6 +116,24 @@ struct ReportPropertyTests {
         Self.expectSame(try Self.answers(restored), folded, "split across a snapshot")
     }
 
+    /// Folded one event at a time, as a store folds them (identify merges, unlink splits and
+    /// late events as they come), with the clusters scanned over every core, the reports
+    /// match the reference of the events so far at points along the way.
+    @Test(arguments: [(45, false), (46, true)] as [(UInt64, Bool)])
+    func incrementalFoldMatchesTheReferenceAlongTheWay(seed: UInt64, dense: Bool) throws {
+        let events = PropertyPractice.make(seed: seed, patients: 50, dense: dense)
+        #expect(events.contains { $0.type == .unlink } && events.contains { $0.type == .identify })
+        var p = Projector()
+        p.reportScanParallelMinimum = 1
+        let step = max(1, events.count / 5)
+        for (i, e) in events.enumerated() {
+            p.apply(e)
+            p.resolveSplits(from: events[...i])
+            guard (i + 1) % step == 0 || i == events.count - 1 else { continue }
+            Self.expectSame(try Self.answers(p), try Self.referenceAnswers(Array(events[...i])), "after \(i + 1) events")
+        }
+    }
+
     /// The reports are not all empty on these practices (so the comparison above compares something).
     @Test func thePracticesFillTheReports() throws {
         let p = PJ.fold(PropertyPractice.make(seed: 41, patients: 80))

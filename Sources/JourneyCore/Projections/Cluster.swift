@@ -16,6 +16,13 @@ struct Cluster: Sendable {
     var canonical: UInt32 = 0
     /// Interned `referrer` of the earliest referral, or `Fact.none`.
     var referrer: UInt32 = Fact.none
+    /// One bit per `EventType` raw value among the records' types, so that a report can pass
+    /// over a cluster without reading its log. (It fills the padding after `referrer`: the
+    /// table's stride stays the same.)
+    var types: UInt32 = 0
+
+    /// Whether a record of any type in `mask` (bits by raw value) is in the log.
+    @inline(__always) func hasAny(_ mask: UInt32) -> Bool { types & mask != 0 }
 
     var isRoot: Bool { memberCount > 0 }
 
@@ -251,6 +258,7 @@ struct Cluster: Sendable {
     /// Merges another cluster's records into ours, in timeline order (re-encoding their ids
     /// against our base id).
     mutating func mergeLog(_ other: Cluster) {
+        types |= other.types
         guard !other.log.isEmpty else { return }
         if log.isEmpty {
             log = other.log

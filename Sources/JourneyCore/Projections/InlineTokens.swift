@@ -16,6 +16,13 @@ struct InlineTokens {
         if f.appointment != 0 { f.appointment = settled(f.appointment, b) }
     }
 
+    /// Replaces the fact's appointment token by a settled one (its other inline tokens are
+    /// left as they are).
+    @inline(__always)
+    mutating func settleAppointment(_ f: inout Fact, _ b: UnsafeRawBufferPointer) {
+        if f.appointment != 0 { f.appointment = settled(f.appointment, b) }
+    }
+
     private mutating func settled(_ token: UInt32, _ b: UnsafeRawBufferPointer) -> UInt32 {
         let s = FactRecord.inlineBytes(b, token: token)
         @inline(__always) func same(_ t: UInt32) -> Bool {

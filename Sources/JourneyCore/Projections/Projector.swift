@@ -42,6 +42,9 @@ package struct Projector: Sendable {
     /// The subject and other id of each event folded since the last `takeTouched`, with its
     /// `at`, while `tracksTouched` is set.
     var touched: [TouchedId] = []
+    /// Reports scan the clusters on every core once there are at least this many cluster
+    /// slots, on the calling thread below (a setting, not state: it is not saved in snapshots).
+    package var reportScanParallelMinimum = 16_384
     /// The number of events applied.
     package internal(set) var eventCount: Int = 0
     /// The number of identity clusters (every id seen as subject, patient or referrer).
@@ -197,6 +200,7 @@ package struct Projector: Sendable {
             }
         }
         swap(&buffer, &scratch)
+        clusters[Int(root)].types |= 1 &<< UInt32(type.rawValue & 31)
         if links { markIdentifiedSubject(subject) }
         if links || merged { recomputeCanonical(root) }
         if type == .unlink, other != Fact.none { noteUnlink(event, subject: subject, other: other) }

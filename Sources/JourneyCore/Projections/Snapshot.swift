@@ -192,6 +192,7 @@ extension Projector {
                     }
                     if d.fact.type == .identify, d.fact.other != Fact.none { identified.append(d.fact.subject) }
                     if d.fact.type == .unlink { sawUnlink = true }
+                    c.types |= 1 &<< UInt32(d.fact.type.rawValue & 31)
                     c.lastStart = UInt32(pos)
                     c.lastAt = d.fact.at
                     at = d.fact.at

@@ -146,64 +146,93 @@ let rebookWindowMs: Int64 = 30 * 86_400_000
 extension Projector {
     /// The appointments report (SPEC §3.6) over every cluster, at `as_of = to − 1 ms`.
     package func appointments(_ q: AppointmentsQuery) -> AppointmentsReport {
-        var index: [Int64: Int] = [:]
-        var groups: [AppointmentsReport.Group] = []
-        var keys: [Int64] = []
-        var booking: [UInt32: Int] = [:]
-        var outcome: [UInt32: Int] = [:]
-        var bookingTimes: [Int64] = []
-        forEachClusterAsOf(q.to - 1) { c in
-            booking.removeAll(keepingCapacity: true)
-            outcome.removeAll(keepingCapacity: true)
-            bookingTimes.removeAll(keepingCapacity: true)
-            for (i, f) in c.facts.enumerated() {
-                if f.type == .booking { bookingTimes.append(f.at) }
-                guard f.appointment != 0 else { continue }
-                switch f.type {
-                case .booking: if booking[f.appointment] == nil { booking[f.appointment] = i }
-                case .visit, .noShow, .cancellation: if outcome[f.appointment] == nil { outcome[f.appointment] = i }
-                default: break
+        struct Partial: Sendable {
+            var index: [Int64: Int] = [:]
+            var groups: [AppointmentsReport.Group] = []
+            var keys: [Int64] = []
+        }
+        let types = ReportTypes([.booking, .visit, .noShow, .cancellation])
+        // Only clusters with a booking can hold an appointment.
+        let booked = ReportTypes([.booking]).clusterMask
+        let partials = scanSlots({ Partial() }) { p, out, slots in
+            // Per cluster: each appointment's earliest booking (its scheduled time and group)
+            // and earliest outcome, by settled appointment token, and every booking's time.
+            var booking = FirstByToken<(scheduledFor: Int64, key: Int64)>()
+            var outcome = FirstByToken<(type: EventType, at: Int64, amountCents: Int64)>()
+            var bookingTimes: [Int64] = []
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(booked) {
+                booking.removeAll()
+                outcome.removeAll()
+                bookingTimes.removeAll(keepingCapacity: true)
+                var c = ClusterFigures(root: UInt32(slot))
+                p.clusters[slot].scanForReport(upTo: q.to - 1, types: types, firstTouch: false, settle: true, into: &c) { f in
+                    if f.type == .booking { bookingTimes.append(f.at) }
+                    guard f.appointment != 0 else { return }
+                    if f.type == .booking {
+                        booking.insertIfAbsent(f.appointment, (f.scheduledFor, p.appointmentsKey(f, q.by)))
+                    } else {
+                        outcome.insertIfAbsent(f.appointment, (f.type, f.at, f.amountCents))
+                    }
                 }
-            }
-            for (token, b) in booking {
-                let bf = c.facts[b]
-                guard bf.scheduledFor != Fact.noTime, bf.scheduledFor >= q.from, bf.scheduledFor < q.to else { continue }
-                let key = appointmentsKey(bf, q.by)
-                let g: Int
-                if let existing = index[key] {
-                    g = existing
-                } else {
-                    g = groups.count
-                    index[key] = g
-                    keys.append(key)
-                    groups.append(.init(value: nil, appointments: 0, visited: 0, noShow: 0, cancelled: 0, open: 0, rebooked: 0, revenueCents: 0))
-                }
-                groups[g].appointments += 1
-                guard let o = outcome[token] else {
-                    groups[g].open += 1
-                    continue
-                }
-                let of = c.facts[o]
-                switch of.type {
-                case .visit:
-                    groups[g].visited += 1
-                    let (sum, overflow) = groups[g].revenueCents.addingReportingOverflow(of.amountCents)
-                    groups[g].revenueCents = overflow ? .max : sum
-                default:
-                    if of.type == .noShow { groups[g].noShow += 1 } else { groups[g].cancelled += 1 }
-                    let end = Int128(of.at) + Int128(rebookWindowMs)
-                    if bookingTimes.contains(where: { $0 > of.at && Int128($0) <= end }) { groups[g].rebooked += 1 }
+                for (token, bf) in booking.entries {
+                    guard bf.scheduledFor != Fact.noTime, bf.scheduledFor >= q.from, bf.scheduledFor < q.to else { continue }
+                    let key = bf.key
+                    let g: Int
+                    if let existing = out.index[key] {
+                        g = existing
+                    } else {
+                        g = out.groups.count
+                        out.index[key] = g
+                        out.keys.append(key)
+                        out.groups.append(.init(value: nil, appointments: 0, visited: 0, noShow: 0, cancelled: 0, open: 0, rebooked: 0, revenueCents: 0))
+                    }
+                    out.groups[g].appointments += 1
+                    guard let of = outcome[token] else {
+                        out.groups[g].open += 1
+                        continue
+                    }
+                    switch of.type {
+                    case .visit:
+                        out.groups[g].visited += 1
+                        let (sum, overflow) = out.groups[g].revenueCents.addingReportingOverflow(of.amountCents)
+                        out.groups[g].revenueCents = overflow ? .max : sum
+                    default:
+                        if of.type == .noShow { out.groups[g].noShow += 1 } else { out.groups[g].cancelled += 1 }
+                        let end = Int128(of.at) + Int128(rebookWindowMs)
+                        if bookingTimes.contains(where: { $0 > of.at && Int128($0) <= end }) { out.groups[g].rebooked += 1 }
+                    }
                 }
             }
         }
-        for i in groups.indices { groups[i].value = appointmentsValue(keys[i], q.by) }
+        // The partials' groups, merged by key.
+        var index: [Int64: Int] = [:]
+        var groups: [AppointmentsReport.Group] = []
+        for part in partials {
+            for (i, key) in part.keys.enumerated() {
+                let x = part.groups[i]
+                guard let g = index[key] else {
+                    index[key] = groups.count
+                    groups.append(x)
+                    groups[groups.count - 1].value = appointmentsValue(key, q.by)
+                    continue
+                }
+                groups[g].appointments += x.appointments
+                groups[g].visited += x.visited
+                groups[g].noShow += x.noShow
+                groups[g].cancelled += x.cancelled
+                groups[g].open += x.open
+                groups[g].rebooked += x.rebooked
+                let (sum, overflow) = groups[g].revenueCents.addingReportingOverflow(x.revenueCents)
+                groups[g].revenueCents = overflow ? .max : sum
+            }
+        }
         groups.sort { a, b in
             a.appointments != b.appointments ? a.appointments > b.appointments : groupValueLess(a.value, b.value)
         }
         return AppointmentsReport(from: q.from, to: q.to, by: q.by, groups: groups)
     }
 
-    private func appointmentsKey(_ f: Fact, _ by: AppointmentsBreakdown) -> Int64 {
+    func appointmentsKey(_ f: Fact, _ by: AppointmentsBreakdown) -> Int64 {
         switch by {
         case .channel: f.channel == Fact.noChannel ? -1 : Int64(f.channel)
         case .source: f.source == 0 ? -1 : Int64(f.source)
@@ -221,4 +250,38 @@ extension Projector {
         default: return values[UInt32(key)]
         }
     }
+}
+
+/// Values by settled inline token (one cluster's appointment ids), the first one put for a
+/// token kept: a list searched in order while short, as most clusters' are, and hashed once long.
+struct FirstByToken<Value> {
+    /// The tokens and their values, in the order they were first put.
+    private(set) var entries: [(token: UInt32, value: Value)] = []
+    private var index: [UInt32: Int] = [:]
+    /// Entries searched in order; more are found by hash.
+    static var linearLimit: Int { 32 }
+
+    /// Empties the table, keeping its storage.
+    mutating func removeAll() {
+        entries.removeAll(keepingCapacity: true)
+        if !index.isEmpty { index.removeAll(keepingCapacity: true) }
+    }
+
+    private func find(_ token: UInt32) -> Int? {
+        entries.count <= Self.linearLimit ? entries.firstIndex { $0.token == token } : index[token]
+    }
+
+    /// Puts `value` for `token` unless the token has one.
+    mutating func insertIfAbsent(_ token: UInt32, _ value: Value) {
+        guard find(token) == nil else { return }
+        entries.append((token, value))
+        if entries.count == Self.linearLimit + 1 {
+            for (i, e) in entries.enumerated() { index[e.token] = i }
+        } else if entries.count > Self.linearLimit + 1 {
+            index[token] = entries.count - 1
+        }
+    }
+
+    /// The value put first for `token`, nil when none was.
+    subscript(_ token: UInt32) -> Value? { find(token).map { entries[$0].value } }
 }

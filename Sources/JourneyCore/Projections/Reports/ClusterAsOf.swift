@@ -41,19 +41,6 @@ struct ClusterAsOf {
 }
 
 extension Projector {
-    /// Calls `body` with every cluster that has an event at or before `asOf`, as it stood then.
-    /// Clusters and canonical ids use every identify event, whatever `asOf` is (SPEC §3.2).
-    func forEachClusterAsOf(_ asOf: Int64, _ body: (ClusterAsOf) -> Void) {
-        var facts: [Fact] = []
-        for root in roots {
-            clusters[Int(root)].decodeFacts(into: &facts)
-            // Facts are in timeline order: keep the prefix at or before `asOf`.
-            if let cut = facts.firstIndex(where: { $0.at > asOf }) { facts.removeSubrange(cut...) }
-            if facts.isEmpty { continue }
-            body(ClusterAsOf(root: root, facts: facts, clusterOf: clusterOf))
-        }
-    }
-
     /// The cluster `ClusterAsOf` for one slot at `asOf`; nil when it has no event then.
     func clusterAsOf(_ root: UInt32, _ asOf: Int64) -> ClusterAsOf? {
         var facts = clusters[Int(root)].facts

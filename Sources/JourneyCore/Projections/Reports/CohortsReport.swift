@@ -121,22 +121,47 @@ extension Projector {
         guard cohortCount > 0 else { return CohortsReport(from: q.from, to: q.to, periods: q.periods, by: q.by, cohorts: []) }
         for _ in 0..<q.periods { months.append(cal.next(.month, after: months[months.count - 1])) }
 
-        struct Key: Hashable { var month: Int; var value: Int64 }
-        var cohorts: [Key: [Int]] = [:]  // [size, retained k = 0…]
-        var seen = [Bool](repeating: false, count: q.periods)
-        forEachClusterAsOf(q.to - 1) { c in
-            guard let first = c.firstVisitAt, let m = ReportCalendar.index(of: first, in: months), m < cohortCount else { return }
-            let key = Key(month: m, value: patientsKey(c, q.by))
-            for k in seen.indices { seen[k] = false }
-            for f in c.facts where f.type == .visit {
-                guard let j = ReportCalendar.index(of: f.at, in: months) else { continue }
-                let k = j - m
-                if k >= 0 && k < q.periods { seen[k] = true }
+        struct Key: Hashable, Sendable { var month: Int; var value: Int64 }
+        let periods = q.periods, monthStarts = months
+        let types = ReportTypes([.visit])
+        let visited = types.clusterMask
+        let partials = scanSlots({ [Key: [Int]]() }) { p, out, slots in
+            var seen = [Bool](repeating: false, count: periods)
+            // A cohort member has a visit in a month starting at or after `from`: a cluster
+            // without a visit, or whose latest event is before `from`, is passed over.
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(visited) && p.clusters[slot].lastAt >= q.from {
+                // Only a cluster whose first visit falls in a cohort month counts: its first
+                // visit is found on the way, and the months of the later ones then marked.
+                var c = ClusterFigures(root: UInt32(slot))
+                var m = -1, first = true
+                for k in seen.indices { seen[k] = false }
+                p.clusters[slot].scanForReport(upTo: q.to - 1, types: types, firstTouch: q.by != .none, settle: false, into: &c) { f in
+                    if first {
+                        first = false
+                        m = ReportCalendar.index(of: f.at, in: monthStarts) ?? -1
+                    }
+                    guard m >= 0, m < cohortCount, let j = ReportCalendar.index(of: f.at, in: monthStarts) else { return }
+                    let k = j - m
+                    if k >= 0 && k < periods { seen[k] = true }
+                }
+                guard m >= 0, m < cohortCount else { continue }
+                let key = Key(month: m, value: p.patientsKey(c, q.by))
+                var row = out[key] ?? [Int](repeating: 0, count: periods + 1)
+                row[0] += 1
+                for k in seen.indices where seen[k] { row[k + 1] += 1 }
+                out[key] = row
             }
-            var row = cohorts[key] ?? [Int](repeating: 0, count: q.periods + 1)
-            row[0] += 1
-            for k in seen.indices where seen[k] { row[k + 1] += 1 }
-            cohorts[key] = row
+        }
+        var cohorts: [Key: [Int]] = [:]  // [size, retained k = 0…]
+        for part in partials {
+            for (key, row) in part {
+                guard var sum = cohorts[key] else {
+                    cohorts[key] = row
+                    continue
+                }
+                for k in sum.indices { sum[k] += row[k] }
+                cohorts[key] = sum
+            }
         }
         var out: [(Key, CohortsReport.Cohort)] = []
         for (key, row) in cohorts {

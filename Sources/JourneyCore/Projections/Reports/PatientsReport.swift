@@ -16,10 +16,11 @@ public enum PatientsBreakdown: String, Sendable, Hashable, CaseIterable {
 }
 
 extension Projector {
-    /// The group key of a cluster for `by` (channel raw value or interned source; -1 = null).
-    func patientsKey(_ c: ClusterAsOf, _ by: PatientsBreakdown) -> Int64 {
-        guard c.firstTouch >= 0 else { return -1 }
-        let f = c.facts[c.firstTouch]
+    /// The group key of the cluster whose figures are `c` for `by`: the first touch's channel
+    /// raw value or interned source; -1 = null (the figures hold the first touch when `by` is
+    /// not `none`).
+    func patientsKey(_ c: ClusterFigures, _ by: PatientsBreakdown) -> Int64 {
+        guard let f = c.firstTouch else { return -1 }
         switch by {
         case .acquisitionChannel: return f.channel == Fact.noChannel ? -1 : Int64(f.channel)
         case .source: return f.source == 0 ? -1 : Int64(f.source)
@@ -151,52 +152,69 @@ extension Projector {
     package func patients(_ q: PatientsQuery) -> PatientsReport {
         let asOf = q.to - 1
         let yearBefore = Int128(q.from) - Int128(Durations.lapse)
-        var index: [Int64: Int] = [:]
-        var keys: [Int64] = []
-        var groups: [PatientsReport.Group] = []
-        forEachClusterAsOf(asOf) { c in
-            var g = PatientsReport.Group(value: nil, new: 0, referredNew: 0, activeAtStart: 0, retained: 0,
-                                         lapsed: 0, visits: 0, revenueCents: 0)
-            var activeBefore = false, visitedIn = false
-            for f in c.facts where f.type == .visit {
-                if Int128(f.at) >= yearBefore && f.at < q.from { activeBefore = true }
-                if f.at >= q.from {
-                    visitedIn = true
-                    g.visits += 1
-                    let (sum, overflow) = g.revenueCents.addingReportingOverflow(f.amountCents)
-                    g.revenueCents = overflow ? .max : sum
+        struct Partial: Sendable {
+            var index: [Int64: Int] = [:]
+            var keys: [Int64] = []
+            var groups: [PatientsReport.Group] = []
+
+            /// Adds one cluster's counts (or another partial's group) to the group of `key`.
+            mutating func add(_ g: PatientsReport.Group, key: Int64) {
+                let i: Int
+                if let existing = index[key] {
+                    i = existing
+                } else {
+                    i = groups.count
+                    index[key] = i
+                    keys.append(key)
+                    groups.append(.init(value: nil, new: 0, referredNew: 0, activeAtStart: 0, retained: 0, lapsed: 0, visits: 0, revenueCents: 0))
                 }
+                groups[i].new += g.new
+                groups[i].referredNew += g.referredNew
+                groups[i].activeAtStart += g.activeAtStart
+                groups[i].retained += g.retained
+                groups[i].lapsed += g.lapsed
+                groups[i].visits += g.visits
+                let (sum, overflow) = groups[i].revenueCents.addingReportingOverflow(g.revenueCents)
+                groups[i].revenueCents = overflow ? .max : sum
             }
-            if let first = c.firstVisitAt, first >= q.from {
-                g.new = 1
-                if c.referrerRoot != Fact.none { g.referredNew = 1 }
-            }
-            if activeBefore {
-                g.activeAtStart = 1
-                if visitedIn { g.retained = 1 }
-            }
-            if c.life.isLapsed(c.facts, asOf: asOf) { g.lapsed = 1 }
-            guard g.new + g.activeAtStart + g.lapsed + g.visits > 0 else { return }
-            let key = patientsKey(c, q.by)
-            let i: Int
-            if let existing = index[key] {
-                i = existing
-            } else {
-                i = groups.count
-                index[key] = i
-                keys.append(key)
-                groups.append(.init(value: nil, new: 0, referredNew: 0, activeAtStart: 0, retained: 0, lapsed: 0, visits: 0, revenueCents: 0))
-            }
-            groups[i].new += g.new
-            groups[i].referredNew += g.referredNew
-            groups[i].activeAtStart += g.activeAtStart
-            groups[i].retained += g.retained
-            groups[i].lapsed += g.lapsed
-            groups[i].visits += g.visits
-            let (sum, overflow) = groups[i].revenueCents.addingReportingOverflow(g.revenueCents)
-            groups[i].revenueCents = overflow ? .max : sum
         }
-        for i in groups.indices { groups[i].value = patientsValue(keys[i], q.by) }
+        let types = ReportTypes([.visit])
+        // Every count of the report needs a visit: clusters without one are passed over.
+        let visited = types.clusterMask
+        let partials = scanSlots({ Partial() }) { p, out, slots in
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(visited) {
+                var g = PatientsReport.Group(value: nil, new: 0, referredNew: 0, activeAtStart: 0, retained: 0,
+                                             lapsed: 0, visits: 0, revenueCents: 0)
+                var activeBefore = false, visitedIn = false
+                var c = ClusterFigures(root: UInt32(slot))
+                p.clusters[slot].scanForReport(upTo: asOf, types: types, firstTouch: q.by != .none, settle: false, into: &c) { f in
+                    if Int128(f.at) >= yearBefore && f.at < q.from { activeBefore = true }
+                    if f.at >= q.from {
+                        visitedIn = true
+                        g.visits += 1
+                        let (sum, overflow) = g.revenueCents.addingReportingOverflow(f.amountCents)
+                        g.revenueCents = overflow ? .max : sum
+                    }
+                }
+                if let first = c.firstVisit, first >= q.from {
+                    g.new = 1
+                    if c.referrer != Fact.none { g.referredNew = 1 }
+                }
+                if activeBefore {
+                    g.activeAtStart = 1
+                    if visitedIn { g.retained = 1 }
+                }
+                if c.isLapsed(asOf: asOf) { g.lapsed = 1 }
+                guard g.new + g.activeAtStart + g.lapsed + g.visits > 0 else { continue }
+                out.add(g, key: p.patientsKey(c, q.by))
+            }
+        }
+        var all = Partial()
+        for part in partials {
+            for (i, key) in part.keys.enumerated() { all.add(part.groups[i], key: key) }
+        }
+        var groups = all.groups
+        for i in groups.indices { groups[i].value = patientsValue(all.keys[i], q.by) }
         groups.sort { a, b in a.new != b.new ? a.new > b.new : groupValueLess(a.value, b.value) }
         return PatientsReport(from: q.from, to: q.to, by: q.by, groups: groups)
     }

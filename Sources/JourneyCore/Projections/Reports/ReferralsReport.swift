@@ -106,26 +106,53 @@ extension Projector {
     /// The referrals report (SPEC §3.6) at `asOf`: at most `limit` referrers (a limit below 1
     /// counts as 1).
     package func referrals(asOf: Int64, limit: Int) -> ReferralsReport {
-        struct Tally { var referred = 0, converted = 0; var revenue: Int128 = 0 }
+        struct Tally: Sendable { var referred = 0, converted = 0; var revenue: Int128 = 0 }
+        struct Partial: Sendable {
+            var tallies: [UInt32: Tally] = [:]
+            var referred = 0, direct = 0
+            var referredSum: Int128 = 0, directSum: Int128 = 0
+        }
+        let figuresOnly = ReportTypes([])
+        let counted = ReportTypes([.visit, .referral]).clusterMask
+        let partials = scanSlots({ Partial() }) { p, out, slots in
+            // A cluster counts as referred (a referral) or in the summary (a visit).
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(counted) {
+                var c = ClusterFigures(root: UInt32(slot))
+                p.clusters[slot].scanForReport(upTo: asOf, types: figuresOnly, firstTouch: false, settle: false, into: &c) { _ in }
+                guard c.records > 0 else { continue }
+                let referrerRoot = c.referrer == Fact.none ? Fact.none : p.clusterOf[Int(c.referrer)]
+                if referrerRoot != Fact.none, referrerRoot != c.root {
+                    var t = out.tallies[referrerRoot] ?? Tally()
+                    t.referred += 1
+                    if c.visits >= 1 { t.converted += 1 }
+                    t.revenue += Int128(c.lifetimeValueCents)
+                    out.tallies[referrerRoot] = t
+                }
+                guard c.visits >= 1 else { continue }
+                if referrerRoot != Fact.none {
+                    out.referred += 1
+                    out.referredSum += Int128(c.lifetimeValueCents)
+                } else {
+                    out.direct += 1
+                    out.directSum += Int128(c.lifetimeValueCents)
+                }
+            }
+        }
         var tallies: [UInt32: Tally] = [:]
         var referred = 0, direct = 0
         var referredSum: Int128 = 0, directSum: Int128 = 0
-        forEachClusterAsOf(asOf) { c in
-            if c.referrerRoot != Fact.none, c.referrerRoot != c.root {
-                var t = tallies[c.referrerRoot] ?? Tally()
-                t.referred += 1
-                if c.visits >= 1 { t.converted += 1 }
-                t.revenue += Int128(c.lifetimeValueCents)
-                tallies[c.referrerRoot] = t
+        for part in partials {
+            for (root, t) in part.tallies {
+                var sum = tallies[root] ?? Tally()
+                sum.referred += t.referred
+                sum.converted += t.converted
+                sum.revenue += t.revenue
+                tallies[root] = sum
             }
-            guard c.visits >= 1 else { return }
-            if c.referrerRoot != Fact.none {
-                referred += 1
-                referredSum += Int128(c.lifetimeValueCents)
-            } else {
-                direct += 1
-                directSum += Int128(c.lifetimeValueCents)
-            }
+            referred += part.referred
+            direct += part.direct
+            referredSum += part.referredSum
+            directSum += part.directSum
         }
         var list = tallies.map { root, t in
             ReferralsReport.Referrer(patient: canonicalName(root), referred: t.referred, converted: t.converted,

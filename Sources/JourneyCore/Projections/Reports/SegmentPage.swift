@@ -171,36 +171,107 @@ extension Projector {
         // A source or campaign no event has matches no cluster (`.some(nil)`).
         let source = f.source.map { values.lookup($0) }
         let campaign = f.campaign.map { values.lookup($0) }
-        var total = 0
-        var page: [(name: String, entry: SegmentPage.Entry)] = []
-        forEachClusterAsOf(q.asOf) { c in
-            if let n = f.minVisits, c.visits < n { return }
-            if let n = f.maxVisits, c.visits > n { return }
-            if let t = f.lastVisitBefore { guard let last = c.lastVisitAt, last < t else { return } }
-            if let t = f.lastVisitAfter { guard let last = c.lastVisitAt, last > t else { return } }
-            if let v = f.minValueCents, c.lifetimeValueCents < v { return }
-            if let r = f.referred, r != (c.referrerRoot != Fact.none) { return }
-            let first = c.firstTouch >= 0 ? c.facts[c.firstTouch] : nil
-            if let ch = f.acquisitionChannel, first?.channel != ch.rawValue { return }
-            if let s = source { guard let s, let first, first.source == s else { return } }
-            if let s = campaign { guard let s, let first, first.campaign == s else { return } }
-            let stage = c.stage(asOf: q.asOf)
-            if let stages = f.stage, !stages.contains(stage) { return }
-            let risk = c.risk(asOf: q.asOf)
-            if let wanted = f.risk, !risk.contains(where: wanted.contains) { return }
-            if let channel = f.consent, consent(c.facts)[channel] != ConsentStatus.granted.name { return }
-            if let attrs = f.attrs, !attrs.allSatisfy({ latestAttr(c.facts, $0.key) == $0.value }) { return }
-            total += 1
-            let name = canonicalName(c.root)
-            if let after = q.after, !after.bytesLess(name) { return }
-            page.append((name, .init(
-                patient: name, stage: stage, risk: risk, visits: c.visits, lastVisitAt: c.lastVisitAt,
-                lifetimeValueCents: c.lifetimeValueCents, acquisitionChannel: first.flatMap { $0.effectiveChannel })))
+        // Risk, consent and attrs need the cluster's facts; the other filters its figures.
+        let needsFacts = f.risk != nil || f.consent != nil || f.attrs != nil
+        let after = q.after.map { Array($0.utf8) }
+        struct Partial: Sendable {
+            var total = 0
+            /// Slots of the matching clusters whose canonical id sorts after `after`.
+            var slots: [UInt32] = []
         }
-        page.sort { $0.name.bytesLess($1.name) }
-        let more = page.count > q.limit
-        let entries = page.prefix(q.limit).map(\.entry)
-        return SegmentPage(asOf: q.asOf, total: total, patients: Array(entries), next: more ? entries.last?.patient : nil)
+        let figuresOnly = ReportTypes([])
+        // Types a cluster must have to meet the filters (none listed: any cluster may): a visit for the
+        // visit and value filters and for stages that need one, a referral for `referred`.
+        var neededTypes: [UInt32] = []
+        let visitStages: Set<Stage> = [.active, .lapsed]
+        if (f.minVisits ?? 0) >= 1 || f.lastVisitBefore != nil || f.lastVisitAfter != nil || (f.minValueCents ?? 0) > 0
+            || f.stage.map({ !$0.isEmpty && $0.allSatisfy(visitStages.contains) }) == true {
+            neededTypes.append(ReportTypes([.visit]).clusterMask)
+        }
+        if f.referred == true { neededTypes.append(ReportTypes([.referral]).clusterMask) }
+        let needed = neededTypes
+        let partials = scanSlots({ Partial() }) { p, out, slots in
+            for slot in slots where p.clusters[slot].isRoot && needed.allSatisfy(p.clusters[slot].hasAny) {
+                var c = ClusterFigures(root: UInt32(slot))
+                p.clusters[slot].scanForReport(upTo: q.asOf, types: figuresOnly, firstTouch: true, settle: false, into: &c) { _ in }
+                guard c.records > 0 else { continue }
+                if let n = f.minVisits, c.visits < n { continue }
+                if let n = f.maxVisits, c.visits > n { continue }
+                if let t = f.lastVisitBefore { guard let last = c.lastVisit, last < t else { continue } }
+                if let t = f.lastVisitAfter { guard let last = c.lastVisit, last > t else { continue } }
+                if let v = f.minValueCents, c.lifetimeValueCents < v { continue }
+                if let r = f.referred, r != (c.referrer != Fact.none) { continue }
+                let first = c.firstTouch
+                if let ch = f.acquisitionChannel, first?.channel != ch.rawValue { continue }
+                if let s = source { guard let s, let first, first.source == s else { continue } }
+                if let s = campaign { guard let s, let first, first.campaign == s else { continue } }
+                if let stages = f.stage, !stages.contains(c.stage(asOf: q.asOf)) { continue }
+                if needsFacts, let full = p.clusterAsOf(UInt32(slot), q.asOf) {
+                    if let wanted = f.risk, !full.risk(asOf: q.asOf).contains(where: wanted.contains) { continue }
+                    if let channel = f.consent, p.consent(full.facts)[channel] != ConsentStatus.granted.name { continue }
+                    if let attrs = f.attrs, !attrs.allSatisfy({ p.latestAttr(full.facts, $0.key) == $0.value }) { continue }
+                }
+                out.total += 1
+                if let after {
+                    let later = p.ids.withBytes(p.clusters[slot].canonical) { name in
+                        after.withUnsafeBytes { Interner.bytesLess($0, name) }
+                    }
+                    if !later { continue }
+                }
+                out.slots.append(UInt32(slot))
+            }
+        }
+        let total = partials.reduce(0) { $0 + $1.total }
+        // The first `limit` + 1 by canonical id (one more tells whether a next page exists).
+        let chosen = ids.withStrings { names in
+            let canonical = { (slot: UInt32) in names[self.clusters[Int(slot)].canonical] }
+            return Projector.smallest(q.limit + 1, of: partials.flatMap(\.slots)) { a, b in
+                Interner.bytesLess(canonical(a), canonical(b))
+            }
+        }
+        var entries: [SegmentPage.Entry] = []
+        for slot in chosen.prefix(q.limit) {
+            let c = clusterAsOf(slot, q.asOf)!
+            let first = c.firstTouch >= 0 ? c.facts[c.firstTouch] : nil
+            entries.append(.init(
+                patient: canonicalName(slot), stage: c.stage(asOf: q.asOf), risk: c.risk(asOf: q.asOf), visits: c.visits,
+                lastVisitAt: c.lastVisitAt, lifetimeValueCents: c.lifetimeValueCents, acquisitionChannel: first.flatMap { $0.effectiveChannel }))
+        }
+        return SegmentPage(asOf: q.asOf, total: total, patients: entries, next: chosen.count > q.limit ? entries.last?.patient : nil)
+    }
+
+    /// The `k` least of `items` by `less`, sorted: a bounded max-heap over one pass, so a page
+    /// of a long list costs about one comparison per item.
+    static func smallest(_ k: Int, of items: [UInt32], by less: (UInt32, UInt32) -> Bool) -> [UInt32] {
+        guard items.count > k else { return items.sorted(by: less) }
+        var heap: [UInt32] = []
+        heap.reserveCapacity(k)
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var top = i
+                if l < heap.count, less(heap[top], heap[l]) { top = l }
+                if r < heap.count, less(heap[top], heap[r]) { top = r }
+                if top == i { return }
+                heap.swapAt(i, top)
+                i = top
+            }
+        }
+        for x in items {
+            if heap.count < k {
+                heap.append(x)
+                var i = heap.count - 1
+                while i > 0, less(heap[(i - 1) / 2], heap[i]) {
+                    heap.swapAt(i, (i - 1) / 2)
+                    i = (i - 1) / 2
+                }
+            } else if k > 0, less(x, heap[0]) {
+                heap[0] = x
+                siftDown(0)
+            }
+        }
+        return heap.sorted(by: less)
     }
 
     /// The value of `key` in the latest of `facts` whose attrs have it; nil when none has.

@@ -31,6 +31,15 @@ public enum TrendStep: Sendable, Hashable {
         }
     }
 
+    /// Whether events of type `t` may match (an inquiry also needs its inquiry bit).
+    func matches(type t: EventType) -> Bool {
+        switch self {
+        case .touch: t.isTouch
+        case .inquiry, .contact: t == .call || t == .chat || t == .form
+        case .type(let x): t == x
+        }
+    }
+
     func matches(_ f: Fact) -> Bool {
         switch self {
         case .touch: f.type.isTouch
@@ -186,45 +195,65 @@ extension Projector {
     /// - Throws: `ReportQueryError` when the period spans more than `ReportCalendar.maxBuckets` buckets.
     package func trends(_ q: TrendsQuery) throws(ReportQueryError) -> TrendsReport {
         let buckets = try q.calendar.buckets(q.interval, from: q.from, to: q.to)
-        var index: [Int64: Int] = [:]
-        var keys: [Int64] = []
-        var counts: [[Int]] = []
-        var totals: [Int] = []
-        // With `unique`: the (group, bucket) pairs and groups this cluster already counted in.
-        var pairs = Set<Int>()
-        var groupsSeen = Set<Int>()
-        forEachClusterAsOf(q.to - 1) { c in
-            pairs.removeAll(keepingCapacity: true)
-            groupsSeen.removeAll(keepingCapacity: true)
-            for f in c.facts where f.at >= q.from && q.step.matches(f) {
-                guard let b = ReportCalendar.index(of: f.at, in: buckets) else { continue }
-                let key = trendsKey(f, q.by)
-                let g: Int
-                if let existing = index[key] {
-                    g = existing
-                } else {
-                    g = keys.count
-                    index[key] = g
-                    keys.append(key)
-                    counts.append([Int](repeating: 0, count: buckets.count))
-                    totals.append(0)
-                }
-                if q.unique {
-                    if pairs.insert(g * buckets.count + b).inserted { counts[g][b] += 1 }
-                    if groupsSeen.insert(g).inserted { totals[g] += 1 }
-                } else {
-                    counts[g][b] += 1
-                    totals[g] += 1
+        struct Partial: Sendable {
+            var index: [Int64: Int] = [:]
+            var keys: [Int64] = []
+            var counts: [[Int]] = []
+            var totals: [Int] = []
+
+            /// The group of `key`, made with `bucketCount` zero counts when new.
+            mutating func group(_ key: Int64, bucketCount: Int) -> Int {
+                if let existing = index[key] { return existing }
+                let g = keys.count
+                index[key] = g
+                keys.append(key)
+                counts.append([Int](repeating: 0, count: bucketCount))
+                totals.append(0)
+                return g
+            }
+        }
+        let types = ReportTypes(EventType.allCases.filter { q.step.matches(type: $0) })
+        let stepTypes = types.clusterMask
+        let partials = scanSlots({ Partial() }) { p, out, slots in
+            // With `unique`: the (group, bucket) pairs and groups this cluster already counted in.
+            var pairs = Set<Int>()
+            var groupsSeen = Set<Int>()
+            // Only clusters with an event of the step's types at or after `from` count.
+            for slot in slots where p.clusters[slot].isRoot && p.clusters[slot].hasAny(stepTypes) && p.clusters[slot].lastAt >= q.from {
+                pairs.removeAll(keepingCapacity: true)
+                groupsSeen.removeAll(keepingCapacity: true)
+                var c = ClusterFigures(root: UInt32(slot))
+                p.clusters[slot].scanForReport(upTo: q.to - 1, types: types, firstTouch: false, settle: false, into: &c) { f in
+                    guard f.at >= q.from, q.step.matches(f), let b = ReportCalendar.index(of: f.at, in: buckets) else { return }
+                    let g = out.group(p.trendsKey(f, q.by), bucketCount: buckets.count)
+                    if q.unique {
+                        if pairs.insert(g * buckets.count + b).inserted { out.counts[g][b] += 1 }
+                        if groupsSeen.insert(g).inserted { out.totals[g] += 1 }
+                    } else {
+                        out.counts[g][b] += 1
+                        out.totals[g] += 1
+                    }
                 }
             }
         }
+        // The partials, merged by key (a cluster is counted in one partial only, so distinct
+        // clusters add up too).
+        var all = Partial()
+        for part in partials {
+            for (i, key) in part.keys.enumerated() {
+                let g = all.group(key, bucketCount: buckets.count)
+                for b in buckets.indices { all.counts[g][b] += part.counts[i][b] }
+                all.totals[g] += part.totals[i]
+            }
+        }
+        let (keys, counts, totals) = (all.keys, all.counts, all.totals)
         var groups: [TrendsReport.Group] = []
         for g in keys.indices { groups.append(.init(value: trendsValue(keys[g], q.by), counts: counts[g], total: totals[g])) }
         groups.sort { a, b in a.total != b.total ? a.total > b.total : groupValueLess(a.value, b.value) }
         return TrendsReport(step: q.step.name, interval: q.interval, by: q.by, unique: q.unique, buckets: buckets, groups: groups)
     }
 
-    private func trendsKey(_ f: Fact, _ by: TrendsBreakdown) -> Int64 {
+    func trendsKey(_ f: Fact, _ by: TrendsBreakdown) -> Int64 {
         switch by {
         case .channel: f.channel == Fact.noChannel ? -1 : Int64(f.channel)
         case .type: Int64(f.type.rawValue)
