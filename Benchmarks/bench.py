@@ -551,13 +551,15 @@ def write_report(a, n, started, load_before):
 
     L.append("## How to run\n")
     L.append("```sh")
-    L.append("scripts/bench                    # every scenario at 1M events, rewrites BENCHMARKS.md")
+    L.append("scripts/bench                    # every scenario at 1M events on both data shapes, rewrites BENCHMARKS.md")
+    L.append("scripts/bench --shapes clean     # one shape only (clean or field: journeyd generate --shape)")
     L.append("scripts/bench --peers            # plus SQLite / DuckDB (apt-get install sqlite3; pip install duckdb)")
     L.append("scripts/bench --scaling          # plus replay at 10M and 50M events (generation alone: tens of minutes; ~15 GiB disk)")
     L.append("scripts/bench --events 2000 --smoke --out /tmp/b.md   # the quick check scripts/test runs")
     L.append("```\n")
-    L.append("Scenarios (`Benchmarks/JourneyBench`, `Benchmarks/bench.py`): replay folds every record of the log "
+    L.append("Scenarios (`Benchmarks/JourneyBench`, `Benchmarks/bench.py`), each on both data shapes: replay folds every record of the log "
              "into a fresh `Projector` and is timed next to a raw cursor scan of the same log in the same process; "
+             "`journeyd replay` of the imported store is timed as a whole command (process start to exit, with its peak RSS); "
              "socket scenarios run a real `journeyd serve` (fsync before every acknowledgement) with client threads "
              "using `JourneyConnection` and requests encoded before the clock starts, reporting the CPU the clients "
              f"used; in socket ingest each client keeps {socket_window(a, 1)} requests of 1 event or "
