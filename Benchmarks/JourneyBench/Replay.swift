@@ -5,19 +5,26 @@ import JourneyStore
 // Scenario: projector replay next to a raw LMDB cursor scan of the same log (the physical
 // floor), and the projector's memory. Also the scaling runs (--events 10M / 50M).
 //
-//   JourneyBench replay --events N [--runs R] [--data DIR]
+//   JourneyBench replay --events N [--runs R] [--data DIR] [--shape clean|field]
 //
 // The log is generated into DIR on first use (relaxed durability, one sync at the end) and
-// reused afterwards.
+// reused afterwards. In the field shape, `--events` counts the lines sent: the re-sent ones are
+// duplicates, which the log does not store again.
 
-/// Generates the synthetic practice into the log until it holds `events` events.
-func ensureLog(_ log: EventLog, events: Int, dir: String) throws {
-    guard log.lastPosition < UInt64(events) else { return }
+/// Generates the synthetic practice into the log until it holds `events` events (in the field
+/// shape: until `events` lines were sent to it, which the file `generated` records).
+func ensureLog(_ log: EventLog, events: Int, dir: String, shape: PracticeShape = .clean) throws {
+    let marker = dir + "/generated"
+    if shape == .clean {
+        guard log.lastPosition < UInt64(events) else { return }
+    } else if let sent = readMarker(marker), sent >= events, log.lastPosition > 0 {
+        return
+    }
     let already = Int(log.lastPosition)
     var batch = EventLog.EncodedBatch(reservingEvents: 10_000)
     var generated = 0
     let t = try seconds {
-        for e in PracticeGenerator(.init(events: events, seed: 42)) {
+        for e in PracticeGenerator(.init(events: events, seed: 42, shape: shape)) {
             generated += 1
             if generated <= already { continue }
             try batch.append(e)
@@ -30,6 +37,7 @@ func ensureLog(_ log: EventLog, events: Int, dir: String) throws {
         if batch.count > 0 { _ = try log.appendEncoded(batch) }
         try log.sync()
     }
+    if shape != .clean { writeMarker(marker, events) }
     var r = Result("generate")
     r.set("events", events)
     r.set("seconds", t, digits: 2)
@@ -41,9 +49,12 @@ func replayScenario(_ args: Arguments) throws {
     let events = args.int("events", 1_000_000)
     let runs = args.int("runs", 5)
     let dir = args.string("data") ?? "/tmp/journey-bench-\(events)"
+    guard let shape = PracticeShape(rawValue: args.string("shape") ?? "clean") else {
+        fail("--shape: clean or field")
+    }
     mkdir(dir, 0o755)
     let log = try EventLog(directory: dir, durability: .relaxed)
-    try ensureLog(log, events: events, dir: dir)
+    try ensureLog(log, events: events, dir: dir, shape: shape)
 
     var scanRates: [Double] = []
     var replayRates: [Double] = []
@@ -84,6 +95,7 @@ func replayScenario(_ args: Arguments) throws {
     let scan50 = percentile(scanRates, 0.5), replay50 = percentile(replayRates, 0.5)
     var scan = Result("raw_scan")
     scan.set("events", events)
+    scan.set("log_events", Int(log.lastPosition))
     scan.setRates(scanRates)
     scan.print()
     var replay = Result("replay")
@@ -105,4 +117,20 @@ func replayScenario(_ args: Arguments) throws {
         memory.set("\(part)_bytes_per_cluster", clusters > 0 ? Double(bytes) / Double(clusters) : 0, digits: 0)
     }
     memory.print()
+}
+
+/// The whole number the file at `path` holds, if any.
+private func readMarker(_ path: String) -> Int? {
+    guard let f = fopen(path, "r") else { return nil }
+    defer { fclose(f) }
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let count = fread(&buffer, 1, buffer.count, f)
+    return Int(String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").first ?? "")
+}
+
+/// Records `n` in the file at `path`.
+private func writeMarker(_ path: String, _ n: Int) {
+    guard let f = fopen(path, "w") else { return }
+    fputs("\(n)\n", f)
+    fclose(f)
 }

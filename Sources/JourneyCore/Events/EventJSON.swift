@@ -3,13 +3,15 @@
 ///
 /// `EventParser.parse(EventJSON.encode(e)) == e` for every valid event.
 package enum EventJSON {
-    /// Writes `e` as one JSON object.
-    package static func write(_ e: Event, into w: inout JSONWriter) {
+    /// Writes `e` as one JSON object; with `atAsEpochMs`, its `at` as integer milliseconds since
+    /// the epoch (the other accepted form), not RFC 3339.
+    package static func write(_ e: Event, into w: inout JSONWriter, atAsEpochMs: Bool = false) {
         w.beginObject()
         w.key("id"); w.string(e.id)
         w.key("type"); w.string(e.type.name)
         w.key("subject"); w.string(e.subject)
-        w.key("at"); w.time(ms: e.at)
+        w.key("at")
+        if atAsEpochMs { w.int(e.at) } else { w.time(ms: e.at) }
         if let v = e.channel { w.key("channel"); w.string(v.name) }
         if let v = e.source { w.key("source"); w.string(v) }
         if let v = e.medium { w.key("medium"); w.string(v) }

@@ -39,11 +39,15 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         /// links withdrawn by `unlink`, and repeat referrers. Off by default: the benchmarks'
         /// practice keeps its shape.
         package var practiceRules: Bool
+        /// How the practice's systems send its events (default `.clean`).
+        package var shape: PracticeShape
 
         package init(events: Int = 1_000_000, seed: UInt64 = 42, start: Int64 = 1_735_689_600_000,
-                    patientsPerDay: Int = 0, lateFraction: Double = 0.05, practiceRules: Bool = false) {
+                    patientsPerDay: Int = 0, lateFraction: Double = 0.05, practiceRules: Bool = false,
+                    shape: PracticeShape = .clean) {
             self.events = events
             self.practiceRules = practiceRules
+            self.shape = shape
             self.seed = seed
             self.start = start
             // A busy multi-site practice. A fixed rate keeps memory bounded at any size: only the
@@ -73,6 +77,8 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
     private var emitted = 0
     private var nextPatient = 0
     private var eventSeq: UInt64 = 0
+    /// Orders events queued for the same arrival: the order they were queued in.
+    private var pushSeq: UInt64 = 0
     private var appointmentSeq = 0
     private var conversationSeq = 0
     private var messageSeq = 0
@@ -165,6 +171,8 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
             t += minutes(30, 4 * 24 * 60)
             emit(Event(id: "", type: .webVisit, subject: anon, at: t))
         }
+        // In the field, some visitors never get in touch: they stay anonymous.
+        if options.shape == .field && !known && chance(PracticeShape.neverIdentified) { return }
 
         // First contact.
         t += minutes(5, 3 * 24 * 60)
@@ -330,7 +338,8 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         return "m-\(messageSeq)"
     }
 
-    /// Queues an event: it arrives when it happens, or late for a few percent.
+    /// Queues an event: it arrives when it happens, or late for a few percent. In the field
+    /// shape, a few are sent again a little later (a retry after a lost answer).
     private mutating func emit(_ e: Event) {
         var event = e
         eventSeq += 1
@@ -339,6 +348,14 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
         if chance(options.lateFraction) {
             arrival += chance(0.8) ? between(3_600_000, 72 * 3_600_000) : between(3, 60) * dayMs
         }
+        park(event, arrival: arrival)
+        if options.shape == .field && chance(PracticeShape.resentFraction) {
+            park(event, arrival: arrival + between(1_000, 600_000))
+        }
+    }
+
+    /// Holds `event` until its arrival.
+    private mutating func park(_ event: Event, arrival: Int64) {
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
@@ -347,7 +364,8 @@ package struct PracticeGenerator: Sequence, IteratorProtocol {
             slot = parked.count
             parked.append(event)
         }
-        push(Pending(arrival: arrival, seq: eventSeq, slot: slot))
+        pushSeq += 1
+        push(Pending(arrival: arrival, seq: pushSeq, slot: slot))
     }
 
     // MARK: binary heap (min by arrival)

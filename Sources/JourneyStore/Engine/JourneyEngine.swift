@@ -1,5 +1,6 @@
 import Glibc
 import JourneyCore
+import JourneyProtocol
 import Synchronization
 
 /// The engine: the event log plus the projections kept live over it.
@@ -50,11 +51,20 @@ public final class JourneyEngine: Sendable {
     ///   - clock: the clock signals are evaluated at (the wall clock unless a test moves one by
     ///     hand). A writing engine evaluates every cluster against the stored signals once open (in the
     ///     background).
+    ///   - rebuildOnOpen: when true (read-write only), the projections are not restored from
+    ///     the checkpoint: over a non-empty log they are marked as rebuilding and `needsRebuild`
+    ///     is set, for a caller about to call `rebuild()` anyway (`journeyd replay`), which is
+    ///     spared reading the checkpoint and folding the log's tail into it.
     public init(directory: String, durability: EventLog.Durability = .full, deferRebuild: Bool = false,
-                access: EventLog.Access = .readWrite, clock: any SignalClock = WallClock()) throws {
+                access: EventLog.Access = .readWrite, clock: any SignalClock = WallClock(),
+                rebuildOnOpen: Bool = false) throws {
         log = try EventLog(directory: directory, durability: durability, access: access)
-        projections = try LiveProjections.restore(log, checkpoint: Self.checkpointName,
-                                                  deferRebuild: deferRebuild && access == .readWrite)
+        if rebuildOnOpen && access == .readWrite {
+            projections = LiveProjections.awaitingRebuild(log)
+        } else {
+            projections = try LiveProjections.restore(log, checkpoint: Self.checkpointName,
+                                                      deferRebuild: deferRebuild && access == .readWrite)
+        }
         needsRebuild = projections.stats.rebuild != nil
         let writes = WritePipeline(log: log, projections: projections)
         self.writes = writes
@@ -139,6 +149,30 @@ public final class JourneyEngine: Sendable {
         // Not while an erasure runs: a fold of the log as it was before would bring the erased
         // ids back into the projections.
         try erasing.withLock { _ in try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress) }
+    }
+
+    /// `rebuild()` then `checkpoint()`, with the checkpoint serialized and saved on a thread of
+    /// its own while the signals of the rebuilt projections are evaluated on the caller's (both
+    /// read the new projections; neither waits for the other). Returns once both are done: the
+    /// checkpoint saved and the signals queued for storing.
+    ///
+    /// - Throws: the rebuild's error (nothing saved; the signals are evaluated all the same), or
+    ///   the checkpoint's.
+    public func rebuildAndCheckpoint(progress: (@Sendable (RebuildProgress) -> Void)? = nil) throws {
+        do {
+            try projections.rebuild(log, checkpoint: Self.checkpointName, progress: progress)
+        } catch {
+            signalEvaluator?.evaluateAll()
+            throw error
+        }
+        let saved = Mutex<StoreError?>(nil)
+        let saver = startJoinableThread { [self] in
+            do throws(StoreError) { try checkpoint() } catch { saved.withLock { $0 = error } }
+        }
+        // Against the signals already raised: a rebuild raises none of them again.
+        signalEvaluator?.evaluateAll()
+        saver.join()
+        if let error = saved.withLock({ $0 }) { throw error }
     }
 
     /// Test hook: `hook` runs in every rebuild once its new projections have folded the log, just

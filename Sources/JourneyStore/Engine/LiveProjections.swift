@@ -88,6 +88,15 @@ final class LiveProjections: Sendable {
         return LiveProjections(log: log, projector: projector, position: position, deferredRebuild: deferred)
     }
 
+    /// Projections that restore nothing: over a non-empty log they are marked as rebuilding
+    /// (queries answer `Rebuilding`) until `rebuild` folds the log, for a caller about to rebuild
+    /// them anyway. The checkpoint stays as it is until the rebuild's own is saved.
+    static func awaitingRebuild(_ log: EventLog) -> LiveProjections {
+        let last = log.lastPosition
+        let pending = last > 0 ? RebuildProgress(done: 0, total: last, eventsPerSecond: 0, startedAt: Clock.nowMs()) : nil
+        return LiveProjections(log: log, projector: Projector(), position: 0, deferredRebuild: pending)
+    }
+
     private static func restoredState(_ log: EventLog, checkpoint name: String, deferRebuild: Bool) throws
         -> (Projector, UInt64, RebuildProgress?)
     {

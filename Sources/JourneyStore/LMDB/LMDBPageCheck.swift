@@ -140,16 +140,23 @@ package enum LMDBPageCheck {
 
         /// `count` bytes at `offset` of the file.
         func read(_ offset: Int, _ count: Int) throws(Damage) -> Bytes {
-            var out = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else {
-                    throw damage(nil, n == 0 ? "the file ends at \(offset + done) bytes, inside a page" : "read error: \(String(cString: strerror(errno)))")
+            var failure: Damage?
+            // Read straight into the array's storage, not zeroed first: `initializedCount`
+            // covers only the bytes `pread` wrote (none when it fails, and the array is empty).
+            let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initializedCount in
+                var done = 0
+                while done < count {
+                    let n = pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else {
+                        failure = damage(nil, n == 0 ? "the file ends at \(offset + done) bytes, inside a page" : "read error: \(String(cString: strerror(errno)))")
+                        break
+                    }
+                    done += n
                 }
-                done += n
+                initializedCount = failure == nil ? done : 0
             }
+            if let failure { throw failure }
             return Bytes(b: out)
         }
 

@@ -71,9 +71,10 @@ usage: journeyd COMMAND [--data DIR] [options]      (journeyd --version, journey
                              process using it first)
   demo [--events N] [--seed S] [--clients N] [--html FILE]
                              a synthetic practice served by journeyd and reported
-  generate [--events N] [--seed S] [--practice-rules]
+  generate [--events N] [--seed S] [--practice-rules] [--shape clean|field]
                              a synthetic practice as NDJSON, in arrival order (with
-                             --practice-rules, the demo's: consent, unlink, recall sequences)
+                             --practice-rules, the demo's: consent, unlink, recall sequences;
+                             --shape field: mixed time forms, re-sent events, anonymous visitors)
 
 Every command takes --data DIR (default $JOURNEY_DATA, else ./journey-data); reports take --json,
 and funnel, contacts, at-risk and the practice reports --csv.
@@ -171,7 +172,7 @@ enum CLI {
         case "audit": (["since", "patient"], [])
         case "erase": ([], [])
         case "demo": (["events", "seed", "clients", "html"], ["keep"])
-        case "generate": (["events", "seed"], ["practice-rules"])
+        case "generate": (["events", "seed", "shape"], ["practice-rules"])
         case "report": (["html", "from", "to", "title"], [])
         case "signals": (["consumer", "from"], ["follow", "ack"])
         default: nil
@@ -431,10 +432,12 @@ enum CLI {
     private static func generateCommand(_ args: Arguments) throws -> Int32 {
         let n = try args.int("events") ?? 1_000_000
         let seed = UInt64(try args.int("seed") ?? 42)
-        for e in PracticeGenerator(.init(events: n, seed: seed, practiceRules: args.flag("practice-rules"))) {
-            var w = JSONWriter()
-            EventJSON.write(e, into: &w)
-            Output.write(w.bytes + [10])
+        let shapeName = args.value("shape") ?? PracticeShape.clean.rawValue
+        guard let shape = PracticeShape(rawValue: shapeName) else {
+            throw UsageError("--shape: expected clean or field, got \(Quote.short(shapeName))")
+        }
+        for line in PracticeLines(.init(events: n, seed: seed, practiceRules: args.flag("practice-rules"), shape: shape)) {
+            Output.write(line)
         }
         return Exit.ok
     }
@@ -551,7 +554,9 @@ enum CLI {
 
     private static func replayCommand(_ args: Arguments, dir: String) throws -> Int32 {
         let engine: JourneyEngine
-        switch try Gateway.writer(dir: dir) {
+        // The checkpoint is not restored: the rebuild replaces it (until its own is saved, the
+        // store keeps the old one, so an interrupted replay leaves the store as it was).
+        switch try Gateway.writer(dir: dir, rebuildOnOpen: true) {
         case .store(let e):
             engine = e
         case .daemon(let c):
@@ -566,16 +571,21 @@ enum CLI {
         }
         let tty = Output.stderrIsTTY
         var final: RebuildProgress?
-        try engine.rebuild { p in
+        // The new checkpoint is saved while the signals are evaluated.
+        try engine.rebuildAndCheckpoint { p in
             let pct = p.total > 0 ? p.done * 100 / p.total : 100
             let line = "replay: \(p.done)/\(p.total) events (\(pct)%), \(Int(p.eventsPerSecond)) events/s"
             if tty { Output.error("\u{1B}[1A\u{1B}[2K" + line) } else if p.done == p.total { Output.error(line) }
         }
-        try engine.checkpoint()
         final = engine.projectionStats.rebuild
         _ = final
         let s = engine.projectionStats
+        // The signals of the rebuilt projections are stored (durable) before the process ends.
+        engine.settleSignals()
         Output.line("replayed \(s.events) events into \(s.clusters) clusters")
+        // Everything is durable: the process exits without releasing the engine, whose
+        // projections (one allocation per cluster) the exit frees at once rather than one by one.
+        _ = Unmanaged.passRetained(engine)
         return Exit.ok
     }
 }

@@ -87,10 +87,10 @@ enum Gateway {
     ///
     /// - Throws: `StoreError` `.storeBusy` naming the process that writes the store without
     ///   serving it (e.g. another import).
-    static func writer(dir: String, durability: EventLog.Durability = .full) throws -> Writer {
+    static func writer(dir: String, durability: EventLog.Durability = .full, rebuildOnOpen: Bool = false) throws -> Writer {
         if let c = connect(dir: dir) { return .daemon(c) }
         do {
-            return .store(try JourneyEngine(directory: dir, durability: durability))
+            return .store(try JourneyEngine(directory: dir, durability: durability, rebuildOnOpen: rebuildOnOpen))
         } catch {
             // A daemon that started meanwhile records its socket once it listens.
             guard let busy = error as? StoreError, busy.code == .storeBusy, busy.context.holder?.socket != nil else { throw error }
