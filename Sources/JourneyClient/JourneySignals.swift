@@ -31,12 +31,16 @@ public struct JourneySignals: AsyncSequence, Sendable {
     public let from: UInt64?
     /// Most signals read ahead of the consumer.
     public let buffer: Int
+    /// Who reads the stream and why, recorded by the daemon in its read audit with the
+    /// patients of every batch it sends.
+    public let requester: Requester?
 
-    init(socketPath: String, consumer: String, from: UInt64?, buffer: Int) {
+    init(socketPath: String, consumer: String, from: UInt64?, buffer: Int, requester: Requester?) {
         self.socketPath = socketPath
         self.consumer = consumer
         self.from = from
         self.buffer = buffer
+        self.requester = requester
     }
 
     /// Acknowledges, durably, every signal up to `seq` for this consumer (on a connection of
@@ -55,7 +59,8 @@ public struct JourneySignals: AsyncSequence, Sendable {
         do {
             let socket = try JourneyConnection.openSocket(path: path, timeout: nil)
             do {
-                try Syscall.sendAll(socket.fd, SignalsRequest(consumer: consumer, from: from).line + [UInt8(ascii: "\n")])
+                let line = SignalsRequest(consumer: consumer, from: from).line
+                try Syscall.sendAll(socket.fd, (requester?.adding(to: line) ?? line) + [UInt8(ascii: "\n")])
             } catch {
                 socket.close()
                 throw ClientError(io: error, path: path)
@@ -135,8 +140,8 @@ public struct JourneySignals: AsyncSequence, Sendable {
 extension JourneyClient {
     /// Consumer `consumer`'s signals: after its last acknowledged seq (or after `from`), then
     /// each new one as it is stored, on a connection of its own (see `JourneySignals`).
-    public func signals(consumer: String, from: UInt64? = nil, buffer: Int = 1024) -> JourneySignals {
-        JourneySignals(socketPath: socketPath, consumer: consumer, from: from, buffer: buffer)
+    public func signals(consumer: String, from: UInt64? = nil, buffer: Int = 1024, as requester: Requester? = nil) -> JourneySignals {
+        JourneySignals(socketPath: socketPath, consumer: consumer, from: from, buffer: buffer, requester: requester)
     }
 
     /// Acknowledges, durably, every signal up to `seq` for `consumer`; answers its acknowledged

@@ -73,6 +73,24 @@ struct SignalAuditTests {
         #expect(records.map { $0["op"]?.stringValue } == ["signals", "audit"])
     }
 
+    @Test func theClientLibrarysStreamIsRecordedWithItsRequester() async throws {
+        let dir = try TemporaryDirectory()
+        let e = try engine(dir.path, subjects: ["a", "b"])
+        let daemon = Daemon(engine: e, socketPath: dir.socketPath)
+        try daemon.start(config: ServerConfig())
+        defer { try? daemon.stop() }
+        let client = try JourneyClient(socketPath: dir.socketPath)
+        var seen: [String] = []
+        for try await s in client.signals(consumer: "outreach", as: Requester(actor: "crm-sync", reason: "recall")) {
+            seen.append(s.patient)
+            if seen.count == 2 { break }
+        }
+        #expect(seen == ["a", "b"])
+        let entries = try signalEntries(dir.path)
+        #expect(entries.flatMap(\.ids) == ["a", "b"])
+        #expect(entries.allSatisfy { $0.actor == "crm-sync" && $0.reason == "recall" })
+    }
+
     @Test func aBatchOfMoreThan100PatientsIsRecordedByItsCount() throws {
         let dir = try TemporaryDirectory()
         // 101 signals: one batch (the pump reads up to 1000 lines that fit in the output queue).

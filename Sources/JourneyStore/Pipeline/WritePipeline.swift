@@ -41,7 +41,6 @@ public final class WritePipeline: Sendable {
 
     private struct Pending {
         var submissions: [Submission] = []
-        var audit: [AuditRecord] = []
         /// Signal objects to store with the next commit, in the order raised.
         var signals: [[UInt8]] = []
         var stopped = false
@@ -147,17 +146,6 @@ public final class WritePipeline: Sendable {
         let result = HandOff<Result<[EventLog.AppendOutcome], StoreError>>(capacity: 1)
         submit(encoded: encoded) { result.put($0) }
         return try result.take().get()
-    }
-
-    /// Queues an audit record: it is written with the next commit.
-    package func audit(_ record: AuditRecord) {
-        let accepted = pending.withLock { p -> Bool in
-            guard !p.stopped else { return false }
-            p.audit.append(record)
-            startWriterIfNeeded(&p)
-            return true
-        }
-        if accepted { wake.signal() }
     }
 
     /// Queues signal objects (`Signal.storedBytes`): they are stored, in this order, with the
@@ -286,7 +274,7 @@ public final class WritePipeline: Sendable {
         while true {
             wake.wait()
             while true {
-                let (group, audit, signals, stopping) = pending.withLock { p in
+                let (group, signals, stopping) = pending.withLock { p in
                     var n = 0, k = 0
                     while k < p.submissions.count && (k == 0 || n + p.submissions[k].count <= maxEventsPerCommit) {
                         n += p.submissions[k].count
@@ -294,24 +282,22 @@ public final class WritePipeline: Sendable {
                     }
                     let g = Array(p.submissions.prefix(k))
                     p.submissions.removeFirst(k)
-                    let a = p.audit
-                    p.audit.removeAll()
                     let s = p.signals
                     p.signals.removeAll()
-                    return (g, a, s, p.stopped)
+                    return (g, s, p.stopped)
                 }
-                if group.isEmpty && audit.isEmpty && signals.isEmpty {
+                if group.isEmpty && signals.isEmpty {
                     if stopping { done.signal(); return }
                     break
                 }
-                commit(group, audit, signals)
+                commit(group, signals)
             }
         }
     }
 
-    private func commit(_ group: [Submission], _ audit: [AuditRecord], _ signals: [[UInt8]]) {
+    private func commit(_ group: [Submission], _ signals: [[UInt8]]) {
         var wrote = false
-        let results = log.appendGroup(entries: group.map(\.entry), audit: audit.map(\.encoded), signals: signals, wrote: &wrote)
+        let results = log.appendGroup(entries: group.map(\.entry), audit: [], signals: signals, wrote: &wrote)
         if !wrote && !signals.isEmpty {
             for o in signalsLostObservers.withLock({ $0 }) { o() }
         }
