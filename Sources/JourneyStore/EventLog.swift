@@ -156,8 +156,8 @@ public final class EventLog: Sendable {
         } catch {
             throw Self.storeError(error, "cannot open the store in \(directory)", path: directory)
         }
-        // An erasure interrupted before its compaction: the freed pages may hold erased bytes.
-        if access == .readWrite, try needsCompaction() { try compact() }
+        // An erasure interrupted before its audit rewrite or its compaction is finished.
+        if access == .readWrite { try finishInterruptedErasure() }
     }
 
     /// Checks the B-tree pages of the snapshot of a read transaction on `env` (see

@@ -196,6 +196,35 @@ struct ErasureTests {
         #expect(try EventLog(directory: path, access: .readOnly).verify().isClean)
     }
 
+    @Test("an erasure stopped before its read-audit rewrite has it redone at the next writing open, and the ids kept for it are compacted away")
+    func auditRewriteRedoneAtOpen() throws {
+        let dir = StoreTestDirectory()
+        let path = dir.sub("s")
+        let pseudonym = "erased:00000000feedbeef"
+        do {
+            let log = try EventLog(directory: path)
+            _ = try log.append(Self.events)
+            try AuditLog(directory: path).record(AuditEntry(
+                at: Self.t0, uid: 1, pid: 2, actor: "dr-lee", op: "handoff", parameters: #"{"id":"zz-anon-7f3a"}"#,
+                ids: ["zz-patient-4a90"], reason: nil))
+            // The events are rewritten; the process stops before the audit's rewrite.
+            _ = try log.erase(ids: ["zz-anon-7f3a", "zz-patient-4a90"], pseudonym: pseudonym, at: Self.t0, actor: nil, reason: "r")
+            #expect(try log.pendingAuditRewrite()?.pseudonym == pseudonym)
+        }
+        #expect(filesHolding("zz-patient-4a90", under: path).sorted() == ["audit.log", "data.mdb"])
+        // A read-only open changes nothing.
+        #expect(try EventLog(directory: path, access: .readOnly).pendingAuditRewrite() != nil)
+        do {
+            let log = try EventLog(directory: path)
+            #expect(try log.pendingAuditRewrite() == nil)
+            #expect(try !log.needsCompaction())
+        }
+        for s in Self.secrets { #expect(filesHolding(s, under: path) == [], "\(s) survives the open") }
+        let entries = try AuditLog.read(directory: path).entries.map(\.entry)
+        #expect(entries.map(\.ids) == [[pseudonym]])
+        #expect(entries.first?.parameters == #"{"id":"\#(pseudonym)"}"#)
+    }
+
     @Test("stored signals name the pseudonym; nothing is raised again for the old ids, and the cluster goes on under its pseudonym")
     func signalsRenamed() throws {
         let dir = StoreTestDirectory()

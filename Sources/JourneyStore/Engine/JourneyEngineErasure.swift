@@ -50,11 +50,14 @@ extension JourneyEngine {
                 throw error
             }
             // From here the log is rewritten: whatever fails, the projections are refolded from
-            // it. The read audit first, at once: its erased ids are kept nowhere else, so its
-            // rewrite could not be redone later; an interrupted compaction is (at the next open).
+            // it. The read audit first; until it is rewritten the store keeps the erased ids in
+            // one entry (`pendingAuditRewrite`), so a process stopped before has it redone at
+            // the next writing open, as an interrupted compaction is. The compaction then
+            // removes that entry's bytes too.
             var auditFailure: (any Error)?
             do {
                 try AuditLog.rewrite(directory: log.directory, replacing: Set(ids), with: pseudonym)
+                try log.clearPendingAuditRewrite()
                 try disclose("erase", parameters: Self.erasureParameters(receipt), ids: [pseudonym], to: context)
             } catch {
                 auditFailure = error
@@ -65,7 +68,7 @@ extension JourneyEngine {
             if auditFailure != nil || compactionFailure != nil {
                 var left: [String] = []
                 if let e = auditFailure {
-                    left.append("the read audit could not be rewritten (\(e)): audit.log may still name the patient; remove those records with your own tools while no Journey process runs")
+                    left.append("the read audit could not be rewritten (\(e)): audit.log may still name the patient until the store is next opened for writing (restart journeyd), which rewrites it first")
                 }
                 if let e = compactionFailure {
                     left.append("the store could not be compacted (\(e)): the old bytes remain in free pages of data.mdb until the store is next opened for writing (restart journeyd), which compacts it first")

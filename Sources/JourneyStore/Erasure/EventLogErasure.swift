@@ -89,8 +89,53 @@ extension EventLog {
             let receipt = ErasureReceipt(seq: seq, at: at, actor: actor, reason: reason, events: events,
                                          references: found.count - events, pseudonym: pseudonym)
             try txn.put(erasures, key: Self.be64(seq), value: receipt.json, flags: .append)
+            try txn.put(self.meta, key: Self.pendingAuditRewriteKey, value: Self.pendingAuditRewrite(ids: ids, pseudonym: pseudonym))
             return receipt
         }
+    }
+
+    /// Until the read audit names the pseudonym instead of the erased ids, the ids and the
+    /// pseudonym are kept here (in the same transaction as the rewritten events), so that a
+    /// process stopped before the audit's rewrite has it redone at the next writing open.
+    /// Deleting the entry frees its page: a compaction follows.
+    static let pendingAuditRewriteKey = Array("erasure_audit_rewrite_pending".utf8)
+
+    /// `[pseudonym, id…]` as a JSON array.
+    private static func pendingAuditRewrite(ids: [String], pseudonym: String) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginArray()
+        for s in [pseudonym] + ids { w.string(s) }
+        w.endArray()
+        return w.bytes
+    }
+
+    /// The erased ids whose read-audit rewrite is still to do, and their pseudonym.
+    package func pendingAuditRewrite() throws(StoreError) -> (ids: Set<String>, pseudonym: String)? {
+        let raw: [UInt8]?? = try read { txn in try txn.withValue(self.meta, forKey: Self.pendingAuditRewriteKey) { Array($0) } }
+        guard let bytes = raw ?? nil else { return nil }
+        guard let list = try? JSONParser.parse(bytes).arrayValue?.compactMap(\.stringValue), list.count >= 2 else {
+            throw StoreError(.corrupt, "the pending erasure's audit rewrite entry does not decode")
+        }
+        return (Set(list.dropFirst()), list[0])
+    }
+
+    /// Forgets the pending audit rewrite once it is done (`compact()` must follow).
+    package func clearPendingAuditRewrite() throws(StoreError) {
+        try write(estimatedBytes: 64) { txn in _ = try txn.delete(self.meta, key: Self.pendingAuditRewriteKey) }
+    }
+
+    /// At a writing open: redoes the read audit's rewrite of an erasure the process stopped
+    /// before finishing, then compacts when an erasure's bytes may still be in free pages. A
+    /// rewrite that fails again is left pending (the entry stays, tried at the next open).
+    func finishInterruptedErasure() throws(StoreError) {
+        var cleared = false
+        if let pending = try pendingAuditRewrite(),
+           (try? AuditLog.rewrite(directory: directory, replacing: pending.ids, with: pending.pseudonym)) != nil {
+            try clearPendingAuditRewrite()
+            cleared = true
+        }
+        let compactionDue = try needsCompaction()
+        if cleared || compactionDue { try compact() }
     }
 
     /// Whether `id` is the id of an event an erasure rewrote.
