@@ -156,7 +156,7 @@ def funnel_command(a):
 
 # DuckDB's load, run as its own process (python -c) so that its time and peak memory are
 # measured as journeyd's are: process start to exit.
-DUCKDB_LOAD = """
+DUCKDB_IMPORT = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[1])
 con.execute("CREATE TABLE events AS SELECT * FROM read_json('" + sys.argv[2] + "', format = 'newline_delimited')")
@@ -189,7 +189,7 @@ def import_command(a):
         for p in (db, db + ".wal"):
             if os.path.exists(p):
                 os.remove(p)
-        dd.append(timed([sys.executable, "-c", DUCKDB_LOAD, db, sql_string(a.ndjson)]))
+        dd.append(timed([sys.executable, "-c", DUCKDB_IMPORT, db, sql_string(a.ndjson)]))
         for p in (db, db + ".wal"):
             if os.path.exists(p):
                 os.remove(p)
