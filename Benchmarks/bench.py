@@ -555,6 +555,11 @@ def write_report(a, n, started, load_before):
                      f"({fmt(pj['p50_events_per_s'])} lines/s: {pj['how']}); DuckDB {pd['p50_s']:.2f} s "
                      f"({fmt(pd['p50_events_per_s'])} lines/s: {pd['how']}).\n")
 
+    # The practice reports against DuckDB (Benchmarks/peers/reports.py, run on its own: it needs a
+    # 3M-event store) are written up by hand in Benchmarks/peers/reports.md, kept across runs.
+    reports = os.path.join(ROOT, "Benchmarks", "peers", "reports.md")
+    if os.path.exists(reports):
+        L.append(open(reports).read().strip() + "\n")
     signals_section(L)
     L.append("## How to run\n")
     L.append("```sh")
