@@ -41,7 +41,8 @@ public enum FunnelStep: Sendable, Hashable {
     }
 }
 
-/// The entry-event property a funnel is broken down by.
+/// The event property a funnel (by its entry event) or a trends report (by each counted event)
+/// is broken down by.
 public enum Breakdown: String, Sendable, Hashable, CaseIterable {
     /// By the entry event's channel (its own or its type's default).
     case channel
@@ -302,7 +303,8 @@ extension Projector {
         return FunnelReport(steps: names, windowMs: q.windowMs, by: q.by, groups: groups)
     }
 
-    private func breakdownKey(_ f: Fact, _ by: Breakdown) -> Int64 {
+    /// The group key of `f` under `by` (-1: no value); funnels and trends group by it.
+    func breakdownKey(_ f: Fact, _ by: Breakdown) -> Int64 {
         switch by {
         case .channel: f.channel == Fact.noChannel ? -1 : Int64(f.channel)
         case .type: Int64(f.type.rawValue)
@@ -316,7 +318,8 @@ extension Projector {
         }
     }
 
-    private func breakdownName(_ key: Int64, _ by: Breakdown) -> String? {
+    /// The value a `breakdownKey` stands for (nil: no value).
+    func breakdownName(_ key: Int64, _ by: Breakdown) -> String? {
         guard key >= 0 else { return nil }
         switch by {
         case .channel: return Channel(rawValue: UInt8(key))?.name

@@ -1,82 +1,19 @@
-/// What a trends report counts (SPEC §3.6): the funnel steps' kinds of event.
-public enum TrendStep: Sendable, Hashable {
-    /// Any touch.
-    case touch
-    /// A chat, a form, or a call not outbound.
-    case inquiry
-    /// A call, chat or form.
-    case contact
-    /// An event of this type.
-    case type(EventType)
+/// What a trends report counts (SPEC §3.6): a funnel step's kind of event.
+public typealias TrendStep = FunnelStep
 
-    /// The name used in queries and reports: `touch`, `inquiry`, `contact` or the type name.
-    public var name: String {
-        switch self {
-        case .touch: "touch"
-        case .inquiry: "inquiry"
-        case .contact: "contact"
-        case .type(let t): t.name
-        }
-    }
-
-    /// Parses a step name; nil when unknown.
-    public init?(name: String) {
-        switch name {
-        case "touch": self = .touch
-        case "inquiry": self = .inquiry
-        case "contact": self = .contact
-        default:
-            guard let t = EventType(name: name) else { return nil }
-            self = .type(t)
-        }
-    }
-
+extension FunnelStep {
     /// Whether events of type `t` may match (an inquiry also needs its inquiry bit).
     func matches(type t: EventType) -> Bool {
         switch self {
         case .touch: t.isTouch
-        case .inquiry, .contact: t == .call || t == .chat || t == .form
+        case .inquiry, .contact: t.isContact
         case .type(let x): t == x
         }
     }
-
-    func matches(_ f: Fact) -> Bool {
-        switch self {
-        case .touch: f.type.isTouch
-        case .inquiry: f.isInquiry
-        case .contact: f.type == .call || f.type == .chat || f.type == .form
-        case .type(let t): f.type == t
-        }
-    }
 }
 
-/// The event property a trends report is grouped by (SPEC §3.6, as a funnel breakdown).
-public enum TrendsBreakdown: String, Sendable, Hashable, CaseIterable {
-    /// The event's channel (its own or its type's default).
-    case channel
-    /// The event's `source`.
-    case source
-    /// The event's `medium`.
-    case medium
-    /// The event's `campaign`.
-    case campaign
-    /// The event's `term`.
-    case term
-    /// The event's type.
-    case type
-    /// The event's `location`.
-    case location
-    /// The event's `provider`.
-    case provider
-    /// No breakdown: one group.
-    case none
-
-    /// The name used in queries and reports.
-    public var name: String { rawValue }
-
-    /// Parses a breakdown name; nil when unknown.
-    public init?(name: String) { self.init(rawValue: name) }
-}
+/// The event property a trends report is grouped by (SPEC §3.6): a funnel breakdown.
+public typealias TrendsBreakdown = Breakdown
 
 /// A trends question (SPEC §3.6): events (or distinct patients) matching `step` per calendar
 /// bucket of `[from, to)`.
@@ -225,7 +162,7 @@ extension Projector {
                 var c = ClusterFigures(root: UInt32(slot))
                 p.clusters[slot].scanForReport(upTo: q.to - 1, types: types, firstTouch: false, settle: false, into: &c) { f in
                     guard f.at >= q.from, q.step.matches(f), let b = ReportCalendar.index(of: f.at, in: buckets) else { return }
-                    let g = out.group(p.trendsKey(f, q.by), bucketCount: buckets.count)
+                    let g = out.group(p.breakdownKey(f, q.by), bucketCount: buckets.count)
                     if q.unique {
                         if pairs.insert(g * buckets.count + b).inserted { out.counts[g][b] += 1 }
                         if groupsSeen.insert(g).inserted { out.totals[g] += 1 }
@@ -248,32 +185,8 @@ extension Projector {
         }
         let (keys, counts, totals) = (all.keys, all.counts, all.totals)
         var groups: [TrendsReport.Group] = []
-        for g in keys.indices { groups.append(.init(value: trendsValue(keys[g], q.by), counts: counts[g], total: totals[g])) }
+        for g in keys.indices { groups.append(.init(value: breakdownName(keys[g], q.by), counts: counts[g], total: totals[g])) }
         groups.sort { a, b in a.total != b.total ? a.total > b.total : groupValueLess(a.value, b.value) }
         return TrendsReport(step: q.step.name, interval: q.interval, by: q.by, unique: q.unique, buckets: buckets, groups: groups)
-    }
-
-    func trendsKey(_ f: Fact, _ by: TrendsBreakdown) -> Int64 {
-        switch by {
-        case .channel: f.channel == Fact.noChannel ? -1 : Int64(f.channel)
-        case .type: Int64(f.type.rawValue)
-        case .source: f.source == 0 ? -1 : Int64(f.source)
-        case .medium: f.medium == 0 ? -1 : Int64(f.medium)
-        case .campaign: f.campaign == 0 ? -1 : Int64(f.campaign)
-        case .term: f.term == 0 ? -1 : Int64(f.term)
-        case .location: f.location == 0 ? -1 : Int64(f.location)
-        case .provider: f.provider == 0 ? -1 : Int64(f.provider)
-        case .none: -1
-        }
-    }
-
-    private func trendsValue(_ key: Int64, _ by: TrendsBreakdown) -> String? {
-        guard key >= 0 else { return nil }
-        switch by {
-        case .channel: return Channel(rawValue: UInt8(key))?.name
-        case .type: return EventType(rawValue: UInt8(key))?.name
-        case .none: return nil
-        default: return values[UInt32(key)]
-        }
     }
 }
