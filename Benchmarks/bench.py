@@ -7,7 +7,7 @@ Every result is one JSON line on stdout (progress on stderr); the report is writ
 Every scenario runs on each data shape of `journeyd generate --shape` (clean: the generator's
 own; field: as a practice's systems send it) and its results carry that shape.
 """
-import argparse, datetime, json, os, platform, shutil, subprocess, sys, time
+import argparse, contextlib, datetime, json, os, platform, shutil, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = []
@@ -22,9 +22,9 @@ def record(obj):
     print(json.dumps(obj), flush=True)
 
 
-def run_json(cmd, **tags):
+def run_json(cmd, ok=(0,), **tags):
     """Runs a scenario program; its stdout JSON lines become results (with `tags` added, such as
-    the data shape), its stderr passes through."""
+    the data shape), its stderr passes through. An exit status outside `ok` stops the run."""
     note("$ " + " ".join(cmd))
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     for line in p.stdout:
@@ -33,13 +33,29 @@ def run_json(cmd, **tags):
             record({**json.loads(line), **tags})
         elif line:
             print(line, file=sys.stderr, flush=True)
-    if p.wait() != 0:
+    if p.wait() not in ok:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
 
 
 # What a result lacking a key was measured with: results saved before socket ingest had a window
 # measured window 1, those saved before the data shapes, the clean shape.
 DEFAULTS = {"window": 1, "shape": "clean"}
+
+
+@contextlib.contextmanager
+def phase(name, **tags):
+    """Times one phase of the run (stderr, and a `phase` result the report lists)."""
+    note(f"phase: {name}" + (f" ({tags['shape']} shape)" if "shape" in tags else ""))
+    t0 = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - t0
+    note(f"phase done in {seconds:.1f} s: {name}")
+    record({"scenario": "phase", "phase": name, "seconds": round(seconds, 1), **tags})
+
+
+def have_duckdb():
+    """Whether DuckDB for Python imports in the interpreter that runs the peers."""
+    return subprocess.run([sys.executable, "-c", "import duckdb"], capture_output=True).returncode == 0
 
 
 def find(scenario, **match):
@@ -124,19 +140,29 @@ def replay_command_scenario(journeyd, store, n, runs, shape):
             "how": "journeyd replay --data STORE of the imported store: process start to exit"})
 
 
-def scaling_scenario(bench, sizes, work, base_log, runs):
-    per_event = dir_bytes(base_log) / max(1, find("replay")["events"]) if find("replay") else 400
-    for n in sizes:
-        log = os.path.join(work, f"log-{n}")
-        have = dir_bytes(log) if os.path.exists(log) else 0
-        need = per_event * n * 1.3 - have
-        free = shutil.disk_usage(work).free
-        if need > free:
-            note(f"scaling {n}: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free: skipped")
-            record({"scenario": "scaling_skipped", "events": n, "needed_bytes": int(need), "free_bytes": free})
-            continue
-        run_json([bench, "replay", "--events", str(n), "--runs", str(runs), "--data", log])
-        shutil.rmtree(log, ignore_errors=True)
+def scaling_scenario(a, bench, work, n, shapes):
+    """Replay (and the projector's memory) at the scaling sizes, on every shape, each log
+    generated first and removed after; a size the disk cannot hold is skipped, saying so.
+    Replay at `--scaling-base` events (1M) is the rate the others are compared with: it comes
+    from the run's own replay scenario when the run used that many events."""
+    sizes = [int(s) for s in a.scaling_sizes.split(",") if s]
+    for shape in shapes:
+        tag = {"shape": shape}
+        base_log = log_dir(work, shape, n)
+        per_event = dir_bytes(base_log) / max(1, n) if os.path.exists(base_log) else 400
+        for size in ([a.scaling_base] if a.scaling_base != n else []) + sizes:
+            log = log_dir(work, shape, size)
+            have = dir_bytes(log) if os.path.exists(log) else 0
+            need = per_event * size * 1.3 - have
+            free = shutil.disk_usage(work).free
+            if need > free:
+                note(f"scaling {shape} {size}: needs ~{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free: skipped")
+                record({"scenario": "scaling_skipped", "events": size, "needed_bytes": int(need), "free_bytes": free,
+                        "reason": "disk too small", **tag})
+                continue
+            with phase(f"scaling: generate and replay {fmt(size)} events", **tag):
+                run_json([bench, "replay", "--events", str(size), "--runs", "1", "--data", log, "--shape", shape], **tag)
+            shutil.rmtree(log, ignore_errors=True)
 
 
 def main():
@@ -145,10 +171,15 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5, help="most seconds of each query-under-appends phase")
     ap.add_argument("--shapes", default="clean,field", help="the data shapes every scenario runs on (journeyd generate --shape)")
-    ap.add_argument("--scaling", action="store_true", help="also replay 10M and 50M events (many minutes)")
+    ap.add_argument("--scaling", action="store_true", help="also replay 10M and 50M events on every shape (many minutes)")
     ap.add_argument("--scaling-sizes", default="10000000,50000000")
-    ap.add_argument("--peers", action="store_true", help="also SQLite / DuckDB funnel and the 3M import comparison")
-    ap.add_argument("--peer-import-events", type=int, default=3_000_000)
+    ap.add_argument("--scaling-base", type=int, default=1_000_000,
+                    help="the size whose replay rate the scaling sizes are compared with")
+    ap.add_argument("--peers", action="store_true",
+                    help="also SQLite / DuckDB funnel, the import comparison and the practice reports against DuckDB")
+    ap.add_argument("--big-events", "--peer-import-events", dest="big_events", type=int, default=3_000_000,
+                    help="lines of the larger store: whole-command replay vs its raw scan; with --peers, import and reports")
+    ap.add_argument("--report-runs", type=int, default=5, help="runs of each practice report (median)")
     ap.add_argument("--window", type=int, default=None,
                     help="requests each socket-ingest client keeps in flight (default: 128 of 1 event, 32 of 100; "
                          "window 1 is measured too)")
@@ -187,20 +218,18 @@ def main():
 
     shapes = [x for x in a.shapes.split(",") if x]
     for shape in shapes:
-        base_log = run_shape(a, journeyd, bench, work, n, shape)
-        if shape == shapes[0]:
-            first_log = base_log
+        run_shape(a, journeyd, bench, work, n, shape)
 
     if a.signals:
-        signals_scenario(journeyd, a.seconds)
+        with phase("signals and socket ingest"):
+            signals_scenario(journeyd, a.seconds)
 
-    # 6: scaling (on demand): the 1M rate, then 10M and 50M.
+    # 6: scaling (on demand): the 1M rate, then 10M and 50M, on every shape.
     if a.scaling:
-        sizes = [int(s) for s in a.scaling_sizes.split(",") if s]
-        if n != 1_000_000:
-            sizes = [1_000_000] + sizes
-        scaling_scenario(bench, sizes, work, first_log, 1)
+        scaling_scenario(a, bench, work, n, shapes)
 
+    record({"scenario": "phase", "phase": "whole run",
+            "seconds": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1)})
     write_report(a, n, started, load_before)
     if a.check:
         check(a)
@@ -215,56 +244,100 @@ def run_shape(a, journeyd, bench, work, n, shape):
     all_file = os.path.join(work, f"practice-{shape}-{n + extra_n}.ndjson")
     base = os.path.join(work, f"base-{shape}-{n}.ndjson")
     extra = os.path.join(work, f"extra-{shape}-{n}.ndjson")
-    generate(journeyd, n + extra_n, all_file, shape)
-    split(all_file, n, base, extra)
+    with phase(f"data: {fmt(n + extra_n)} lines generated", **tag):
+        generate(journeyd, n + extra_n, all_file, shape)
+        split(all_file, n, base, extra)
 
     # 1, 5: replay vs raw scan, memory.
-    base_log = os.path.join(work, f"log-{n}" if shape == "clean" else f"log-{shape}-{n}")
-    run_json([bench, "replay", "--events", str(n), "--runs", str(a.runs), "--data", base_log, "--shape", shape], **tag)
+    base_log = log_dir(work, shape, n)
+    with phase(f"replay vs raw scan, memory ({fmt(n)} events)", **tag):
+        run_json([bench, "replay", "--events", str(n), "--runs", str(a.runs), "--data", base_log, "--shape", shape], **tag)
 
     # 2: import; then `journeyd replay` of the imported store, as a whole command.
-    store = import_scenario(journeyd, base, n, a.runs, work, shape)
-    replay_command_scenario(journeyd, store, n, a.runs, shape)
+    with phase(f"import, replay command ({fmt(n)} events)", **tag):
+        store = import_scenario(journeyd, base, n, a.runs, work, shape)
+        replay_command_scenario(journeyd, store, n, a.runs, shape)
 
     # 4: in-process queries (funnel, at-risk, handoff / patient under appends), on a copy of the store.
-    qdir = os.path.join(work, "queries")
-    shutil.rmtree(qdir, ignore_errors=True)
-    shutil.copytree(store, qdir)
-    run_json([bench, "queries", "--data", qdir, "--ids-from", base, "--appends", extra,
-              "--runs", str(a.runs), "--seconds", str(a.seconds)], **tag)
-    shutil.rmtree(qdir)
+    with phase("in-process queries", **tag):
+        qdir = os.path.join(work, "queries")
+        shutil.rmtree(qdir, ignore_errors=True)
+        shutil.copytree(store, qdir)
+        run_json([bench, "queries", "--data", qdir, "--ids-from", base, "--appends", extra,
+                  "--runs", str(a.runs), "--seconds", str(a.seconds)], **tag)
+        shutil.rmtree(qdir)
 
     # 3: socket ingest, 16 clients, 1 and 100 events per request, durable acks; each client
     # pipelines `--window` requests, and, for comparison, waits for each answer (window 1).
-    for pipelined in (False, True):
-        for per, cap in ((1, 100_000), (100, 1_000_000)):
-            window = socket_window(a, per) if pipelined else 1
-            run_json([bench, "socket-ingest", "--journeyd", journeyd, "--events-file", base, "--per-request", str(per),
-                      "--clients", "16", "--window", str(window), "--max-events", str(min(n, cap)),
-                      "--runs", str(a.runs), "--work", work], **tag)
+    with phase("socket ingest", **tag):
+        for pipelined in (False, True):
+            for per, cap in ((1, 100_000), (100, 1_000_000)):
+                window = socket_window(a, per) if pipelined else 1
+                run_json([bench, "socket-ingest", "--journeyd", journeyd, "--events-file", base, "--per-request", str(per),
+                          "--clients", "16", "--window", str(window), "--max-events", str(min(n, cap)),
+                          "--runs", str(a.runs), "--work", work], **tag)
 
     # 4: handoff / patient over the socket while appends run.
-    sdir = os.path.join(work, "socket-queries")
-    shutil.rmtree(sdir, ignore_errors=True)
-    shutil.copytree(store, sdir)
-    run_json([bench, "socket-queries", "--journeyd", journeyd, "--data", sdir, "--ids-from", base,
-              "--appends", extra, "--seconds", str(a.seconds)], **tag)
-    shutil.rmtree(sdir)
+    with phase("socket queries", **tag):
+        sdir = os.path.join(work, "socket-queries")
+        shutil.rmtree(sdir, ignore_errors=True)
+        shutil.copytree(store, sdir)
+        run_json([bench, "socket-queries", "--journeyd", journeyd, "--data", sdir, "--ids-from", base,
+                  "--appends", extra, "--seconds", str(a.seconds)], **tag)
+        shutil.rmtree(sdir)
 
-    # Peers: funnel in SQLite and DuckDB on the same NDJSON; the import comparison at 3M.
-    if a.peers:
-        peers = os.path.join(ROOT, "Benchmarks", "peers", "peers.py")
-        # The funnel's SQL reads RFC 3339 times: the clean shape only.
-        if shape == "clean":
-            run_json([sys.executable, peers, "funnel", "--ndjson", base, "--store", store, "--journeyd", journeyd,
-                      "--work", work], **tag)
-        m = a.peer_import_events
-        big = os.path.join(work, f"base-{shape}-{m}.ndjson") if m != n else base
-        generate(journeyd, m, big, shape)
-        run_json([sys.executable, peers, "import", "--ndjson", big, "--journeyd", journeyd, "--work", work,
-                  "--runs", str(max(1, min(a.runs, 3)))], **tag)
+    peers = os.path.join(ROOT, "Benchmarks", "peers")
+    duckdb = a.peers and have_duckdb()
+    if a.peers and not duckdb:
+        skipped("DuckDB for Python is not installed (pip install duckdb)", ["peer_import", "peer_report"], **tag)
+    # Peers: funnel in SQLite and DuckDB on the same NDJSON (the funnel's SQLite load reads
+    # RFC 3339 times: the clean shape only).
+    if a.peers and shape == "clean":
+        with phase("peer funnel (SQLite, DuckDB)", **tag):
+            run_json([sys.executable, os.path.join(peers, "peers.py"), "funnel", "--ndjson", base, "--store", store,
+                      "--journeyd", journeyd, "--work", work], **tag)
     shutil.rmtree(store, ignore_errors=True)
+
+    # The larger store (3M events): `journeyd replay` as a whole command against the raw scan of
+    # the same store's log, always; with --peers, the import comparison with DuckDB (whose last
+    # journeyd store is kept as the larger store) and the practice reports against DuckDB.
+    m = a.big_events
+    big = os.path.join(work, f"base-{shape}-{m}.ndjson") if m != n else base
+    big_store = os.path.join(work, f"store-{shape}-{m}")
+    shutil.rmtree(big_store, ignore_errors=True)
+    with phase(f"data: {fmt(m)} lines generated", **tag):
+        generate(journeyd, m, big, shape)
+    if duckdb:
+        with phase(f"import vs DuckDB ({fmt(m)} lines)", **tag):
+            run_json([sys.executable, os.path.join(peers, "peers.py"), "import", "--ndjson", big, "--journeyd", journeyd,
+                      "--work", work, "--runs", str(max(1, min(a.runs, 3))), "--keep-store", big_store], **tag)
+    else:
+        with phase(f"import of the larger store ({fmt(m)} lines)", **tag):
+            seconds, _, status = wait_timed([journeyd, "import", big, "--data", big_store], stdout=subprocess.DEVNULL)
+            if status != 0:
+                raise SystemExit(f"failed ({status}): journeyd import {big}")
+    with phase(f"replay command vs raw scan of the same store ({fmt(m)} lines)", **tag):
+        run_json([bench, "scan", "--store", big_store, "--runs", str(a.runs)], events=m, **tag)
+        replay_command_scenario(journeyd, big_store, m, a.runs, shape)
+    if duckdb:
+        with phase(f"practice reports vs DuckDB ({fmt(m)} lines)", **tag):
+            # Exit status 1: some answer differs from DuckDB's; the results say which, and the
+            # report and --check show it.
+            run_json([sys.executable, os.path.join(peers, "reports.py"), "--ndjson", big, "--store", big_store,
+                      "--journeyd", journeyd, "--runs", str(a.report_runs)], ok=(0, 1), **tag)
+    shutil.rmtree(big_store, ignore_errors=True)
     return base_log
+
+
+def log_dir(work, shape, n):
+    """Where JourneyBench's replay scenario keeps its generated log of `n` events of `shape`."""
+    return os.path.join(work, f"log-{n}" if shape == "clean" else f"log-{shape}-{n}")
+
+
+def skipped(reason, scenarios, **tags):
+    """Records scenarios that did not run, with why."""
+    note(f"skipped {', '.join(scenarios)}: {reason}")
+    record({"scenario": "skipped", "scenarios": scenarios, "reason": reason, **tags})
 
 
 # Requests each socket-ingest client keeps in flight on its connection (pipelining), by events

@@ -4,6 +4,7 @@ import Glibc
 // (progress on stderr). `scripts/bench` runs them all and writes BENCHMARKS.md.
 //
 //   JourneyBench replay          --events N [--runs R] [--data DIR]       replay vs raw scan, memory
+//   JourneyBench scan            --store DIR [--runs R]                   raw scan of a store's log
 //   JourneyBench queries         --data DIR --ids-from F --appends F      in-process queries
 //   JourneyBench socket-ingest   --journeyd PATH --events-file F --per-request K
 //   JourneyBench socket-queries  --journeyd PATH --data DIR --ids-from F --appends F
@@ -18,11 +19,12 @@ let arguments = Arguments(Array(CommandLine.arguments.dropFirst()))
 do {
     switch arguments.command {
     case "replay": try replayScenario(arguments)
+    case "scan": try storeScanScenario(arguments)
     case "queries": try queriesScenario(arguments)
     case "socket-ingest": try socketIngestScenario(arguments)
     case "socket-queries": try socketQueriesScenario(arguments)
     case "http-ingest": try httpIngestScenario(arguments)
-    default: fail("unknown scenario '\(arguments.command)': replay, queries, socket-ingest, socket-queries or http-ingest")
+    default: fail("unknown scenario '\(arguments.command)': replay, scan, queries, socket-ingest, socket-queries or http-ingest")
     }
 } catch {
     fail("\(error)")

@@ -4,9 +4,10 @@ checked against journeyd's own `funnel` answer; and an import comparison (journe
 DuckDB read_json into a table).
 
     python3 Benchmarks/peers/peers.py funnel --ndjson F --store DIR --journeyd PATH [--work DIR]
-    python3 Benchmarks/peers/peers.py import --ndjson F --journeyd PATH [--work DIR] [--runs R]
+    python3 Benchmarks/peers/peers.py import --ndjson F --journeyd PATH [--work DIR] [--runs R] [--keep-store DIR]
 
-`--store` is a journeyd store holding exactly the events of F. One JSON line per result on stdout.
+`--store` is a journeyd store holding exactly the events of F. `--keep-store` keeps the store
+the last journeyd import wrote, in DIR (replaced when present). One JSON line per result on stdout.
 SQLite is Debian's `sqlite3` shell; DuckDB is the `duckdb` Python package (pip install duckdb).
 """
 import argparse, json, os, shutil, subprocess, sys, time
@@ -184,6 +185,9 @@ def import_command(a):
         store = os.path.join(a.work, f"import-{i}")
         shutil.rmtree(store, ignore_errors=True)
         jd.append(timed([a.journeyd, "import", a.ndjson, "--data", store]))
+        if a.keep_store and i + 1 == a.runs:
+            shutil.rmtree(a.keep_store, ignore_errors=True)
+            shutil.move(store, a.keep_store)
         shutil.rmtree(store, ignore_errors=True)
         db = os.path.join(a.work, f"import-{i}.duckdb")
         for p in (db, db + ".wal"):
@@ -213,6 +217,7 @@ def main():
     ap.add_argument("--journeyd", default=".build/release/journeyd")
     ap.add_argument("--work", default="/tmp/journey-bench-peers")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep-store", help="import: where to keep the store of the last journeyd import")
     a = ap.parse_args()
     a.ndjson = os.path.abspath(a.ndjson)
     os.makedirs(a.work, exist_ok=True)
