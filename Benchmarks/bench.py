@@ -296,7 +296,7 @@ def run_shape(a, journeyd, bench, work, n, shape):
     peers = os.path.join(ROOT, "Benchmarks", "peers")
     duckdb = a.peers and have_duckdb()
     if a.peers and not duckdb:
-        skipped("DuckDB for Python is not installed (pip install duckdb)", ["peer_import", "peer_report"], **tag)
+        skipped("no DuckDB for Python (pip install duckdb)", ["peer_import", "peer_report"], **tag)
     # Peers: funnel in SQLite and DuckDB on the same NDJSON (the funnel's SQLite load reads
     # RFC 3339 times: the clean shape only).
     if a.peers and shape == "clean":
@@ -628,13 +628,13 @@ def summary_entries(a, n, shape):
     if 50_000_000 in rates and base == 1_000_000 and base in rates:
         ratio = rates[50_000_000] / rates[base]
         E.append((what, "≥ 0.80", f"{ratio:.2f} ({fmt(rates[50_000_000])} / {fmt(rates[base])} events/s)", ratio >= 0.8))
-    elif top and base in rates:
-        ratio = rates[top] / rates[base]
-        E.append((what, "≥ 0.80", f"50M not run; at {fmt(top)} / at {fmt(base)}: {ratio:.2f}", None))
     else:
         skip = [r for r in RESULTS if r.get("scenario") == "scaling_skipped" and r.get("shape", "clean") == shape]
-        E.append((what, "≥ 0.80", f"skipped at {fmt(skip[-1]['events'])}: {skip[-1].get('reason', 'disk too small')}"
-                  if skip else "not run (`--scaling`)", None))
+        why = "; ".join(f"skipped at {fmt(r['events'])}: {r.get('reason', 'disk too small')} (needs ~"
+                        f"{r['needed_bytes'] / 2**30:.1f} GiB, {r['free_bytes'] / 2**30:.1f} GiB free)" for r in skip)
+        if top and base in rates:
+            why = (why + "; " if why else "50M not run; ") + f"at {fmt(top)} / at {fmt(base)}: {rates[top] / rates[base]:.2f}"
+        E.append((what, "≥ 0.80", why or "not run (`--scaling`)", None))
 
     memory = find("memory", events=n, shape=shape)
     what = f"resident bytes per cluster after replay, {fmt(n)} events"
