@@ -2,10 +2,14 @@
 """Runs every benchmark scenario and writes BENCHMARKS.md. Use scripts/bench, which builds first.
 
     python3 Benchmarks/bench.py [--events N] [--runs R] [--shapes clean,field] [--scaling] [--peers] [--signals] [--out FILE]
+    python3 Benchmarks/bench.py --report-only RESULTS [--command "..."] [--out FILE]
 
 Every result is one JSON line on stdout (progress on stderr); the report is written to --out.
 Every scenario runs on each data shape of `journeyd generate --shape` (clean: the generator's
-own; field: as a practice's systems send it) and its results carry that shape.
+own; field: as a practice's systems send it) and its results carry that shape. Each shape also
+gets a larger store (--big-events, 3M lines) for the whole-command replay against the raw scan
+of its log and, with --peers, the import and practice-report comparisons with DuckDB. Each
+phase's duration is a `phase` result; the report opens with a summary of every target per shape.
 """
 import argparse, contextlib, datetime, json, os, platform, shutil, subprocess, sys, time
 
