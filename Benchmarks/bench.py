@@ -125,9 +125,10 @@ def import_scenario(journeyd, base, n, runs, work, shape):
     return store
 
 
-def replay_command_scenario(journeyd, store, n, runs, shape):
+def replay_command_scenario(journeyd, store, n, runs, shape, **extra):
     """`journeyd replay` of the imported store as a whole command: process start to exit (open,
-    page check, rebuild, checkpoint, exit), with the process's peak resident memory."""
+    page check, rebuild, checkpoint, exit), with the process's peak resident memory; `extra`
+    fields go into the result."""
     times, peaks = [], []
     for _ in range(runs):
         seconds, peak, status = wait_timed([journeyd, "replay", "--data", store],
@@ -141,7 +142,7 @@ def replay_command_scenario(journeyd, store, n, runs, shape):
     record({"scenario": "replay_command", "shape": shape, "events": n, "runs": runs,
             "p50_s": round(times[len(times) // 2], 4), "min_s": round(times[0], 4), "max_s": round(times[-1], 4),
             "p50_peak_rss_bytes": peaks[len(peaks) // 2],
-            "how": "journeyd replay --data STORE of the imported store: process start to exit"})
+            "how": "journeyd replay --data STORE of the imported store: process start to exit", **extra})
 
 
 def scaling_scenario(a, bench, work, n, shapes):
@@ -324,12 +325,12 @@ def run_shape(a, journeyd, bench, work, n, shape):
                       "--work", work, "--runs", str(max(1, min(a.runs, 3))), "--keep-store", big_store], **tag)
     else:
         with phase(f"import of the larger store ({fmt(m)} lines)", **tag):
-            seconds, _, status = wait_timed([journeyd, "import", big, "--data", big_store], stdout=subprocess.DEVNULL)
+            _, _, status = wait_timed([journeyd, "import", big, "--data", big_store], stdout=subprocess.DEVNULL)
             if status != 0:
                 raise SystemExit(f"failed ({status}): journeyd import {big}")
     with phase(f"replay command vs raw scan of the same store ({fmt(m)} lines)", **tag):
         run_json([bench, "scan", "--store", big_store, "--runs", str(a.runs)], events=m, **tag)
-        replay_command_scenario(journeyd, big_store, m, a.runs, shape)
+        replay_command_scenario(journeyd, big_store, m, a.runs, shape, after_store_scan=True)
     if duckdb:
         with phase(f"practice reports vs DuckDB ({fmt(m)} lines)", **tag):
             # Exit status 1: some answer differs from DuckDB's; the results say which, and the
@@ -453,7 +454,7 @@ def whole_command(shape):
     """The whole-command replay and the raw scan of the same store's log (the larger store),
     as (replay_command result, store_scan result), or None (results saved before the scan)."""
     scan = find("store_scan", shape=shape)
-    command = find("replay_command", shape=shape, events=scan["events"]) if scan else None
+    command = find("replay_command", shape=shape, events=scan["events"], after_store_scan=True) if scan else None
     return (command, scan) if command else None
 
 
