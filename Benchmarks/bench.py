@@ -147,7 +147,8 @@ def replay_command_scenario(journeyd, store, n, runs, shape, **extra):
 
 def scaling_scenario(a, bench, work, n, shapes):
     """Replay (and the projector's memory) at the scaling sizes, on every shape, each log
-    generated first and removed after; a size the disk cannot hold is skipped, saying so.
+    generated first and removed after (kept and reused with --scaling-logs); a size the disk
+    cannot hold is skipped, saying so.
     Replay at `--scaling-base` events (1M) is the rate the others are compared with: it comes
     from the run's own replay scenario when the run used that many events."""
     sizes = [int(s) for s in a.scaling_sizes.split(",") if s]
@@ -156,8 +157,11 @@ def scaling_scenario(a, bench, work, n, shapes):
         base_log = log_dir(work, shape, n)
         per_event = dir_bytes(base_log) / max(1, n) if os.path.exists(base_log) else 400
         for size in ([a.scaling_base] if a.scaling_base != n else []) + sizes:
-            log = log_dir(work, shape, size)
+            # With --scaling-logs, the logs are kept there and reused by later runs (the
+            # generator is deterministic: the same seed gives the same log).
+            log = log_dir(a.scaling_logs or work, shape, size)
             have = dir_bytes(log) if os.path.exists(log) else 0
+            tag = {"shape": shape, "log_reused": have > 0} if a.scaling_logs else {"shape": shape}
             need = per_event * size * 1.3 - have
             free = shutil.disk_usage(work).free
             if need > free:
@@ -167,7 +171,8 @@ def scaling_scenario(a, bench, work, n, shapes):
                 continue
             with phase(f"scaling: generate and replay {fmt(size)} events", **tag):
                 run_json([bench, "replay", "--events", str(size), "--runs", "1", "--data", log, "--shape", shape], **tag)
-            shutil.rmtree(log, ignore_errors=True)
+            if not a.scaling_logs:
+                shutil.rmtree(log, ignore_errors=True)
 
 
 def main():
@@ -178,6 +183,8 @@ def main():
     ap.add_argument("--shapes", default="clean,field", help="the data shapes every scenario runs on (journeyd generate --shape)")
     ap.add_argument("--scaling", action="store_true", help="also replay 10M and 50M events on every shape (many minutes)")
     ap.add_argument("--scaling-sizes", default="10000000,50000000")
+    ap.add_argument("--scaling-logs", default=None,
+                    help="keep the scaling logs in this directory and reuse them in later runs (generated once)")
     ap.add_argument("--scaling-base", type=int, default=1_000_000,
                     help="the size whose replay rate the scaling sizes are compared with")
     ap.add_argument("--peers", action="store_true",
