@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import JourneyCore
 import Synchronization
 
@@ -31,6 +32,8 @@ final class SignalEvaluator: Sendable {
         var suspended = false
         /// Signals raised so far by this process (for stats and tests).
         var raised = 0
+        /// Threads a large evaluation takes its snapshots on: one per core.
+        var parts = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 
     /// A cluster to evaluate, and how its changes are dated (`at`).
@@ -55,8 +58,11 @@ final class SignalEvaluator: Sendable {
     private let timer = DispatchQueue(label: "journey.signals.timer")
     /// The longest the timer sleeps, so a clock moved by hand or a missed wake-up is caught.
     static let maxSleep: DispatchTimeInterval = .seconds(60)
-    /// Clusters evaluated per hold of the projections lock.
+    /// Clusters evaluated per hold of the projections lock, per thread taking snapshots.
     static let chunk = 256
+    /// The fewest clusters an evaluation takes its snapshots of on more than one thread (a
+    /// fold's few are not worth waking the others).
+    static let parallelMinimum = 1024
 
     /// Reads the signalled state back from the stored signals.
     init(log: EventLog, projections: LiveProjections, clock: any SignalClock,
@@ -74,13 +80,17 @@ final class SignalEvaluator: Sendable {
         var signalled: [String: RiskSet] = [:]
         var failure: StoreError?
         try log.scanSignals(after: 0) { seq, stored in
-            guard let v = try? JSONParser.parse(Signal.line(seq: seq, stored: stored)), let s = try? Signal(json: v) else {
+            guard let s = StoredSignalChange(seq: seq, stored: stored) else {
                 failure = StoreError(.corrupt, "signal \(seq) is not a signal object", context: .init(position: seq))
                 return false
             }
-            var set = signalled[s.patient] ?? []
-            if s.kind == .riskEntered { set.insert(s.risk) } else { set.remove(s.risk) }
-            signalled[s.patient] = set.isEmpty ? nil : set
+            // One hash of the id per signal.
+            if s.kind == .riskEntered {
+                signalled[s.patient, default: []].insert(s.risk)
+            } else if let i = signalled.index(forKey: s.patient) {
+                signalled.values[i].remove(s.risk)
+                if signalled.values[i].isEmpty { signalled.remove(at: i) }
+            }
             return true
         }
         if let failure { throw failure }
@@ -92,6 +102,12 @@ final class SignalEvaluator: Sendable {
 
     /// Signals raised by this process so far.
     var raised: Int { state.withLock { $0.raised } }
+
+    /// Sets how many threads a large evaluation takes its snapshots on (tests compare one
+    /// with several).
+    func setParts(_ n: Int) {
+        state.withLock { $0.parts = max(1, n) }
+    }
 
     /// Clusters with an elapsed-time change ahead.
     var scheduled: Int { state.withLock { $0.schedule.count } }
@@ -211,25 +227,19 @@ final class SignalEvaluator: Sendable {
         }
         var out: [[UInt8]] = []
         var evaluated = Set<String>()
+        // Large evaluations take their snapshots on every core (in order: see `snapshots`).
+        let parts = targets.count >= Self.parallelMinimum ? max(1, st.parts) : 1
         var start = 0
         while start < targets.count {
-            let end = min(targets.count, start + Self.chunk)
-            let snapshots: [(Target, RiskSnapshot?)]
+            let end = min(targets.count, start + Self.chunk * parts)
+            let snapshots: [RiskSnapshot?]
             do {
-                snapshots = try projections.read { p in
-                    var scratch = RiskScratch()
-                    return targets[start..<end].map { t in
-                        switch t {
-                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch))
-                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now, scratch: &scratch))
-                        }
-                    }
-                }.0
+                snapshots = try projections.read { p in Self.snapshots(p, targets[start..<end], now: now, parts: parts) }.0
             } catch {
                 st.needsFullEvaluation = true
                 break
             }
-            for (target, snap) in snapshots {
+            for (target, snap) in zip(targets[start..<end], snapshots) {
                 guard let snap else {
                     // An id no event names any more cannot happen (events are never removed);
                     // retract defensively so the state matches the projections. A slot without
@@ -257,6 +267,36 @@ final class SignalEvaluator: Sendable {
         if !out.isEmpty {
             st.raised += out.count
             store(out)
+        }
+    }
+
+    /// The snapshots of `targets` at `now`, in their order, taken on `parts` threads at once
+    /// when `parts` > 1, each over its own run of consecutive targets (the projector is only
+    /// read: the caller holds its lock). Which thread took a snapshot changes nothing in it, so
+    /// the signals raised from them come out the same on every run.
+    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64, parts: Int) -> [RiskSnapshot?] {
+        let n = targets.count
+        guard parts > 1, n > 1 else { return snapshots(p, targets, now: now) }
+        // Shares the projector's storage; nothing writes to it while the lock is held.
+        let copy = copy p
+        let runs = min(parts, n)
+        let results = Mutex<[[RiskSnapshot?]]>(Array(repeating: [], count: runs))
+        let first = targets.startIndex
+        DispatchQueue.concurrentPerform(iterations: runs) { i in
+            let run = snapshots(copy, targets[(first + n * i / runs)..<(first + n * (i + 1) / runs)], now: now)
+            results.withLock { $0[i] = run }
+        }
+        return results.withLock { $0.flatMap { $0 } }
+    }
+
+    /// The snapshots of `targets` at `now`, in their order, on the calling thread.
+    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64) -> [RiskSnapshot?] {
+        var scratch = RiskScratch()
+        return targets.map { t in
+            switch t {
+            case .touched(let slot, _): p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch)
+            case .due(let id, _), .id(let id): p.riskSnapshot(id: id, asOf: now, scratch: &scratch)
+            }
         }
     }
 
