@@ -50,8 +50,9 @@ package struct RiskScratch {
 package struct RiskSnapshot: Sendable, Hashable {
     /// The canonical id.
     package var canonical: String
-    /// Every id of the cluster, the canonical one included.
-    package var members: [String]
+    /// Every id of the cluster but the canonical one (empty for most clusters: no list is
+    /// built for a cluster of one id).
+    package var aliases: [String]
     /// The stage at `asOf`.
     package var stage: Stage
     /// The rules that hold at `asOf`.
@@ -149,9 +150,13 @@ extension Projector {
     func riskSnapshot(root: UInt32, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot {
         let f = clusters[Int(root)].scanForRisk(upTo: asOf)
         let canonical = canonicalName(root)
-        let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
+        var aliases: [String] = []
+        if clusters[Int(root)].memberCount > 1 {
+            let c = clusters[Int(root)].canonical
+            for m in members(root) where m != c { aliases.append(ids[m]) }
+        }
         guard f.counted > 0 else {
-            return RiskSnapshot(canonical: canonical, members: members, stage: .prospect, risk: [], contactable: [],
+            return RiskSnapshot(canonical: canonical, aliases: aliases, stage: .prospect, risk: [], contactable: [],
                                 nextChange: f.future, latestAt: nil, thresholds: RiskThresholds())
         }
         var risk = f.risk(asOf: asOf)
@@ -185,7 +190,7 @@ extension Projector {
             start(.noShowNotRebooked, Self.clamped(Int128(f.lastNoShowAt) + Int128(Durations.noShowGrace)))
         }
         return RiskSnapshot(
-            canonical: canonical, members: members, stage: f.stage(asOf: asOf), risk: risk,
+            canonical: canonical, aliases: aliases, stage: f.stage(asOf: asOf), risk: risk,
             contactable: f.contactable, nextChange: next, latestAt: f.latestAt, thresholds: thresholds)
     }
 
@@ -198,5 +203,11 @@ extension Projector {
     /// Calls `body` with the canonical id of every cluster.
     package func forEachCanonicalId(_ body: (String) -> Void) {
         for root in roots { body(canonicalName(root)) }
+    }
+
+    /// Whether `id` is the canonical id of its cluster (false for an id never seen).
+    package func isCanonical(_ id: String) -> Bool {
+        guard let i = ids.lookup(id) else { return false }
+        return clusters[Int(clusterOf[Int(i)])].canonical == i
     }
 }

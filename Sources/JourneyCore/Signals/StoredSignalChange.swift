@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the signalled state reads of a stored signal (`Signal.storedBytes`): whose risk set it
 /// changed, entered or left, and which rule.
 ///
@@ -83,11 +89,10 @@ private struct StoredSignalReader {
     var atEnd: Bool { pos == b.count }
 
     /// Moves past `text` when the bytes at the cursor are it.
+    @inline(__always)
     mutating func literal(_ text: StaticString) -> Bool {
         let n = text.utf8CodeUnitCount
-        guard b.count - pos >= n else { return false }
-        let t = text.utf8Start
-        for i in 0..<n where b[pos + i] != t[i] { return false }
+        guard b.count - pos >= n, let base = b.baseAddress, memcmp(base + pos, text.utf8Start, n) == 0 else { return false }
         pos += n
         return true
     }
@@ -100,16 +105,13 @@ private struct StoredSignalReader {
     }
 
     /// The index in `names` of the name followed by a quote at the cursor, moved past both.
+    @inline(__always)
     mutating func name(_ names: [[UInt8]]) -> Int? {
-        for (i, name) in names.enumerated() {
-            let n = name.count
-            guard b.count - pos > n, b[pos + n] == UInt8(ascii: "\"") else { continue }
-            var same = true
-            for k in 0..<n where b[pos + k] != name[k] {
-                same = false
-                break
-            }
-            if same {
+        guard pos < b.count, let base = b.baseAddress,
+              let quote = memchr(base + pos, Int32(UInt8(ascii: "\"")), b.count - pos) else { return nil }
+        let n = base.distance(to: UnsafeRawPointer(quote)) - pos
+        for (i, name) in names.enumerated() where name.count == n {
+            if name.withUnsafeBytes({ memcmp($0.baseAddress!, base + pos, n) }) == 0 {
                 pos += n + 1
                 return i
             }

@@ -44,9 +44,12 @@ final class SignalEvaluator: Sendable {
         case touched(slot: UInt32, at: Int64)
         /// The cluster holding an id whose threshold or future-dated event fell due at `at`.
         case due(id: String, at: Int64)
-        /// The cluster holding an id, in a full evaluation (open, rebuild): dated by its latest
-        /// event counted.
+        /// The cluster holding an id: dated by its latest event counted.
         case id(String)
+        /// A cluster of a full evaluation (open, rebuild) by the canonical id it had when the
+        /// clusters were listed, dated by its latest event counted; left alone once that id is
+        /// no longer canonical (a fold merged the cluster since, and evaluates it next).
+        case canonical(String)
     }
 
     private let state = Mutex(State())
@@ -162,12 +165,16 @@ final class SignalEvaluator: Sendable {
                 return
             }
             st.needsFullEvaluation = false
-            evaluate(ids.map(Target.id), now: now, &st)
+            evaluate(ids.map(Target.canonical), now: now, &st)
             // Signalled ids that are now nobody's canonical id: clusters merged while this
             // process was not watching (the ids are found under their new cluster).
-            let canonical = Set(ids)
-            let orphans = st.signalled.keys.filter { !canonical.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            if !orphans.isEmpty { evaluate(orphans.map(Target.id), now: now, &st) }
+            let signalled = Array(st.signalled.keys)
+            guard let orphans = try? projections.read({ p in signalled.filter { !p.isCanonical($0) } }).0 else {
+                st.needsFullEvaluation = true
+                return
+            }
+            let sorted = orphans.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            if !sorted.isEmpty { evaluate(sorted.map(Target.id), now: now, &st) }
         }
         scheduleTimer()
     }
@@ -232,33 +239,43 @@ final class SignalEvaluator: Sendable {
         var start = 0
         while start < targets.count {
             let end = min(targets.count, start + Self.chunk * parts)
-            let snapshots: [RiskSnapshot?]
+            let runs: [[RiskSnapshot?]]
             do {
-                snapshots = try projections.read { p in Self.snapshots(p, targets[start..<end], now: now, parts: parts) }.0
+                runs = try projections.read { p in Self.snapshots(p, targets[start..<end], now: now, parts: parts) }.0
             } catch {
                 st.needsFullEvaluation = true
                 break
             }
-            for (target, snap) in zip(targets[start..<end], snapshots) {
+            var index = start
+            for snap in runs.joined() {
+                let target = targets[index]
+                index += 1
                 guard let snap else {
                     // An id no event names any more cannot happen (events are never removed);
                     // retract defensively so the state matches the projections. A slot without
                     // a cluster (another projector's, after a rebuild) is left to the full
                     // evaluation that follows every rebuild.
                     switch target {
-                    case .due(let id, _), .id(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
+                    case .due(let id, _), .id(let id), .canonical(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
                     case .touched: break
                     }
                     continue
                 }
-                // Touched slots are distinct clusters already; ids may name one cluster twice.
-                if case .touched = target {} else {
+                switch target {
+                case .touched:
+                    // Touched slots are distinct clusters already.
+                    break
+                case .canonical(let id):
+                    // Listed canonical ids are distinct clusters while they stay canonical.
+                    guard snap.canonical == id else { continue }
+                case .due, .id:
+                    // Ids may name one cluster twice.
                     guard evaluated.insert(snap.canonical).inserted else { continue }
                 }
                 let causeAt: Int64 = switch target {
                 case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
                 case .due(_, let at): at
-                case .id: snap.latestAt ?? now
+                case .id, .canonical: snap.latestAt ?? now
                 }
                 diff(snap, causeAt: causeAt, &st, &out)
             }
@@ -270,13 +287,13 @@ final class SignalEvaluator: Sendable {
         }
     }
 
-    /// The snapshots of `targets` at `now`, in their order, taken on `parts` threads at once
-    /// when `parts` > 1, each over its own run of consecutive targets (the projector is only
-    /// read: the caller holds its lock). Which thread took a snapshot changes nothing in it, so
-    /// the signals raised from them come out the same on every run.
-    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64, parts: Int) -> [RiskSnapshot?] {
+    /// The snapshots of `targets` at `now`, in runs that together follow their order, taken on
+    /// `parts` threads at once when `parts` > 1, each over its own run of consecutive targets
+    /// (the projector is only read: the caller holds its lock). Which thread took a snapshot
+    /// changes nothing in it, so the signals raised from them come out the same on every run.
+    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64, parts: Int) -> [[RiskSnapshot?]] {
         let n = targets.count
-        guard parts > 1, n > 1 else { return snapshots(p, targets, now: now) }
+        guard parts > 1, n > 1 else { return [snapshots(p, targets, now: now)] }
         // Shares the projector's storage; nothing writes to it while the lock is held.
         let copy = copy p
         let runs = min(parts, n)
@@ -286,7 +303,7 @@ final class SignalEvaluator: Sendable {
             let run = snapshots(copy, targets[(first + n * i / runs)..<(first + n * (i + 1) / runs)], now: now)
             results.withLock { $0[i] = run }
         }
-        return results.withLock { $0.flatMap { $0 } }
+        return results.withLock { $0 }
     }
 
     /// The snapshots of `targets` at `now`, in their order, on the calling thread.
@@ -295,7 +312,7 @@ final class SignalEvaluator: Sendable {
         return targets.map { t in
             switch t {
             case .touched(let slot, _): p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch)
-            case .due(let id, _), .id(let id): p.riskSnapshot(id: id, asOf: now, scratch: &scratch)
+            case .due(let id, _), .id(let id), .canonical(let id): p.riskSnapshot(id: id, asOf: now, scratch: &scratch)
             }
         }
     }
@@ -303,18 +320,22 @@ final class SignalEvaluator: Sendable {
     /// Raises the difference between a cluster's risk set and what is signalled for it, and
     /// retracts what is signalled under its other ids.
     private func diff(_ snap: RiskSnapshot, causeAt: Int64, _ st: inout State, _ out: inout [[UInt8]]) {
-        for m in snap.members where m != snap.canonical && st.signalled[m] != nil {
+        for m in snap.aliases where st.signalled[m] != nil {
             retract(m, at: causeAt, stage: snap.stage, contactable: snap.contactable, &st, &out)
         }
         let before = st.signalled[snap.canonical] ?? []
-        for r in Risk.allCases where before.contains(r) != snap.risk.contains(r) {
-            let entered = snap.risk.contains(r)
-            // An elapsed-time rule starts to hold at its threshold; every other change at its cause.
-            let at = entered ? (snap.thresholds[r] ?? causeAt) : causeAt
-            out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
-                              risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
+        // The rules whose bit differs, in rule order (most clusters: none).
+        let changed = RiskSet(rawValue: before.rawValue ^ snap.risk.rawValue)
+        if !changed.isEmpty {
+            for r in changed {
+                let entered = snap.risk.contains(r)
+                // An elapsed-time rule starts to hold at its threshold; every other change at its cause.
+                let at = entered ? (snap.thresholds[r] ?? causeAt) : causeAt
+                out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
+                                  risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
+            }
+            st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk
         }
-        if snap.risk != before { st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk }
         st.schedule.set(snap.canonical, snap.nextChange)
     }
 
