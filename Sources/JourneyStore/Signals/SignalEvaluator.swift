@@ -81,6 +81,9 @@ final class SignalEvaluator: Sendable {
     /// The risks entered and not left per canonical id, from the stored signals.
     static func signalledState(_ log: EventLog) throws(StoreError) -> [String: RiskSet] {
         var signalled: [String: RiskSet] = [:]
+        // At most one id per stored signal: the table is not regrown as it fills (up to a
+        // quarter million ids reserved at once).
+        signalled.reserveCapacity(Int(min(try log.lastSignalSeq(), 1 << 18)))
         var failure: StoreError?
         try log.scanSignals(after: 0) { seq, stored in
             guard let s = StoredSignalChange(seq: seq, stored: stored) else {
