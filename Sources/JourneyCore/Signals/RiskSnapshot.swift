@@ -37,8 +37,8 @@ package struct TouchedId: Sendable, Hashable {
     package var at: Int64
 }
 
-/// Storage `riskSnapshot` reuses from one cluster to the next (their decoded facts), so that
-/// evaluating many clusters allocates it once.
+/// Storage `riskSnapshot` reuses from one cluster to the next (the decoded facts of a cluster
+/// whose messages it reads), so that evaluating many clusters allocates it once.
 package struct RiskScratch {
     var facts: [Fact] = []
     /// Empty storage.
@@ -50,8 +50,9 @@ package struct RiskScratch {
 package struct RiskSnapshot: Sendable, Hashable {
     /// The canonical id.
     package var canonical: String
-    /// Every id of the cluster, the canonical one included.
-    package var members: [String]
+    /// Every id of the cluster but the canonical one (empty for most clusters: no list is
+    /// built for a cluster of one id).
+    package var aliases: [String]
     /// The stage at `asOf`.
     package var stage: Stage
     /// The rules that hold at `asOf`.
@@ -63,9 +64,34 @@ package struct RiskSnapshot: Sendable, Hashable {
     package var nextChange: Int64?
     /// The `at` of the latest event counted at `asOf`.
     package var latestAt: Int64?
-    /// For each elapsed-time rule that holds, the instant its threshold passed (ms), by
-    /// `Risk.rawValue`.
-    package var thresholds: [Risk: Int64]
+    /// For each elapsed-time rule that holds, the instant its threshold passed (ms).
+    package var thresholds: RiskThresholds
+}
+
+/// For some rules, the instant each started to hold (ms): a table of five times kept inline,
+/// so that a snapshot allocates none.
+package struct RiskThresholds: Sendable, Hashable {
+    /// The rules that have a time.
+    private var rules: RiskSet = []
+    /// The times by `Risk.rawValue` (0 for a rule without one).
+    private var times = SIMD8<Int64>()
+
+    /// No time for any rule.
+    package init() {}
+
+    /// The time of rule `r`, nil when it has none; setting nil removes it.
+    package subscript(r: Risk) -> Int64? {
+        get { rules.contains(r) ? times[Int(r.rawValue)] : nil }
+        set {
+            if let t = newValue {
+                rules.insert(r)
+                times[Int(r.rawValue)] = t
+            } else {
+                rules.remove(r)
+                times[Int(r.rawValue)] = 0
+            }
+        }
+    }
 }
 
 extension Projector {
@@ -89,7 +115,7 @@ extension Projector {
     /// slot holds no cluster. `scratch` is storage reused from call to call.
     package func riskSnapshot(slot: UInt32, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
         guard Int(slot) < clusters.count, clusters[Int(slot)].isRoot else { return nil }
-        return riskSnapshot(root: slot, asOf: asOf, facts: &scratch.facts)
+        return riskSnapshot(root: slot, asOf: asOf, scratch: &scratch)
     }
 
     /// The risk snapshot at `asOf` of the cluster in `slot` (see `clusterSlot`); nil when the
@@ -103,7 +129,7 @@ extension Projector {
     /// `scratch` is storage reused from call to call.
     package func riskSnapshot(id: String, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot? {
         guard let root = root(of: id) else { return nil }
-        return riskSnapshot(root: root, asOf: asOf, facts: &scratch.facts)
+        return riskSnapshot(root: root, asOf: asOf, scratch: &scratch)
     }
 
     /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
@@ -114,29 +140,33 @@ extension Projector {
 
     /// Calls `body` with the risk snapshot at `asOf` of every cluster.
     package func forEachRiskSnapshot(asOf: Int64, _ body: (RiskSnapshot) -> Void) {
-        var facts: [Fact] = []
-        for root in roots { body(riskSnapshot(root: root, asOf: asOf, facts: &facts)) }
+        var scratch = RiskScratch()
+        for root in roots { body(riskSnapshot(root: root, asOf: asOf, scratch: &scratch)) }
     }
 
-    /// The snapshot of the cluster rooted at `root`, its facts decoded into `facts`.
-    func riskSnapshot(root: UInt32, asOf: Int64, facts: inout [Fact]) -> RiskSnapshot {
-        clusters[Int(root)].decodeFacts(into: &facts)
-        // Timeline order: the events that count at `asOf` are a prefix.
-        let counted = facts.firstIndex { $0.at > asOf } ?? facts.count
-        let future = counted < facts.count ? facts[counted].at : nil
-        if counted < facts.count { facts.removeSubrange(counted...) }
+    /// The snapshot of the cluster rooted at `root`, read in one pass over its records
+    /// (`scanForRisk`); its facts are decoded into `scratch` only for `declining_engagement`,
+    /// when at least 4 messages were sent.
+    func riskSnapshot(root: UInt32, asOf: Int64, scratch: inout RiskScratch) -> RiskSnapshot {
+        let f = clusters[Int(root)].scanForRisk(upTo: asOf)
         let canonical = canonicalName(root)
-        let members = clusters[Int(root)].memberCount == 1 ? [canonical] : members(root).map { ids[$0] }
-        guard !facts.isEmpty else {
-            return RiskSnapshot(canonical: canonical, members: members, stage: .prospect, risk: [], contactable: [],
-                                nextChange: future, latestAt: nil, thresholds: [:])
+        var aliases: [String] = []
+        if clusters[Int(root)].memberCount > 1 {
+            let c = clusters[Int(root)].canonical
+            for m in members(root) where m != c { aliases.append(ids[m]) }
         }
-        let life = LifecycleFacts(facts)
-        let risk = RiskSet(life.risk(facts, asOf: asOf))
-        // The instant each elapsed-time rule starts to hold, given these events (in locals: no
-        // table is allocated unless a rule holds).
-        var next = future
-        var thresholds: [Risk: Int64] = [:]
+        guard f.counted > 0 else {
+            return RiskSnapshot(canonical: canonical, aliases: aliases, stage: .prospect, risk: [], contactable: [],
+                                nextChange: f.future, latestAt: nil, thresholds: RiskThresholds())
+        }
+        var risk = f.risk(asOf: asOf)
+        if f.sends >= 4 {
+            clusters[Int(root)].decodeFacts(into: &scratch.facts, asOf: asOf)
+            if LifecycleFacts.decliningEngagement(scratch.facts) { risk.insert(.decliningEngagement) }
+        }
+        // The instant each elapsed-time rule starts to hold, given these events.
+        var next = f.future
+        var thresholds = RiskThresholds()
         func start(_ r: Risk, _ t: Int64) {
             if t > asOf {
                 next = min(next ?? t, t)
@@ -144,36 +174,24 @@ extension Projector {
                 thresholds[r] = t
             }
         }
-        if life.visits >= 1 {
-            start(.lapsed, Self.clamped(Int128(facts[life.lastVisit].at) + Int128(Durations.lapse) + 1))
+        if f.visits >= 1 {
+            start(.lapsed, Self.clamped(Int128(f.lastVisitAt) + Int128(Durations.lapse) + 1))
         }
-        if life.visits >= 3 {
+        if f.visits >= 3 {
             // The least as_of with (as_of − last)·(visits − 1) > 2·(last − first).
-            let first = Int128(facts[life.firstVisit].at), last = Int128(facts[life.lastVisit].at)
-            start(.overdue, Self.clamped(last + (2 * (last - first)) / Int128(life.visits - 1) + 1))
+            let first = Int128(f.firstVisitAt), last = Int128(f.lastVisitAt)
+            start(.overdue, Self.clamped(last + (2 * (last - first)) / Int128(f.visits - 1) + 1))
         }
-        let lastCare = max(life.lastBooking, life.lastVisit)
-        if life.lastCancellation >= 0, life.lastCancellation > lastCare {
-            start(.cancelledNotRebooked, Self.clamped(Int128(facts[life.lastCancellation].at) + Int128(Durations.cancelGrace)))
+        let lastCare = max(f.lastBooking, f.lastVisit)
+        if f.lastCancellation >= 0, f.lastCancellation > lastCare {
+            start(.cancelledNotRebooked, Self.clamped(Int128(f.lastCancellationAt) + Int128(Durations.cancelGrace)))
         }
-        if life.lastNoShow >= 0, life.lastNoShow > lastCare {
-            start(.noShowNotRebooked, Self.clamped(Int128(facts[life.lastNoShow].at) + Int128(Durations.noShowGrace)))
+        if f.lastNoShow >= 0, f.lastNoShow > lastCare {
+            start(.noShowNotRebooked, Self.clamped(Int128(f.lastNoShowAt) + Int128(Durations.noShowGrace)))
         }
         return RiskSnapshot(
-            canonical: canonical, members: members, stage: life.stage(facts, asOf: asOf), risk: risk,
-            contactable: Self.contactable(facts), nextChange: next, latestAt: facts.last?.at, thresholds: thresholds)
-    }
-
-    /// The channels whose latest `consent` fact is `granted`, in channel order.
-    static func contactable(_ facts: [Fact]) -> [Channel] {
-        var granted: [Channel: Bool] = [:]
-        for f in facts where f.type == .consent {
-            guard let channel = f.effectiveChannel else { continue }
-            granted[channel] = f.status == ConsentStatus.granted.rawValue
-        }
-        // Most clusters never gave consent: no list to build.
-        if granted.isEmpty { return [] }
-        return Channel.allCases.filter { granted[$0] == true }
+            canonical: canonical, aliases: aliases, stage: f.stage(asOf: asOf), risk: risk,
+            contactable: f.contactable, nextChange: next, latestAt: f.latestAt, thresholds: thresholds)
     }
 
     private static func clamped(_ t: Int128) -> Int64 {
@@ -185,5 +203,11 @@ extension Projector {
     /// Calls `body` with the canonical id of every cluster.
     package func forEachCanonicalId(_ body: (String) -> Void) {
         for root in roots { body(canonicalName(root)) }
+    }
+
+    /// Whether `id` is the canonical id of its cluster (false for an id never seen).
+    package func isCanonical(_ id: String) -> Bool {
+        guard let i = ids.lookup(id) else { return false }
+        return clusters[Int(clusterOf[Int(i)])].canonical == i
     }
 }

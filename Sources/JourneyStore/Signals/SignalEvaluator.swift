@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import JourneyCore
 import Synchronization
 
@@ -31,6 +32,8 @@ final class SignalEvaluator: Sendable {
         var suspended = false
         /// Signals raised so far by this process (for stats and tests).
         var raised = 0
+        /// Threads a large evaluation takes its snapshots on: one per core.
+        var parts = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 
     /// A cluster to evaluate, and how its changes are dated (`at`).
@@ -41,9 +44,12 @@ final class SignalEvaluator: Sendable {
         case touched(slot: UInt32, at: Int64)
         /// The cluster holding an id whose threshold or future-dated event fell due at `at`.
         case due(id: String, at: Int64)
-        /// The cluster holding an id, in a full evaluation (open, rebuild): dated by its latest
-        /// event counted.
+        /// The cluster holding an id: dated by its latest event counted.
         case id(String)
+        /// A cluster of a full evaluation (open, rebuild) by the canonical id it had when the
+        /// clusters were listed, dated by its latest event counted; left alone once that id is
+        /// no longer canonical (a fold merged the cluster since, and evaluates it next).
+        case canonical(String)
     }
 
     private let state = Mutex(State())
@@ -55,8 +61,11 @@ final class SignalEvaluator: Sendable {
     private let timer = DispatchQueue(label: "journey.signals.timer")
     /// The longest the timer sleeps, so a clock moved by hand or a missed wake-up is caught.
     static let maxSleep: DispatchTimeInterval = .seconds(60)
-    /// Clusters evaluated per hold of the projections lock.
+    /// Clusters evaluated per hold of the projections lock, per thread taking snapshots.
     static let chunk = 256
+    /// The fewest clusters an evaluation takes its snapshots of on more than one thread (a
+    /// fold's few are not worth waking the others).
+    static let parallelMinimum = 1024
 
     /// Reads the signalled state back from the stored signals.
     init(log: EventLog, projections: LiveProjections, clock: any SignalClock,
@@ -72,15 +81,22 @@ final class SignalEvaluator: Sendable {
     /// The risks entered and not left per canonical id, from the stored signals.
     static func signalledState(_ log: EventLog) throws(StoreError) -> [String: RiskSet] {
         var signalled: [String: RiskSet] = [:]
+        // At most one id per stored signal: the table is not regrown as it fills (up to a
+        // quarter million ids reserved at once).
+        signalled.reserveCapacity(Int(min(try log.lastSignalSeq(), 1 << 18)))
         var failure: StoreError?
         try log.scanSignals(after: 0) { seq, stored in
-            guard let v = try? JSONParser.parse(Signal.line(seq: seq, stored: stored)), let s = try? Signal(json: v) else {
+            guard let s = StoredSignalChange(seq: seq, stored: stored) else {
                 failure = StoreError(.corrupt, "signal \(seq) is not a signal object", context: .init(position: seq))
                 return false
             }
-            var set = signalled[s.patient] ?? []
-            if s.kind == .riskEntered { set.insert(s.risk) } else { set.remove(s.risk) }
-            signalled[s.patient] = set.isEmpty ? nil : set
+            // One hash of the id per signal.
+            if s.kind == .riskEntered {
+                signalled[s.patient, default: []].insert(s.risk)
+            } else if let i = signalled.index(forKey: s.patient) {
+                signalled.values[i].remove(s.risk)
+                if signalled.values[i].isEmpty { signalled.remove(at: i) }
+            }
             return true
         }
         if let failure { throw failure }
@@ -92,6 +108,12 @@ final class SignalEvaluator: Sendable {
 
     /// Signals raised by this process so far.
     var raised: Int { state.withLock { $0.raised } }
+
+    /// Sets how many threads a large evaluation takes its snapshots on (tests compare one
+    /// with several).
+    func setParts(_ n: Int) {
+        state.withLock { $0.parts = max(1, n) }
+    }
 
     /// Clusters with an elapsed-time change ahead.
     var scheduled: Int { state.withLock { $0.schedule.count } }
@@ -146,12 +168,16 @@ final class SignalEvaluator: Sendable {
                 return
             }
             st.needsFullEvaluation = false
-            evaluate(ids.map(Target.id), now: now, &st)
+            evaluate(ids.map(Target.canonical), now: now, &st)
             // Signalled ids that are now nobody's canonical id: clusters merged while this
             // process was not watching (the ids are found under their new cluster).
-            let canonical = Set(ids)
-            let orphans = st.signalled.keys.filter { !canonical.contains($0) }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            if !orphans.isEmpty { evaluate(orphans.map(Target.id), now: now, &st) }
+            let signalled = Array(st.signalled.keys)
+            guard let orphans = try? projections.read({ p in signalled.filter { !p.isCanonical($0) } }).0 else {
+                st.needsFullEvaluation = true
+                return
+            }
+            let sorted = orphans.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            if !sorted.isEmpty { evaluate(sorted.map(Target.id), now: now, &st) }
         }
         scheduleTimer()
     }
@@ -211,44 +237,48 @@ final class SignalEvaluator: Sendable {
         }
         var out: [[UInt8]] = []
         var evaluated = Set<String>()
+        // Large evaluations take their snapshots on every core (in order: see `snapshots`).
+        let parts = targets.count >= Self.parallelMinimum ? max(1, st.parts) : 1
         var start = 0
         while start < targets.count {
-            let end = min(targets.count, start + Self.chunk)
-            let snapshots: [(Target, RiskSnapshot?)]
+            let end = min(targets.count, start + Self.chunk * parts)
+            let runs: [[RiskSnapshot?]]
             do {
-                snapshots = try projections.read { p in
-                    var scratch = RiskScratch()
-                    return targets[start..<end].map { t in
-                        switch t {
-                        case .touched(let slot, _): (t, p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch))
-                        case .due(let id, _), .id(let id): (t, p.riskSnapshot(id: id, asOf: now, scratch: &scratch))
-                        }
-                    }
-                }.0
+                runs = try projections.read { p in Self.snapshots(p, targets[start..<end], now: now, parts: parts) }.0
             } catch {
                 st.needsFullEvaluation = true
                 break
             }
-            for (target, snap) in snapshots {
+            var index = start
+            for snap in runs.joined() {
+                let target = targets[index]
+                index += 1
                 guard let snap else {
                     // An id no event names any more cannot happen (events are never removed);
                     // retract defensively so the state matches the projections. A slot without
                     // a cluster (another projector's, after a rebuild) is left to the full
                     // evaluation that follows every rebuild.
                     switch target {
-                    case .due(let id, _), .id(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
+                    case .due(let id, _), .id(let id), .canonical(let id): retract(id, at: now, stage: .prospect, contactable: [], &st, &out)
                     case .touched: break
                     }
                     continue
                 }
-                // Touched slots are distinct clusters already; ids may name one cluster twice.
-                if case .touched = target {} else {
+                switch target {
+                case .touched:
+                    // Touched slots are distinct clusters already.
+                    break
+                case .canonical(let id):
+                    // Listed canonical ids are distinct clusters while they stay canonical.
+                    guard snap.canonical == id else { continue }
+                case .due, .id:
+                    // Ids may name one cluster twice.
                     guard evaluated.insert(snap.canonical).inserted else { continue }
                 }
                 let causeAt: Int64 = switch target {
                 case .touched(_, let at): at == .min ? snap.latestAt ?? now : at
                 case .due(_, let at): at
-                case .id: snap.latestAt ?? now
+                case .id, .canonical: snap.latestAt ?? now
                 }
                 diff(snap, causeAt: causeAt, &st, &out)
             }
@@ -260,21 +290,55 @@ final class SignalEvaluator: Sendable {
         }
     }
 
+    /// The snapshots of `targets` at `now`, in runs that together follow their order, taken on
+    /// `parts` threads at once when `parts` > 1, each over its own run of consecutive targets
+    /// (the projector is only read: the caller holds its lock). Which thread took a snapshot
+    /// changes nothing in it, so the signals raised from them come out the same on every run.
+    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64, parts: Int) -> [[RiskSnapshot?]] {
+        let n = targets.count
+        guard parts > 1, n > 1 else { return [snapshots(p, targets, now: now)] }
+        // Shares the projector's storage; nothing writes to it while the lock is held.
+        let copy = copy p
+        let runs = min(parts, n)
+        let results = Mutex<[[RiskSnapshot?]]>(Array(repeating: [], count: runs))
+        let first = targets.startIndex
+        DispatchQueue.concurrentPerform(iterations: runs) { i in
+            let run = snapshots(copy, targets[(first + n * i / runs)..<(first + n * (i + 1) / runs)], now: now)
+            results.withLock { $0[i] = run }
+        }
+        return results.withLock { $0 }
+    }
+
+    /// The snapshots of `targets` at `now`, in their order, on the calling thread.
+    private static func snapshots(_ p: borrowing Projector, _ targets: ArraySlice<Target>, now: Int64) -> [RiskSnapshot?] {
+        var scratch = RiskScratch()
+        return targets.map { t in
+            switch t {
+            case .touched(let slot, _): p.riskSnapshot(slot: slot, asOf: now, scratch: &scratch)
+            case .due(let id, _), .id(let id), .canonical(let id): p.riskSnapshot(id: id, asOf: now, scratch: &scratch)
+            }
+        }
+    }
+
     /// Raises the difference between a cluster's risk set and what is signalled for it, and
     /// retracts what is signalled under its other ids.
     private func diff(_ snap: RiskSnapshot, causeAt: Int64, _ st: inout State, _ out: inout [[UInt8]]) {
-        for m in snap.members where m != snap.canonical && st.signalled[m] != nil {
+        for m in snap.aliases where st.signalled[m] != nil {
             retract(m, at: causeAt, stage: snap.stage, contactable: snap.contactable, &st, &out)
         }
         let before = st.signalled[snap.canonical] ?? []
-        for r in Risk.allCases where before.contains(r) != snap.risk.contains(r) {
-            let entered = snap.risk.contains(r)
-            // An elapsed-time rule starts to hold at its threshold; every other change at its cause.
-            let at = entered ? (snap.thresholds[r] ?? causeAt) : causeAt
-            out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
-                              risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
+        // The rules whose bit differs, in rule order (most clusters: none).
+        let changed = RiskSet(rawValue: before.rawValue ^ snap.risk.rawValue)
+        if !changed.isEmpty {
+            for r in changed {
+                let entered = snap.risk.contains(r)
+                // An elapsed-time rule starts to hold at its threshold; every other change at its cause.
+                let at = entered ? (snap.thresholds[r] ?? causeAt) : causeAt
+                out.append(Signal(at: at, patient: snap.canonical, kind: entered ? .riskEntered : .riskLeft,
+                                  risk: r, stage: snap.stage, contactable: snap.contactable).storedBytes)
+            }
+            st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk
         }
-        if snap.risk != before { st.signalled[snap.canonical] = snap.risk.isEmpty ? nil : snap.risk }
         st.schedule.set(snap.canonical, snap.nextChange)
     }
 

@@ -24,8 +24,8 @@ struct SignalSchedule: Sendable {
             due[id] = nil
             return
         }
-        if due[id] == time { return }
-        due[id] = time
+        // One hash of the id: the old time comes back from the update.
+        if due.updateValue(time, forKey: id) == time { return }
         heap.append(Entry(time: time, id: id))
         siftUp(heap.count - 1)
         // Stale entries are dropped as they surface; rebuild when they dominate.
