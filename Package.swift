@@ -17,7 +17,8 @@ let package = Package(
             providers: [.apt(["liblmdb-dev"])]
         ),
         .target(name: "CPrefetch"),
-        .target(name: "JourneyCore", dependencies: ["CPrefetch"], linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "CChecksum"),
+        .target(name: "JourneyCore", dependencies: ["CPrefetch", "CChecksum"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "JourneyProtocol", dependencies: ["JourneyCore"]),
         .target(name: "JourneyStore", dependencies: ["JourneyCore", "JourneyProtocol", "CLMDB"]),
         .target(name: "JourneyClient", dependencies: ["JourneyCore", "JourneyProtocol"]),

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import JourneyCore
 
@@ -37,8 +38,13 @@ struct CRC32CTests {
         for start in 0..<8 {
             for length in 0...(data.count - start) where length < 40 || length % 17 == 0 {
                 let slice = Array(data[start..<start + length])
-                let fast = data.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start..<start + length])) }
-                #expect(fast == bitwiseCRC32C(slice), "start \(start), length \(length)")
+                let bytes = { (body: (UnsafeRawBufferPointer) -> UInt32) in
+                    data.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[start..<start + length])) }
+                }
+                let expected = bitwiseCRC32C(slice)
+                // The path this CPU takes (its instruction where it has one), and the tables.
+                #expect(bytes { CRC32C.checksum($0) } == expected, "start \(start), length \(length)")
+                #expect(bytes { CRC32C.tableChecksum($0) } == expected, "tables: start \(start), length \(length)")
             }
         }
     }
@@ -49,6 +55,27 @@ struct CRC32CTests {
         let first = CRC32C.checksum(a)
         let whole = b.withUnsafeBytes { CRC32C.checksum($0, continuing: first) }
         #expect(whole == 0xE306_9283)
+        #expect(b.withUnsafeBytes { CRC32C.tableChecksum($0, continuing: a.withUnsafeBytes { CRC32C.tableChecksum($0) }) } == 0xE306_9283)
+        // Split at every point of a longer run, on both paths.
+        let run = (0..<100).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        let all = bitwiseCRC32C(run)
+        for cut in 0...run.count {
+            let head = Array(run[..<cut]), tail = Array(run[cut...])
+            let hw = tail.withUnsafeBytes { CRC32C.checksum($0, continuing: CRC32C.checksum(head)) }
+            let tables = tail.withUnsafeBytes { CRC32C.tableChecksum($0, continuing: head.withUnsafeBytes { CRC32C.tableChecksum($0) }) }
+            #expect(hw == all && tables == all, "cut at \(cut)")
+        }
+    }
+
+    @Test("the instruction path is taken where the CPU has it")
+    func hardwareDetected() {
+        // The flag must say what the CPU says: SSE 4.2 (which brings the instruction) on x86-64.
+        #if arch(x86_64)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        #expect(CRC32C.usesHardware == cpuinfo.contains(" sse4_2"))
+        #else
+        #expect(!CRC32C.usesHardware)
+        #endif
     }
 }
 

@@ -1,9 +1,13 @@
+import CChecksum
+
 /// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial value and final XOR
 /// 0xFFFFFFFF), the checksum of iSCSI, ext4 and SCTP: it detects every error of up to 3 bits,
 /// every burst of up to 32 bits and all but 1 in 2^32 other changes of the records it guards.
 ///
-/// Computed eight bytes at a time with eight 256-entry tables ("slicing-by-8"): one 64-bit
-/// load and eight table lookups per eight bytes, about 1–2 bytes per cycle in plain Swift.
+/// Computed with the CPU's CRC-32C instruction where it has one (x86-64 with SSE 4.2: eight
+/// bytes per instruction), else eight bytes at a time with eight 256-entry tables
+/// ("slicing-by-8"): one 64-bit load and eight table lookups per eight bytes, about 1–2 bytes
+/// per cycle in plain Swift. Both give the same values (the tests compare them).
 package enum CRC32C {
     /// The reflected Castagnoli polynomial.
     static let polynomial: UInt32 = 0x82F6_3B78
@@ -33,7 +37,19 @@ package enum CRC32C {
     ///   - bytes: the bytes to checksum.
     ///   - previous: the checksum of the bytes before these (0, the checksum of nothing, to start).
     /// - Returns: the checksum, as it is published (`checksum("123456789") == 0xE3069283`).
+    @inline(__always)
     package static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+        guard journey_crc32c_has_hardware() != 0, let p = bytes.baseAddress else {
+            return tableChecksum(bytes, continuing: previous)
+        }
+        return ~journey_crc32c_update(~previous, p, bytes.count)
+    }
+
+    /// Whether `checksum` uses the CPU's instruction on this machine.
+    package static var usesHardware: Bool { journey_crc32c_has_hardware() != 0 }
+
+    /// `checksum` with the tables, whatever the CPU.
+    package static func tableChecksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         var c = ~previous
         guard var p = bytes.baseAddress else { return previous }
         var n = bytes.count
