@@ -112,6 +112,35 @@ struct PageCheckTests {
         expectRefused(path, page: overflow, "overflow pages cannot hold")
     }
 
+    @Test("a subject's duplicates sub-page with its bounds crossed, read in place inside its node")
+    func duplicatesSubPage() throws {
+        let dir = StoreTestDirectory()
+        let path = try compactedStore(dir)
+        var file = try PageFile(path)
+        // The first leaf node holding its duplicates in a sub-page (F_DUPDATA without
+        // F_SUBDATA): a subject of the `subjects` index with its ~15 positions.
+        var found: (page: Int, subPage: Int)?
+        for page in 2..<file.pageCount where file.flags(page) == 0x02 && found == nil {
+            let base = page * 4096
+            let n = (file.u16(base + 12) - 16) / 2
+            for i in 0..<n {
+                let node = base + file.u16(base + 16 + 2 * i)
+                if file.u16(node + 4) & 0x06 == 0x04 {
+                    found = (page, node + 8 + file.u16(node + 6))
+                    break
+                }
+            }
+        }
+        let (page, subPage) = try #require(found)
+        #expect(file.u16(subPage + 10) & 0x40 != 0)  // P_SUBP: it is a sub-page
+        // Its lower bound (offset 12) past its upper (offset 14).
+        let upper = file.u16(subPage + 14), flags = file.u16(subPage + 10)
+        file.put16(subPage + 12, upper + 2)
+        try file.save(path)
+        // The message gives the sub-page's own flags and bounds: read from inside the node.
+        expectRefused(path, page: page, "duplicate sub-page has flags \(flags), bounds \(upper + 2)…\(upper) of")
+    }
+
     @Test("a page's lower and upper bounds crossed")
     func bounds() throws {
         let dir = StoreTestDirectory()

@@ -81,22 +81,38 @@ package enum LMDBPageCheck {
         }
     }
 
+    /// Bytes `start..<start + count` of a page, read as `Bytes` reads a page (0 outside them).
+    struct SubPage {
+        let page: Bytes
+        let start: Int
+        let count: Int
+        @inline(__always)
+        func u16(_ o: Int) -> UInt16 {
+            guard o >= 0, o + 2 <= count else { return 0 }
+            return page.u16(start + o)
+        }
+    }
+
     /// A bounds-checked little-endian reader over bytes read from the file (an out-of-range
     /// read answers 0; callers check ranges first, and a 0 fails their later checks).
     struct Bytes {
         var b: [UInt8]
         var count: Int { b.count }
+        // One range check, then one unaligned load of the bytes inside it.
+        @inline(__always)
         func u16(_ o: Int) -> UInt16 {
             guard o >= 0, o + 2 <= b.count else { return 0 }
-            return UInt16(b[o]) | UInt16(b[o + 1]) << 8
+            return b.withUnsafeBytes { UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt16.self)) }
         }
+        @inline(__always)
         func u32(_ o: Int) -> UInt32 {
             guard o >= 0, o + 4 <= b.count else { return 0 }
-            return UInt32(u16(o)) | UInt32(u16(o + 2)) << 16
+            return b.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt32.self)) }
         }
+        @inline(__always)
         func u64(_ o: Int) -> UInt64 {
             guard o >= 0, o + 8 <= b.count else { return 0 }
-            return UInt64(u32(o)) | UInt64(u32(o + 4)) << 32
+            return b.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) }
         }
     }
 
@@ -213,9 +229,10 @@ package enum LMDBPageCheck {
         mutating func mark(_ p: UInt64) { used[Int(p >> 6)] |= 1 << (p & 63) }
 
         /// Claims page `p` for the walk: inside the file, not a meta page, not reached before.
-        mutating func claim(_ p: UInt64, from: String) throws(Damage) {
-            guard p >= 2, p <= lastPage else { throw damage(p, "\(from) points to page \(p), outside pages 2…\(lastPage)") }
-            guard !isUsed(p) else { throw damage(p, "\(from) reaches page \(p) a second time") }
+        /// (`from` names the referrer in an error only: it is built only for one.)
+        mutating func claim(_ p: UInt64, from: @autoclosure () -> String) throws(Damage) {
+            guard p >= 2, p <= lastPage else { throw damage(p, "\(from()) points to page \(p), outside pages 2…\(lastPage)") }
+            guard !isUsed(p) else { throw damage(p, "\(from()) reaches page \(p) a second time") }
             mark(p)
             pages += 1
         }
@@ -342,19 +359,19 @@ package enum LMDBPageCheck {
         }
 
         /// Checks the overflow pages of a value of `size` bytes starting at page `first`.
-        mutating func overflow(_ first: UInt64, size: Int, from: String) throws(Damage) {
-            try claim(first, from: from)
+        mutating func overflow(_ first: UInt64, size: Int, from: @autoclosure () -> String) throws(Damage) {
+            try claim(first, from: from())
             let header = try read(Int(first) * pageSize, LMDBPageCheck.headerSize)
             guard header.u64(0) == first, header.u16(10) & LMDBPageCheck.pOverflow != 0 else {
-                throw damage(first, "expected the overflow page of \(from) (number \(header.u64(0)), flags \(header.u16(10)))")
+                throw damage(first, "expected the overflow page of \(from()) (number \(header.u64(0)), flags \(header.u16(10)))")
             }
             let count = UInt64(header.u32(12))
             guard count >= 1, first + count - 1 <= lastPage,
                   size <= Int(count) * pageSize - LMDBPageCheck.headerSize else {
-                throw damage(first, "\(count) overflow pages cannot hold the \(size) bytes of \(from) inside the file")
+                throw damage(first, "\(count) overflow pages cannot hold the \(size) bytes of \(from()) inside the file")
             }
             for p in (first + 1)..<(first + count) {
-                guard !isUsed(p) else { throw damage(p, "overflow pages of \(from) overlap page \(p)") }
+                guard !isUsed(p) else { throw damage(p, "overflow pages of \(from()) overlap page \(p)") }
                 mark(p)
                 pages += 1
             }
@@ -376,7 +393,9 @@ package enum LMDBPageCheck {
             // A sub-page: a page header and its nodes, inside the node's value.
             let h = LMDBPageCheck.headerSize
             guard size >= h else { throw damage(pgno, "node \(i)'s duplicate sub-page is \(size) bytes (in \(name))") }
-            let sub = Bytes(b: Array(page.b[start..<start + size]))
+            // The sub-page's bytes are `page`'s `start..<start + size` (inside the page, checked
+            // by the caller): read in place, as if they were their own page of `size` bytes.
+            let sub = SubPage(page: page, start: start, count: size)
             let subFlags = sub.u16(10)
             let lower = Int(sub.u16(12)), upper = Int(sub.u16(14))
             guard subFlags & LMDBPageCheck.pLeaf != 0, subFlags & LMDBPageCheck.pSubpage != 0,
