@@ -274,15 +274,17 @@ public final class EventLog: Sendable {
     }
 
     /// Appends `batches` in `txn` as one run, each with the semantics of `append`: their ids are
-    /// looked up in key order first, and every new index entry is put in key order at the end,
-    /// so a large write visits each leaf of the indexes once. A batch that fails for a reason of
-    /// its own (a conflict, an invalid event) sets `failedAt` to its index and throws its error;
-    /// the store's failures (`LMDBError`) leave `failedAt` nil. Either way the caller must drop
-    /// the transaction.
+    /// claimed in key order first (`IdLookups.claim`), and every `subjects` entry is put in key
+    /// order at the end, so a large write visits each leaf of the indexes once. A batch that
+    /// fails for a reason of its own (a conflict, an invalid event) sets `failedAt` to its index
+    /// and throws its error; the store's failures (`LMDBError`) leave `failedAt` nil. Either way
+    /// the caller must drop the transaction.
     func appendRun(_ txn: borrowing LMDBTransaction, _ batches: [EncodedBatch], failedAt: inout Int?) throws -> [[AppendOutcome]] {
         var all: [[AppendOutcome]] = []
         all.reserveCapacity(batches.count)
-        var deferred: Deferred? = Deferred(ids: try IdLookups(txn, ids, batches))
+        var lookups = IdLookups(batches)
+        try lookups.claim(txn, ids, first: try lastPosition(txn) + 1)
+        var deferred: Deferred? = Deferred(ids: lookups)
         for (i, batch) in batches.enumerated() {
             deferred!.subjects.beginBatch(batch.count)
             do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
@@ -293,7 +295,6 @@ public final class EventLog: Sendable {
             }
             deferred!.subjects.endBatch(order: batch.subjectOrder)
         }
-        try deferred!.ids.putNew(txn, ids)
         try deferred!.subjects.put(txn, subjects)
         return all
     }
@@ -325,13 +326,14 @@ public final class EventLog: Sendable {
                 let view = EventView(trusted: RecordFrame.record(trusted: record))
                 // Claim the id for the next position; a stored id answers its position instead.
                 let existing: UInt64??
-                if let d = deferred {
-                    let g = d.base + i
-                    switch d.ids.stored[g] {
+                if deferred != nil {
+                    // Read in place: a copy of the lookups would retain each of their arrays.
+                    let g = deferred!.base + i
+                    switch deferred!.ids.stored[g] {
                     case .position(let p): existing = .some(p)
                     case .malformed: existing = .some(nil)
                     case .absent:
-                        if let j = d.ids.earlier[g], let p = d.ids.assigned[j] {
+                        if let j = deferred!.ids.earlier[g], let p = deferred!.ids.assigned[j] {
                             existing = .some(p)
                         } else {
                             guard view.id.count >= 1, view.id.count <= maxKey else { throw Self.badKeySize(view, i) }
@@ -381,8 +383,13 @@ public final class EventLog: Sendable {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
                             guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
+                            let g = deferred!.base + i
+                            // `claim` put the id with the position the record gets here.
+                            guard deferred!.ids.positions[g] == next else {
+                                throw StoreError(.invalidArgument, "batch index \(i): the id index would hold position \(deferred!.ids.positions[g]) for the event appended at \(next); nothing of this write was stored")
+                            }
                             deferred!.subjects.add(view.subject, next, record: i)
-                            deferred!.ids.assigned[deferred!.base + i] = next
+                            deferred!.ids.assigned[g] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {
                         throw Self.badKeySize(view, i)
