@@ -14,9 +14,18 @@ extension EventLog {
         /// record order) once `sortKeys()` computed them; empty otherwise.
         package private(set) var idOrder: [Int32] = []
         package private(set) var subjectOrder: [Int32] = []
-        /// With `idOrder`: where each id is in `bytes`, in id order (offset << 16 | length), so
-        /// a write reads the ids without decoding the records again.
-        private(set) var idSpans: [UInt64] = []
+        /// With `idOrder`: the ids back to back in id order, and each one's place in them, so a
+        /// write merges the ids of its batches without reading the records again.
+        private(set) var idBytes: [UInt8] = []
+        private(set) var idKeys: [SortedId] = []
+
+        /// An id of `idBytes`: its first 16 bytes as numbers, where it is, and its record.
+        struct SortedId {
+            var prefix: KeyPrefix
+            var start: UInt32
+            var count: UInt32
+            var record: Int32
+        }
 
         package init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
@@ -78,15 +87,25 @@ extension EventLog {
             }
             idOrder = ok ? idKeys.map(\.record) : []
             subjectOrder = ok ? subjectKeys.map(\.record) : []
-            // An id is at most 64 scalars (256 bytes): its length fits the low 16 bits.
-            idSpans = ok ? idKeys.map { UInt64($0.start) << 16 | UInt64($0.count) } : []
+            idBytes = []
+            self.idKeys = []
+            guard ok else { return }
+            idBytes.reserveCapacity(idKeys.reduce(0) { $0 + $1.count })
+            self.idKeys.reserveCapacity(count)
+            bytes.withUnsafeBytes { all in
+                for k in idKeys {
+                    self.idKeys.append(SortedId(prefix: k.prefix, start: UInt32(idBytes.count), count: UInt32(k.count), record: k.record))
+                    idBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[k.start..<k.start + k.count]))
+                }
+            }
         }
 
         private mutating func forgetOrder() {
             if !idOrder.isEmpty {
                 idOrder = []
                 subjectOrder = []
-                idSpans = []
+                idBytes = []
+                idKeys = []
             }
         }
 

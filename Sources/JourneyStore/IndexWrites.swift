@@ -100,21 +100,22 @@ extension EventLog {
             var bytes: [UInt8] = []
             var record = 0
             for batch in batches {
-                // In id order when the batch knows it: sorted runs, which the sort below merges.
-                let ordered = batch.idOrder.count == batch.count && batch.idSpans.count == batch.count
+                // In id order when the batch knows it (`sortKeys`, on the thread that encoded
+                // it): sorted runs, which the sort below merges.
+                if batch.idOrder.count == batch.count && batch.idKeys.count == batch.count {
+                    let base = bytes.count
+                    bytes.append(contentsOf: batch.idBytes)
+                    for k in batch.idKeys {
+                        entries.append((k.prefix, base + Int(k.start), Int(k.count), record + Int(k.record)))
+                    }
+                    record += batch.count
+                    continue
+                }
                 batch.bytes.withUnsafeBytes { all in
-                    for k in 0..<batch.count {
-                        let i = ordered ? Int(batch.idOrder[k]) : k
-                        let id: UnsafeRawBufferPointer
-                        if ordered {
-                            // Found by `sortKeys` in a record it validated.
-                            let start = Int(batch.idSpans[k] >> 16)
-                            id = UnsafeRawBufferPointer(rebasing: all[start..<start + Int(batch.idSpans[k] & 0xFFFF)])
-                        } else {
-                            // A malformed record gets an empty id here; the append refuses it in order.
-                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)]))
-                            id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                        }
+                    for i in 0..<batch.count {
+                        // A malformed record gets an empty id here; the append refuses it in order.
+                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)]))
+                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
                         entries.append((KeyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
                     }

@@ -101,6 +101,29 @@ struct GroupCommitTests {
         #expect(try log.append([storeEvent("k1-0", "p0"), storeEvent("k2-99", "p1")]) == [.duplicate(102), .duplicate(301)])
     }
 
+    @Test("sorted batches of ids sharing their first 16 bytes: duplicates across batches and of the store are found")
+    func sortedBatchesOfLongIds() throws {
+        let dir = StoreTestDirectory()
+        let log = try EventLog(directory: dir.path)
+        let stem = "clinic-north-events-"  // 20 bytes: ids differ only past their first 16
+        _ = try log.append([storeEvent(stem + "b")])
+        func sorted(_ ids: [String]) throws -> EventLog.EncodedBatch {
+            var batch = EventLog.EncodedBatch()
+            for id in ids { try batch.append(storeEvent(stem + id)) }
+            batch.sortKeys()
+            return batch
+        }
+        let (outcomes, failure) = try log.appendEncoded([
+            try sorted(["d", "a", "c"]),
+            try sorted(["c", "b", "e", "a"]),
+        ])
+        #expect(failure == nil)
+        #expect(outcomes == [[.appended(2), .appended(3), .appended(4)],
+                             [.duplicate(4), .duplicate(1), .appended(5), .duplicate(3)]])
+        #expect(try log.verify().isClean)
+        #expect(try log.append([storeEvent(stem + "e"), storeEvent(stem + "d")]) == [.duplicate(5), .duplicate(2)])
+    }
+
     @Test("a group larger than the map grows it and commits whole, with its audit entries")
     func groupMapGrowth() throws {
         let dir = StoreTestDirectory()
