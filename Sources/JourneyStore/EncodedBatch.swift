@@ -14,12 +14,16 @@ extension EventLog {
         /// record order) once `sortKeys()` computed them; empty otherwise.
         package private(set) var idOrder: [Int32] = []
         package private(set) var subjectOrder: [Int32] = []
-        /// With `idOrder`: the ids back to back in id order, and each one's place in them, so a
-        /// write merges the ids of its batches without reading the records again.
+        /// With `idOrder` (`subjectOrder`): the ids (subjects) back to back in that order, and
+        /// each one's place in them, so a write merges the keys of its batches without reading
+        /// the records again.
         private(set) var idBytes: [UInt8] = []
         private(set) var idKeys: [SortedId] = []
+        private(set) var subjectBytes: [UInt8] = []
+        private(set) var subjectKeys: [SortedId] = []
 
-        /// An id of `idBytes`: its first 16 bytes as numbers, where it is, and its record.
+        /// A key of `idBytes` or `subjectBytes`: its first 16 bytes as numbers, where it is, and
+        /// its record.
         struct SortedId {
             var prefix: KeyPrefix
             var start: UInt32
@@ -87,18 +91,27 @@ extension EventLog {
             }
             idOrder = ok ? idKeys.map(\.record) : []
             subjectOrder = ok ? subjectKeys.map(\.record) : []
-            idBytes = []
-            self.idKeys = []
             guard ok else { return }
-            idBytes.reserveCapacity(idKeys.reduce(0) { $0 + $1.count })
-            self.idKeys.reserveCapacity(count)
-            bytes.withUnsafeBytes { all in
-                for k in idKeys {
-                    self.idKeys.append(SortedId(prefix: k.prefix, start: UInt32(idBytes.count), count: UInt32(k.count), record: k.record))
-                    idBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[k.start..<k.start + k.count]))
+            /// The keys of `sorted`, back to back, and where each one is.
+            func gathered(_ sorted: [Key]) -> ([UInt8], [SortedId]) {
+                var keyBytes: [UInt8] = []
+                var keys: [SortedId] = []
+                keyBytes.reserveCapacity(sorted.reduce(0) { $0 + $1.count })
+                keys.reserveCapacity(sorted.count)
+                bytes.withUnsafeBytes { all in
+                    for k in sorted {
+                        keys.append(SortedId(prefix: k.prefix, start: UInt32(keyBytes.count), count: UInt32(k.count), record: k.record))
+                        keyBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[k.start..<k.start + k.count]))
+                    }
                 }
+                return (keyBytes, keys)
             }
+            (idBytes, self.idKeys) = gathered(idKeys)
+            (subjectBytes, self.subjectKeys) = gathered(subjectKeys)
         }
+
+        /// Whether `sortKeys` gathered the subjects in order (`subjectKeys`).
+        var hasSortedSubjects: Bool { subjectKeys.count == count && count > 0 }
 
         private mutating func forgetOrder() {
             if !idOrder.isEmpty {
@@ -106,6 +119,8 @@ extension EventLog {
                 subjectOrder = []
                 idBytes = []
                 idKeys = []
+                subjectBytes = []
+                subjectKeys = []
             }
         }
 

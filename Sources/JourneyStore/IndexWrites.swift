@@ -19,6 +19,17 @@ extension EventLog {
             batchEntries = Array(repeating: -1, count: count)
         }
 
+        /// Adds the entries of `batch`, whose keys `sortKeys` sorted, in its subject order: one
+        /// for each record appended, at its position in `assigned` (from global index `base` on).
+        mutating func addSorted(_ batch: EncodedBatch, assigned: [UInt64?], base: Int) {
+            let start = bytes.count
+            bytes.append(contentsOf: batch.subjectBytes)
+            for k in batch.subjectKeys {
+                guard let p = assigned[base + Int(k.record)] else { continue }
+                entries.append((k.prefix, start + Int(k.start), Int(k.count), p))
+            }
+        }
+
         /// Adds the entry of the current batch's record `record`.
         mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
             batchEntries[record] = Int32(entries.count)

@@ -99,6 +99,12 @@ struct GroupCommitTests {
         #expect(log.lastPosition == 301)
         #expect(try log.verify().isClean)
         #expect(try log.append([storeEvent("k1-0", "p0"), storeEvent("k2-99", "p1")]) == [.duplicate(102), .duplicate(301)])
+        // Each batch's subjects, in the order `sortKeys` gave them, at the positions appended:
+        // p0 holds records 0, 7, …, 98 of each batch, p6 records 6, 13, …, 97.
+        let p0 = try log.positions(subject: "p0"), p6 = try log.positions(subject: "p6")
+        #expect(p0.count == 45 && p0.prefix(3) == [2, 9, 16] && p0.suffix(2) == [293, 300])
+        #expect(p6.count == 42 && p6.prefix(2) == [8, 15] && p6.suffix(2) == [292, 299])
+        #expect(try log.positions(subject: "s1") == [1])
     }
 
     @Test("sorted batches of ids sharing their first 16 bytes: duplicates across batches and of the store are found")
