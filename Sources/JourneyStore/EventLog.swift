@@ -287,20 +287,16 @@ public final class EventLog: Sendable {
         var deferred: Deferred? = Deferred(ids: lookups)
         for (i, batch) in batches.enumerated() {
             let base = deferred!.base
-            let sorted = batch.hasSortedSubjects
-            if !sorted { deferred!.subjects.beginBatch(batch.count) }
             do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
                 throw e  // the store's failure, not the batch's
             } catch {
                 failedAt = i
                 throw error
             }
-            if sorted {
+            if batch.hasSortedSubjects {
                 // Its subjects in order from `sortKeys`, at the positions the append gave.
                 let assigned = deferred!.ids.assigned
                 deferred!.subjects.addSorted(batch, assigned: assigned, base: base)
-            } else {
-                deferred!.subjects.endBatch(order: batch.subjectOrder)
             }
         }
         try deferred!.subjects.put(txn, subjects)
@@ -396,7 +392,7 @@ public final class EventLog: Sendable {
                             guard deferred!.ids.positions[g] == next else {
                                 throw StoreError(.invalidArgument, "batch index \(i): the id index would hold position \(deferred!.ids.positions[g]) for the event appended at \(next); nothing of this write was stored")
                             }
-                            if !batch.hasSortedSubjects { deferred!.subjects.add(view.subject, next, record: i) }
+                            if !batch.hasSortedSubjects { deferred!.subjects.add(view.subject, next) }
                             deferred!.ids.assigned[g] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {

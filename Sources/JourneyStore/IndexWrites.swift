@@ -10,14 +10,6 @@ extension EventLog {
         private typealias Entry = (prefix: KeyPrefix, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
         private var entries: [Entry] = []
-        /// The current batch's first entry, and each of its records' entry (-1: none).
-        private var batchStart = 0
-        private var batchEntries: [Int32] = []
-
-        mutating func beginBatch(_ count: Int) {
-            batchStart = entries.count
-            batchEntries = Array(repeating: -1, count: count)
-        }
 
         /// Adds the entries of `batch`, whose keys `sortKeys` sorted, in its subject order: one
         /// for each record appended, at its position in `assigned` (from global index `base` on).
@@ -30,24 +22,10 @@ extension EventLog {
             }
         }
 
-        /// Adds the entry of the current batch's record `record`.
-        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
-            batchEntries[record] = Int32(entries.count)
+        /// Adds the entry of a record appended at `position` (of a batch without sorted keys).
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
             entries.append((KeyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
-        }
-
-        /// Puts the current batch's entries in its subject `order` (see `EncodedBatch.sortKeys`),
-        /// a sorted run that the final sort merges.
-        mutating func endBatch(order: [Int32]) {
-            guard order.count == batchEntries.count, entries.count > batchStart + 1 else { return }
-            var run: [Entry] = []
-            run.reserveCapacity(entries.count - batchStart)
-            for r in order {
-                let e = batchEntries[Int(r)]
-                if e >= 0 { run.append(entries[Int(e)]) }
-            }
-            entries.replaceSubrange(batchStart..., with: run)
         }
 
         /// Puts every entry, by subject (LMDB's byte order) then position.
