@@ -14,9 +14,22 @@ extension EventLog {
         /// record order) once `sortKeys()` computed them; empty otherwise.
         package private(set) var idOrder: [Int32] = []
         package private(set) var subjectOrder: [Int32] = []
-        /// With `idOrder`: where each id is in `bytes`, in id order (offset << 16 | length), so
-        /// a write reads the ids without decoding the records again.
-        private(set) var idSpans: [UInt64] = []
+        /// With `idOrder` (`subjectOrder`): the ids (subjects) back to back in that order, and
+        /// each one's place in them, so a write merges the keys of its batches without reading
+        /// the records again.
+        private(set) var idBytes: [UInt8] = []
+        private(set) var idKeys: [SortedId] = []
+        private(set) var subjectBytes: [UInt8] = []
+        private(set) var subjectKeys: [SortedId] = []
+
+        /// A key of `idBytes` or `subjectBytes`: its first 16 bytes as numbers, where it is, and
+        /// its record.
+        struct SortedId {
+            var prefix: KeyPrefix
+            var start: UInt32
+            var count: UInt32
+            var record: Int32
+        }
 
         package init(reservingEvents n: Int = 0) {
             bytes.reserveCapacity(n * 160)
@@ -78,15 +91,36 @@ extension EventLog {
             }
             idOrder = ok ? idKeys.map(\.record) : []
             subjectOrder = ok ? subjectKeys.map(\.record) : []
-            // An id is at most 64 scalars (256 bytes): its length fits the low 16 bits.
-            idSpans = ok ? idKeys.map { UInt64($0.start) << 16 | UInt64($0.count) } : []
+            guard ok else { return }
+            /// The keys of `sorted`, back to back, and where each one is.
+            func gathered(_ sorted: [Key]) -> ([UInt8], [SortedId]) {
+                var keyBytes: [UInt8] = []
+                var keys: [SortedId] = []
+                keyBytes.reserveCapacity(sorted.reduce(0) { $0 + $1.count })
+                keys.reserveCapacity(sorted.count)
+                bytes.withUnsafeBytes { all in
+                    for k in sorted {
+                        keys.append(SortedId(prefix: k.prefix, start: UInt32(keyBytes.count), count: UInt32(k.count), record: k.record))
+                        keyBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[k.start..<k.start + k.count]))
+                    }
+                }
+                return (keyBytes, keys)
+            }
+            (idBytes, self.idKeys) = gathered(idKeys)
+            (subjectBytes, self.subjectKeys) = gathered(subjectKeys)
         }
+
+        /// Whether `sortKeys` gathered the subjects in order (`subjectKeys`).
+        var hasSortedSubjects: Bool { subjectKeys.count == count && count > 0 }
 
         private mutating func forgetOrder() {
             if !idOrder.isEmpty {
                 idOrder = []
                 subjectOrder = []
-                idSpans = []
+                idBytes = []
+                idKeys = []
+                subjectBytes = []
+                subjectKeys = []
             }
         }
 

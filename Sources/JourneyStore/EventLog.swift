@@ -274,26 +274,31 @@ public final class EventLog: Sendable {
     }
 
     /// Appends `batches` in `txn` as one run, each with the semantics of `append`: their ids are
-    /// looked up in key order first, and every new index entry is put in key order at the end,
-    /// so a large write visits each leaf of the indexes once. A batch that fails for a reason of
-    /// its own (a conflict, an invalid event) sets `failedAt` to its index and throws its error;
-    /// the store's failures (`LMDBError`) leave `failedAt` nil. Either way the caller must drop
-    /// the transaction.
+    /// claimed in key order first (`IdLookups.claim`), and every `subjects` entry is put in key
+    /// order at the end, so a large write visits each leaf of the indexes once. A batch that
+    /// fails for a reason of its own (a conflict, an invalid event) sets `failedAt` to its index
+    /// and throws its error; the store's failures (`LMDBError`) leave `failedAt` nil. Either way
+    /// the caller must drop the transaction.
     func appendRun(_ txn: borrowing LMDBTransaction, _ batches: [EncodedBatch], failedAt: inout Int?) throws -> [[AppendOutcome]] {
         var all: [[AppendOutcome]] = []
         all.reserveCapacity(batches.count)
-        var deferred: Deferred? = Deferred(ids: try IdLookups(txn, ids, batches))
+        var lookups = IdLookups(batches)
+        try lookups.claim(txn, ids, first: try lastPosition(txn) + 1)
+        var deferred: Deferred? = Deferred(ids: lookups)
         for (i, batch) in batches.enumerated() {
-            deferred!.subjects.beginBatch(batch.count)
+            let base = deferred!.base
             do { all.append(try appendInTransaction(txn, batch, deferring: &deferred)) } catch let e as LMDBError {
                 throw e  // the store's failure, not the batch's
             } catch {
                 failedAt = i
                 throw error
             }
-            deferred!.subjects.endBatch(order: batch.subjectOrder)
+            if batch.hasSortedSubjects {
+                // Its subjects in order from `sortKeys`, at the positions the append gave.
+                let assigned = deferred!.ids.assigned
+                deferred!.subjects.addSorted(batch, assigned: assigned, base: base)
+            }
         }
-        try deferred!.ids.putNew(txn, ids)
         try deferred!.subjects.put(txn, subjects)
         return all
     }
@@ -325,13 +330,14 @@ public final class EventLog: Sendable {
                 let view = EventView(trusted: RecordFrame.record(trusted: record))
                 // Claim the id for the next position; a stored id answers its position instead.
                 let existing: UInt64??
-                if let d = deferred {
-                    let g = d.base + i
-                    switch d.ids.stored[g] {
+                if deferred != nil {
+                    // Read in place: a copy of the lookups would retain each of their arrays.
+                    let g = deferred!.base + i
+                    switch deferred!.ids.stored[g] {
                     case .position(let p): existing = .some(p)
                     case .malformed: existing = .some(nil)
                     case .absent:
-                        if let j = d.ids.earlier[g], let p = d.ids.assigned[j] {
+                        if let j = deferred!.ids.earlier[g], let p = deferred!.ids.assigned[j] {
                             existing = .some(p)
                         } else {
                             guard view.id.count >= 1, view.id.count <= maxKey else { throw Self.badKeySize(view, i) }
@@ -381,8 +387,13 @@ public final class EventLog: Sendable {
                             try txn.put(subjects, key: view.subject, value: key, flags: .noDupData)
                         } else {
                             guard view.subject.count >= 1, view.subject.count <= maxKey else { throw LMDBError.badValueSize }
-                            deferred!.subjects.add(view.subject, next, record: i)
-                            deferred!.ids.assigned[deferred!.base + i] = next
+                            let g = deferred!.base + i
+                            // `claim` put the id with the position the record gets here.
+                            guard deferred!.ids.positions[g] == next else {
+                                throw StoreError(.invalidArgument, "batch index \(i): the id index would hold position \(deferred!.ids.positions[g]) for the event appended at \(next); nothing of this write was stored")
+                            }
+                            if !batch.hasSortedSubjects { deferred!.subjects.add(view.subject, next) }
+                            deferred!.ids.assigned[g] = next
                         }
                     } catch let e as LMDBError where e == .badValueSize {
                         throw Self.badKeySize(view, i)

@@ -10,33 +10,22 @@ extension EventLog {
         private typealias Entry = (prefix: KeyPrefix, start: Int, count: Int, position: UInt64)
         private var bytes: [UInt8] = []
         private var entries: [Entry] = []
-        /// The current batch's first entry, and each of its records' entry (-1: none).
-        private var batchStart = 0
-        private var batchEntries: [Int32] = []
 
-        mutating func beginBatch(_ count: Int) {
-            batchStart = entries.count
-            batchEntries = Array(repeating: -1, count: count)
+        /// Adds the entries of `batch`, whose keys `sortKeys` sorted, in its subject order: one
+        /// for each record appended, at its position in `assigned` (from global index `base` on).
+        mutating func addSorted(_ batch: EncodedBatch, assigned: [UInt64?], base: Int) {
+            let start = bytes.count
+            bytes.append(contentsOf: batch.subjectBytes)
+            for k in batch.subjectKeys {
+                guard let p = assigned[base + Int(k.record)] else { continue }
+                entries.append((k.prefix, start + Int(k.start), Int(k.count), p))
+            }
         }
 
-        /// Adds the entry of the current batch's record `record`.
-        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64, record: Int) {
-            batchEntries[record] = Int32(entries.count)
+        /// Adds the entry of a record appended at `position` (of a batch without sorted keys).
+        mutating func add(_ subject: UnsafeRawBufferPointer, _ position: UInt64) {
             entries.append((KeyPrefix(subject), bytes.count, subject.count, position))
             bytes.append(contentsOf: subject)
-        }
-
-        /// Puts the current batch's entries in its subject `order` (see `EncodedBatch.sortKeys`),
-        /// a sorted run that the final sort merges.
-        mutating func endBatch(order: [Int32]) {
-            guard order.count == batchEntries.count, entries.count > batchStart + 1 else { return }
-            var run: [Entry] = []
-            run.reserveCapacity(entries.count - batchStart)
-            for r in order {
-                let e = batchEntries[Int(r)]
-                if e >= 0 { run.append(entries[Int(e)]) }
-            }
-            entries.replaceSubrange(batchStart..., with: run)
         }
 
         /// Puts every entry, by subject (LMDB's byte order) then position.
@@ -71,9 +60,12 @@ extension EventLog {
         var base = 0
     }
 
-    /// The `ids` entries of a multi-batch write: every id looked up in key order before the
-    /// write, new ones put in key order after it. Outcomes are those of claiming each id in
-    /// record order.
+    /// The `ids` entries of a multi-batch write, claimed in key order before the write in one
+    /// pass over the index: each new id is put with the position it gets when every id of the
+    /// write is new to the store, and an id the store holds answers its position instead (as a
+    /// lookup would). When the store held some, the positions after the first of them move
+    /// down, and the ids put with a moved position are put again with it. Outcomes are those of
+    /// claiming each id in record order.
     struct IdLookups {
         enum Stored { case absent, position(UInt64), malformed }
         private typealias Entry = (prefix: KeyPrefix, start: Int, count: Int, record: Int)
@@ -84,36 +76,41 @@ extension EventLog {
         private(set) var stored: [Stored]
         /// Per record: the first record of the write with the same id, when not itself.
         private(set) var earlier: [Int?]
+        /// Per record: the position `claim` put in the index for its id, 0 for none (a record
+        /// whose id the store or an earlier record holds, or whose id is empty or too long).
+        private(set) var positions: [UInt64]
         /// Per record: the position it was appended at.
         var assigned: [UInt64?]
 
-        init(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase, _ batches: [EncodedBatch]) throws {
+        /// Gathers and sorts the ids of `batches`; reads nothing of the store, so it can run
+        /// before the write's transaction begins.
+        init(_ batches: [EncodedBatch]) {
             var entries: [Entry] = []
             var bytes: [UInt8] = []
             var record = 0
             for batch in batches {
-                // In id order when the batch knows it: sorted runs, which the sort below merges.
-                let ordered = batch.idOrder.count == batch.count && batch.idSpans.count == batch.count
+                // In id order when the batch knows it (`sortKeys`, on the thread that encoded
+                // it): sorted runs, which the sort below merges.
+                if batch.idOrder.count == batch.count && batch.idKeys.count == batch.count {
+                    let base = bytes.count
+                    bytes.append(contentsOf: batch.idBytes)
+                    for k in batch.idKeys {
+                        entries.append((k.prefix, base + Int(k.start), Int(k.count), record + Int(k.record)))
+                    }
+                    record += batch.count
+                    continue
+                }
                 batch.bytes.withUnsafeBytes { all in
-                    for k in 0..<batch.count {
-                        let i = ordered ? Int(batch.idOrder[k]) : k
-                        let id: UnsafeRawBufferPointer
-                        if ordered {
-                            // Found by `sortKeys` in a record it validated.
-                            let start = Int(batch.idSpans[k] >> 16)
-                            id = UnsafeRawBufferPointer(rebasing: all[start..<start + Int(batch.idSpans[k] & 0xFFFF)])
-                        } else {
-                            // A malformed record gets an empty id here; the append refuses it in order.
-                            let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)]))
-                            id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
-                        }
+                    for i in 0..<batch.count {
+                        // A malformed record gets an empty id here; the append refuses it in order.
+                        let view = try? EventView(validating: UnsafeRawBufferPointer(rebasing: all[batch.recordRange(i)]))
+                        let id = view?.id ?? UnsafeRawBufferPointer(start: nil, count: 0)
                         entries.append((KeyPrefix(id), bytes.count, id.count, record + i))
                         bytes.append(contentsOf: id)
                     }
                 }
                 record += batch.count
             }
-            var stored = [Stored](repeating: .absent, count: record)
             var earlier = [Int?](repeating: nil, count: record)
             let sorted = bytes.withUnsafeBytes { all in
                 entries.sorted { a, b in
@@ -121,32 +118,21 @@ extension EventLog {
                     return c != 0 ? c < 0 : a.record < b.record
                 }
             }
-            // One cursor: each key is searched from the leaf of the one before.
-            try bytes.withUnsafeBytes { all in try txn.withCursor(db) { c in
+            bytes.withUnsafeBytes { all in
                 var first: Entry? = nil
-                var firstStored = Stored.absent
                 for e in sorted {
                     if let f = first, IdLookups.compare(all, f, e) == 0 {
                         earlier[e.record] = f.record
-                        stored[e.record] = firstStored
-                        continue
+                    } else {
+                        first = e
                     }
-                    first = e
-                    // Empty or over-long ids are refused when claimed, in record order.
-                    let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
-                    firstStored = .absent
-                    if e.count >= 1, e.count <= 511 {
-                        firstStored = try c.get(.set, key: key) { _, v in
-                            EventLog.position(from: v).map { Stored.position($0) } ?? .malformed
-                        } ?? .absent
-                    }
-                    stored[e.record] = firstStored
                 }
-            } }
+            }
             self.bytes = bytes
             self.sorted = sorted
-            self.stored = stored
             self.earlier = earlier
+            stored = [Stored](repeating: .absent, count: record)
+            positions = [UInt64](repeating: 0, count: record)
             assigned = Array(repeating: nil, count: record)
         }
 
@@ -154,20 +140,73 @@ extension EventLog {
             compareKeys(all, a.prefix, a.start, a.count, b.prefix, b.start, b.count)
         }
 
-        /// Puts the id of every record appended, in key order.
-        func putNew(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase) throws {
+        /// Whether an id of `count` bytes can be a key: empty or over-long ids are never put, and
+        /// are refused when claimed, in record order.
+        private static func isKeySize(_ count: Int) -> Bool { count >= 1 && count <= 511 }
+
+        /// The positions records get from `first` on: a new one for each record whose id is
+        /// neither stored nor held by an earlier record.
+        private func newPositions(from first: UInt64) -> [UInt64] {
+            var positions = [UInt64](repeating: 0, count: stored.count)
+            var next = first
+            for g in 0..<positions.count {
+                guard earlier[g] == nil, case .absent = stored[g] else { continue }
+                positions[g] = next
+                next += 1
+            }
+            return positions
+        }
+
+        /// Puts every id new to the store with the position its record gets (the log's next
+        /// position is `first`), and records what the store held for the others (`stored`).
+        mutating func claim(_ txn: borrowing LMDBTransaction, _ db: LMDBDatabase, first: UInt64) throws {
+            // As if every id were new: one pass puts them, and finds the stored ones.
+            var provisional = newPositions(from: first)
+            var foundStored = false
+            var stored = self.stored
             // One cursor: each key is searched from the leaf of the one before.
-            try bytes.withUnsafeBytes { all in
-                try txn.withCursor(db) { c in
-                    for e in sorted {
-                        guard let p = assigned[e.record] else { continue }
-                        try withUnsafeBytes(of: p.bigEndian) { value in
-                            try c.put(key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]),
-                                      value: value, flags: .noOverwrite)
+            try bytes.withUnsafeBytes { all in try txn.withCursor(db) { c in
+                var first: Entry? = nil
+                var firstStored = Stored.absent
+                for e in sorted {
+                    if let f = first, IdLookups.compare(all, f, e) == 0 {
+                        stored[e.record] = firstStored
+                        continue
+                    }
+                    first = e
+                    firstStored = .absent
+                    if IdLookups.isKeySize(e.count) {
+                        let key = UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count])
+                        firstStored = try withUnsafeBytes(of: provisional[e.record].bigEndian) { value in
+                            try c.insert(key: key, value: value) { existing in
+                                EventLog.position(from: existing).map { Stored.position($0) } ?? .malformed
+                            }
+                        } ?? .absent
+                        if case .absent = firstStored {} else { foundStored = true }
+                    } else {
+                        provisional[e.record] = 0  // never put
+                    }
+                    stored[e.record] = firstStored
+                }
+            } }
+            self.stored = stored
+            if foundStored {
+                // The positions after the first stored id move down: put those ids again.
+                var moved = newPositions(from: first)
+                try bytes.withUnsafeBytes { all in try txn.withCursor(db) { c in
+                    for e in sorted where moved[e.record] != provisional[e.record] && moved[e.record] != 0 {
+                        guard IdLookups.isKeySize(e.count) else {
+                            moved[e.record] = 0  // never put
+                            continue
+                        }
+                        try withUnsafeBytes(of: moved[e.record].bigEndian) { value in
+                            try c.put(key: UnsafeRawBufferPointer(rebasing: all[e.start..<e.start + e.count]), value: value)
                         }
                     }
-                }
+                } }
+                provisional = moved
             }
+            positions = provisional
         }
     }
 }

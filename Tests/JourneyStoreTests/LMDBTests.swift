@@ -12,6 +12,35 @@ struct LMDBTests {
         #expect(LMDBError(rawValue: 12345).name == "12345")
     }
 
+    @Test("a cursor's insert stores an absent key, and lends the value of a present one without changing it")
+    func cursorInsert() throws {
+        let dir = StoreTestDirectory()
+        let env = try LMDBEnvironment(path: dir.path, maxDatabases: 1, mapSize: 1 << 24)
+        let txn = try env.begin(readOnly: false)
+        let ids = try txn.openDatabase("ids", flags: .create)
+        try txn.put(ids, key: Array("b".utf8), value: [7, 7])
+        let answers = try txn.withCursor(ids) { c -> [[UInt8]?] in
+            try ["a", "b", "c", "a"].map { id in
+                try Array(id.utf8).withUnsafeBytes { key in
+                    try [UInt8(1)].withUnsafeBytes { value in try c.insert(key: key, value: value) { Array($0) } }
+                }
+            }
+        }
+        // "a" and "c" were absent (stored); "b" answers its value, as does "a" once stored.
+        #expect(answers == [nil, [7, 7], nil, [1]])
+        #expect(try txn.withValue(ids, forKey: Array("b".utf8)) { Array($0) } == [7, 7])
+        #expect(try txn.withValue(ids, forKey: Array("c".utf8)) { Array($0) } == [1])
+        #expect(try txn.stat(ids).entries == 3)
+        // An empty key is refused as by `put`.
+        #expect(throws: LMDBError.self) {
+            _ = try txn.withCursor(ids) { c in
+                try [UInt8(1)].withUnsafeBytes { value in
+                    try c.insert(key: UnsafeRawBufferPointer(start: nil, count: 0), value: value) { _ in 0 }
+                }
+            }
+        }
+    }
+
     @Test("a cursor's puts in key order store what put would, with the same flags and armed faults")
     func cursorPuts() throws {
         let dir = StoreTestDirectory()

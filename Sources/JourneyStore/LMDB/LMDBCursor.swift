@@ -67,6 +67,25 @@ package struct LMDBCursor: ~Copyable {
         try lmdbCheck(mdb_cursor_put(handle, &k, &v, flags.rawValue))
     }
 
+    /// Stores `value` under `key` unless the key is present (`MDB_NOOVERWRITE`), leaving the
+    /// cursor on it as `put` does: nil when stored, else `existing` of the value stored under
+    /// `key` (which is left as it was). One search where a lookup then a put take two.
+    /// The corresponding C function is `mdb_cursor_put`, which on `MDB_KEYEXIST` lends the
+    /// stored value.
+    @inline(__always)
+    package func insert<R>(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        existing: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try lmdbCheck(environment.injectedFault(.put))
+        let rc = mdb_cursor_put(handle, &k, &v, UInt32(MDB_NOOVERWRITE))
+        if rc == MDB_KEYEXIST { return try existing(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)) }
+        try lmdbCheck(rc)
+        return nil
+    }
+
     /// Deletes the entry the cursor is on. The corresponding C function is `mdb_cursor_del`.
     package func deleteCurrent() throws(LMDBError) {
         try lmdbCheck(mdb_cursor_del(handle, 0))
