@@ -2,7 +2,7 @@
 /// gathered in one pass over its records that reads most of them from their header alone
 /// (`Cluster.scanForRisk`): the figures `LifecycleFacts` takes from decoded facts, with the
 /// times it reads of them.
-struct RiskFigures {
+struct RiskFigures: StageCounts {
     /// The records at or before the instant.
     var counted = 0
     /// `at` of the latest of them (valid when `counted > 0`).
@@ -26,19 +26,6 @@ struct RiskFigures {
     var sends = 0
     /// Bits by `Channel` raw value: the channels whose latest consent is `granted`.
     var granted: UInt16 = 0
-
-    /// The stage at `asOf` (as `LifecycleFacts.stage`).
-    func stage(asOf: Int64) -> Stage {
-        if visits >= 1 { return isLapsed(asOf: asOf) ? .lapsed : .active }
-        if bookings >= 1 { return .booked }
-        if inquiries >= 1 { return .inquiring }
-        return .prospect
-    }
-
-    /// The latest visit is more than a year before `asOf`.
-    func isLapsed(asOf: Int64) -> Bool {
-        visits >= 1 && Int128(asOf) - Int128(lastVisitAt) > Int128(Durations.lapse)
-    }
 
     /// The rules that hold at `asOf` (as `LifecycleFacts.risk`), but `declining_engagement`,
     /// which reads the messages themselves.

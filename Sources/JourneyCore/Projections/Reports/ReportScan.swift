@@ -5,7 +5,7 @@ import Synchronization
 /// The journey figures the practice reports read of one cluster as it stood at a report's
 /// `as_of` (SPEC §3.2's point-in-time view), gathered in one pass over its records that
 /// decodes only the few records a report needs (`Cluster.scanForReport`).
-struct ClusterFigures {
+struct ClusterFigures: StageCounts {
     /// The cluster's slot.
     var root: UInt32
     /// Its records at or before `as_of`.
@@ -28,19 +28,6 @@ struct ClusterFigures {
 
     var firstVisit: Int64? { visits > 0 ? firstVisitAt : nil }
     var lastVisit: Int64? { visits > 0 ? lastVisitAt : nil }
-
-    /// The stage at `asOf` (SPEC §3.2), from the counts alone (as `LifecycleFacts.stage`).
-    func stage(asOf: Int64) -> Stage {
-        if visits >= 1 { return isLapsed(asOf: asOf) ? .lapsed : .active }
-        if bookings >= 1 { return .booked }
-        if inquiries >= 1 { return .inquiring }
-        return .prospect
-    }
-
-    /// Whether the latest visit is more than a year before `asOf`.
-    func isLapsed(asOf: Int64) -> Bool {
-        visits >= 1 && Int128(asOf) - Int128(lastVisitAt) > Int128(Durations.lapse)
-    }
 }
 
 /// Which records a report scan decodes, as bits by `EventType` raw value.
