@@ -137,13 +137,7 @@ struct Cluster: Sendable {
                     continue
                 }
                 at = at &+ FactRecord.unzigzag(delta)
-                pos += FactRecord.headerSize(header)
-                if header & FactRecord.fieldsBit != 0 {
-                    let mask = FactRecord.readVarint(b, &pos)!
-                    _ = FactRecord.skipFields(b, &pos, mask: mask)
-                }
-                let idCode = FactRecord.readVarint(b, &pos)!
-                pos += Int(idCode >> 4)
+                FactRecord.skipBody(b, &pos, header: header)
             }
         }
     }

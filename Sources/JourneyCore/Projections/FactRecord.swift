@@ -322,6 +322,21 @@ enum FactRecord {
         return (previousAt &+ unzigzag(delta), idCode, suffixStart, p)
     }
 
+    /// Moves `pos` from the header byte of a record of a cluster log (bytes this process wrote,
+    /// so not bounds-checked; a varint missing there traps) past the rest of the record: the
+    /// header, its fields undecoded and its id. For passes that read most records from their
+    /// header alone.
+    @inline(__always)
+    static func skipBody(_ b: UnsafeRawBufferPointer, _ pos: inout Int, header: UInt8) {
+        pos += headerSize(header)
+        if header & fieldsBit != 0 {
+            let mask = readVarint(b, &pos)!
+            _ = skipFields(b, &pos, mask: mask)
+        }
+        let idCode = readVarint(b, &pos)!
+        pos += Int(idCode >> 4)
+    }
+
     /// Moves `p` past the fields of presence mask `mask`; false when they run past the end.
     @inline(__always)
     static func skipFields(_ b: UnsafeRawBufferPointer, _ p: inout Int, mask: UInt64) -> Bool {

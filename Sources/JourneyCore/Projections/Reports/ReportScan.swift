@@ -98,13 +98,7 @@ extension Cluster {
                     continue
                 }
                 at = recordAt
-                pos += FactRecord.headerSize(header)
-                if header & FactRecord.fieldsBit != 0 {
-                    let mask = FactRecord.readVarint(b, &pos).unsafelyUnwrapped
-                    _ = FactRecord.skipFields(b, &pos, mask: mask)
-                }
-                let idCode = FactRecord.readVarint(b, &pos).unsafelyUnwrapped
-                pos += Int(idCode >> 4)
+                FactRecord.skipBody(b, &pos, header: header)
             }
         }
     }
