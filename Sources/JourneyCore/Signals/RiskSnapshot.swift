@@ -132,18 +132,6 @@ extension Projector {
         return riskSnapshot(root: root, asOf: asOf, scratch: &scratch)
     }
 
-    /// The risk snapshot at `asOf` of the cluster holding `id`; nil for an id never seen.
-    package func riskSnapshot(id: String, asOf: Int64) -> RiskSnapshot? {
-        var scratch = RiskScratch()
-        return riskSnapshot(id: id, asOf: asOf, scratch: &scratch)
-    }
-
-    /// Calls `body` with the risk snapshot at `asOf` of every cluster.
-    package func forEachRiskSnapshot(asOf: Int64, _ body: (RiskSnapshot) -> Void) {
-        var scratch = RiskScratch()
-        for root in roots { body(riskSnapshot(root: root, asOf: asOf, scratch: &scratch)) }
-    }
-
     /// The snapshot of the cluster rooted at `root`, read in one pass over its records
     /// (`scanForRisk`); its facts are decoded into `scratch` only for `declining_engagement`,
     /// when at least 4 messages were sent.
